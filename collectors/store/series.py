@@ -1,0 +1,82 @@
+"""What the PromQL engine reads: label matchers in, series of (timestamp, value) out.
+
+The engine is pure: it first collects every selector of a query, asks a ``SeriesSource``
+for the data they need (the only I/O), then evaluates over the returned arrays. The Redis
+store implements ``SeriesSource``; unit tests use an in-memory one.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class MatchType(enum.Enum):
+    """The four PromQL label matchers."""
+
+    EQUAL = "="
+    NOT_EQUAL = "!="
+    REGEX = "=~"
+    NOT_REGEX = "!~"
+
+
+@dataclass(frozen=True, slots=True)
+class LabelMatcher:
+    """``name <op> "value"``. Regexes are fully anchored, as in Prometheus."""
+
+    name: str
+    type: MatchType
+    value: str
+    _compiled: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.type in (MatchType.REGEX, MatchType.NOT_REGEX):
+            object.__setattr__(self, "_compiled", re.compile(f"^(?:{self.value})$", re.DOTALL))
+
+    def matches(self, value: str) -> bool:
+        """Whether a label value (``""`` when the label is absent) satisfies the matcher."""
+        if self.type is MatchType.EQUAL:
+            return value == self.value
+        if self.type is MatchType.NOT_EQUAL:
+            return value != self.value
+        assert self._compiled is not None
+        found = self._compiled.match(value) is not None
+        return found if self.type is MatchType.REGEX else not found
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesData:
+    """One series' samples inside a requested window, sorted by time, no duplicates.
+
+    ``labels`` include ``__name__``. Stale markers (Prometheus's special NaN) are kept as
+    they were written so the engine can end a series the way Prometheus does.
+    """
+
+    labels: Mapping[str, str]
+    timestamps_ms: Sequence[int]
+    values: Sequence[float]
+
+
+class SeriesSource(Protocol):
+    """Anything that can answer selectors over a time window (the Redis store, a test fake)."""
+
+    async def select(
+        self, matchers: Sequence[LabelMatcher], start_ms: int, end_ms: int
+    ) -> list[SeriesData]:
+        """Series matching all ``matchers`` with their samples in ``[start_ms, end_ms]``."""
+        ...
+
+    async def label_names(
+        self, matchers: Sequence[Sequence[LabelMatcher]], start_ms: int, end_ms: int
+    ) -> list[str]:
+        """Sorted label names of series matching any of the matcher sets (all when empty)."""
+        ...
+
+    async def label_values(
+        self, name: str, matchers: Sequence[Sequence[LabelMatcher]], start_ms: int, end_ms: int
+    ) -> list[str]:
+        """Sorted values of label ``name`` among series matching any matcher set."""
+        ...

@@ -1,0 +1,34 @@
+"""The ``meshfed`` command: one entry point whose sub-commands live with their packages."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from meshfed import __version__
+from meshfed.sandbox.cli import app as sandbox_app
+
+app = typer.Typer(
+    help="meshfed: multicluster service-mesh federation and telemetry aggregation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+# Sub-apps of the products, mounted when their package provides them.
+for module, attr, name in (("collectors.cli", "store_app", "store"),):
+    try:
+        app.add_typer(getattr(importlib.import_module(module), attr), name=name)
+    except (ImportError, AttributeError):
+        pass
+
+
+@app.command()
+def version() -> None:
+    """Print meshfed's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,93 @@
+"""``meshfed sandbox``: thin CLI over :class:`meshfed.sandbox.manager.Sandbox`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from meshfed.sandbox.layout import DEFAULT_BASE_PORT, Topology
+from meshfed.sandbox.manager import Sandbox, SandboxError, steps_for
+
+app = typer.Typer(help="A local multi-cluster sandbox of real Kubernetes API servers.", no_args_is_help=True)
+console = Console(stderr=True)
+
+DirOption = Annotated[Path, typer.Option("--dir", help="Where the sandbox keeps its state.")]
+
+
+@app.command()
+def up(
+    clusters: Annotated[int, typer.Option("--clusters", "-n", help="How many clusters.")] = 3,
+    topology: Annotated[Topology, typer.Option(help="How clusters reach each other.")] = Topology.GATEWAY,
+    directory: DirOption = Path(".sandbox"),
+    base_port: Annotated[
+        int | None, typer.Option(help=f"First port used (default {DEFAULT_BASE_PORT}).")
+    ] = None,
+) -> None:
+    """Start (or repair) N clusters: etcd, kube-apiserver, controller-manager, scheduler, kwok."""
+    sandbox = Sandbox(directory)
+    started = time.monotonic()
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=console, transient=False,
+    ) as bar:
+        task = bar.add_task("sandbox up", total=steps_for(clusters))
+
+        def report(what: str, steps: int) -> None:
+            bar.update(task, advance=steps, description=f"sandbox up: {what}")
+
+        try:
+            layout = sandbox.up(clusters=clusters, topology=topology, base_port=base_port, progress=report)
+        except (SandboxError, ValueError) as err:
+            bar.stop()
+            console.print(f"[red]error:[/red] {err}")
+            raise typer.Exit(1) from err
+    console.print(
+        f"[green]{len(layout.clusters)} clusters up[/green] in {time.monotonic() - started:.1f}s "
+        f"({layout.topology.value} topology)\n"
+        f"  kubectl --kubeconfig {sandbox.kubeconfig} --context {layout.clusters[0].name} get ns\n"
+        f"  federation config: {sandbox.federation_config}"
+    )
+
+
+@app.command()
+def status(directory: DirOption = Path(".sandbox")) -> None:
+    """Show every cluster: processes, readiness, memory."""
+    rows = Sandbox(directory).status()
+    if not rows:
+        console.print(f"no sandbox in {directory}; start one with `meshfed sandbox up --dir {directory}`")
+        raise typer.Exit(1)
+    table = Table(title=f"sandbox {directory}")
+    for col in ("cluster", "region", "zone", "server", "processes", "ready", "RSS"):
+        table.add_column(col)
+    for row in rows:
+        procs = " ".join(f"[{'green' if ok else 'red'}]{name}[/]" for name, ok in sorted(row.processes.items()))
+        table.add_row(
+            row.name, row.region, row.zone, row.server, procs,
+            "[green]yes[/]" if row.ready else "[red]no[/]", f"{row.rss_bytes / 2**20:.0f} MiB",
+        )
+    Console().print(table)
+    if not all(r.ready and all(r.processes.values()) for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def down(
+    directory: DirOption = Path(".sandbox"),
+    keep_data: Annotated[bool, typer.Option(help="Keep etcd's data for the next `up`.")] = False,
+) -> None:
+    """Stop every sandbox process; nothing keeps listening afterwards."""
+    try:
+        still_open = Sandbox(directory).down(keep_data=keep_data)
+    except SandboxError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(1) from err
+    if still_open:
+        console.print(f"[red]error:[/red] ports still listening after down: {still_open}")
+        raise typer.Exit(1)
+    console.print("sandbox down: no process, no listening port left")

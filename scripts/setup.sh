@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make setup`: everything the tests, the sandbox and the benchmarks need, on a fresh machine
+# of this kind (Debian, Python 3.11, Go, Node 20, root). Idempotent; slow steps are cached
+# under $MESHFED_CACHE (default ~/.cache/meshfed) so a rerun takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE="${MESHFED_CACHE:-$HOME/.cache/meshfed}"
+mkdir -p "$CACHE"
+step() { printf '\n==> %s\n' "$*"; }
+
+# Debian peers: Prometheus 2.42 (differential tests, remote_write peer) and redis-server 7
+# (Redis Cluster tests, redis-benchmark baselines).
+need_apt=()
+command -v prometheus >/dev/null || need_apt+=(prometheus)
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v redis-benchmark >/dev/null || need_apt+=(redis-tools)
+if ((${#need_apt[@]})); then
+  step "apt-get install ${need_apt[*]}"
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "error: need root to install ${need_apt[*]}; run: sudo apt-get install -y ${need_apt[*]}" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  # Debian starts its own redis-server on :6379; the project starts the ones it needs.
+  systemctl disable --now redis-server >/dev/null 2>&1 || service redis-server stop >/dev/null 2>&1 || true
+fi
+
+step "Python venv and meshfed with dev dependencies"
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[dev]'
+
+step "generated code (gRPC stubs)"
+bash scripts/gen-protos.sh
+
+step "Kubernetes control plane and kwok (Go build, cached)"
+bash scripts/build-k8s.sh
+
+step "Istio and MCS CRDs (Go modules, cached)"
+bash scripts/fetch-crds.sh
+
+echo
+echo "setup done. Next: make test   (or: .venv/bin/meshfed sandbox up --clusters 3)"
