@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
+from collectors.cli import store_app
 from meshfed import __version__
 from meshfed.sandbox.cli import app as sandbox_app
 
@@ -16,12 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_app, name="sandbox")
 
-# Sub-apps of the products, mounted when their package provides them.
-for module, attr, name in (("collectors.cli", "store_app", "store"),):
-    try:
-        app.add_typer(getattr(importlib.import_module(module), attr), name=name)
-    except (ImportError, AttributeError):
-        pass
+app.add_typer(store_app, name="store")
 
 
 @app.command()

@@ -37,8 +37,8 @@ bash scripts/gen-protos.sh
 step "Kubernetes control plane and kwok (Go build, cached)"
 bash scripts/build-k8s.sh
 
-step "Istio and MCS CRDs (Go modules, cached)"
-bash scripts/fetch-crds.sh
+step "Istio and MCS CRDs, kwok stages (Go modules, cached)"
+bash scripts/fetch-manifests.sh
 
 echo
 echo "setup done. Next: make test   (or: .venv/bin/meshfed sandbox up --clusters 3)"

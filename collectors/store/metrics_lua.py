@@ -1,0 +1,212 @@
+"""Server-side scripts of the metrics store, and how they are called.
+
+Why Lua: one script call per shard writes a whole batch atomically — new series and their
+index entries, order checks, head appends — in one round trip, which a command per sample
+never could. Scripts never build key names of their own: they get the prefixes made by
+``collectors.store.keys`` and append a series id, label name or value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.exceptions as rexc
+
+# KEYS[1] series table of the shard. ARGV: 1 all, 2 last, 3 first, 4 tenants, 5 stats,
+# 6 names, 7 values prefix, 8 postings prefix, 9 head prefix, 10 cap total, 11 cap tenant,
+# 12 max samples, 13 max span, then per series: id, tenant, labels JSON, head records.
+# Returns {accepted, duplicates ignored, out of order, conflicting duplicates, over limit,
+# series created, series refused, id, head, id, head...} — the heads that need a cut.
+WRITE_LUA = r"""
+local series_key = KEYS[1]
+local all_key, last_key, first_key = ARGV[1], ARGV[2], ARGV[3]
+local tenants_key, stats_key, names_key = ARGV[4], ARGV[5], ARGV[6]
+local vals_p, post_p, head_p = ARGV[7], ARGV[8], ARGV[9]
+local cap_total, cap_tenant = tonumber(ARGV[10]), tonumber(ARGV[11])
+local max_n, max_span = tonumber(ARGV[12]), tonumber(ARGV[13])
+local accepted, ignored, ooo, conflict, over, created, refused = 0, 0, 0, 0, 0, 0, 0
+local out = {}
+local total = redis.call('SCARD', all_key)
+for i = 14, #ARGV, 4 do
+  local sid, tenant, labels, recs = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local n = #recs / 16
+  if redis.call('SISMEMBER', all_key, sid) == 0 then
+    local in_tenant = tonumber(redis.call('HGET', tenants_key, tenant) or '0')
+    if total >= cap_total or in_tenant >= cap_tenant then
+      over = over + n
+      refused = refused + 1
+      n = 0
+    else
+      total = total + 1
+      created = created + 1
+      redis.call('SADD', all_key, sid)
+      redis.call('HSET', series_key, sid, labels)
+      redis.call('HINCRBY', tenants_key, tenant, 1)
+      redis.call('HSET', first_key, sid, string.sub(recs, 1, 8))
+      local pairs_ = cjson.decode(labels)
+      for j = 1, #pairs_, 2 do
+        local name, value = pairs_[j], pairs_[j + 1]
+        redis.call('SADD', names_key, name)
+        redis.call('SADD', vals_p .. name, value)
+        redis.call('SADD', post_p .. name .. '\0' .. value, sid)
+      end
+    end
+  end
+  if n > 0 then
+    local skip = 0
+    local last = redis.call('HGET', last_key, sid)
+    if last then
+      local last_ts = struct.unpack('>i8', last)
+      local last_value = string.sub(last, 9, 16)
+      while skip < n do
+        local off = skip * 16
+        local ts = struct.unpack('>i8', recs, off + 1)
+        if ts > last_ts then break end
+        if ts < last_ts then
+          ooo = ooo + 1
+        elseif string.sub(recs, off + 9, off + 16) == last_value then
+          ignored = ignored + 1
+        else
+          conflict = conflict + 1
+        end
+        skip = skip + 1
+      end
+    end
+    if skip < n then
+      local head = head_p .. sid
+      local data = recs
+      if skip > 0 then data = string.sub(recs, skip * 16 + 1) end
+      local count = redis.call('APPEND', head, data) / 16
+      redis.call('HSET', last_key, sid, string.sub(recs, -16))
+      accepted = accepted + n - skip
+      local cut = count >= max_n
+      if not cut and count > 1 then
+        local first_ts = struct.unpack('>i8', redis.call('GETRANGE', head, 0, 7))
+        cut = struct.unpack('>i8', recs, #recs - 15) - first_ts >= max_span
+      end
+      if cut then
+        out[#out + 1] = sid
+        out[#out + 1] = redis.call('GET', head)
+      end
+    end
+  end
+end
+if refused > 0 then
+  redis.call('HINCRBY', stats_key, 'series_refused', refused)
+  redis.call('HINCRBY', stats_key, 'samples_over_limit', over)
+end
+local result = {accepted, ignored, ooo, conflict, over, created, refused}
+for k = 1, #out do result[#result + 1] = out[k] end
+return result
+"""
+
+# KEYS[1] head, KEYS[2] raw chunks. ARGV: 1 bytes consumed, 2 the head's first record as
+# read, then score, chunk pairs. Cuts only if the head still starts with that record (a
+# concurrent cut would have removed it; appends never change a prefix). Returns 1 or 0.
+CUT_LUA = r"""
+local head = KEYS[1]
+local consumed = tonumber(ARGV[1])
+if redis.call('STRLEN', head) < consumed then return 0 end
+if redis.call('GETRANGE', head, 0, 15) ~= ARGV[2] then return 0 end
+for i = 3, #ARGV, 2 do
+  redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+local rest = redis.call('GETRANGE', head, consumed, -1)
+if rest == '' then redis.call('DEL', head) else redis.call('SET', head, rest) end
+return 1
+"""
+
+# KEYS[1] series table, KEYS[2] all, KEYS[3] last, KEYS[4] first, KEYS[5] tenants,
+# KEYS[6] head, KEYS[7..] chunk ZSETs of every tier, then watermark HASHes (count in ARGV[3]).
+# ARGV: 1 series id, 2 tenant, 3 number of chunk keys, 4 postings prefix, 5 values prefix,
+# 6 names key, then per chunk key: min score kept. Drops chunks wholly older than their
+# tier's floor; when nothing is left, removes the series from the index. Returns 1 if the
+# series was removed.
+TRIM_LUA = r"""
+local sid, tenant = ARGV[1], ARGV[2]
+local nchunks = tonumber(ARGV[3])
+local left = redis.call('EXISTS', KEYS[6])
+for i = 1, nchunks do
+  redis.call('ZREMRANGEBYSCORE', KEYS[6 + i], '-inf', '(' .. ARGV[6 + i])
+  left = left + redis.call('EXISTS', KEYS[6 + i])
+end
+if left > 0 then return 0 end
+local labels = redis.call('HGET', KEYS[1], sid)
+if not labels then return 0 end
+local pairs_ = cjson.decode(labels)
+for j = 1, #pairs_, 2 do
+  local name, value = pairs_[j], pairs_[j + 1]
+  local posting = ARGV[4] .. name .. '\0' .. value
+  redis.call('SREM', posting, sid)
+  if redis.call('SCARD', posting) == 0 then
+    redis.call('SREM', ARGV[5] .. name, value)
+    if redis.call('SCARD', ARGV[5] .. name) == 0 then redis.call('SREM', ARGV[6], name) end
+  end
+end
+redis.call('HDEL', KEYS[1], sid)
+redis.call('SREM', KEYS[2], sid)
+redis.call('HDEL', KEYS[3], sid)
+redis.call('HDEL', KEYS[4], sid)
+if redis.call('HINCRBY', KEYS[5], tenant, -1) <= 0 then redis.call('HDEL', KEYS[5], tenant) end
+for i = 7 + nchunks, #KEYS do redis.call('HDEL', KEYS[i], sid) end
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script called by SHA, falling back to its text after a server restart."""
+
+    source: str
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
+
+    def queue(self, pipe: object, keys: Sequence[str], args: Sequence[object]) -> None:
+        """Add an EVALSHA to a pipeline (redis.asyncio Pipeline or ClusterPipeline)."""
+        pipe.execute_command(  # type: ignore[attr-defined]
+            "EVALSHA", self.sha, len(keys), *keys, *args
+        )
+
+    async def call(self, client: Any, keys: Sequence[str], args: Sequence[object]) -> object:
+        try:
+            return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except rexc.NoScriptError:
+            return await client.execute_command("EVAL", self.source, len(keys), *keys, *args)
+
+
+WRITE = Script(WRITE_LUA)
+CUT = Script(CUT_LUA)
+TRIM = Script(TRIM_LUA)
+
+
+async def run_pipelined(
+    client: Any, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[object]]]
+) -> list[object]:
+    """Run ``script`` once per (keys, args) in one pipeline; retry NOSCRIPT ones with EVAL.
+
+    Results are returned in order; a transient failure of any call is raised (the caller
+    maps it to ``StoreUnavailableError``), other per-call errors too.
+    """
+    if not calls:
+        return []
+    pipe: Any = client.pipeline(transaction=False)
+    for keys, args in calls:
+        script.queue(pipe, keys, args)
+    results: list[object] = list(await pipe.execute(raise_on_error=False))
+    missing = [i for i, r in enumerate(results) if isinstance(r, rexc.NoScriptError)]
+    if missing:
+        pipe = client.pipeline(transaction=False)
+        for i in missing:
+            keys, args = calls[i]
+            pipe.execute_command("EVAL", script.source, len(keys), *keys, *args)
+        for i, value in zip(missing, await pipe.execute(raise_on_error=False), strict=True):
+            results[i] = value
+    for value in results:
+        if isinstance(value, Exception):
+            raise value
+    return results

@@ -1,0 +1,219 @@
+"""The metrics write path: a batch of samples in, one pipelined round trip to Redis.
+
+Samples are grouped per series in Python (sorted, de-duplicated inside the batch), then one
+Lua call per shard appends them to the series' heads and creates new series with their index
+entries. Heads that reached a chunk's size come back in the same reply and are cut into
+compressed chunks with a second pipeline — about once per ``chunks.max_samples`` samples of a
+series. The call returns only after Redis acknowledged the append (AOF on), so a receiver
+may acknowledge upstream when it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any
+
+from collectors.errors import LimitExceededError, StoreUnavailableError
+from collectors.model import Sample
+from collectors.store import keys
+from collectors.store.chunks import (
+    RECORD_SIZE,
+    bits_from_values,
+    encode_chunk,
+    encode_records,
+    split_records,
+)
+from collectors.store.config import ChunkSettings, LimitSettings
+from collectors.store.connection import RedisClient, unavailable_on_redis_errors
+from collectors.store.metrics_lua import CUT, WRITE, run_pipelined
+from collectors.store.metrics_model import SeriesKey, WriteResult, series_key
+
+log = logging.getLogger(__name__)
+
+_SERIES_PER_CALL = 1_000
+"""Series per Lua call: bounds how long one call blocks Redis."""
+_KEY_CACHE_MAX = 200_000
+"""Remembered (name, labels) -> series identity; cleared when full."""
+
+
+def split_head(
+    head: bytes, *, max_samples: int, max_span_ms: int, force: bool
+) -> tuple[int, list[tuple[int, bytes]]]:
+    """Cut head records into chunks: (bytes consumed, [(first timestamp, chunk)]).
+
+    A chunk holds at most ``max_samples`` samples spanning less than ``max_span_ms``. The
+    last, partial chunk stays in the head unless ``force`` (an idle series).
+    """
+    timestamps, bits = split_records(head)
+    n = len(timestamps)
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    if n and timestamps[-1] - timestamps[0] < max_span_ms:
+        bounds = [(a, min(a + max_samples, n)) for a in range(0, n, max_samples)]
+    else:
+        for i in range(1, n + 1):
+            if (
+                i == n
+                or i - start == max_samples
+                or timestamps[i] - timestamps[start] >= max_span_ms
+            ):
+                bounds.append((start, i))
+                start = i
+    if bounds and not force:
+        a, b = bounds[-1]
+        if b - a < max_samples:
+            bounds.pop()
+    pieces = [
+        (timestamps[a], encode_chunk(timestamps[a:b], bits[8 * a : 8 * b])) for a, b in bounds
+    ]
+    consumed = (bounds[-1][1] if bounds else 0) * RECORD_SIZE
+    return consumed, pieces
+
+
+class SampleWriter:
+    """Writes sample batches; one instance per store (it caches series identities)."""
+
+    def __init__(self, *, redis: RedisClient, chunks: ChunkSettings, limits: LimitSettings) -> None:
+        self._redis: Any = redis  # the redis stubs miss RedisCluster commands
+        self._chunks = chunks
+        self._limits = limits
+        self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey] = {}
+        self.cut_failures = 0
+        """Chunk cuts that failed after a successful write (retried by later writes)."""
+        shards = chunks.shards
+        self._cap_total = math.ceil(limits.max_series_total / shards)
+        self._cap_tenant = math.ceil(limits.max_series_per_tenant / shards)
+
+    def _key(self, sample: Sample) -> SeriesKey:
+        cache_key = (sample.name, tuple(sample.labels.items()))
+        found = self._keys.get(cache_key)
+        if found is None:
+            found = series_key(
+                sample.name,
+                sample.labels,
+                shards=self._chunks.shards,
+                tenant_label=self._limits.tenant_label,
+            )
+            if len(self._keys) >= _KEY_CACHE_MAX:
+                self._keys.clear()
+            self._keys[cache_key] = found
+        return found
+
+    async def write(self, samples: Sequence[Sample]) -> WriteResult:
+        """Store ``samples``; returns after Redis acknowledged them.
+
+        Raises ``LimitExceededError`` for an oversized batch, ``PermanentError`` for a sample
+        without a name, ``StoreUnavailableError`` when Redis does not answer.
+        """
+        if len(samples) > self._limits.max_batch_samples:
+            raise LimitExceededError(
+                f"batch of {len(samples)} samples exceeds limits.max_batch_samples"
+                f" ({self._limits.max_batch_samples}); send smaller batches"
+            )
+        groups: dict[str, tuple[SeriesKey, list[int], list[float]]] = {}
+        for sample in samples:
+            key = self._key(sample)
+            group = groups.get(key.series_id)
+            if group is None:
+                group = groups[key.series_id] = (key, [], [])
+            group[1].append(sample.timestamp_ms)
+            group[2].append(sample.value)
+        result = WriteResult()
+        per_shard: dict[int, list[object]] = {}
+        for key, raw_ts, raw_values in groups.values():
+            timestamps, values, ignored, conflicts = _sorted_unique(raw_ts, raw_values)
+            result += WriteResult(duplicates_ignored=ignored, duplicate_conflicts=conflicts)
+            records = encode_records(timestamps, bits_from_values(values))
+            per_shard.setdefault(key.shard, []).extend(
+                (key.series_id, key.tenant, key.labels_json, records)
+            )
+        calls = []
+        for shard, entries in sorted(per_shard.items()):
+            for i in range(0, len(entries), 4 * _SERIES_PER_CALL):
+                calls.append(
+                    (
+                        [keys.series_labels_key(shard)],
+                        self._args(shard) + entries[i : i + 4 * _SERIES_PER_CALL],
+                    )
+                )
+        with unavailable_on_redis_errors("write_samples"):
+            replies = await run_pipelined(self._redis, WRITE, calls)
+        heads: list[tuple[str, bytes]] = []
+        for reply in replies:
+            assert isinstance(reply, list)
+            result += WriteResult(*(int(x) for x in reply[:7]))
+            heads.extend(zip((x.decode() for x in reply[7::2]), reply[8::2], strict=True))
+        if heads:
+            await self.cut(heads, force=False)
+        return result
+
+    def _args(self, shard: int) -> list[object]:
+        return [
+            keys.series_all_key(shard),
+            keys.series_last_key(shard),
+            keys.series_first_key(shard),
+            keys.tenant_series_key(shard),
+            keys.metrics_stats_key(shard),
+            keys.label_names_key(shard),
+            keys.label_values_prefix(shard),
+            keys.postings_prefix(shard),
+            keys.head_prefix(shard),
+            self._cap_total,
+            self._cap_tenant,
+            self._chunks.max_samples,
+            self._chunks.max_span_ms,
+        ]
+
+    async def cut(self, heads: Sequence[tuple[str, bytes]], *, force: bool) -> int:
+        """Move full (or, with ``force``, all) head samples into chunks; returns cuts made."""
+        calls: list[tuple[list[str], list[object]]] = []
+        for series_id, head in heads:
+            consumed, pieces = split_head(
+                head,
+                max_samples=self._chunks.max_samples,
+                max_span_ms=self._chunks.max_span_ms,
+                force=force,
+            )
+            if not pieces:
+                continue
+            shard = int(series_id) % self._chunks.shards
+            args: list[object] = [consumed, head[:RECORD_SIZE]]
+            for score, blob in pieces:
+                args.extend((score, blob))
+            calls.append(
+                ([keys.head_key(shard, series_id), keys.chunks_key(shard, "raw", series_id)], args)
+            )
+        try:
+            with unavailable_on_redis_errors("cut chunks"):
+                done = await run_pipelined(self._redis, CUT, calls)
+        except StoreUnavailableError:
+            # The samples are stored in the heads; the next write or compaction cuts again.
+            self.cut_failures += 1
+            log.warning("could not cut %d heads into chunks; will retry", len(calls))
+            return 0
+        return sum(1 for x in done if x == 1)
+
+
+def _sorted_unique(
+    timestamps: list[int], values: list[float]
+) -> tuple[list[int], list[float], int, int]:
+    """Sort one series' samples by time; drop repeats (ignored if same bits, else conflicts)."""
+    if all(a < b for a, b in pairwise(timestamps)):
+        return timestamps, values, 0, 0
+    order = sorted(range(len(timestamps)), key=timestamps.__getitem__)
+    out_ts: list[int] = []
+    out_values: list[float] = []
+    ignored = conflicts = 0
+    for i in order:
+        if out_ts and out_ts[-1] == timestamps[i]:
+            if bits_from_values([values[i]]) == bits_from_values([out_values[-1]]):
+                ignored += 1
+            else:
+                conflicts += 1
+            continue
+        out_ts.append(timestamps[i])
+        out_values.append(values[i])
+    return out_ts, out_values, ignored, conflicts

@@ -1,0 +1,96 @@
+"""Span batches to bytes and back, and the search-index entries a batch produces. Pure.
+
+A trace is stored as a Redis LIST of batches; each batch is the OTLP ``TracesData`` protobuf
+of that trace's spans in one write (resource and scope written once per batch, not per
+span). Reading decodes the batches, drops duplicate span ids (a retried write may store a
+batch twice) and bounds the result.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
+from collectors.errors import PermanentError
+from collectors.model import Span, TraceId
+from collectors.otlp_convert import spans_from_otlp, spans_to_otlp
+from collectors.store.trace_query import attribute_text
+
+
+def encode_batch(spans: Sequence[Span]) -> bytes:
+    """Spans (normally of one trace) as OTLP ``TracesData`` bytes."""
+    return bytes(spans_to_otlp(spans).SerializeToString())
+
+
+def group_by_trace(spans: Iterable[Span]) -> dict[TraceId, list[Span]]:
+    """Spans grouped by trace id, input order kept inside each group."""
+    groups: dict[TraceId, list[Span]] = defaultdict(list)
+    for span in spans:
+        groups[span.trace_id].append(span)
+    return groups
+
+
+def decode_batches(batches: Iterable[bytes], max_spans: int) -> tuple[list[Span], bool]:
+    """Stored batches to unique spans sorted by start time; ``True`` if cut at ``max_spans``.
+
+    A batch that does not decode is skipped (it cannot have been written by this code);
+    the first copy of a span id wins.
+    """
+    seen: set[str] = set()
+    spans: list[Span] = []
+    truncated = False
+    for raw in batches:
+        data = TracesData()
+        try:
+            data.ParseFromString(raw)
+            decoded = spans_from_otlp(data.resource_spans)
+        except (DecodeError, PermanentError):
+            continue
+        for span in decoded:
+            if span.span_id in seen:
+                continue
+            if len(spans) >= max_spans:
+                truncated = True
+                break
+            seen.add(span.span_id)
+            spans.append(span)
+    spans.sort(key=lambda s: (s.start_time_unix_nano, s.span_id))
+    return spans, truncated
+
+
+@dataclass(slots=True)
+class IndexEntries:
+    """What one write adds to the search indexes, per time bucket."""
+
+    starts: dict[tuple[str, int], dict[TraceId, int]] = field(default_factory=dict)
+    """(service, bucket) -> trace id -> earliest start (ms) of that service's spans there."""
+    operations: dict[tuple[str, int], set[str]] = field(default_factory=dict)
+    """(service, bucket) -> span names."""
+    tags: dict[tuple[str, int], set[str]] = field(default_factory=dict)
+    """(tag name, bucket) -> short values (possibly empty when values are too long)."""
+
+
+def index_entries(spans: Iterable[Span], *, bucket_s: int, max_value_len: int) -> IndexEntries:
+    """Index entries of ``spans``: each span lands in the bucket of its start time."""
+    out = IndexEntries()
+    bucket_ns = bucket_s * 1_000_000_000
+    for span in spans:
+        bucket = span.start_time_unix_nano // bucket_ns
+        service = span.service_name
+        start_ms = span.start_time_unix_nano // 1_000_000
+        per_trace = out.starts.setdefault((service, bucket), {})
+        previous = per_trace.get(span.trace_id)
+        if previous is None or start_ms < previous:
+            per_trace[span.trace_id] = start_ms
+        out.operations.setdefault((service, bucket), set()).add(span.name)
+        for attributes in (span.attributes, span.resource):
+            for key, value in attributes.items():
+                values = out.tags.setdefault((key, bucket), set())
+                text = attribute_text(value)
+                if not isinstance(value, bytes | list) and len(text) <= max_value_len:
+                    values.add(text)
+    return out

@@ -1,0 +1,1 @@
+"""Unit tests of the federator's pure core (config, desired, render, diff)."""
