@@ -40,5 +40,8 @@ bash scripts/build-k8s.sh
 step "Istio and MCS CRDs, kwok stages (Go modules, cached)"
 bash scripts/fetch-manifests.sh
 
+step "Node.js peers: reference StatsD daemon, fluent-logger (npm, cached)"
+bash scripts/setup-peers.sh
+
 echo
 echo "setup done. Next: make test   (or: .venv/bin/meshfed sandbox up --clusters 3)"

@@ -1,0 +1,45 @@
+"""The two contracts every collector part shares: a lifecycle, and where records go.
+
+A receiver (socket/HTTP/gRPC server) parses wire bytes into :mod:`collectors.model` records
+and hands them to a :class:`TelemetrySink`. The sink returns only after the store has the
+records durably (or raises :class:`collectors.errors.RetryableError`), so a receiver
+acknowledges its sender only after that call returned — never earlier.
+
+In production the sink is :class:`collectors.pipeline.Pipeline` (adds resource labels,
+enforces the memory limit, coalesces concurrent writes into larger store batches); a
+:class:`collectors.store.store.TelemetryStore` satisfies the same protocol, which is what
+receiver tests use when they do not need the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from collectors.model import LogRecord, MetricMetadata, Sample, Span
+from collectors.store.metrics_model import WriteResult
+
+
+class Component(Protocol):
+    """Every long-lived part: ``start`` returns once it serves; ``shutdown`` is idempotent,
+    stops accepting, drains what was accepted, then returns."""
+
+    async def start(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
+class TelemetrySink(Protocol):
+    """Durable destination for records; every call is a batch and returns after the write.
+
+    Raises :class:`collectors.errors.RetryableError` (store down, memory limit reached:
+    the sender should retry) or :class:`collectors.errors.PermanentError` (bad records).
+    """
+
+    async def write_samples(self, samples: Sequence[Sample]) -> WriteResult: ...
+
+    async def write_metadata(self, metadata: Sequence[MetricMetadata]) -> None: ...
+
+    async def write_spans(self, spans: Sequence[Span]) -> None: ...
+
+    async def write_logs(self, records: Sequence[LogRecord]) -> None: ...
