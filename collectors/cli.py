@@ -20,11 +20,14 @@ import uvicorn
 
 from collectors.api.app import build_app
 from collectors.api.prometheus import PrometheusApiSettings
+from collectors.cli_collect import collect
 from collectors.errors import CollectorError, ConfigError
 from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.store import TelemetryStore
 
 log = logging.getLogger(__name__)
+
+__all__ = ["collect", "parse_listen", "store_app"]
 
 store_app = typer.Typer(help="The telemetry store and its query API.", no_args_is_help=True)
 

@@ -267,3 +267,51 @@ def logs_from_otlp(resource_logs: ResourceLogs) -> list[LogRecord]:
                 )
             )
     return out
+
+
+_MAX_REASONS = 3
+
+
+def _note(reasons: list[str], why: str) -> None:
+    if why not in reasons and len(reasons) < _MAX_REASONS:
+        reasons.append(why)
+
+
+def spans_from_otlp_partial(
+    resource_spans: Iterable[ResourceSpans],
+) -> tuple[list[Span], int, str]:
+    """Like ``spans_from_otlp`` but per span: ``(spans, rejected, reason)`` so that a
+    receiver can store the good spans and report the rest as OTLP partial success."""
+    out: list[Span] = []
+    rejected = 0
+    reasons: list[str] = []
+    for rs in resource_spans:
+        resource = attributes_from_otlp(rs.resource.attributes)
+        for ss in rs.scope_spans:
+            for pb in ss.spans:
+                try:
+                    out.append(_span_from_otlp(pb, resource, ss.scope))
+                except PermanentError as e:
+                    rejected += 1
+                    _note(reasons, str(e))
+    return out, rejected, "; ".join(reasons)
+
+
+def logs_from_otlp_partial(
+    resource_logs: Iterable[ResourceLogs],
+) -> tuple[list[LogRecord], int, str]:
+    """Every record of ``request.resource_logs``: ``(records, rejected, reason)``; a record
+    whose trace id is not 0/16 bytes or span id not 0/8 bytes is rejected."""
+    out: list[LogRecord] = []
+    rejected = 0
+    reasons: list[str] = []
+    for rl in resource_logs:
+        for record in logs_from_otlp(rl):
+            if (record.trace_id and len(record.trace_id) != 32) or (
+                record.span_id and len(record.span_id) != 16
+            ):
+                rejected += 1
+                _note(reasons, "log record with a trace id not 16 bytes or a span id not 8 bytes")
+                continue
+            out.append(record)
+    return out, rejected, "; ".join(reasons)

@@ -1,0 +1,145 @@
+"""Forward receiver benchmark (not run in CI): PackedForward events stored and acked per second.
+
+A client process opens ``--connections`` connections and sends PackedForward messages of
+``--batch`` events with a chunk id, waiting for each ack before the next message (as Fluentd's
+out_forward with ``require_ack_response`` does). The receiver runs in this process and writes
+to the embedded Redis; afterwards ``redis-benchmark -s <socket> -P 64 XADD`` runs against the
+same server for the ratio (goal: >= 30 %). Bounded: ``--events`` in total, a 300 s timeout.
+Usage: ``python bench/forward.py [--events 200000] [--batch 1000] [--connections 4]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgpack
+from prometheus_client import CollectorRegistry
+
+from collectors.receivers.forward import ForwardReceiver
+from collectors.receivers.forward_config import ForwardSettings
+from collectors.receivers.metrics import ReceiverMetricFamilies, ReceiverMetrics
+from collectors.store.config import RedisSettings, StoreSettings
+from collectors.store.store import TelemetryStore
+
+
+def client(port: int, events: int, batch: int, connection: int) -> None:
+    """One sending connection (run in a child process, one per connection)."""
+    now = int(time.time())
+    messages = []
+    for m in range(0, events, batch):
+        entries = b"".join(
+            msgpack.packb(
+                [now, {"message": f"GET /api/{i} 200", "level": "info", "conn": connection}]
+            )
+            for i in range(m, min(events, m + batch))
+        )
+        messages.append(msgpack.packb(["bench.access", entries, {"chunk": f"{connection}-{m}"}]))
+    unpacker = msgpack.Unpacker()
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as conn:
+        for message in messages:
+            conn.sendall(message)
+            while True:
+                unpacker.feed(conn.recv(4096))
+                if any(True for _ in unpacker):
+                    break
+
+
+async def run(events: int, batch: int, connections: int) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="mf-bench-forward-"))
+    store = TelemetryStore(settings=StoreSettings(redis=RedisSettings(url=None, data_dir=data_dir)))
+    await store.start()
+    registry = CollectorRegistry()
+    metrics = ReceiverMetrics(families=ReceiverMetricFamilies.create(registry), receiver="forward")
+    receiver = ForwardReceiver(
+        settings=ForwardSettings(listen="127.0.0.1:0"), sink=store, metrics=metrics
+    )
+    await receiver.start()
+    try:
+        per_connection = events // connections
+        started = time.perf_counter()
+        procs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                __file__,
+                "--client",
+                str(receiver.port),
+                str(per_connection),
+                str(batch),
+                str(i),
+            )
+            for i in range(connections)
+        ]
+        await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), timeout=300)
+        elapsed = time.perf_counter() - started
+        stored = registry.get_sample_value(
+            "meshfed_receiver_stored_total", {"receiver": "forward", "signal": "logs"}
+        )
+        rate = (stored or 0) / elapsed
+        print(
+            f"forward: {int(stored or 0)} events stored+acked in {elapsed:.2f} s = {rate:,.0f}/s"
+            f" (batch {batch}, {connections} connections)"
+        )
+        assert store.connection.embedded is not None
+        baseline = redis_benchmark(store.connection.embedded.url.removeprefix("unix://"))
+        if baseline:
+            print(f"redis-benchmark XADD -P 64: {baseline:,.0f}/s; ratio {rate / baseline:.1%}")
+    finally:
+        await receiver.shutdown()
+        await store.shutdown()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def redis_benchmark(socket_path: str) -> float | None:
+    tool = shutil.which("redis-benchmark")
+    if tool is None:
+        print("redis-benchmark not found (apt-get install redis-tools)")
+        return None
+    out = subprocess.run(
+        [
+            tool,
+            "-s",
+            socket_path,
+            "-P",
+            "64",
+            "-n",
+            "200000",
+            "-q",
+            "XADD",
+            "bench:s",
+            "*",
+            "f",
+            "v",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    found = re.findall(r"([\d.]+) requests per second", out)
+    return float(found[-1]) if found else None
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--client":
+        port, events, batch, connection = (int(a) for a in sys.argv[2:6])
+        client(port, events, batch, connection)
+        return
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--connections", type=int, default=4)
+    args = parser.parse_args()
+    asyncio.run(run(args.events, args.batch, args.connections))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Resource labels: every record leaves the pipeline knowing its cluster and region.
+
+Pure functions. A sender's own labels win (``unless present``): a Prometheus that already
+sets ``cluster`` keeps it, and records without one get the collector's. Empty configured
+values are not added, so a collector without a cluster name adds nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from collectors.errors import ConfigError, PermanentError
+from collectors.model import CLUSTER_LABEL, REGION_LABEL, LogRecord, Sample, Span
+
+R = TypeVar("R", Span, LogRecord)
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSettings:
+    """Labels this collector adds to every sample, span resource and log resource."""
+
+    cluster: str = ""
+    """The cluster the telemetry comes from (label ``cluster``); empty: not added."""
+    region: str = ""
+    """The region (label ``region``); empty: not added."""
+    static_labels: Mapping[str, str] = field(default_factory=dict)
+    """More labels added the same way (e.g. ``env: prod``)."""
+
+    def labels(self) -> dict[str, str]:
+        """The labels to add, static first so that ``cluster``/``region`` win over them."""
+        out = {k: v for k, v in self.static_labels.items() if v}
+        if self.cluster:
+            out[CLUSTER_LABEL] = self.cluster
+        if self.region:
+            out[REGION_LABEL] = self.region
+        return out
+
+    def validate(self) -> None:
+        for key, value in self.static_labels.items():
+            if not _LABEL_NAME.fullmatch(key):
+                raise ConfigError(
+                    f"resource.static_labels: {key!r} is not a valid label name"
+                    " ([a-zA-Z_][a-zA-Z0-9_]*); rename it"
+                )
+            if key.startswith("__"):
+                raise ConfigError(
+                    f"resource.static_labels: {key!r} starts with '__' (reserved); rename it"
+                )
+            if not isinstance(value, str):
+                raise ConfigError(f"resource.static_labels.{key} must be a string")
+        if self.cluster and self.static_labels.get(CLUSTER_LABEL):
+            raise ConfigError("set the cluster in resource.cluster, not resource.static_labels")
+        if self.region and self.static_labels.get(REGION_LABEL):
+            raise ConfigError("set the region in resource.region, not resource.static_labels")
+
+
+def add_to_samples(samples: Sequence[Sample], extra: Mapping[str, str]) -> list[Sample]:
+    """``samples`` with each ``extra`` label a sample does not already carry."""
+    if not extra:
+        return list(samples)
+    out: list[Sample] = []
+    cache: dict[int, Mapping[str, str]] = {}  # samples of one series share their labels object
+    for s in samples:
+        labels = cache.get(id(s.labels))
+        if labels is None:
+            labels = _merged(s.labels, extra)
+            cache[id(s.labels)] = labels
+        out.append(s if labels is s.labels else Sample(s.name, labels, s.timestamp_ms, s.value))
+    return out
+
+
+def _merged(labels: Mapping[str, str], extra: Mapping[str, str]) -> Mapping[str, str]:
+    missing = {k: v for k, v in extra.items() if not labels.get(k)}
+    if not missing:
+        return labels
+    return {**labels, **missing}
+
+
+def add_to_spans(spans: Sequence[Span], extra: Mapping[str, str]) -> list[Span]:
+    """``spans`` whose resource has each ``extra`` attribute it lacked."""
+    if not extra:
+        return list(spans)
+    return [_with_resource(s, extra) for s in spans]
+
+
+def add_to_logs(records: Sequence[LogRecord], extra: Mapping[str, str]) -> list[LogRecord]:
+    """``records`` whose resource has each ``extra`` attribute it lacked."""
+    if not extra:
+        return list(records)
+    return [_with_resource(r, extra) for r in records]
+
+
+def _with_resource(record: R, extra: Mapping[str, str]) -> R:
+    resource = record.resource
+    missing = {k: v for k, v in extra.items() if resource.get(k) in (None, "")}
+    if not missing:
+        return record
+    return replace(record, resource={**resource, **missing})
+
+
+def check_samples(samples: Sequence[Sample]) -> None:
+    """Refuse (``PermanentError``) what the store would refuse, before batches are merged.
+
+    Checked here so that one caller's bad sample fails that caller only, not every caller
+    whose records were coalesced into the same store write.
+    """
+    seen: set[int] = set()
+    for s in samples:
+        if not s.name:
+            raise PermanentError("a sample needs a metric name")
+        if id(s.labels) in seen:
+            continue
+        seen.add(id(s.labels))
+        for key in s.labels:
+            if not key or "\x00" in key:
+                raise PermanentError(f"invalid label name {key!r} in metric {s.name!r}")

@@ -1,0 +1,238 @@
+"""The OTLP/HTTP receiver: ``POST /v1/traces|metrics|logs``, protobuf or JSON, optional gzip.
+
+Answers as the OTLP spec says: 200 with the ``Export*ServiceResponse`` (``partial_success``
+set when records were refused), in the request's content type; 400 bad data, 413 body over
+``max_message_bytes`` (checked on the wire *and* while decompressing, so a gzip bomb stops
+at the limit), 415 unknown content type or encoding, 429 too many requests in flight and 503
+store unavailable, both with ``Retry-After``. Error bodies are a ``google.rpc.Status``.
+
+``otlp_http_routes`` gives the routes to mount anywhere; ``OtlpHttpReceiver`` serves them
+with uvicorn on ``settings.http_listen`` (its own port, 4318 by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import zlib
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+from google.protobuf.message import Message
+from google.rpc.status_pb2 import Status  # type: ignore[import-untyped]
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from collectors.component import TelemetrySink
+from collectors.errors import ConfigError, PermanentError, RetryableError
+from collectors.parsers.otlp_json import to_otlp_json
+from collectors.receivers.metrics import ReceiverMetrics
+from collectors.receivers.otlp_config import OtlpSettings
+from collectors.receivers.otlp_ingest import (
+    SIGNALS,
+    OtlpIngest,
+    Signal,
+    TooBusyError,
+    TooLargeError,
+)
+
+log = logging.getLogger(__name__)
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_READ_CHUNK = 64 * 1024
+_START_TIMEOUT_S = 10.0
+
+
+class UnsupportedMediaError(PermanentError):
+    """Content-Type or Content-Encoding meshfed does not decode (415)."""
+
+
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    """``gzip`` (several members allowed) or ``deflate`` body, stopping past ``limit`` bytes."""
+    if encoding == "gzip":
+        wbits = 16 + zlib.MAX_WBITS
+    elif encoding == "deflate":
+        wbits = zlib.MAX_WBITS if body[:1] == b"\x78" else -zlib.MAX_WBITS
+    else:
+        raise UnsupportedMediaError(f"Content-Encoding {encoding!r} is not supported")
+    out = bytearray()
+    data = body
+    try:
+        while data:
+            d = zlib.decompressobj(wbits)
+            while data:
+                out += d.decompress(data, limit + 1 - len(out))
+                if len(out) > limit:
+                    raise TooLargeError(
+                        f"body decompresses to more than otlp.max_message_bytes ({limit})"
+                    )
+                data = d.unconsumed_tail
+            if not d.eof:
+                raise PermanentError(f"truncated {encoding} body")
+            data = d.unused_data if encoding == "gzip" else b""
+    except zlib.error as e:
+        raise PermanentError(f"invalid {encoding} body: {e}") from None
+    return bytes(out)
+
+
+def _status_response(status: int, message: str, *, json: bool, retry_after: int = 0) -> Response:
+    body = Status(code=0, message=message)
+    headers = {"Retry-After": str(retry_after)} if status in (429, 503) else None
+    if json:
+        return Response(to_otlp_json(body), status, headers=headers, media_type=JSON)
+    return Response(body.SerializeToString(), status, headers=headers, media_type=PROTOBUF)
+
+
+async def _read_body(request: Request, ingest: OtlpIngest, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit():
+        ingest.check_size(int(declared))
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            ingest.check_size(len(body))
+    return bytes(body)
+
+
+def _handler(
+    signal: Signal, ingest: OtlpIngest, settings: OtlpSettings
+) -> Callable[[Request], Awaitable[Response]]:
+    limit = settings.max_message_bytes
+
+    async def export(request: Request) -> Response:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        json = media == JSON
+        if media not in (PROTOBUF, JSON):
+            ingest.metrics.rejected("unsupported_media")
+            why = f"Content-Type must be {PROTOBUF} or {JSON}; got {media or 'none'!r}"
+            return _status_response(415, why, json=False)
+        try:
+            with ingest.admit():
+                body = await _read_body(request, ingest, limit)
+                encoding = request.headers.get("content-encoding", "identity").strip().lower()
+                if encoding not in ("", "identity"):
+                    try:
+                        body = _decompress(body, encoding, limit)
+                    except TooLargeError:
+                        ingest.metrics.rejected("too_large")
+                        raise
+                    except UnsupportedMediaError:
+                        raise
+                    except PermanentError:
+                        ingest.metrics.rejected("bad_request")
+                        raise
+                message = ingest.decode(signal, body, json=json)
+                response: Message = await ingest.export(signal, message)
+        except UnsupportedMediaError as e:
+            ingest.metrics.rejected("unsupported_media")
+            return _status_response(415, str(e), json=json)
+        except TooLargeError as e:
+            return _status_response(413, str(e), json=json)
+        except PermanentError as e:
+            return _status_response(400, str(e), json=json)
+        except TooBusyError as e:
+            return _status_response(429, str(e), json=json, retry_after=settings.retry_after_s)
+        except RetryableError as e:
+            return _status_response(503, str(e), json=json, retry_after=settings.retry_after_s)
+        except ClientDisconnect:
+            ingest.metrics.rejected("client_disconnect")
+            return Response(status_code=400)
+        if json:
+            return Response(to_otlp_json(response), 200, media_type=JSON)
+        return Response(response.SerializeToString(), 200, media_type=PROTOBUF)
+
+    return export
+
+
+def otlp_http_routes(
+    *, settings: OtlpSettings, sink: TelemetrySink, metrics: ReceiverMetrics
+) -> list[Route]:
+    """``POST /v1/traces``, ``/v1/metrics``, ``/v1/logs`` sharing one in-flight bound."""
+    settings.validate()
+    ingest = OtlpIngest(settings=settings, sink=sink, metrics=metrics)
+    return [
+        Route(f"/v1/{signal.name}", _handler(signal, ingest, settings), methods=["POST"])
+        for signal in SIGNALS
+    ]
+
+
+class OtlpHttpReceiver:
+    """A :class:`collectors.component.Component` serving the routes on ``settings.http_listen``
+    (TLS / mTLS when configured). Runs uvicorn inside the caller's event loop and leaves the
+    process's signal handlers alone."""
+
+    def __init__(
+        self, *, settings: OtlpSettings, sink: TelemetrySink, metrics: ReceiverMetrics
+    ) -> None:
+        self._settings = settings
+        self._app = Starlette(
+            routes=otlp_http_routes(settings=settings, sink=sink, metrics=metrics)
+        )
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.port: int = 0
+        """The bound port (useful with ``http_listen`` port 0) once started."""
+
+    async def start(self) -> None:
+        """Bind, then serve in a task; returns once uvicorn accepts connections."""
+        if self._server is not None:
+            return
+        s = self._settings
+        host, port = s.http_address
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            sock.close()
+            raise ConfigError(f"otlp.http_listen: cannot bind {host}:{port}: {e}") from e
+        sock.listen(512)
+        sock.setblocking(False)
+        self.port = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            self._app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=s.tls_cert_file,
+            ssl_keyfile=s.tls_key_file,
+            ssl_ca_certs=str(s.tls_client_ca_file) if s.tls_client_ca_file else None,
+            ssl_cert_reqs=ssl.CERT_REQUIRED if s.tls_client_ca_file else ssl.CERT_NONE,
+            timeout_graceful_shutdown=5,
+        )
+        server = uvicorn.Server(config)
+        config.load()
+        self._server = server
+        # ``_serve`` is ``serve`` without uvicorn's process-wide signal capture.
+        self._task = asyncio.create_task(server._serve([sock]), name="otlp-http")
+        for _ in range(int(_START_TIMEOUT_S / 0.01)):
+            if server.started or self._task.done():
+                break
+            await asyncio.sleep(0.01)
+        if not server.started:
+            await self.shutdown()
+            raise ConfigError(f"otlp.http_listen: the HTTP server on {host}:{port} did not start")
+        log.info(
+            "OTLP/HTTP receiver on %s:%d (%s)",
+            host,
+            self.port,
+            "mTLS" if s.tls_client_ca_file else "TLS" if s.tls_enabled else "plaintext",
+        )
+
+    async def shutdown(self) -> None:
+        """Stop accepting, finish in-flight requests (uvicorn's graceful timeout); idempotent."""
+        server, task = self._server, self._task
+        self._server = self._task = None
+        if server is None or task is None:
+            return
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(task, timeout=10)
+        except (TimeoutError, asyncio.CancelledError):
+            task.cancel()

@@ -1,0 +1,240 @@
+"""OTLP receivers under faults: bad gRPC input, the store going down (retryable answers with
+a retry delay, nothing acknowledged) and mTLS (a client without a certificate is refused at
+the handshake on both transports and nothing it sent is stored)."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import signal
+import ssl
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from google.rpc.error_details_pb2 import RetryInfo  # type: ignore[import-untyped]
+from prometheus_client import CollectorRegistry
+
+from collectors.receivers.otlp_config import OtlpSettings
+from collectors.store.config import RedisSettings, StoreSettings
+from collectors.store.store import TelemetryStore
+from tests.integration.collectors.test_otlp import (
+    LIMIT,
+    PB,
+    SETTINGS,
+    Running,
+    _grpc_export,
+    _receivers,
+    _trace_request,
+    running,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+__all__ = ["running"]
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def _make_pki(root: Path) -> Pki:
+    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate."""
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return path
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("meshfed-test-ca"))
+        .issuer_name(name("meshfed-test-ca"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    def leaf(cn: str, server: bool) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(cn))
+            .issuer_name(ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+        )
+        if server:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
+        return builder.sign(ca_key, hashes.SHA256()), key
+
+    pem = serialization.Encoding.PEM
+    (root / "ca.pem").write_bytes(ca.public_bytes(pem))
+    server, server_key = leaf("localhost", True)
+    client, client_key = leaf("client", False)
+    (root / "server.pem").write_bytes(server.public_bytes(pem))
+    (root / "client.pem").write_bytes(client.public_bytes(pem))
+    return Pki(
+        root / "ca.pem",
+        root / "server.pem",
+        write_key(server_key, root / "server.key"),
+        root / "client.pem",
+        write_key(client_key, root / "client.key"),
+    )
+
+
+async def test_mtls_refuses_clients_without_a_certificate(running: Running, tmp_path: Path) -> None:
+    pki = _make_pki(tmp_path)
+    settings = OtlpSettings(
+        grpc_listen="127.0.0.1:0",
+        http_listen="127.0.0.1:0",
+        tls_cert_file=pki.server_cert,
+        tls_key_file=pki.server_key,
+        tls_client_ca_file=pki.ca,
+    )
+    registry = CollectorRegistry()
+    grpc_rx, http_rx = await _receivers(running.store, settings, registry)
+    name = f"mtls-{uuid.uuid4().hex[:6]}"
+    with_cert = _trace_request([b"\x07" * 8], name)
+    without_cert = _trace_request([b"\x08" * 8], name)
+    try:
+        ca = pki.ca.read_bytes()
+        good = grpc.ssl_channel_credentials(
+            ca, pki.client_key.read_bytes(), pki.client_cert.read_bytes()
+        )
+        bare = grpc.ssl_channel_credentials(ca)
+        assert isinstance(
+            await _grpc_export(grpc_rx.port, with_cert.SerializeToString(), credentials=good),
+            bytes,
+        )
+        error = await _grpc_export(grpc_rx.port, without_cert.SerializeToString(), credentials=bare)
+        assert isinstance(error, grpc.aio.AioRpcError)
+        assert error.code() == grpc.StatusCode.UNAVAILABLE  # the handshake failed
+
+        url = f"https://127.0.0.1:{http_rx.port}/v1/traces"
+        body = without_cert.SerializeToString()
+        bare_tls = ssl.create_default_context(cafile=str(pki.ca))
+        async with httpx.AsyncClient(verify=bare_tls) as client:
+            with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
+                await client.post(url, content=body, headers=PB)
+        client_tls = ssl.create_default_context(cafile=str(pki.ca))
+        client_tls.load_cert_chain(str(pki.client_cert), str(pki.client_key))
+        async with httpx.AsyncClient(verify=client_tls) as client:
+            response = await client.post(url, content=with_cert.SerializeToString(), headers=PB)
+        assert response.status_code == 200
+    finally:
+        await http_rx.shutdown()
+        await grpc_rx.shutdown()
+    stored = registry.get_sample_value(
+        "meshfed_receiver_stored_total", {"receiver": "otlp", "signal": "spans"}
+    )
+    assert stored == 2  # one over gRPC, one over HTTP: both with a certificate
+    refused = without_cert.resource_spans[0].scope_spans[0].spans[0].trace_id.hex()
+    assert (await running.query.get(f"/api/traces/{refused}")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("size_or_body", "code", "reason"),
+    [
+        pytest.param(
+            b"\xff\xff\xff", grpc.StatusCode.INVALID_ARGUMENT, "bad_request", id="garbage"
+        ),
+        pytest.param(LIMIT + 10, grpc.StatusCode.RESOURCE_EXHAUSTED, "too_large", id="oversized"),
+        pytest.param(3 * LIMIT, grpc.StatusCode.RESOURCE_EXHAUSTED, None, id="over-grpc-cap"),
+    ],
+)
+async def test_grpc_bad_input(
+    running: Running, size_or_body: bytes | int, code: grpc.StatusCode, reason: str | None
+) -> None:
+    if isinstance(size_or_body, int):  # a valid message padded with one big span name
+        body = _trace_request([b"\x04" * 8], "x" * size_or_body).SerializeToString()
+    else:
+        body = size_or_body
+    before = running.count("meshfed_receiver_rejected_total", reason=reason or "too_large")
+    error = await _grpc_export(running.grpc_port, body)
+    assert isinstance(error, grpc.aio.AioRpcError)
+    assert error.code() == code
+    counted = running.count("meshfed_receiver_rejected_total", reason=reason or "too_large")
+    assert counted == before + (1 if reason else 0)
+    ok = await _grpc_export(
+        running.grpc_port, _trace_request([b"\x05" * 8], "ok").SerializeToString()
+    )
+    assert isinstance(ok, bytes)
+
+
+async def test_store_down_gives_retryable_answers(tmp_path: Path) -> None:
+    """Redis killed: gRPC UNAVAILABLE with RetryInfo, HTTP 503 with Retry-After, nothing acked."""
+    settings = StoreSettings(
+        redis=RedisSettings(
+            url=None, data_dir=tmp_path / "redis", connect_timeout_s=1, command_timeout_s=1
+        )
+    )
+    store = TelemetryStore(settings=settings)
+    await store.start()
+    registry = CollectorRegistry()
+    grpc_rx, http_rx = await _receivers(store, SETTINGS, registry)
+    try:
+        assert store.connection.embedded is not None
+        pid = store.connection.embedded.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        body = _trace_request([b"\x06" * 8], "down").SerializeToString()
+
+        error = await _grpc_export(grpc_rx.port, body)
+        assert isinstance(error, grpc.aio.AioRpcError)
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+        trailers = dict(error.trailing_metadata() or ())
+        retry = RetryInfo.FromString(trailers["google.rpc.retryinfo-bin"])
+        assert retry.retry_delay.seconds == SETTINGS.retry_after_s
+        assert "grpc-status-details-bin" in trailers
+
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"http://127.0.0.1:{http_rx.port}/v1/traces", content=body, headers=PB
+            )
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == str(SETTINGS.retry_after_s)
+        stored = registry.get_sample_value(
+            "meshfed_receiver_stored_total", {"receiver": "otlp", "signal": "spans"}
+        )
+        assert not stored
+        rejected = registry.get_sample_value(
+            "meshfed_receiver_rejected_total", {"receiver": "otlp", "reason": "store_unavailable"}
+        )
+        assert rejected == 2
+    finally:
+        await http_rx.shutdown()
+        await grpc_rx.shutdown()
+        await store.shutdown()
