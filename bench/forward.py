@@ -4,7 +4,9 @@ A client process opens ``--connections`` connections and sends PackedForward mes
 ``--batch`` events with a chunk id, waiting for each ack before the next message (as Fluentd's
 out_forward with ``require_ack_response`` does). The receiver runs in this process and writes
 to the embedded Redis; afterwards ``redis-benchmark -s <socket> -P 64 XADD`` runs against the
-same server for the ratio (goal: >= 30 %). Bounded: ``--events`` in total, a 300 s timeout.
+same server for the ratio (goal: >= 30 %). The clock starts once every client has built its
+messages and connected. ``LogStore.write_logs`` alone is measured too (the store's ceiling,
+without parsing or sockets). Bounded: ``--events`` in total, a 300 s timeout.
 Usage: ``python bench/forward.py [--events 200000] [--batch 1000] [--connections 4]``.
 """
 
@@ -24,6 +26,7 @@ from pathlib import Path
 import msgpack
 from prometheus_client import CollectorRegistry
 
+from collectors.model import LogRecord, Severity
 from collectors.receivers.forward import ForwardReceiver
 from collectors.receivers.forward_config import ForwardSettings
 from collectors.receivers.metrics import ReceiverMetricFamilies, ReceiverMetrics
@@ -45,6 +48,8 @@ def client(port: int, events: int, batch: int, connection: int) -> None:
         messages.append(msgpack.packb(["bench.access", entries, {"chunk": f"{connection}-{m}"}]))
     unpacker = msgpack.Unpacker()
     with socket.create_connection(("127.0.0.1", port), timeout=120) as conn:
+        print("ready", flush=True)  # messages built and connected: the clock may start
+        sys.stdin.readline()
         for message in messages:
             conn.sendall(message)
             while True:
@@ -65,7 +70,6 @@ async def run(events: int, batch: int, connections: int) -> None:
     await receiver.start()
     try:
         per_connection = events // connections
-        started = time.perf_counter()
         procs = [
             await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -75,9 +79,19 @@ async def run(events: int, batch: int, connections: int) -> None:
                 str(per_connection),
                 str(batch),
                 str(i),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
             )
             for i in range(connections)
         ]
+        for p in procs:  # every client has built its messages and connected
+            assert p.stdout is not None
+            await asyncio.wait_for(p.stdout.readline(), timeout=120)
+        started = time.perf_counter()
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write(b"go\n")
+            await p.stdin.drain()
         await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), timeout=300)
         elapsed = time.perf_counter() - started
         stored = registry.get_sample_value(
@@ -88,6 +102,7 @@ async def run(events: int, batch: int, connections: int) -> None:
             f"forward: {int(stored or 0)} events stored+acked in {elapsed:.2f} s = {rate:,.0f}/s"
             f" (batch {batch}, {connections} connections)"
         )
+        await store_only(store, min(events, 100_000), batch)
         assert store.connection.embedded is not None
         baseline = redis_benchmark(store.connection.embedded.url.removeprefix("unix://"))
         if baseline:
@@ -96,6 +111,31 @@ async def run(events: int, batch: int, connections: int) -> None:
         await receiver.shutdown()
         await store.shutdown()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def store_only(store: TelemetryStore, events: int, batch: int) -> None:
+    """``write_logs`` alone with records shaped like the receiver's (no parsing, no sockets)."""
+    now = time.time_ns()
+    batches = [
+        [
+            LogRecord(
+                time_unix_nano=now,
+                body=f"GET /api/{i} 200",
+                tag="bench.store",
+                severity_number=Severity.INFO,
+                severity_text="info",
+                attributes={"conn": 0},
+                observed_time_unix_nano=now,
+            )
+            for i in range(m, min(events, m + batch))
+        ]
+        for m in range(0, events, batch)
+    ]
+    started = time.perf_counter()
+    for records in batches:
+        await store.write_logs(records)
+    elapsed = time.perf_counter() - started
+    print(f"LogStore.write_logs alone: {events / elapsed:,.0f} records/s (batch {batch})")
 
 
 def redis_benchmark(socket_path: str) -> float | None:

@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import random
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import httpx
 from starlette.applications import Starlette
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.* helpers
 
 from collectors.api.app import build_app
 from collectors.api.prometheus import PrometheusApiSettings

@@ -9,6 +9,10 @@ In production the sink is :class:`collectors.pipeline.Pipeline` (adds resource l
 enforces the memory limit, coalesces concurrent writes into larger store batches); a
 :class:`collectors.store.store.TelemetryStore` satisfies the same protocol, which is what
 receiver tests use when they do not need the pipeline.
+
+A :class:`SeriesSink` also takes columnar :class:`collectors.series_batch.SeriesBatch` es
+(``write_series``): receivers of many samples per series (remote_write) use it to avoid an
+object per sample. The pipeline and the store are both; plain ``TelemetrySink`` s need not be.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from collectors.model import LogRecord, MetricMetadata, Sample, Span
+from collectors.series_batch import SeriesBatch
 from collectors.store.metrics_model import WriteResult
 
 
@@ -43,3 +48,9 @@ class TelemetrySink(Protocol):
     async def write_spans(self, spans: Sequence[Span]) -> None: ...
 
     async def write_logs(self, records: Sequence[LogRecord]) -> None: ...
+
+
+class SeriesSink(TelemetrySink, Protocol):
+    """A ``TelemetrySink`` that also stores columnar batches (same errors, same ack rule)."""
+
+    async def write_series(self, batch: SeriesBatch) -> WriteResult: ...

@@ -5,7 +5,9 @@ MetricMetadata; field numbers as in Prometheus's ``prompb/remote.proto`` and
 ``prompb/types.proto``). Declaring them here instead of compiling a ``.proto`` file means no
 build step and no generated code, while parsing still runs in protobuf's C (upb) decoder.
 Exemplars and native histograms (TimeSeries fields 3 and 4) are not declared: the decoder
-skips them as unknown fields.
+skips them as unknown fields. ``RawWriteRequest`` is the same wire message with every
+``TimeSeries`` kept as bytes: the parser reads the common layout of a series itself and
+recognises a series it has seen before by its raw label bytes, without decoding them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ _MESSAGES: list[tuple[str, list[tuple[str, int, int, int, str]]]] = [
         "WriteRequest",
         [
             ("timeseries", 1, _F.TYPE_MESSAGE, _REPEATED, ".meshfed.prometheus.TimeSeries"),
+            ("metadata", 3, _F.TYPE_MESSAGE, _REPEATED, ".meshfed.prometheus.MetricMetadata"),
+        ],
+    ),
+    (
+        "RawWriteRequest",
+        [
+            ("timeseries", 1, _F.TYPE_BYTES, _REPEATED, ""),
             ("metadata", 3, _F.TYPE_MESSAGE, _REPEATED, ".meshfed.prometheus.MetricMetadata"),
         ],
     ),
@@ -92,3 +101,7 @@ def _build() -> dict[str, Any]:
 _CLASSES = _build()
 WriteRequest: Any = _CLASSES["WriteRequest"]
 """The message class; ``WriteRequest.FromString(data)`` parses, ``SerializeToString()`` writes."""
+RawWriteRequest: Any = _CLASSES["RawWriteRequest"]
+"""The same wire message with each ``TimeSeries`` left as its serialized bytes."""
+TimeSeries: Any = _CLASSES["TimeSeries"]
+"""One series, for the bytes ``RawWriteRequest`` leaves unparsed."""

@@ -7,6 +7,9 @@ write them in one store call and resolve every caller's future with its share of
 batches grow exactly when the store is the bottleneck; ``linger_s`` optionally waits a
 little for more. The queue is bounded in records: a caller that does not fit gets a
 ``QueueFullError`` (retryable) at once instead of waiting without bound.
+
+``BatchCoalescer`` works on any sized batch type given how to cut and join it (columnar
+``SeriesBatch`` es); ``Coalescer`` is the same for plain lists of records.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence, Sized
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+B = TypeVar("B", bound=Sized)
 
 
 class QueueFullError(RetryableError):
@@ -38,21 +42,23 @@ class ShuttingDownError(RetryableError):
 
 
 @dataclass(slots=True)
-class _Entry(Generic[T, R]):
-    items: Sequence[T]
+class _Entry(Generic[B, R]):
+    items: B
     future: asyncio.Future[R]
 
 
-class Coalescer(Generic[T, R]):
+class BatchCoalescer(Generic[B, R]):
     """A bounded queue of caller batches and ``workers`` tasks writing merged batches."""
 
     def __init__(
         self,
         *,
         signal: str,
-        write: Callable[[list[T]], Awaitable[R]],
+        write: Callable[[B], Awaitable[R]],
         split: Callable[[R, list[int]], list[R]],
         combine: Callable[[list[R]], R],
+        cut: Callable[[B, int], list[B]],
+        join: Callable[[list[B]], B],
         max_items: int,
         max_queued_items: int,
         linger_s: float,
@@ -63,12 +69,14 @@ class Coalescer(Generic[T, R]):
         self._write = write
         self._split = split
         self._combine = combine
+        self._cut = cut
+        self._join = join
         self._max_items = max_items
         self._max_queued = max_queued_items
         self._linger_s = linger_s
         self._workers_n = workers
         self._metrics = metrics
-        self._queue: deque[_Entry[T, R]] = deque()
+        self._queue: deque[_Entry[B, R]] = deque()
         self._queued = 0
         self._in_write = 0
         self._has_items = asyncio.Event()
@@ -87,7 +95,7 @@ class Coalescer(Generic[T, R]):
                 for i in range(self._workers_n)
             ]
 
-    async def submit(self, items: Sequence[T]) -> R:
+    async def submit(self, items: B) -> R:
         """Queue ``items`` and return their share of the store's result once written."""
         if self._closed:
             raise ShuttingDownError("the collector is shutting down; retry later")
@@ -100,8 +108,7 @@ class Coalescer(Generic[T, R]):
             )
         loop = asyncio.get_running_loop()
         entries = [
-            _Entry[T, R](items[i : i + self._max_items], loop.create_future())
-            for i in range(0, len(items), self._max_items)
+            _Entry[B, R](piece, loop.create_future()) for piece in self._cut(items, self._max_items)
         ]
         self._queue.extend(entries)
         self._queued += len(items)
@@ -121,8 +128,8 @@ class Coalescer(Generic[T, R]):
                 continue
             await self._flush(batch)
 
-    def _take(self) -> list[_Entry[T, R]]:
-        batch: list[_Entry[T, R]] = []
+    def _take(self) -> list[_Entry[B, R]]:
+        batch: list[_Entry[B, R]] = []
         size = 0
         while self._queue and size + len(self._queue[0].items) <= self._max_items:
             entry = self._queue.popleft()
@@ -135,8 +142,8 @@ class Coalescer(Generic[T, R]):
         self._metrics.set_queue_depth(self._queued)
         return batch
 
-    async def _flush(self, batch: list[_Entry[T, R]]) -> None:
-        merged: list[T] = [item for entry in batch for item in entry.items]
+    async def _flush(self, batch: list[_Entry[B, R]]) -> None:
+        merged = self._join([entry.items for entry in batch])
         started = time.perf_counter()
         try:
             result = await self._write(merged)
@@ -179,3 +186,48 @@ class Coalescer(Generic[T, R]):
             if not entry.future.done():
                 entry.future.set_exception(ShuttingDownError("not written before shutdown"))
         self._queued = 0
+
+
+class Coalescer(BatchCoalescer[list[T], R]):
+    """A ``BatchCoalescer`` of plain record lists (a caller may pass any sequence)."""
+
+    def __init__(
+        self,
+        *,
+        signal: str,
+        write: Callable[[list[T]], Awaitable[R]],
+        split: Callable[[R, list[int]], list[R]],
+        combine: Callable[[list[R]], R],
+        max_items: int,
+        max_queued_items: int,
+        linger_s: float,
+        workers: int,
+        metrics: ReceiverMetrics,
+    ) -> None:
+        super().__init__(
+            signal=signal,
+            write=write,
+            split=split,
+            combine=combine,
+            cut=_cut_list,
+            join=_join_lists,
+            max_items=max_items,
+            max_queued_items=max_queued_items,
+            linger_s=linger_s,
+            workers=workers,
+            metrics=metrics,
+        )
+
+    async def submit(self, items: Sequence[T]) -> R:
+        """Queue ``items`` and return their share of the store's result once written."""
+        return await super().submit(list(items))
+
+
+def _cut_list(items: list[T], size: int) -> list[list[T]]:
+    if len(items) <= size:
+        return [items]
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _join_lists(lists: list[list[T]]) -> list[T]:
+    return lists[0] if len(lists) == 1 else [item for items in lists for item in items]

@@ -14,9 +14,12 @@ from typing import TypeVar
 
 from collectors.errors import ConfigError, PermanentError
 from collectors.model import CLUSTER_LABEL, REGION_LABEL, LogRecord, Sample, Span
+from collectors.series_batch import SeriesBatch, SeriesLabels
 
 R = TypeVar("R", Span, LogRecord)
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+SERIES_CACHE_MAX = 200_000
+"""Series whose normalized labels a ``SeriesNormalizer`` remembers; cleared when full."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,42 @@ def _merged(labels: Mapping[str, str], extra: Mapping[str, str]) -> Mapping[str,
     return {**labels, **missing}
 
 
+class SeriesNormalizer:
+    """Checks and relabels ``SeriesBatch`` runs once per series object, not per sample.
+
+    Receivers hand the same ``SeriesLabels`` object for a series they saw before, so the
+    checked, relabelled result is remembered per object (bounded; cleared when full).
+    """
+
+    def __init__(self, *, extra: Mapping[str, str], max_series: int = SERIES_CACHE_MAX) -> None:
+        self._extra = dict(extra)
+        self._max = max_series
+        self._known: dict[SeriesLabels, SeriesLabels] = {}
+
+    def __call__(self, batch: SeriesBatch) -> SeriesBatch:
+        """``batch`` with ``extra`` labels added; ``PermanentError`` for an invalid series."""
+        known = self._known
+        out: list[SeriesLabels] = []
+        changed = False
+        for ref in batch.series:
+            found = known.get(ref)
+            if found is None:
+                found = self._normalized(ref)
+                if len(known) >= self._max:
+                    known.clear()
+                known[ref] = found
+            changed = changed or found is not ref
+            out.append(found)
+        return batch.with_series(out) if changed else batch
+
+    def _normalized(self, ref: SeriesLabels) -> SeriesLabels:
+        _check(ref.name, ref.labels)
+        if not self._extra:
+            return ref
+        labels = _merged(ref.labels, self._extra)
+        return ref if labels is ref.labels else SeriesLabels(ref.name, labels)
+
+
 def add_to_spans(spans: Sequence[Span], extra: Mapping[str, str]) -> list[Span]:
     """``spans`` whose resource has each ``extra`` attribute it lacked."""
     if not extra:
@@ -115,6 +154,12 @@ def check_samples(samples: Sequence[Sample]) -> None:
         if id(s.labels) in seen:
             continue
         seen.add(id(s.labels))
-        for key in s.labels:
-            if not key or "\x00" in key:
-                raise PermanentError(f"invalid label name {key!r} in metric {s.name!r}")
+        _check(s.name, s.labels)
+
+
+def _check(name: str, labels: Mapping[str, str]) -> None:
+    if not name:
+        raise PermanentError("a sample needs a metric name")
+    for key in labels:
+        if not key or "\x00" in key:
+            raise PermanentError(f"invalid label name {key!r} in metric {name!r}")

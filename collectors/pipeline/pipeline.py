@@ -17,20 +17,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
-from collectors.component import TelemetrySink
+from collectors.component import SeriesSink
 from collectors.errors import ConfigError
 from collectors.model import LogRecord, MetricMetadata, Sample, Span
-from collectors.pipeline.batcher import Coalescer
+from collectors.pipeline.batcher import BatchCoalescer, Coalescer
 from collectors.pipeline.memory import MemoryLimiter, MemorySettings
 from collectors.pipeline.normalize import (
     ResourceSettings,
+    SeriesNormalizer,
     add_to_logs,
     add_to_samples,
     add_to_spans,
     check_samples,
 )
 from collectors.receivers.metrics import ReceiverMetrics
+from collectors.series_batch import SeriesBatch, merge_batches
 from collectors.store.metrics_model import WriteResult
 
 log = logging.getLogger(__name__)
@@ -127,7 +130,7 @@ class Pipeline:
     def __init__(
         self,
         *,
-        store: TelemetrySink,
+        store: SeriesSink,
         settings: PipelineSettings,
         metrics: ReceiverMetrics,
         limiter: MemoryLimiter | None = None,
@@ -149,6 +152,18 @@ class Pipeline:
             max_queued_items=b.max_queued_samples,
             **common,  # type: ignore[arg-type]
         )
+        self._series = BatchCoalescer[SeriesBatch, WriteResult](
+            signal="samples",
+            write=store.write_series,
+            split=split_write_result,
+            combine=_sum_results,
+            cut=SeriesBatch.split,
+            join=merge_batches,
+            max_items=b.max_samples,
+            max_queued_items=b.max_queued_samples,
+            **common,  # type: ignore[arg-type]
+        )
+        self._normalize_series = SeriesNormalizer(extra=self._extra)
         self._metadata = Coalescer[MetricMetadata, None](
             signal="metadata",
             write=store.write_metadata,
@@ -176,7 +191,13 @@ class Pipeline:
             max_queued_items=b.max_queued_records,
             **common,  # type: ignore[arg-type]
         )
-        self._all = (self._samples, self._metadata, self._spans, self._logs)
+        self._all: tuple[BatchCoalescer[Any, Any], ...] = (
+            self._samples,
+            self._series,
+            self._metadata,
+            self._spans,
+            self._logs,
+        )
 
     async def start(self) -> None:
         for c in self._all:
@@ -198,6 +219,11 @@ class Pipeline:
         check_samples(samples)
         self._admit(len(samples))
         return await self._samples.submit(add_to_samples(samples, self._extra))
+
+    async def write_series(self, batch: SeriesBatch) -> WriteResult:
+        normalized = self._normalize_series(batch)
+        self._admit(len(batch))
+        return await self._series.submit(normalized)
 
     async def write_metadata(self, metadata: Sequence[MetricMetadata]) -> None:
         self._admit(len(metadata))

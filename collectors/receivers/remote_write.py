@@ -9,6 +9,9 @@ conflicting duplicate samples make the answer 400 (the sender must not retry the
 store being down or shutting down is 503 with ``Retry-After``; the memory limit or a full
 queue is 429. Every outcome is counted on the receiver's metrics; nothing is logged per
 request.
+
+Samples travel as one columnar ``SeriesBatch`` (``write_series``), never as an object per
+sample; the receiver's ``SeriesDecoder`` remembers the label blocks it validated.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from collectors.component import TelemetrySink
+from collectors.component import SeriesSink
 from collectors.errors import LimitExceededError, PermanentError, RetryableError
 from collectors.parsers import remote_write as parser
 from collectors.pipeline.batcher import QueueFullError
@@ -51,7 +54,7 @@ class _RefusedError(Exception):
 
 def remote_write_routes(
     *,
-    sink: TelemetrySink,
+    sink: SeriesSink,
     limiter: MemoryLimiter,
     settings: RemoteWriteSettings,
     metrics: ReceiverMetrics,
@@ -67,13 +70,14 @@ class _Handler:
     def __init__(
         self,
         *,
-        sink: TelemetrySink,
+        sink: SeriesSink,
         limiter: MemoryLimiter,
         settings: RemoteWriteSettings,
         metrics: ReceiverMetrics,
         token: str,
     ) -> None:
         self._sink = sink
+        self._decoder = parser.SeriesDecoder()
         self._limiter = limiter
         self._settings = settings
         self._metrics = metrics
@@ -134,7 +138,7 @@ class _Handler:
         try:
             batch = await _maybe_in_thread(
                 size,
-                lambda: parser.decode(
+                lambda: self._decoder.decode(
                     body, max_decompressed_bytes=self._settings.max_decompressed_bytes
                 ),
             )
@@ -142,13 +146,13 @@ class _Handler:
             raise _RefusedError(413, "too_large", str(e)) from e
         except PermanentError as e:
             raise _RefusedError(400, "bad_data", str(e)) from e
-        self._metrics.received("samples", len(batch.samples))
+        self._metrics.received("samples", len(batch.batch))
         started = time.perf_counter()
         try:
             if batch.metadata:
                 await self._sink.write_metadata(batch.metadata)
                 self._metrics.stored("metadata", len(batch.metadata))
-            result = await self._sink.write_samples(batch.samples)
+            result = await self._sink.write_series(batch.batch)
         except (MemoryLimitError, QueueFullError) as e:
             raise _RefusedError(429, _reason(e), str(e)) from e
         except RetryableError as e:

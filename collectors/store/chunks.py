@@ -1,11 +1,13 @@
 """Compressed sample chunks: the pure codec behind the metrics store (no I/O).
 
 Why this shape: the store keeps many samples per Redis value, and Python must encode and
-decode them fast without numpy. So every per-sample step runs in C: ``struct`` packs the
+decode them fast. So every per-sample step runs in C: on the write side ``struct`` packs the
 columns, big-integer arithmetic turns whole columns into XOR/delta streams in one operation
 (lanes never carry because deltas of sorted timestamps are non-negative and XOR has no carry),
 byte planes are split and merged with strided slices (the "shuffle" of Blosc), and ``zlib``
-squeezes the mostly-zero planes. Values round-trip bit for bit, NaN payloads included
+squeezes the mostly-zero planes. The read side (``decode_many``) is numpy: a query decodes
+thousands of chunks, so chunks of the same shape are unshuffled, un-delta'd and un-XOR'd
+together as the rows of one 2-D array. Values round-trip bit for bit, NaN payloads included
 (Prometheus's stale marker ``0x7ff0000000000002``), because no value is ever converted.
 
 Chunk layout (version 1)::
@@ -32,7 +34,10 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Sequence
-from itertools import accumulate, pairwise
+from itertools import pairwise
+
+import numpy as np
+import numpy.typing as npt
 
 VERSION = 1
 RECORD_SIZE = 16
@@ -94,22 +99,8 @@ def _merge_planes(planes: bytes, width: int, count: int) -> bytes:
     return bytes(out)
 
 
-def _prefix_xor(value: int, count: int) -> int:
-    """Lane-wise running XOR of ``count`` 64-bit big-endian lanes packed into one integer."""
-    shift = 64
-    limit = 64 * count
-    while shift < limit:
-        value ^= value >> shift
-        shift <<= 1
-    return value
-
-
 def _zigzags(values: Sequence[int]) -> list[int]:
     return [(v << 1) ^ (v >> 63) for v in values]
-
-
-def _unzigzags(values: Sequence[int]) -> list[int]:
-    return [(v >> 1) ^ -(v & 1) for v in values]
 
 
 def _integer_values(value_bits: bytes, n: int) -> list[int] | None:
@@ -151,12 +142,13 @@ def encode_chunk(timestamps: Sequence[int], value_bits: bytes) -> bytes:
     return header + zlib.compress(body, _ZLIB_LEVEL, wbits=-15)
 
 
-def decode_chunk(blob: bytes) -> tuple[list[int], bytes]:
-    """The timestamps and the ``8 * n`` big-endian value bytes of a chunk."""
+def _parse(blob: bytes) -> tuple[int, int, int, bytes]:
+    """``(n, flags, t0, body)`` of one chunk, its body inflated and length-checked."""
     if len(blob) < 4 or blob[0] != VERSION:
         raise ChunkError("not a version-1 chunk")
-    flags = blob[1]
-    n, pos = _read_varint(blob, 2)
+    flags, n, pos = blob[1], blob[2], 3
+    if n > 0x7F:
+        n, pos = _read_varint(blob, 2)
     zt0, pos = _read_varint(blob, pos)
     if n == 0:
         raise ChunkError("empty chunk")
@@ -165,18 +157,86 @@ def decode_chunk(blob: bytes) -> tuple[list[int], bytes]:
         body = zlib.decompress(blob[pos:], wbits=-15, bufsize=(width + 8) * n)
     except zlib.error as exc:
         raise ChunkError(f"corrupt chunk body: {exc}") from exc
-    ts_len = width * (n - 1)
-    if len(body) != ts_len + 8 * n:
+    if len(body) != width * (n - 1) + 8 * n:
         raise ChunkError("chunk body length does not match its sample count")
-    lanes = _merge_planes(body, width, n - 1)
-    dods = _unzigzags(struct.unpack(f">{n - 1}{'Q' if width == 8 else 'I'}", lanes))
-    timestamps = list(accumulate(accumulate(dods), initial=_unzigzag(zt0)))
-    value_lanes = _merge_planes(body[ts_len:], 8, n)
+    return n, flags, _unzigzag(zt0), body
+
+
+def _unzigzag_lanes(lanes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+    """Zigzag-decoded lanes (wrapping uint64 arithmetic, then read as int64)."""
+    one = np.uint64(1)
+    return ((lanes >> one) ^ (np.uint64(0) - (lanes & one))).view(np.int64)
+
+
+def _lanes(planes: npt.NDArray[np.uint8], width: int, count: int) -> npt.NDArray[np.uint64]:
+    """Rows of ``width`` byte planes of ``count`` big-endian lanes -> native uint64 lanes."""
+    rows = planes.shape[0]
+    # planes in reverse order make each lane's bytes little-endian: one copy, no byte swap
+    little = planes.reshape(rows, width, count)[:, ::-1, :].transpose(0, 2, 1)
+    merged = np.ascontiguousarray(little).view("<u8" if width == 8 else "<u4")
+    return merged.reshape(rows, count).astype(np.uint64, copy=False)
+
+
+def _decode_group(
+    n: int, flags: int, t0s: list[int], bodies: list[bytes]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
+    """Chunks of one shape (same n and flags) decoded together: (rows, n) arrays."""
+    rows = len(bodies)
+    width = 8 if flags & _FLAG_WIDE else 4
+    body = np.frombuffer(b"".join(bodies), dtype=np.uint8).reshape(rows, -1)
+    ts_len = width * (n - 1)
+    timestamps = np.empty((rows, n), dtype=np.int64)
+    timestamps[:, 0] = t0s
+    if n > 1:
+        dods = _unzigzag_lanes(_lanes(body[:, :ts_len], width, n - 1))
+        timestamps[:, 1:] = np.cumsum(np.cumsum(dods, axis=1), axis=1) + timestamps[:, :1]
+    lanes = _lanes(body[:, ts_len:], 8, n)
     if flags & _FLAG_INTEGERS:
-        deltas = _unzigzags(struct.unpack(f">{n}Q", value_lanes))
-        return timestamps, struct.pack(f">{n}d", *accumulate(deltas))
-    xored = int.from_bytes(value_lanes, "big")
-    return timestamps, _prefix_xor(xored, n).to_bytes(8 * n, "big")
+        ints = np.cumsum(_unzigzag_lanes(lanes), axis=1)
+        return timestamps, ints.astype(np.float64).view(np.uint64)
+    return timestamps, np.bitwise_xor.accumulate(lanes, axis=1)
+
+
+def decode_many(
+    blobs: Sequence[bytes],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[np.int64]]:
+    """Decode chunks in one go: concatenated timestamps, value bits (native uint64, bit-exact)
+    and each chunk's sample count, in the order of ``blobs``."""
+    parsed = [_parse(blob) for blob in blobs]
+    counts = np.array([p[0] for p in parsed], dtype=np.int64)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (n, flags, _t0, _body) in enumerate(parsed):
+        groups.setdefault((n, flags), []).append(i)
+    if not parsed:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64), counts
+    ts_rows: list[npt.NDArray[np.int64]] = [counts] * len(parsed)  # placeholders
+    bit_rows: list[npt.NDArray[np.uint64]] = [counts.view(np.uint64)] * len(parsed)
+    for (n, flags), members in groups.items():
+        ts, vb = _decode_group(
+            n, flags, [parsed[i][2] for i in members], [parsed[i][3] for i in members]
+        )
+        if len(groups) == 1:  # the usual case: full chunks of one kind, already in order
+            return ts.ravel(), vb.ravel(), counts
+        for j, i in enumerate(members):
+            ts_rows[i], bit_rows[i] = ts[j], vb[j]
+    return np.concatenate(ts_rows), np.concatenate(bit_rows), counts
+
+
+_RECORD_DTYPE = np.dtype([("t", ">i8"), ("v", ">u8")])
+
+
+def decode_records(records: bytes) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
+    """Timestamps and value bits (native) of head records, without a Python loop."""
+    if len(records) % RECORD_SIZE:
+        raise ChunkError("head length is not a multiple of 16 bytes")
+    rec = np.frombuffer(records, dtype=_RECORD_DTYPE)
+    return rec["t"].astype(np.int64), rec["v"].astype(np.uint64)
+
+
+def decode_chunk(blob: bytes) -> tuple[list[int], bytes]:
+    """The timestamps and the ``8 * n`` big-endian value bytes of a chunk."""
+    timestamps, bits, _ = decode_many([blob])
+    return timestamps.tolist(), bits.astype(">u8").tobytes()
 
 
 def values_from_bits(value_bits: bytes) -> list[float]:

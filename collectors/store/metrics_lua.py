@@ -17,9 +17,14 @@ import redis.exceptions as rexc
 
 # KEYS[1] series table of the shard. ARGV: 1 all, 2 last, 3 first, 4 tenants, 5 stats,
 # 6 names, 7 values prefix, 8 postings prefix, 9 head prefix, 10 cap total, 11 cap tenant,
-# 12 max samples, 13 max span, then per series: id, tenant, labels JSON, head records.
+# 12 max samples, 13 max span, 14 the series: per series ``>H`` id length, id, ``>I4``
+# tenant length, tenant, ``>I4`` labels JSON length, labels JSON, ``>I4`` records length,
+# head records (one argument for the whole call: the client packs and Redis parses one
+# bulk string instead of four per series; labels are only read out for a new series).
 # Returns {accepted, duplicates ignored, out of order, conflicting duplicates, over limit,
 # series created, series refused, id, head, id, head...} — the heads that need a cut.
+# A series exists iff it is in ``all``; every series in ``all`` has a ``last`` entry
+# (written with its first sample, removed with it), so a known series costs no SISMEMBER.
 WRITE_LUA = r"""
 local series_key = KEYS[1]
 local all_key, last_key, first_key = ARGV[1], ARGV[2], ARGV[3]
@@ -27,13 +32,18 @@ local tenants_key, stats_key, names_key = ARGV[4], ARGV[5], ARGV[6]
 local vals_p, post_p, head_p = ARGV[7], ARGV[8], ARGV[9]
 local cap_total, cap_tenant = tonumber(ARGV[10]), tonumber(ARGV[11])
 local max_n, max_span = tonumber(ARGV[12]), tonumber(ARGV[13])
+local blob = ARGV[14]
 local accepted, ignored, ooo, conflict, over, created, refused = 0, 0, 0, 0, 0, 0, 0
 local out = {}
 local total = redis.call('SCARD', all_key)
-for i = 14, #ARGV, 4 do
-  local sid, tenant, labels, recs = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+local pos, size = 1, #blob
+while pos <= size do
+  local sid, tenant, llen, lpos = struct.unpack('>Hc0I4c0I4', blob, pos)
+  local recs
+  recs, pos = struct.unpack('>I4c0', blob, lpos + llen)
   local n = #recs / 16
-  if redis.call('SISMEMBER', all_key, sid) == 0 then
+  local last = redis.call('HGET', last_key, sid)
+  if not last and redis.call('SISMEMBER', all_key, sid) == 0 then
     local in_tenant = tonumber(redis.call('HGET', tenants_key, tenant) or '0')
     if total >= cap_total or in_tenant >= cap_tenant then
       over = over + n
@@ -43,21 +53,25 @@ for i = 14, #ARGV, 4 do
       total = total + 1
       created = created + 1
       redis.call('SADD', all_key, sid)
+      local labels = string.sub(blob, lpos, lpos + llen - 1)
       redis.call('HSET', series_key, sid, labels)
       redis.call('HINCRBY', tenants_key, tenant, 1)
       redis.call('HSET', first_key, sid, string.sub(recs, 1, 8))
       local pairs_ = cjson.decode(labels)
       for j = 1, #pairs_, 2 do
         local name, value = pairs_[j], pairs_[j + 1]
-        redis.call('SADD', names_key, name)
-        redis.call('SADD', vals_p .. name, value)
-        redis.call('SADD', post_p .. name .. '\0' .. value, sid)
+        local posting = post_p .. name .. '\0' .. value
+        redis.call('SADD', posting, sid)
+        if redis.call('SCARD', posting) == 1 then
+          -- a new label pair (values and names hold exactly the pairs with a posting)
+          redis.call('SADD', vals_p .. name, value)
+          redis.call('SADD', names_key, name)
+        end
       end
     end
   end
   if n > 0 then
     local skip = 0
-    local last = redis.call('HGET', last_key, sid)
     if last then
       local last_ts = struct.unpack('>i8', last)
       local last_value = string.sub(last, 9, 16)

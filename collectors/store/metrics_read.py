@@ -3,22 +3,28 @@
 Three pipelined round trips whatever the number of series: (1) the values of labels that
 regex / negative matchers need, with the tier floors; (2) the posting set operations per
 shard (``SINTER`` / ``SUNION`` inside one hash-tagged slot); (3) labels, chunks and heads of
-every matched series. No step scans all series keys. Every read is bounded by
+every matched series, by a read script per shard (and per 500 series): one reply per call
+instead of one per key, which is most of the client's cost for a thousand series. No step
+scans all series keys. Every read is bounded by
 ``LimitSettings`` and either fails with ``LimitExceededError`` (``select``, whose callers
 need complete data) or says ``truncated`` (``series``, label pages).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from collectors.errors import LimitExceededError
 from collectors.store import keys
-from collectors.store.chunks import decode_chunk, split_records, values_from_bits
+from collectors.store.chunks import decode_many, decode_records
 from collectors.store.config import ChunkSettings, LimitSettings, TierSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
+from collectors.store.metrics_lua import Script, run_pipelined
 from collectors.store.metrics_model import (
     Page,
     Segment,
@@ -32,6 +38,41 @@ from collectors.store.series import LabelMatcher, SeriesData
 
 Ids = dict[int, set[bytes]]
 """Matched series ids per shard."""
+
+_SERIES_PER_READ = 500
+"""Series per read script call: bounds how long one call blocks Redis and its reply size."""
+
+# KEYS: 1 the shard's series table, then per series and segment its chunks key (and its
+# head key when the segment is of the raw tier). ARGV: 1 segment count, then per segment
+# min score, max score, 1 if it has heads; then the series ids. Returns per series its
+# labels JSON (or false), then per segment the chunks (and the head, or false).
+READ_LUA = r"""
+local nseg = tonumber(ARGV[1])
+local lows, highs, heads = {}, {}, {}
+for s = 1, nseg do
+  lows[s], highs[s], heads[s] = ARGV[3 * s - 1], ARGV[3 * s], ARGV[3 * s + 1] == '1'
+end
+local out, k = {}, 2
+for i = 2 + 3 * nseg, #ARGV do
+  out[#out + 1] = redis.call('HGET', KEYS[1], ARGV[i])
+  for s = 1, nseg do
+    out[#out + 1] = redis.call('ZRANGEBYSCORE', KEYS[k], lows[s], highs[s])
+    k = k + 1
+    if heads[s] then
+      out[#out + 1] = redis.call('GET', KEYS[k])
+      k = k + 1
+    end
+  end
+end
+return out
+"""
+READ = Script(READ_LUA)
+
+_Layout = list[tuple[int, bytes, bytes | None, list[tuple[Segment, int, int, bytes]]]]
+"""(shard, id, labels JSON, [(segment, index of its first blob, blob count, head)])."""
+
+Columns = tuple[int, str, bytes | None, npt.NDArray[np.int64], npt.NDArray[np.uint64]]
+"""(shard, id, labels JSON, timestamps, value bits as native uint64) of one series."""
 
 
 def _s(value: bytes | str) -> str:
@@ -139,58 +180,103 @@ class SeriesReader:
     async def fetch(
         self, ids: Ids, segments: Sequence[Segment]
     ) -> list[tuple[int, str, bytes | None, list[int], bytes]]:
-        """(shard, id, labels JSON, timestamps, value bytes) of ``ids`` in the segments, read
-        with one pipeline; series without samples there are left out."""
+        """(shard, id, labels JSON, timestamps, big-endian value bytes) of ``ids`` in the
+        segments, read with one pipeline; series without samples there are left out."""
+        return [
+            (shard, sid, blob, ts.tolist(), bits.astype(">u8").tobytes())
+            for shard, sid, blob, ts, bits in await self.fetch_columns(ids, segments)
+        ]
+
+    async def fetch_columns(self, ids: Ids, segments: Sequence[Segment]) -> list[Columns]:
+        """``fetch`` as numpy columns: every chunk of the answer is decoded in one batch."""
         if not segments or not ids:
             return []
-        pipe = self._redis.pipeline(transaction=False)
-        order: list[tuple[int, list[bytes]]] = []
-        for shard, found in sorted(ids.items()):
-            members = sorted(found)
-            order.append((shard, members))
-            pipe.hmget(keys.series_labels_key(shard), members)
-            for member in members:
-                series_id = member.decode()
-                for seg in segments:
-                    pipe.zrangebyscore(
-                        keys.chunks_key(shard, seg.tier.name, series_id),
-                        seg.start_ms - seg.lookback_ms,
-                        seg.end_ms,
-                    )
-                    if seg.tier.resolution_ms == 0:
-                        pipe.get(keys.head_key(shard, series_id))
-        with unavailable_on_redis_errors("read chunks"):
-            replies = iter(await pipe.execute())
-        out: list[tuple[int, str, bytes | None, list[int], bytes]] = []
+        layout, blobs = await self._read_raw(ids, segments)
+        all_ts, all_bits, counts = decode_many(blobs)
+        offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        out: list[Columns] = []
         points = 0
-        for shard, members in order:
-            labels = next(replies)
-            for member, label_blob in zip(members, labels, strict=True):
-                timestamps: list[int] = []
-                bits: list[bytes] = []
-                for seg in segments:
-                    blobs = list(next(replies))
-                    head = next(replies) if seg.tier.resolution_ms == 0 else None
-                    _append_segment(timestamps, bits, seg, blobs, head)
-                if not timestamps:
-                    continue
-                points += len(timestamps)
-                if points > self._limits.max_points_per_query:
-                    raise LimitExceededError(
-                        f"the query reads more than limits.max_points_per_query"
-                        f" ({self._limits.max_points_per_query}) samples; shorten the range"
-                    )
-                out.append((shard, member.decode(), label_blob, timestamps, b"".join(bits)))
+        for shard, member, label_blob, parts in layout:
+            ts_parts: list[npt.NDArray[np.int64]] = []
+            bit_parts: list[npt.NDArray[np.uint64]] = []
+            for seg, first, count, head in parts:
+                lo, hi = int(offsets[first]), int(offsets[first + count])
+                seg_ts, seg_bits = all_ts[lo:hi], all_bits[lo:hi]
+                if head:
+                    head_ts, head_bits = decode_records(head)
+                    seg_ts = np.concatenate((seg_ts, head_ts))
+                    seg_bits = np.concatenate((seg_bits, head_bits))
+                a, b = np.searchsorted(seg_ts, (seg.start_ms, seg.end_ms + 1))
+                if a < b:
+                    ts_parts.append(seg_ts[a:b])
+                    bit_parts.append(seg_bits[a:b])
+            if not ts_parts:
+                continue
+            timestamps = ts_parts[0] if len(ts_parts) == 1 else np.concatenate(ts_parts)
+            bits = bit_parts[0] if len(bit_parts) == 1 else np.concatenate(bit_parts)
+            points += len(timestamps)
+            if points > self._limits.max_points_per_query:
+                raise LimitExceededError(
+                    f"the query reads more than limits.max_points_per_query"
+                    f" ({self._limits.max_points_per_query}) samples; shorten the range"
+                )
+            out.append((shard, member.decode(), label_blob, timestamps, bits))
         return out
 
+    async def _read_raw(self, ids: Ids, segments: Sequence[Segment]) -> tuple[_Layout, list[bytes]]:
+        """Labels, chunk blobs and heads of every series; blobs in one list, in order."""
+        calls: list[tuple[list[str], list[object]]] = []
+        batches: list[tuple[int, list[bytes]]] = []
+        seg_args: list[object] = [len(segments)]
+        for seg in segments:
+            raw = seg.tier.resolution_ms == 0
+            seg_args += [seg.start_ms - seg.lookback_ms, seg.end_ms, 1 if raw else 0]
+        for shard, found in sorted(ids.items()):
+            members = sorted(found)
+            for i in range(0, len(members), _SERIES_PER_READ):
+                batch = members[i : i + _SERIES_PER_READ]
+                series_keys = [keys.series_labels_key(shard)]
+                for member in batch:
+                    series_id = member.decode()
+                    for seg in segments:
+                        series_keys.append(keys.chunks_key(shard, seg.tier.name, series_id))
+                        if seg.tier.resolution_ms == 0:
+                            series_keys.append(keys.head_key(shard, series_id))
+                calls.append((series_keys, [*seg_args, *batch]))
+                batches.append((shard, batch))
+        with unavailable_on_redis_errors("read chunks"):
+            answers = await run_pipelined(self._redis, READ, calls)
+        layout: _Layout = []
+        blobs: list[bytes] = []
+        for (shard, batch), answer in zip(batches, answers, strict=True):
+            assert isinstance(answer, list)
+            replies = iter(answer)
+            for member in batch:
+                label_blob = next(replies)
+                parts = []
+                for seg in segments:
+                    found = next(replies)
+                    head = next(replies) if seg.tier.resolution_ms == 0 else None
+                    parts.append((seg, len(blobs), len(found), head or b""))
+                    blobs.extend(found)
+                layout.append((shard, member, label_blob, parts))
+        return layout, blobs
+
     async def load(self, ids: Ids, segments: Sequence[Segment]) -> list[SeriesData]:
-        """Labels and samples of ``ids`` in the segments, sorted by labels."""
+        """Labels and samples of ``ids`` in the segments, sorted by labels.
+
+        Samples come as ``array('q')`` / ``array('d')``: real sequences that numpy (the
+        query engine) reads without a copy, and that keep NaN payloads bit for bit.
+        """
         out: list[tuple[list[str], SeriesData]] = []
-        for _shard, _id, label_blob, timestamps, bits in await self.fetch(ids, segments):
+        for _shard, _id, label_blob, timestamps, bits in await self.fetch_columns(ids, segments):
             if label_blob is None:
                 continue  # removed by retention while we read
             flat = labels_from_json(label_blob)
-            data = SeriesData(flat, timestamps, values_from_bits(bits))
+            data = SeriesData(
+                flat, array("q", timestamps.tobytes()), array("d", bits.view(np.float64).tobytes())
+            )
             out.append(([x for kv in flat.items() for x in kv], data))
         out.sort(key=lambda pair: pair[0])
         return [data for _, data in out]
@@ -281,27 +367,3 @@ def _page(sets: Iterable[Iterable[bytes | str]], limit: int | None) -> Page[str]
     if limit is not None and len(merged) > limit:
         return Page(merged[:limit], True)
     return Page(merged)
-
-
-def _append_segment(
-    timestamps: list[int], bits: list[bytes], seg: Segment, blobs: list[bytes], head: bytes | None
-) -> None:
-    """Decode one segment's chunks (and head) and keep samples in ``[start, end]``."""
-    seg_ts: list[int] = []
-    seg_bits: list[bytes] = []
-    for blob in blobs:
-        ts, vb = decode_chunk(blob)
-        seg_ts.extend(ts)
-        seg_bits.append(vb)
-    if head:
-        ts, vb = split_records(head)
-        seg_ts.extend(ts)
-        seg_bits.append(vb)
-    if not seg_ts:
-        return
-    joined = b"".join(seg_bits)
-    lo = bisect_left(seg_ts, seg.start_ms)
-    hi = bisect_right(seg_ts, seg.end_ms)
-    if lo < hi:
-        timestamps.extend(seg_ts[lo:hi])
-        bits.append(joined[8 * lo : 8 * hi])

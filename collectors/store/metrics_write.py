@@ -10,14 +10,19 @@ may acknowledge upstream when it returns.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
-from collections.abc import Sequence
-from itertools import pairwise
+import operator
+import re
+import struct
+from collections.abc import Mapping, Sequence
+from itertools import islice, pairwise
 from typing import Any
 
 from collectors.errors import LimitExceededError, StoreUnavailableError
 from collectors.model import Sample
+from collectors.series_batch import SeriesBatch, SeriesLabels
 from collectors.store import keys
 from collectors.store.chunks import (
     RECORD_SIZE,
@@ -29,14 +34,21 @@ from collectors.store.chunks import (
 from collectors.store.config import ChunkSettings, LimitSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
 from collectors.store.metrics_lua import CUT, WRITE, run_pipelined
-from collectors.store.metrics_model import SeriesKey, WriteResult, series_key
+from collectors.store.metrics_model import SeriesKey, WriteResult, canonical_labels, series_key
 
 log = logging.getLogger(__name__)
 
 _SERIES_PER_CALL = 1_000
 """Series per Lua call: bounds how long one call blocks Redis."""
 _KEY_CACHE_MAX = 200_000
-"""Remembered (name, labels) -> series identity; cleared when full."""
+"""Remembered (name, labels) -> series identity (and the like); cleared when full."""
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+"""What ``json.dumps(ensure_ascii=False)`` would escape in a string."""
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_LENGTHS_N = 4096
+_LENGTHS = [_U32.pack(n) for n in range(_LENGTHS_N)]
+"""Pre-packed record lengths (most series bring one record: 16 bytes)."""
 
 
 def split_head(
@@ -81,6 +93,8 @@ class SampleWriter:
         self._chunks = chunks
         self._limits = limits
         self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey] = {}
+        self._refs: dict[SeriesLabels, SeriesKey] = {}
+        self._prefixes: dict[str, bytes] = {}
         self.cut_failures = 0
         """Chunk cuts that failed after a successful write (retried by later writes)."""
         shards = chunks.shards
@@ -91,7 +105,7 @@ class SampleWriter:
         cache_key = (sample.name, tuple(sample.labels.items()))
         found = self._keys.get(cache_key)
         if found is None:
-            found = series_key(
+            found = fast_series_key(
                 sample.name,
                 sample.labels,
                 shards=self._chunks.shards,
@@ -108,11 +122,7 @@ class SampleWriter:
         Raises ``LimitExceededError`` for an oversized batch, ``PermanentError`` for a sample
         without a name, ``StoreUnavailableError`` when Redis does not answer.
         """
-        if len(samples) > self._limits.max_batch_samples:
-            raise LimitExceededError(
-                f"batch of {len(samples)} samples exceeds limits.max_batch_samples"
-                f" ({self._limits.max_batch_samples}); send smaller batches"
-            )
+        self._check_size(len(samples))
         groups: dict[str, tuple[SeriesKey, list[int], list[float]]] = {}
         for sample in samples:
             key = self._key(sample)
@@ -121,26 +131,93 @@ class SampleWriter:
                 group = groups[key.series_id] = (key, [], [])
             group[1].append(sample.timestamp_ms)
             group[2].append(sample.value)
-        result = WriteResult()
-        per_shard: dict[int, list[object]] = {}
+        ignored = conflicts = 0
+        entries: list[tuple[SeriesKey, bytes]] = []
         for key, raw_ts, raw_values in groups.values():
-            timestamps, values, ignored, conflicts = _sorted_unique(raw_ts, raw_values)
-            result += WriteResult(duplicates_ignored=ignored, duplicate_conflicts=conflicts)
-            records = encode_records(timestamps, bits_from_values(values))
-            per_shard.setdefault(key.shard, []).extend(
-                (key.series_id, key.tenant, key.labels_json, records)
+            timestamps, values, n_ignored, n_conflicts = _sorted_unique(raw_ts, raw_values)
+            ignored += n_ignored
+            conflicts += n_conflicts
+            entries.append((key, encode_records(timestamps, bits_from_values(values))))
+        stored = await self._append(entries)
+        return stored + WriteResult(duplicates_ignored=ignored, duplicate_conflicts=conflicts)
+
+    async def write_series(self, batch: SeriesBatch) -> WriteResult:
+        """Store a columnar batch; same contract as :meth:`write`, work per series."""
+        self._check_size(len(batch))
+        refs = self._refs
+        groups: dict[str, tuple[SeriesKey, list[tuple[int, int]]]] = {}
+        for ref, a, b in batch.runs():
+            key = refs.get(ref)
+            if key is None:
+                key = self._ref_key(ref)
+            group = groups.get(key.series_id)
+            if group is None:
+                groups[key.series_id] = (key, [(a, b)])
+            else:
+                group[1].append((a, b))
+        ts, vs = batch.timestamps, batch.values
+        records = encode_records(ts, bits_from_values(vs))
+        ignored = conflicts = 0
+        entries: list[tuple[SeriesKey, bytes]] = []
+        for key, runs in groups.values():
+            if len(runs) == 1:
+                a, b = runs[0]
+                if b - a == 1 or _increasing(ts[a:b]):
+                    entries.append((key, records[RECORD_SIZE * a : RECORD_SIZE * b]))
+                    continue
+            raw_ts = [t for a, b in runs for t in ts[a:b]]
+            if len(runs) > 1 and _increasing(raw_ts):  # runs in order: join their records
+                recs = b"".join([records[RECORD_SIZE * a : RECORD_SIZE * b] for a, b in runs])
+                entries.append((key, recs))
+                continue
+            raw_values = [v for a, b in runs for v in vs[a:b]]
+            timestamps, values, n_ignored, n_conflicts = _sorted_unique(raw_ts, raw_values)
+            ignored += n_ignored
+            conflicts += n_conflicts
+            entries.append((key, encode_records(timestamps, bits_from_values(values))))
+        stored = await self._append(entries)
+        if ignored or conflicts:
+            return stored + WriteResult(duplicates_ignored=ignored, duplicate_conflicts=conflicts)
+        return stored
+
+    def _ref_key(self, ref: SeriesLabels) -> SeriesKey:
+        key = fast_series_key(
+            ref.name, ref.labels, shards=self._chunks.shards, tenant_label=self._limits.tenant_label
+        )
+        if len(self._refs) >= _KEY_CACHE_MAX:
+            self._refs.clear()
+        self._refs[ref] = key
+        return key
+
+    def _check_size(self, n: int) -> None:
+        if n > self._limits.max_batch_samples:
+            raise LimitExceededError(
+                f"batch of {n} samples exceeds limits.max_batch_samples"
+                f" ({self._limits.max_batch_samples}); send smaller batches"
             )
+
+    async def _append(self, entries: list[tuple[SeriesKey, bytes]]) -> WriteResult:
+        """One Lua call per shard (and per ``_SERIES_PER_CALL`` series); then cut full heads."""
+        prefixes = self._prefixes
+        per_shard: dict[int, list[bytes]] = {}
+        for key, records in entries:
+            prefix = prefixes.get(key.series_id)
+            if prefix is None:
+                prefix = self._prefix(key)
+            n = len(records)
+            parts = per_shard.get(key.shard)
+            if parts is None:
+                parts = per_shard[key.shard] = []
+            parts += (prefix, _LENGTHS[n] if n < _LENGTHS_N else _U32.pack(n), records)
         calls = []
-        for shard, entries in sorted(per_shard.items()):
-            for i in range(0, len(entries), 4 * _SERIES_PER_CALL):
-                calls.append(
-                    (
-                        [keys.series_labels_key(shard)],
-                        self._args(shard) + entries[i : i + 4 * _SERIES_PER_CALL],
-                    )
-                )
+        step = 3 * _SERIES_PER_CALL
+        for shard, parts in sorted(per_shard.items()):
+            for i in range(0, len(parts), step):
+                blob = b"".join(parts[i : i + step])
+                calls.append(([keys.series_labels_key(shard)], [*self._args(shard), blob]))
         with unavailable_on_redis_errors("write_samples"):
             replies = await run_pipelined(self._redis, WRITE, calls)
+        result = WriteResult()
         heads: list[tuple[str, bytes]] = []
         for reply in replies:
             assert isinstance(reply, list)
@@ -149,6 +226,24 @@ class SampleWriter:
         if heads:
             await self.cut(heads, force=False)
         return result
+
+    def _prefix(self, key: SeriesKey) -> bytes:
+        """The constant part of a series' entry in the Lua argument (see ``WRITE_LUA``)."""
+        sid, tenant = key.series_id.encode(), key.tenant.encode()
+        prefix = b"".join(
+            (
+                _U16.pack(len(sid)),
+                sid,
+                _U32.pack(len(tenant)),
+                tenant,
+                _U32.pack(len(key.labels_json)),
+                key.labels_json,
+            )
+        )
+        if len(self._prefixes) >= _KEY_CACHE_MAX:
+            self._prefixes.clear()
+        self._prefixes[key.series_id] = prefix
+        return prefix
 
     def _args(self, shard: int) -> list[object]:
         return [
@@ -195,6 +290,27 @@ class SampleWriter:
             log.warning("could not cut %d heads into chunks; will retry", len(calls))
             return 0
         return sum(1 for x in done if x == 1)
+
+
+def fast_series_key(
+    name: str, labels: Mapping[str, str], *, shards: int, tenant_label: str
+) -> SeriesKey:
+    """``series_key`` without ``json.dumps`` when no label needs escaping (same bytes, same id).
+
+    ``json.dumps(..., ensure_ascii=False)`` escapes only quotes, backslashes and control
+    characters; without them the canonical JSON is the values joined with ``","``.
+    """
+    flat = [x for pair in canonical_labels(name, labels) for x in pair]
+    if _JSON_ESCAPED.search("".join(flat)):
+        return series_key(name, labels, shards=shards, tenant_label=tenant_label)
+    blob = ('["' + '","'.join(flat) + '"]').encode()
+    number = int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "big") >> 1
+    return SeriesKey(blob, str(number), number % shards, labels.get(tenant_label, ""))
+
+
+def _increasing(timestamps: list[int]) -> bool:
+    """Strictly increasing (sorted, no repeats): then records go to Redis as they are."""
+    return all(map(operator.lt, timestamps, islice(timestamps, 1, None)))
 
 
 def _sorted_unique(

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from collectors.errors import StoreUnavailableError
 from collectors.model import LogRecord, MetricMetadata, Sample, Span
+from collectors.series_batch import SeriesBatch
 from collectors.store.config import StoreSettings
 from collectors.store.connection import RedisConnection
 from collectors.store.logs import LogStore
@@ -79,6 +80,9 @@ class TelemetryStore:
 
     async def write_samples(self, samples: Sequence[Sample]) -> WriteResult:
         return await self.metrics.write_samples(samples)
+
+    async def write_series(self, batch: SeriesBatch) -> WriteResult:
+        return await self.metrics.write_series(batch)
 
     async def write_metadata(self, metadata: Sequence[MetricMetadata]) -> None:
         await self.metrics.write_metadata(metadata)

@@ -80,7 +80,8 @@ class LogSettings:
     query_max_limit: int = 5_000
     """Largest ``limit`` a log query accepts."""
     max_scanned_entries: int = 50_000
-    """A query reads at most this many stream entries in total; beyond, it says ``truncated``."""
+    """A query decodes at most this many records (of the stream entries it reads) in total;
+    beyond, it says ``truncated``. (Named before entries held many records.)"""
     max_streams_per_query: int = 200
     """A query reads at most this many (cluster, tag) streams; beyond, it says ``truncated``."""
     max_logs_per_trace: int = 1_000
@@ -88,7 +89,10 @@ class LogSettings:
     registry_refresh_s: int = 3600
     """A writer re-touches a stream's registry entry at most once per this period."""
     write_chunk: int = 500
-    """Records per server-side append call (one Lua call per stream and chunk)."""
+    """At most this many records share one stream entry (one msgpack blob, one XADD)."""
+    entry_span_ms: int = 10_000
+    """Records of one stream entry are at most this far apart in time (the entry id is the
+    earliest); time-range reads start this much earlier to find them."""
     client_cache_entries: int = 100_000
     """Size of the writer's memory of registered streams (cleared when full)."""
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from collectors.store.query.columns import Block, BoolArray, FloatArray
 from collectors.store.query.errors import QueryExecutionError
 from collectors.store.query.rangefuncs import quantile
 from collectors.store.query.values import (
@@ -24,6 +27,9 @@ from collectors.store.query.values import (
 )
 
 _INT64_MAX = 2**63 - 1
+
+BLOCK_OPS = frozenset(("sum", "avg", "count", "group", "min", "max", "stddev", "stdvar"))
+"""Operators ``aggregate_block`` evaluates on all steps at once."""
 
 
 def group_key(labels: Labels, without: bool, grouping: tuple[str, ...]) -> Labels:
@@ -171,3 +177,73 @@ def _count_values(
         key = set_label(group_key(labels, without, grouping), label, format_float(v))
         counts[key] = counts.get(key, 0.0) + 1
     return list(counts.items())
+
+
+def aggregate_block(op: str, block: Block, *, without: bool, grouping: tuple[str, ...]) -> Block:
+    """``op`` (one of ``BLOCK_OPS``) at every step at once, with the per-step arithmetic of
+    ``aggregate``: each group's cells are folded in row order, so sums round the same."""
+    index: dict[Labels, int] = {}
+    gids = [
+        index.setdefault(group_key(labels, without, grouping), len(index))
+        for labels in block.labels
+    ]
+    gid = np.asarray(gids, dtype=np.int64)
+    shape = (len(index), block.values.shape[1])
+    counts = np.zeros(shape)
+    np.add.at(counts, gid, block.present.astype(np.float64))
+    present = counts > 0
+    if op == "count":
+        return Block(list(index), counts, present)
+    if op == "group":
+        return Block(list(index), np.ones(shape), present)
+    if op == "sum":
+        # -0.0 + v == v for every v, so starting from -0.0 is "the first value, then +="
+        total = np.full(shape, -0.0)
+        rows, cols = np.nonzero(block.present)
+        np.add.at(total, (gid[rows], cols), block.values[rows, cols])  # in row order
+        return Block(list(index), total, present)
+    with np.errstate(all="ignore"):
+        values = _fold(op, gid, block, shape)
+    return Block(list(index), values, present)
+
+
+def _fold(op: str, gid: np.ndarray, block: Block, shape: tuple[int, int]) -> FloatArray:
+    """Row by row (each row a whole step vector) for the order-sensitive operators."""
+    value = np.zeros(shape)
+    mean = np.zeros(shape)
+    count = np.zeros(shape)
+    seen: BoolArray = np.zeros(shape, dtype=np.bool_)
+    for r in range(len(block.labels)):
+        g = int(gid[r])
+        p, v = block.present[r], block.values[r]
+        if not p.any():
+            continue
+        first = p & ~seen[g]
+        more = p & seen[g]
+        count[g] += p
+        c, cur = count[g], value[g]
+        if op == "max":
+            better = (cur < v) | np.isnan(cur)
+            value[g] = np.where(first | (more & better), v, cur)
+        elif op == "min":
+            better = (cur > v) | np.isnan(cur)
+            value[g] = np.where(first | (more & better), v, cur)
+        elif op == "avg":
+            m = mean[g]
+            skip = np.isinf(m) & (
+                (np.isinf(v) & ((m > 0) == (v > 0))) | (~np.isinf(v) & ~np.isnan(v))
+            )
+            mean[g] = np.where(first, v, np.where(more & ~skip, m + (v / c - m / c), m))
+        else:  # stddev, stdvar: Welford from the first value
+            m = mean[g]
+            d = v - m
+            new_mean = m + d / c
+            mean[g] = np.where(first, v, np.where(more, new_mean, m))
+            value[g] = np.where(first, 0.0, np.where(more, cur + d * (v - new_mean), cur))
+        seen[g] |= p
+    if op == "avg":
+        return mean
+    if op in ("stddev", "stdvar"):
+        var = value / count
+        return np.sqrt(var) if op == "stddev" else var
+    return value

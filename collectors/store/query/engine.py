@@ -11,8 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from collectors.errors import ConfigError
 from collectors.store.query import ast
+from collectors.store.query.columns import Block
 from collectors.store.query.errors import BadQueryError, QueryExecutionError
 from collectors.store.query.evaluator import Evaluator
 from collectors.store.query.plan import QueryTimes, fetch, plan, without_stale
@@ -127,6 +130,10 @@ async def evaluate_range(
         series = [SeriesPoints((), list(steps), list(value.values))]
         return MatrixResult(series)
     assert isinstance(value, VectorSteps)
+    if value.block is not None and len(set(value.block.labels)) == len(value.block.labels):
+        series = _block_series(value.block, steps)
+        series = _cap(series, settings.max_series, warnings)
+        return MatrixResult(series, tuple(warnings))
     by_labels: dict[tuple[tuple[str, str], ...], SeriesPoints] = {}
     for t, vector in zip(steps, value.steps, strict=True):
         for labels, v in vector:
@@ -159,18 +166,28 @@ async def _run(
     return evaluator.eval(node), evaluator
 
 
+def _block_series(block: Block, steps: list[int]) -> list[SeriesPoints]:
+    """Output series of a columnar result whose rows have distinct labels, sorted."""
+    times = np.asarray(steps, dtype=np.int64)
+    out = [
+        SeriesPoints(labels, times[mask].tolist(), block.values[r][mask].tolist())
+        for r, (labels, mask) in enumerate(zip(block.labels, block.present, strict=True))
+        if mask.any()
+    ]
+    out.sort(key=lambda s: s.labels)
+    return out
+
+
 def _range_at(value: RangeSteps, time_ms: int) -> list[SeriesPoints]:
     """An instant query of a range selector: each series' points in the window."""
     ref = (value.at_ms if value.at_ms is not None else time_ms) - value.offset_ms
     out = []
     for s in value.series:
-        points = [
-            (t, v)
-            for t, v in zip(s.timestamps_ms, s.values, strict=True)
-            if ref - value.range_ms <= t <= ref
-        ]
-        if points:
-            out.append(SeriesPoints(s.labels, [t for t, _ in points], [v for _, v in points]))
+        mask = (s.timestamps_ms >= ref - value.range_ms) & (s.timestamps_ms <= ref)
+        if mask.any():
+            out.append(
+                SeriesPoints(s.labels, s.timestamps_ms[mask].tolist(), s.values[mask].tolist())
+            )
     out.sort(key=lambda s: s.labels)
     return out
 

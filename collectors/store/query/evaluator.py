@@ -3,15 +3,18 @@
 No I/O happens here: ``data`` holds every selector's series (fetched once by the
 planner). Instant selectors pick the newest sample in ``[t - lookback, t]`` unless it is a
 stale marker; range selectors cut ``[t - range, t]`` out of the sorted arrays by binary
-search; subqueries evaluate their expression on their own aligned grid.
+search; subqueries evaluate their expression on their own aligned grid. Selectors, range
+functions, negation and the common aggregations work on ``Block``s (all steps at once,
+see ``columns``); the other nodes read per-step sample lists.
 """
 
 from __future__ import annotations
 
 import time
-from bisect import bisect_left, bisect_right
 
-from collectors.store.query import aggregations, binary
+import numpy as np
+
+from collectors.store.query import aggregations, binary, rangevec
 from collectors.store.query.ast import (
     Aggregate,
     Binary,
@@ -25,22 +28,27 @@ from collectors.store.query.ast import (
     VectorSel,
 )
 from collectors.store.query.calls import call
+from collectors.store.query.columns import (
+    Block,
+    IntArray,
+    RangeSeries,
+    block_from_steps,
+    stale_mask,
+    windows,
+)
 from collectors.store.query.errors import QueryExecutionError, QueryTimeoutError
 from collectors.store.query.plan import Fetched, QueryTimes, subquery_grid, without_stale
-from collectors.store.query.rangefuncs import RANGE_FUNCTIONS, Window
 from collectors.store.query.values import (
     METRIC_NAME,
     Labels,
     RangeSteps,
     Sample,
     ScalarSteps,
-    SeriesPoints,
     StringValue,
     Value,
     VectorSteps,
     drop_name,
     has_duplicates,
-    is_stale,
 )
 from collectors.store.series import MatchType
 
@@ -71,7 +79,7 @@ class Evaluator:
         if isinstance(node, StringLit):
             return StringValue(node.value)
         if isinstance(node, VectorSel):
-            return VectorSteps(self._instant(node))
+            return VectorSteps(block=self._instant(node))
         if isinstance(node, MatrixSel):
             return self._range(node)
         if isinstance(node, Subquery):
@@ -99,34 +107,32 @@ class Evaluator:
         assert isinstance(value, StringValue)
         return value.value
 
-    def refs(self, offset_ms: int, at_ms: int | None) -> list[int]:
+    def refs(self, offset_ms: int, at_ms: int | None) -> IntArray:
         if at_ms is not None:
-            return [at_ms - offset_ms] * len(self.steps)
-        return [t - offset_ms for t in self.steps]
+            return np.full(len(self.steps), at_ms - offset_ms, dtype=np.int64)
+        return np.asarray(self.steps, dtype=np.int64) - offset_ms
 
-    def _instant(self, sel: VectorSel, *, with_time: bool = False) -> list[list[Sample]]:
+    def _instant(self, sel: VectorSel, *, with_time: bool = False) -> Block:
+        """The newest sample in ``[ref - lookback, ref]`` per series and step, unless it is
+        a stale marker: the last sample of a lookback-long window."""
         at_ms = None if sel.at is None else self.times.resolve(sel.at)
         refs = self.refs(sel.offset_ms, at_ms)
-        lookback = self.times.lookback_ms
-        out: list[list[Sample]] = [[] for _ in self.steps]
-        for series in self.data.get(sel.id, []):
-            ts, vs = series.timestamps_ms, series.values
-            if not ts:
-                continue
-            for i, ref in enumerate(refs):
-                j = bisect_right(ts, ref) - 1
-                if j < 0 or ts[j] < ref - lookback:
-                    continue
-                v = vs[j]
-                if is_stale(v):
-                    continue
-                out[i].append((series.labels, ts[j] / 1000 if with_time else v))
-        return out
+        data = self.data.get(sel.id, [])
+        series = [RangeSeries(f.labels, f.timestamps_ms, f.values) for f in data]
+        w = windows(series, refs, self.times.lookback_ms)
+        present = w.counts >= 1
+        if not len(w.ts):
+            return Block([f.labels for f in data], np.zeros(present.shape), present)
+        last = np.clip(w.hi - 1, 0, None)
+        values = w.vs[last]
+        present &= ~stale_mask(values)
+        if with_time:
+            return Block([drop_name(f.labels) for f in data], w.ts[last] / 1000, present)
+        return Block([f.labels for f in data], values, present)
 
     def instant_timestamps(self, sel: VectorSel) -> list[list[Sample]]:
         """``timestamp(selector)``: the selected samples' own times, in seconds."""
-        steps = self._instant(sel, with_time=True)
-        return [[(drop_name(labels), v) for labels, v in step] for step in steps]
+        return self._instant(sel, with_time=True).to_steps()
 
     def _range(self, node: MatrixSel) -> RangeSteps:
         sel = node.selector
@@ -134,7 +140,7 @@ class Evaluator:
         series = []
         for f in self.data.get(sel.id, []):
             ts, vs = without_stale(f)
-            series.append(SeriesPoints(f.labels, ts, vs))
+            series.append(RangeSeries(f.labels, ts, vs))
         return RangeSteps(series, node.range_ms, sel.offset_ms, at_ms)
 
     def _subquery(self, node: Subquery) -> RangeSteps:
@@ -146,55 +152,41 @@ class Evaluator:
             return RangeSteps([], node.range_ms, node.offset_ms, at_ms)
         inner = Evaluator(steps=grid, data=self.data, times=self.times, deadline=self.deadline)
         value = inner.eval(node.expr)
-        by_labels: dict[Labels, SeriesPoints] = {}
+        times = np.asarray(grid, dtype=np.int64)
         if isinstance(value, ScalarSteps):
-            by_labels[()] = SeriesPoints((), list(grid), list(value.values))
-        else:
-            assert isinstance(value, VectorSteps)
-            for t, vector in zip(grid, value.steps, strict=True):
-                for labels, v in vector:
-                    s = by_labels.get(labels)
-                    if s is None:
-                        s = by_labels[labels] = SeriesPoints(labels, [], [])
-                    s.timestamps_ms.append(t)
-                    s.values.append(v)
-        series = [by_labels[k] for k in sorted(by_labels)]
+            values = np.asarray(value.values, dtype=np.float64)
+            return RangeSteps(
+                [RangeSeries((), times, values)], node.range_ms, node.offset_ms, at_ms
+            )
+        assert isinstance(value, VectorSteps)
+        block = value.block
+        if block is None or len(set(block.labels)) != len(block.labels):
+            block = block_from_steps(value.steps)
+        series = [
+            RangeSeries(labels, times[block.present[r]], block.values[r][block.present[r]])
+            for r, labels in enumerate(block.labels)
+            if block.present[r].any()
+        ]
+        series.sort(key=lambda s: s.labels)
         return RangeSteps(series, node.range_ms, node.offset_ms, at_ms)
 
     def range_function(self, name: str, arg: RangeSteps, params: list[float]) -> VectorSteps:
-        """Apply a range function to every series at every step."""
-        fn = RANGE_FUNCTIONS[name]
+        """Apply a range function to every series at every step (see ``rangevec``)."""
         refs = self.refs(arg.offset_ms, arg.at_ms)
         keep_name = name == "last_over_time"
-        out: list[list[Sample]] = [[] for _ in self.steps]
-        for s in arg.series:
-            ts, vs = s.timestamps_ms, s.values
-            if not ts:
-                continue
-            labels = s.labels if keep_name else drop_name(s.labels)
-            for i, ref in enumerate(refs):
-                start = ref - arg.range_ms
-                lo = bisect_left(ts, start)
-                hi = bisect_right(ts, ref, lo)
-                if hi <= lo:
-                    continue
-                param = params[i] if params else 0.0
-                v = fn(Window(ts, vs, lo, hi, start, ref, arg.range_ms, param))
-                if v is not None:
-                    out[i].append((labels, v))
-        self.check_unique(out)
-        return VectorSteps(out)
+        w = windows(arg.series, refs, arg.range_ms)
+        phis = np.asarray(params if params else [0.0] * len(self.steps), dtype=np.float64)
+        values, present = rangevec.apply(name, w, phis)
+        labels = [s.labels if keep_name else drop_name(s.labels) for s in arg.series]
+        block = Block(labels, values, present)
+        self.check_block(block)
+        return VectorSteps(block=block)
 
     def present_steps(self, arg: RangeSteps) -> list[bool]:
         """For ``absent_over_time``: whether any series has a sample in the step's window."""
-        refs = self.refs(arg.offset_ms, arg.at_ms)
-        present = [False] * len(self.steps)
-        for s in arg.series:
-            for i, ref in enumerate(refs):
-                if not present[i]:
-                    lo = bisect_left(s.timestamps_ms, ref - arg.range_ms)
-                    present[i] = lo < len(s.timestamps_ms) and s.timestamps_ms[lo] <= ref
-        return present
+        w = windows(arg.series, self.refs(arg.offset_ms, arg.at_ms), arg.range_ms)
+        present = np.asarray((w.counts >= 1).any(axis=0), dtype=np.bool_)
+        return [bool(p) for p in present]
 
     @staticmethod
     def check_unique(steps: list[list[Sample]]) -> None:
@@ -202,11 +194,21 @@ class Evaluator:
             if len(vector) > 1 and has_duplicates(vector):
                 raise QueryExecutionError(DUPLICATE_LABELSET)
 
+    @staticmethod
+    def check_block(block: Block) -> None:
+        if block.has_duplicate_cells():
+            raise QueryExecutionError(DUPLICATE_LABELSET)
+
     def _negate(self, node: Negate) -> Value:
         value = self.eval(node.expr)
         if isinstance(value, ScalarSteps):
             return ScalarSteps([-v for v in value.values])
         assert isinstance(value, VectorSteps)
+        if value.block is not None:
+            b = value.block
+            block = Block([drop_name(labels) for labels in b.labels], -b.values, b.present)
+            self.check_block(block)
+            return VectorSteps(block=block)
         steps = [[(drop_name(labels), -v) for labels, v in step] for step in value.steps]
         self.check_unique(steps)
         return VectorSteps(steps)
@@ -221,7 +223,15 @@ class Evaluator:
                 params = [pv.value] * len(self.steps)
             elif isinstance(pv, ScalarSteps):
                 params = list(pv.values)
-        vectors = self.vector(node.expr)
+        value = self.eval(node.expr)
+        assert isinstance(value, VectorSteps)
+        if value.block is not None and node.param is None and node.op in aggregations.BLOCK_OPS:
+            return VectorSteps(
+                block=aggregations.aggregate_block(
+                    node.op, value.block, without=node.without, grouping=node.grouping
+                )
+            )
+        vectors = value.steps
         out = [
             aggregations.aggregate(
                 node.op, vector, without=node.without, grouping=node.grouping, param=param

@@ -9,8 +9,11 @@ per-step windows out of the fetched arrays with binary search.
 from __future__ import annotations
 
 import asyncio
-import math
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from collectors.store.query.ast import (
     Aggregate,
@@ -23,8 +26,9 @@ from collectors.store.query.ast import (
     Subquery,
     VectorSel,
 )
+from collectors.store.query.columns import FloatArray, IntArray, stale_mask
 from collectors.store.query.errors import QueryExecutionError
-from collectors.store.query.values import Labels, is_stale, labels_from
+from collectors.store.query.values import Labels, labels_from
 from collectors.store.series import SeriesSource
 
 TOO_MANY_SAMPLES = "query processing would load too many samples into memory in query execution"
@@ -32,11 +36,11 @@ TOO_MANY_SAMPLES = "query processing would load too many samples into memory in 
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """One fetched series: sorted labels and parallel time/value lists (stale kept)."""
+    """One fetched series: sorted labels and parallel time/value arrays (stale kept)."""
 
     labels: Labels
-    timestamps_ms: list[int]
-    values: list[float]
+    timestamps_ms: IntArray
+    values: FloatArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,17 +151,30 @@ async def fetch(
             total += len(s.values)
             if total > max_samples:
                 raise QueryExecutionError(TOO_MANY_SAMPLES)
-            fetched.append(Fetched(labels_from(s.labels), list(s.timestamps_ms), list(s.values)))
+            fetched.append(
+                Fetched(
+                    labels_from(s.labels),
+                    _column(s.timestamps_ms, "q", np.int64),
+                    _column(s.values, "d", np.float64),
+                )
+            )
         fetched.sort(key=lambda f: f.labels)
         out[sel_id] = fetched
     return out
 
 
-def without_stale(series: Fetched) -> tuple[list[int], list[float]]:
+def _column(
+    seq: Sequence[int] | Sequence[float], code: str, dtype: type[np.int64] | type[np.float64]
+) -> np.ndarray:
+    """A numpy view of an ``array`` of the right type (no copy), else a converted copy."""
+    if isinstance(seq, array) and seq.typecode == code:
+        return np.frombuffer(seq, dtype=dtype)
+    return np.asarray(seq, dtype=dtype)
+
+
+def without_stale(series: Fetched) -> tuple[IntArray, FloatArray]:
     """Points of a range selection: Prometheus drops stale markers from ranges."""
-    if not any(math.isnan(v) for v in series.values):
+    stale = stale_mask(series.values)
+    if not stale.any():
         return series.timestamps_ms, series.values
-    pairs = [
-        (t, v) for t, v in zip(series.timestamps_ms, series.values, strict=True) if not is_stale(v)
-    ]
-    return [t for t, _ in pairs], [v for _, v in pairs]
+    return series.timestamps_ms[~stale], series.values[~stale]

@@ -11,8 +11,12 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collectors.store.query.columns import Block, RangeSeries
 
 Labels = tuple[tuple[str, str], ...]
 """Sorted ``(name, value)`` pairs, without empty values."""
@@ -129,11 +133,26 @@ class ScalarSteps:
     values: list[float]
 
 
-@dataclass(slots=True)
 class VectorSteps:
-    """An instant vector per evaluation step."""
+    """An instant vector per evaluation step: per-step sample lists, or a ``Block`` (the
+    columnar form) from which the lists are built the first time they are asked for."""
 
-    steps: list[list[Sample]]
+    __slots__ = ("_steps", "block")
+
+    def __init__(
+        self, steps: list[list[Sample]] | None = None, *, block: Block | None = None
+    ) -> None:
+        if steps is None and block is None:
+            raise ValueError("VectorSteps needs steps or a block")
+        self._steps = steps
+        self.block = block
+
+    @property
+    def steps(self) -> list[list[Sample]]:
+        if self._steps is None:
+            assert self.block is not None
+            self._steps = self.block.to_steps()
+        return self._steps
 
 
 @dataclass(slots=True)
@@ -149,26 +168,13 @@ class RangeSteps:
     offset_ms``: both ends included, as in Prometheus 2.x. Stale markers are already gone.
     """
 
-    series: list[SeriesPoints]
+    series: list[RangeSeries]
     range_ms: int
     offset_ms: int
     at_ms: int | None
-    name_kept: list[bool] = field(default_factory=list)
 
 
 Value = ScalarSteps | VectorSteps | StringValue | RangeSteps
-
-
-def kahan_inc(inc: float, total: float, comp: float) -> tuple[float, float]:
-    """One step of Kahan-Babuska (Neumaier) summation, as Prometheus's ``kahanSumInc``."""
-    t = total + inc
-    if math.isinf(t):
-        comp = 0.0
-    elif abs(total) >= abs(inc):
-        comp += (total - t) + inc
-    else:
-        comp += (inc - t) + total
-    return t, comp
 
 
 def format_float(value: float) -> str:
@@ -180,7 +186,10 @@ def format_float(value: float) -> str:
     if value == int(value) and abs(value) < 1e16:
         text = str(int(value))
         return "-0" if text == "0" and math.copysign(1.0, value) < 0 else text
-    text = format(Decimal(repr(value)), "f")
+    text = float.__repr__(value)  # a numpy float64's repr() names its type
+    if "e" not in text:
+        return text  # the shortest round-trip digits, already without an exponent
+    text = format(Decimal(text), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text

@@ -167,7 +167,7 @@ async def test_streams_are_trimmed_by_age_and_expire(client: Any) -> None:
     clock = [time.time()]
     store = LogStore(
         redis=client,
-        settings=LogSettings(retention_s=3600, registry_refresh_s=60),
+        settings=LogSettings(retention_s=3600, registry_refresh_s=60, write_chunk=1),
         clock=lambda: clock[0],
     )
     t0 = int(clock[0] * S)

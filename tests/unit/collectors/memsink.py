@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from collectors.errors import StoreUnavailableError
 from collectors.model import LogRecord, MetricMetadata, Sample, Span
+from collectors.series_batch import SeriesBatch
 from collectors.store.metrics_model import WriteResult
 
 
@@ -48,6 +49,9 @@ class MemorySink:
                 self.samples.append(s)
                 accepted += 1
         return WriteResult(accepted=accepted, out_of_order=ooo, duplicates_ignored=dup)
+
+    async def write_series(self, batch: SeriesBatch) -> WriteResult:
+        return await self.write_samples(batch.to_samples())
 
     async def write_metadata(self, metadata: Sequence[MetricMetadata]) -> None:
         await self._enter()

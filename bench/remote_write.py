@@ -1,0 +1,152 @@
+"""Benchmark: remote_write samples stored per second, meshfed vs Prometheus 2.42's receiver.
+
+Not part of CI. Both receivers get the same pre-encoded payloads (snappy + protobuf, as
+Prometheus sends them: ``--series`` series, ``--samples-per-request`` samples per request,
+timestamps moving forward per round) from ``--concurrency`` senders that each own a
+disjoint set of series and send in time order (like Prometheus's queue shards), in the
+same run. meshfed runs as ``meshfed collect`` (embedded Redis) in a subprocess; Prometheus with
+``--web.enable-remote-write-receiver``. Every request must answer 204. Prints samples/s of
+both and the ratio meshfed / Prometheus (goal >= 1).
+
+    .venv/bin/python bench/remote_write.py --series 10000 --rounds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cramjam
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from collectors.parsers.remote_write_proto import WriteRequest
+from tests.integration.query.helpers import free_port
+
+HEADERS = {
+    "Content-Encoding": "snappy",
+    "Content-Type": "application/x-protobuf",
+    "X-Prometheus-Remote-Write-Version": "0.1.0",
+}
+
+
+def payloads(
+    series: int, rounds: int, per_request: int, t0_ms: int, shards: int
+) -> list[list[bytes]]:
+    """Per shard (a disjoint set of series, as Prometheus's queue shards have), its requests
+    in time order: ``rounds`` scrapes of its series cut into ``per_request`` samples."""
+    out: list[list[bytes]] = []
+    for shard in range(shards):
+        bodies: list[bytes] = []
+        req = WriteRequest()
+        n = 0
+        for k in range(rounds):
+            for i in range(shard, series, shards):
+                ts = req.timeseries.add()
+                ts.labels.add(name="__name__", value=f"bench_metric_{i % 50}")
+                ts.labels.add(name="instance", value=f"host-{i % 200}:9100")
+                ts.labels.add(name="job", value="bench")
+                ts.labels.add(name="series", value=str(i))
+                ts.samples.add(timestamp=t0_ms + k * 1000, value=float(i + k))
+                n += 1
+                if n >= per_request:
+                    bodies.append(bytes(cramjam.snappy.compress_raw(req.SerializeToString())))
+                    req = WriteRequest()
+                    n = 0
+        if n:
+            bodies.append(bytes(cramjam.snappy.compress_raw(req.SerializeToString())))
+        out.append(bodies)
+    return out
+
+
+async def send_all(url: str, shards: list[list[bytes]]) -> float:
+    """Seconds to get every body answered 204; one sequential sender per shard."""
+    limits = httpx.Limits(max_connections=len(shards))
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+
+        async def sender(bodies: list[bytes]) -> None:
+            for body in bodies:
+                r = await client.post(url, content=body, headers=HEADERS)
+                if r.status_code != 204:
+                    raise RuntimeError(f"{url} answered {r.status_code}: {r.text[:200]}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender(b) for b in shards))
+        return time.perf_counter() - started
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready")
+
+
+@contextlib.contextmanager
+def process(args: list[str], ready: str) -> Iterator[None]:
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(ready, proc)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--samples-per-request", type=int, default=2_000)
+    parser.add_argument("--concurrency", type=int, default=4, help="sender shards")
+    args = parser.parse_args()
+    if shutil.which("prometheus") is None:
+        sys.exit("prometheus is not installed (apt-get install -y prometheus)")
+    t0 = (int(time.time()) - 3600) * 1000
+    bodies = payloads(args.series, args.rounds, args.samples_per_request, t0, args.concurrency)
+    total = args.series * args.rounds
+    print(f"{sum(map(len, bodies))} requests, {total} samples, {args.concurrency} shards")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        m_port, p_port = free_port(), free_port()
+        meshfed = [
+            sys.executable, "-c", "from meshfed.cli import main; main()", "collect",
+            "--http", f"127.0.0.1:{m_port}", "--data-dir", str(work / "meshfed"),
+            "--disable", "statsd", "--disable", "forward", "--disable", "otlp",
+            "--log-level", "warning",
+        ]  # fmt: skip
+        (work / "prometheus.yml").write_text("global: {scrape_interval: 1h}\n")
+        prometheus = [
+            "prometheus", f"--config.file={work / 'prometheus.yml'}",
+            f"--storage.tsdb.path={work / 'tsdb'}", f"--web.listen-address=127.0.0.1:{p_port}",
+            "--web.enable-remote-write-receiver", "--log.level=warn",
+        ]  # fmt: skip
+        with process(prometheus, f"http://127.0.0.1:{p_port}/-/ready"):
+            p_s = asyncio.run(send_all(f"http://127.0.0.1:{p_port}/api/v1/write", bodies))
+        with process(meshfed, f"http://127.0.0.1:{m_port}/-/ready"):
+            m_s = asyncio.run(send_all(f"http://127.0.0.1:{m_port}/api/v1/write", bodies))
+    p_rate, m_rate = total / p_s, total / m_s
+    print(f"prometheus 2.42: {p_rate:12,.0f} samples/s ({p_s:.2f} s)")
+    print(f"meshfed:         {m_rate:12,.0f} samples/s ({m_s:.2f} s)")
+    print(f"ratio meshfed/prometheus: {m_rate / p_rate:.2f}x (goal >= 1x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,348 @@
+"""The gRPC status API of ``meshfed federate``: FederationService, health and reflection.
+
+A read-only window onto ``federator.status.StatusRegistry``: the servicer validates requests,
+reads snapshots, converts them (``federator.api.convert``) and maps failures to gRPC codes -
+a bad request is INVALID_ARGUMENT, an unknown service key NOT_FOUND, a plan that cannot read
+a cluster (``RetryableError``, timeout, federator not running yet) UNAVAILABLE, a refused one
+(``PermanentError``) FAILED_PRECONDITION. It never writes to a cluster.
+
+Everything is bounded: concurrent RPCs, request size, the number of WatchEvents streams
+(RESOURCE_EXHAUSTED beyond), each stream's queue (a slow reader loses events instead of
+slowing anyone else; ``Event.dropped_before`` is the gap in sequence numbers it saw) and the
+time a Plan may take.
+The health service says SERVING only while the registry is ready; the registry has no change
+callback, so readiness is polled (cheap: one attribute read per interval).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE_NAME
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from federator.api import convert
+from federator.api._generated.meshfed.v1 import federation_pb2 as pb
+from federator.api._generated.meshfed.v1 import federation_pb2_grpc as pb_grpc
+from federator.config import FederationConfig
+from federator.errors import PermanentError, RetryableError
+from federator.model import ClusterId
+from federator.status import ChangeEvent, StatusRegistry
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["FederationService"].full_name
+"""``meshfed.v1.FederationService``: its health status equals the overall one."""
+
+_T = TypeVar("_T")
+
+Context = Any
+"""``grpc.aio.ServicerContext`` (grpc ships no type hints)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """Limits of the status API server (defaults suit a single federator)."""
+
+    max_concurrent_rpcs: int = 64
+    """RPCs served at once (streams included); more are refused with RESOURCE_EXHAUSTED."""
+    max_streams: int = 16
+    """Open WatchEvents streams; one more is refused with RESOURCE_EXHAUSTED."""
+    stream_queue: int = 256
+    """Events buffered per WatchEvents stream before that stream starts losing events."""
+    max_request_bytes: int = 64 * 1024
+    """Largest request accepted (requests are tiny; this bounds a hostile client)."""
+    plan_timeout_seconds: float = 30.0
+    """Longest a Plan may take (a client deadline may shorten it); then UNAVAILABLE."""
+    health_poll_seconds: float = 0.5
+    """How often the health status follows ``StatusRegistry.ready``."""
+    shutdown_grace_seconds: float = 2.0
+    """How long shutdown lets unary RPCs finish; streams end at once."""
+
+
+class FederationServicer:
+    """``meshfed.v1.FederationService`` over a status registry (duck-typed servicer)."""
+
+    def __init__(
+        self,
+        *,
+        status: StatusRegistry,
+        host_suffix: str,
+        settings: ApiSettings,
+        stopping: asyncio.Event,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._status = status
+        self._host_suffix = host_suffix
+        self._settings = settings
+        self._stopping = stopping
+        self._now = now
+        self.open_streams = 0
+        """WatchEvents streams open now (each with its registry subscription)."""
+
+    async def GetStatus(  # noqa: N802
+        self, request: pb.GetStatusRequest, context: Context
+    ) -> pb.GetStatusResponse:
+        return convert.status_to_pb(
+            ready=self._status.ready,
+            clusters=self._status.clusters(),
+            services=self._status.services(),
+            now=self._now(),
+        )
+
+    async def ListClusters(  # noqa: N802
+        self, request: pb.ListClustersRequest, context: Context
+    ) -> pb.ListClustersResponse:
+        return pb.ListClustersResponse(
+            clusters=[convert.cluster_to_pb(c) for c in self._status.clusters()]
+        )
+
+    async def ListServices(  # noqa: N802
+        self, request: pb.ListServicesRequest, context: Context
+    ) -> pb.ListServicesResponse:
+        services = convert.services_in(self._status.services(), namespace=request.namespace)
+        return pb.ListServicesResponse(
+            services=[
+                convert.service_to_pb(
+                    s, host_suffix=self._host_suffix, include_endpoints=request.include_endpoints
+                )
+                for s in services
+            ]
+        )
+
+    async def GetService(  # noqa: N802
+        self, request: pb.GetServiceRequest, context: Context
+    ) -> pb.GetServiceResponse:
+        key = await _parse(context, lambda: convert.key_from_pb(request.key))
+        service = self._status.service(key)
+        if service is None:
+            await _abort(context, grpc.StatusCode.NOT_FOUND, f"no cluster exports {key}")
+        return pb.GetServiceResponse(
+            service=convert.service_to_pb(
+                service, host_suffix=self._host_suffix, include_endpoints=True
+            )
+        )
+
+    async def Plan(self, request: pb.PlanRequest, context: Context) -> pb.PlanResponse:  # noqa: N802
+        keys = await _parse(
+            context, lambda: frozenset(convert.key_from_pb(k) for k in request.services)
+        )
+        members = {c.name for c in self._status.clusters()}
+        unknown = sorted(set(request.clusters) - members)
+        if unknown:
+            await _abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"not member clusters: {', '.join(unknown)} "
+                f"(members: {', '.join(sorted(members))})",
+            )
+        timeout = self._settings.plan_timeout_seconds
+        remaining = context.time_remaining()
+        if remaining is not None:
+            timeout = min(timeout, remaining)
+        try:
+            plan = await asyncio.wait_for(self._status.plan(), timeout=timeout)
+        except (RetryableError, RuntimeError) as exc:
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"cannot plan now: {exc}")
+        except TimeoutError:
+            await _abort(
+                context,
+                grpc.StatusCode.UNAVAILABLE,
+                f"plan did not finish within {timeout:.0f}s: a cluster may be unreachable",
+            )
+        except PermanentError as exc:
+            await _abort(context, grpc.StatusCode.FAILED_PRECONDITION, f"cannot plan: {exc}")
+        if keys:
+            known = {s.key for s in self._status.services()} | convert.planned_services(plan)
+            missing = sorted(str(k) for k in keys - known)
+            if missing:
+                await _abort(
+                    context,
+                    grpc.StatusCode.NOT_FOUND,
+                    f"not a global service and nothing to do for: {', '.join(missing)}",
+                )
+        clusters = frozenset(ClusterId(c) for c in request.clusters)
+        return convert.plan_to_pb(convert.filter_plan(plan, services=keys, clusters=clusters))
+
+    async def WatchEvents(  # noqa: N802
+        self, request: pb.WatchEventsRequest, context: Context
+    ) -> AsyncIterator[pb.Event]:
+        if self.open_streams >= self._settings.max_streams:
+            await _abort(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"too many WatchEvents streams (max {self._settings.max_streams})",
+            )
+        try:
+            subscription = self._status.subscribe(max_queue=self._settings.stream_queue)
+        except RuntimeError as exc:
+            await _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        self.open_streams += 1
+        stop = asyncio.ensure_future(self._stopping.wait())
+        get: asyncio.Future[ChangeEvent] | None = None
+        previous: int | None = None
+        dropped = 0
+        try:
+            async with subscription:
+                while True:
+                    get = asyncio.ensure_future(subscription.get())
+                    await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
+                    if not get.done():
+                        return
+                    event = get.result()
+                    if previous is not None:
+                        dropped += max(0, event.sequence - previous - 1)
+                    previous = event.sequence
+                    if request.namespace and event.key.namespace != request.namespace:
+                        continue
+                    yield convert.event_to_pb(event, dropped_before=dropped)
+                    dropped = 0
+        finally:
+            self.open_streams -= 1
+            stop.cancel()
+            if get is not None:
+                get.cancel()
+
+
+async def _abort(context: Context, code: grpc.StatusCode, details: str) -> NoReturn:
+    await context.abort(code, details)
+    raise AssertionError("unreachable: context.abort raises")
+
+
+async def _parse(context: Context, parse: Callable[[], _T]) -> _T:
+    """``parse()``, or abort the RPC with INVALID_ARGUMENT if the request is malformed."""
+    try:
+        return parse()
+    except convert.InvalidRequestError as exc:
+        await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+
+class ApiServer:
+    """The grpc.aio server with its lifecycle: ``await start(listen)``, ``await shutdown()``."""
+
+    def __init__(
+        self,
+        *,
+        status: StatusRegistry,
+        host_suffix: str,
+        settings: ApiSettings | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._status = status
+        self._host_suffix = host_suffix
+        self._settings = settings or ApiSettings()
+        self._now = now
+        self.port: int | None = None
+        """The bound port once started (useful with ``listen="127.0.0.1:0"``)."""
+        self._server: Any = None
+        self._servicer: FederationServicer | None = None
+        self._health: Any = None
+        self._stopping = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    async def start(self, listen: str) -> int:
+        """Bind ``listen`` (``host:port``) and serve; returns the port. Idempotent."""
+        if self._stopped:
+            raise RuntimeError("the status API server was shut down; create a new one")
+        if self.port is not None:
+            return self.port
+        server = grpc.aio.server(
+            maximum_concurrent_rpcs=self._settings.max_concurrent_rpcs,
+            options=[
+                ("grpc.max_receive_message_length", self._settings.max_request_bytes),
+                ("grpc.so_reuseport", 0),  # a second federator on the port must fail, not share
+            ],
+        )
+        servicer = FederationServicer(
+            status=self._status,
+            host_suffix=self._host_suffix,
+            settings=self._settings,
+            stopping=self._stopping,
+            now=self._now,
+        )
+        pb_grpc.add_FederationServiceServicer_to_server(servicer, server)
+        self._servicer = servicer
+        self._health = health_aio.HealthServicer()
+        await self._sync_health()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        try:
+            port = int(server.add_insecure_port(listen))
+        except RuntimeError as exc:
+            raise PermanentError(_bind_error(listen)) from exc
+        if not port:
+            raise PermanentError(_bind_error(listen))
+        await server.start()
+        self._server, self.port = server, port
+        self._poller = asyncio.create_task(self._poll_health(), name="meshfed-api-health")
+        log.info("status API listening on %s (gRPC, port %d)", listen, port)
+        return port
+
+    @property
+    def open_streams(self) -> int:
+        """WatchEvents streams open now."""
+        return 0 if self._servicer is None else self._servicer.open_streams
+
+    async def shutdown(self) -> None:
+        """Report NOT_SERVING, end the streams, let unary RPCs finish. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stopping.set()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(self._settings.shutdown_grace_seconds)
+            log.info("status API stopped")
+
+    async def _sync_health(self) -> None:
+        serving = health_pb2.HealthCheckResponse.SERVING
+        not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+        state = serving if self._status.ready else not_serving
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, state)
+
+    async def _poll_health(self) -> None:
+        while not self._stopping.is_set():
+            await self._sync_health()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stopping.wait(), timeout=self._settings.health_poll_seconds
+                )
+
+
+def _bind_error(listen: str) -> str:
+    return f"cannot listen on {listen} (listen.grpc): is the port in use or the address not local?"
+
+
+async def serve_api(
+    *,
+    status: StatusRegistry,
+    settings: FederationConfig,
+    api: ApiSettings | None = None,
+    listen: str | None = None,
+) -> ApiServer:
+    """Start the status API for ``meshfed federate`` on ``settings.listen.grpc`` (or ``listen``).
+
+    Call it after the registry exists (before or after the runner starts: health says
+    NOT_SERVING until ``status.set_ready(True)``), and ``await server.shutdown()`` on exit.
+    """
+    server = ApiServer(status=status, host_suffix=settings.host_suffix, settings=api)
+    await server.start(listen or settings.listen.grpc)
+    return server

@@ -1,0 +1,377 @@
+"""A small typed async Kubernetes client over httpx: list, watch stream, get, apply, delete, events.
+
+Why not the official ``kubernetes`` package: it is synchronous (one thread per watch), its
+watch resumes once after ``410 Gone`` and then raises, and its errors are untyped. The
+federator needs few verbs, so a thin client over ``httpx.AsyncClient`` with the kubeconfig's
+CA and inline credentials is smaller and lets every failure be classified once, here:
+
+- connection failures, timeouts, 429, 5xx and 409 (conflict) -> ``RetryableError``
+  (``retry_after`` carries a server ``Retry-After``); 410 -> ``ExpiredError`` (relist);
+- 400, 401, 403, 404 (except where "absent" is an answer), 422 -> ``PermanentError``.
+
+Writes are **server-side apply** (``PATCH application/apply-patch+yaml``, ``fieldManager=meshfed``,
+``force=true``). ``force`` only takes over the fields meshfed itself sets when another manager
+changed them (meshfed is the authority for its own objects, as controllers are); fields other
+managers set and meshfed does not are left alone by SSA regardless of ``force`` (R5).
+Deletes carry ``preconditions`` (uid and resourceVersion), so an object changed since it was
+read is not deleted (the apiserver answers 409, retried after a fresh read).
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from federator.errors import PermanentError, RetryableError
+from federator.model import FIELD_MANAGER, ClusterId
+
+Object = dict[str, Any]
+
+
+class ExpiredError(RetryableError):
+    """The requested resourceVersion is too old (410 Gone): the caller must relist."""
+
+
+class ApiRetryableError(RetryableError):
+    """A retryable apiserver failure, with the server's ``Retry-After`` if it sent one."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ApiPermanentError(PermanentError):
+    """The apiserver refused the request for good (invalid, forbidden, unknown resource)."""
+
+    def __init__(self, message: str, *, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One API resource the federator uses."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if namespace is not None and self.namespaced:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name is not None else base
+
+
+SERVICES = Resource("", "v1", "services", "Service")
+ENDPOINT_SLICES = Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice")
+SERVICE_EXPORTS = Resource("multicluster.x-k8s.io", "v1alpha1", "serviceexports", "ServiceExport")
+NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+SECRETS = Resource("", "v1", "secrets", "Secret")
+EVENTS = Resource("", "v1", "events", "Event")
+SERVICE_ENTRIES = Resource("networking.istio.io", "v1", "serviceentries", "ServiceEntry")
+DESTINATION_RULES = Resource("networking.istio.io", "v1", "destinationrules", "DestinationRule")
+WRITTEN = {r.kind: r for r in (SERVICE_ENTRIES, DESTINATION_RULES)}
+"""The kinds meshfed writes, by kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """How to reach one apiserver (from a kubeconfig that passed the safety check)."""
+
+    server: str
+    ca_pem: bytes | None = None
+    token: str | None = None
+    cert_pem: bytes | None = None
+    key_pem: bytes | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListResult:
+    items: list[Object]
+    resource_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Client timeouts (seconds)."""
+
+    connect: float = 5.0
+    """TCP+TLS connect timeout."""
+    request: float = 30.0
+    """Read timeout of ordinary (non-watch) requests."""
+
+
+def _ssl_context(creds: Credentials) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    if creds.ca_pem:
+        ctx = ssl.create_default_context(cadata=creds.ca_pem.decode())
+    if creds.cert_pem and creds.key_pem:
+        import os  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
+        from pathlib import Path  # noqa: PLC0415
+
+        # ssl can only load a client key from a file: write it 0600, load, remove at once.
+        with tempfile.TemporaryDirectory(prefix="meshfed-") as tmp:
+            cert, key = str(Path(tmp) / "c.pem"), str(Path(tmp) / "k.pem")
+            for path, data in ((cert, creds.cert_pem), (key, creds.key_pem)):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+            ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("Retry-After")
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    return str(body.get("message", body))[:500] if isinstance(body, dict) else str(body)[:300]
+
+
+def classify(response: httpx.Response, what: str) -> Exception:
+    """The federator error for a failed response."""
+    code = response.status_code
+    text = f"{what}: HTTP {code}: {_message(response)}"
+    if code == 410:
+        return ExpiredError(text)
+    if code in (409, 429) or code >= 500:
+        return ApiRetryableError(text, status=code, retry_after=_retry_after(response))
+    return ApiPermanentError(text, status=code)
+
+
+class KubeClient:
+    """Async client of one cluster's apiserver. ``aclose()`` when done."""
+
+    def __init__(
+        self, *, cluster: ClusterId, credentials: Credentials, timeouts: Timeouts | None = None
+    ) -> None:
+        self.cluster = cluster
+        self.server = credentials.server.rstrip("/")
+        self._timeouts = timeouts or Timeouts()
+        headers = {"Accept": "application/json", "User-Agent": "meshfed-federator"}
+        if credentials.token:
+            headers["Authorization"] = f"Bearer {credentials.token}"
+        auth = None
+        if credentials.username is not None and credentials.password is not None:
+            auth = httpx.BasicAuth(credentials.username, credentials.password)
+        self._http = httpx.AsyncClient(
+            base_url=self.server,
+            headers=headers,
+            auth=auth,
+            verify=_ssl_context(credentials),
+            timeout=httpx.Timeout(self._timeouts.request, connect=self._timeouts.connect),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+        )
+        self.writes = 0
+        """Write requests sent (apply, delete, event): lets tests and benchmarks count writes."""
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        try:
+            response = await self._http.request(
+                method, path, params=params, content=content, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise ApiRetryableError(f"{what} in {self.cluster}: {exc!r}") from exc
+        return response
+
+    async def list(
+        self,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        limit: int = 500,
+    ) -> ListResult:
+        """Every object (paged with ``continue``); the list's resourceVersion to watch from."""
+        what = f"list {resource.plural} in {self.cluster}"
+        items: list[Object] = []
+        params: dict[str, str] = {"limit": str(limit)}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        for _ in range(10_000):
+            response = await self._request("GET", resource.path(namespace), what, params=params)
+            if response.status_code != 200:
+                raise classify(response, what)
+            body = response.json()
+            for item in body.get("items") or []:
+                item.setdefault("apiVersion", resource.api_version)
+                item.setdefault("kind", resource.kind)
+                items.append(item)
+            meta = body.get("metadata") or {}
+            cont = meta.get("continue")
+            if not cont:
+                return ListResult(items=items, resource_version=str(meta.get("resourceVersion")))
+            params["continue"] = cont
+        raise ApiRetryableError(f"{what}: too many pages")
+
+    async def watch_stream(
+        self,
+        resource: Resource,
+        *,
+        resource_version: str,
+        timeout_seconds: int,
+        label_selector: str | None = None,
+    ) -> AsyncIterator[Object]:
+        """Raw watch events (``{"type", "object"}``) from ``resource_version``, with bookmarks.
+
+        Ends when the server closes the watch (after ``timeout_seconds``); raises
+        ``ExpiredError`` for 410 and ``ApiRetryableError`` for connection problems."""
+        what = f"watch {resource.plural} in {self.cluster}"
+        params = {
+            "watch": "1",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        if label_selector:
+            params["labelSelector"] = label_selector
+        timeout = httpx.Timeout(timeout_seconds + 30.0, connect=self._timeouts.connect)
+        try:
+            async with self._http.stream(
+                "GET", resource.path(), params=params, timeout=timeout
+            ) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise classify(response, what)
+                async for line in response.aiter_lines():
+                    if line:
+                        yield json.loads(line)
+        except httpx.HTTPError as exc:
+            raise ApiRetryableError(f"{what}: {exc!r}") from exc
+
+    async def get(self, resource: Resource, namespace: str | None, name: str) -> Object | None:
+        """The object, or None if it does not exist."""
+        what = f"get {resource.kind} {namespace}/{name} in {self.cluster}"
+        response = await self._request("GET", resource.path(namespace, name), what)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise classify(response, what)
+        result: Object = response.json()
+        return result
+
+    async def apply(self, manifest: Mapping[str, Any]) -> Object:
+        """Server-side apply ``manifest`` (field manager meshfed, force: see module docstring)."""
+        resource = WRITTEN[manifest["kind"]]
+        meta = manifest["metadata"]
+        what = f"apply {resource.kind} {meta['namespace']}/{meta['name']} in {self.cluster}"
+        self.writes += 1
+        response = await self._request(
+            "PATCH",
+            resource.path(meta["namespace"], meta["name"]),
+            what,
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            content=json.dumps(manifest).encode(),  # JSON is YAML
+            headers={"Content-Type": "application/apply-patch+yaml"},
+        )
+        if response.status_code not in (200, 201):
+            raise classify(response, what)
+        result: Object = response.json()
+        return result
+
+    async def delete(
+        self, resource: Resource, namespace: str, name: str, *, uid: str, resource_version: str
+    ) -> bool:
+        """Delete only if the object is still the one read (uid + resourceVersion).
+
+        True when deleted, False when already gone; 409 (changed meanwhile) is retryable."""
+        what = f"delete {resource.kind} {namespace}/{name} in {self.cluster}"
+        body = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "preconditions": {"uid": uid, "resourceVersion": resource_version},
+        }
+        self.writes += 1
+        response = await self._request(
+            "DELETE",
+            resource.path(namespace, name),
+            what,
+            content=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        if response.status_code == 404:
+            return False
+        if response.status_code not in (200, 202):
+            raise classify(response, what)
+        return True
+
+    async def create_event(
+        self, *, involved: Mapping[str, Any], reason: str, message: str, kind: str = "Warning"
+    ) -> None:
+        """Record a core/v1 Event on ``involved`` (an object as read: needs uid)."""
+        meta = involved["metadata"]
+        namespace = meta["namespace"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.meshfed-", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion", "v1"),
+                "kind": involved.get("kind", "Service"),
+                "name": meta["name"],
+                "namespace": namespace,
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": kind,
+            "source": {"component": FIELD_MANAGER},
+            "reportingComponent": FIELD_MANAGER,
+            "reportingInstance": FIELD_MANAGER,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        what = f"create Event on {namespace}/{meta['name']} in {self.cluster}"
+        self.writes += 1
+        response = await self._request(
+            "POST",
+            EVENTS.path(namespace),
+            what,
+            content=json.dumps(event).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        if response.status_code not in (200, 201):
+            raise classify(response, what)

@@ -1,0 +1,171 @@
+"""Cluster registry: turns each configured member into a ``KubeClient``.
+
+A member is reached through a kubeconfig file on the federator's host (``clusters[].kubeconfig``)
+or through a kubeconfig stored in a Secret in the federator's own namespace
+(``clusters[].secret``), read with the *home* client (in-cluster service account, or an
+explicit kubeconfig for development). Every kubeconfig, whatever its origin, goes through
+``federator.kubeconfig_safety.check_kubeconfig`` first, and a Secret must carry the label
+``meshfed.io/cluster: <cluster name>``, so a typo in the config cannot make the federator use
+an unrelated Secret. Failures here are ``ConfigError``: the process stops with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from federator.config import ClusterSettings, FederationConfig, KubeconfigSecret
+from federator.errors import ConfigError, FederatorError
+from federator.kube.client import SECRETS, Credentials, KubeClient, Timeouts
+from federator.kubeconfig_safety import check_kubeconfig
+from federator.model import CLUSTER_SECRET_LABEL, ClusterId
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+def _b64(value: Any, where: str) -> bytes:
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigError(f"{where} is not valid base64") from exc
+
+
+def _named(doc: Mapping[str, Any], section: str, name: str, source: str) -> Mapping[str, Any]:
+    for item in doc.get(section) or []:
+        if isinstance(item, Mapping) and item.get("name") == name:
+            inner = item.get(section[:-1])
+            if isinstance(inner, Mapping):
+                return inner
+    raise ConfigError(f"{source}: no {section[:-1]} named {name!r}")
+
+
+def credentials_from_kubeconfig(doc: Any, *, context: str | None, source: str) -> Credentials:
+    """Credentials of ``context`` (or the current context) of a parsed kubeconfig.
+
+    Raises ``UnsafeKubeconfigError`` for plugin/file-reading kubeconfigs, ``ConfigError`` for
+    a missing context, cluster or user."""
+    check_kubeconfig(doc, source=source)
+    name = context or doc.get("current-context")
+    if not name:
+        raise ConfigError(f"{source}: no context given and no current-context set")
+    ctx = _named(doc, "contexts", str(name), source)
+    cluster = _named(doc, "clusters", str(ctx.get("cluster")), source)
+    user = _named(doc, "users", str(ctx.get("user")), source) if ctx.get("user") else {}
+    server = cluster.get("server")
+    if not isinstance(server, str) or not server.startswith("https://"):
+        raise ConfigError(f"{source}: context {name!r} needs an https:// server URL")
+    if cluster.get("insecure-skip-tls-verify"):
+        raise ConfigError(f"{source}: insecure-skip-tls-verify is refused; give the CA data")
+    ca = cluster.get("certificate-authority-data")
+    return Credentials(
+        server=server,
+        ca_pem=_b64(ca, f"{source}: certificate-authority-data") if ca else None,
+        token=user.get("token"),
+        cert_pem=_b64(user["client-certificate-data"], f"{source}: client-certificate-data")
+        if user.get("client-certificate-data")
+        else None,
+        key_pem=_b64(user["client-key-data"], f"{source}: client-key-data")
+        if user.get("client-key-data")
+        else None,
+        username=user.get("username"),
+        password=user.get("password"),
+    )
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML: {exc}") from exc
+
+
+def file_credentials(path: str, context: str | None) -> Credentials:
+    source = f"kubeconfig {path}"
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{source} cannot be read: {exc.strerror}") from exc
+    return credentials_from_kubeconfig(_parse_yaml(text, source), context=context, source=source)
+
+
+def in_cluster_credentials() -> Credentials:
+    """The federator's own service account (when it runs as a Pod)."""
+    host, port = (
+        os.environ.get("KUBERNETES_SERVICE_HOST"),
+        os.environ.get("KUBERNETES_SERVICE_PORT"),
+    )
+    if not host or not port:
+        raise ConfigError(
+            "clusters[].secret needs the federator's home cluster: run it in a Pod or pass "
+            "--home-kubeconfig"
+        )
+    return Credentials(
+        server=f"https://{host}:{port}",
+        ca_pem=(SERVICE_ACCOUNT_DIR / "ca.crt").read_bytes(),
+        token=(SERVICE_ACCOUNT_DIR / "token").read_text().strip(),
+    )
+
+
+async def secret_credentials(
+    *, home: KubeClient, namespace: str, cluster: ClusterId, secret: KubeconfigSecret
+) -> Credentials:
+    source = f"Secret {namespace}/{secret.name}"
+    try:
+        obj = await home.get(SECRETS, namespace, secret.name)
+    except FederatorError as exc:
+        raise ConfigError(f"{source} for cluster {cluster} cannot be read: {exc}") from exc
+    if obj is None:
+        raise ConfigError(f"{source} for cluster {cluster} does not exist")
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if labels.get(CLUSTER_SECRET_LABEL) != cluster:
+        raise ConfigError(
+            f"{source} is not labelled {CLUSTER_SECRET_LABEL}={cluster}: label it to allow "
+            "the federator to use it for that cluster"
+        )
+    data = (obj.get("data") or {}).get(secret.key)
+    if data is None:
+        raise ConfigError(f"{source} has no data key {secret.key!r}")
+    text = _b64(data, f"{source} key {secret.key}").decode(errors="replace")
+    return credentials_from_kubeconfig(_parse_yaml(text, source), context=None, source=source)
+
+
+async def build_clients(
+    config: FederationConfig,
+    *,
+    home: KubeClient | None = None,
+    timeouts: Timeouts | None = None,
+) -> dict[ClusterId, KubeClient]:
+    """One client per member cluster. Raises ``ConfigError`` (after closing what it opened)."""
+    clients: dict[ClusterId, KubeClient] = {}
+    try:
+        for settings in config.clusters:
+            creds = await _credentials(settings, config=config, home=home)
+            clients[settings.name] = KubeClient(
+                cluster=settings.name, credentials=creds, timeouts=timeouts
+            )
+    except BaseException:
+        for c in clients.values():
+            await c.aclose()
+        raise
+    return clients
+
+
+async def _credentials(
+    settings: ClusterSettings, *, config: FederationConfig, home: KubeClient | None
+) -> Credentials:
+    if settings.kubeconfig is not None:
+        return file_credentials(settings.kubeconfig.path, settings.kubeconfig.context)
+    assert settings.secret is not None  # validate() guarantees exactly one
+    if home is None:
+        raise ConfigError(
+            f"cluster {settings.name} uses a Secret, but no home cluster client is available"
+        )
+    return await secret_credentials(
+        home=home, namespace=config.namespace, cluster=settings.name, secret=settings.secret
+    )

@@ -1,0 +1,203 @@
+"""Per-cluster index of the watched objects, and the ``ClusterView`` the pure core reads.
+
+One ``ClusterCache`` per member cluster holds the last-known Services, ServiceExports,
+EndpointSlices and Namespaces, kept current by the watches (``apply_event``/``replace``). A
+relist replaces a kind's whole index, so objects deleted during a watch gap disappear. When a
+watch fails the content is **kept** and the cluster is marked unhealthy: other clusters keep
+its last-known endpoints (fail-static) and nothing is pruned on its behalf. ``view(keys)``
+converts the raw objects of the requested keys into the model (``federator.reactor.convert``);
+conversion is lazy, per reconcile, so an event costs an index update only.
+
+Single-threaded by design: only the runner's event loop touches a cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from federator.config import ClusterSettings
+from federator.model import ClusterView, Endpoint, ExportedService, ServiceKey
+from federator.reactor import convert
+from federator.reactor.mapping import (
+    ENDPOINT_SLICES,
+    KINDS,
+    NAMESPACES,
+    SERVICE_EXPORTS,
+    SERVICES,
+    Affected,
+    affected_by_change,
+)
+
+Object = dict[str, Any]
+ObjKey = tuple[str, str]
+
+
+def _slim(obj: Mapping[str, Any]) -> Object:
+    """Drop what the federator never reads (managedFields is most of an object's size)."""
+    out = dict(obj)
+    m = dict(out.get("metadata") or {})
+    m.pop("managedFields", None)
+    out["metadata"] = m
+    return out
+
+
+def _objkey(obj: Mapping[str, Any]) -> ObjKey:
+    m = convert.meta(obj)
+    return (str(m.get("namespace", "")), str(m.get("name", "")))
+
+
+class ClusterCache:
+    """The last-known content of one member cluster and the state of its watches."""
+
+    def __init__(self, *, settings: ClusterSettings) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self._objects: dict[str, dict[ObjKey, Object]] = {k: {} for k in KINDS}
+        self._slices_by_service: dict[ServiceKey, set[ObjKey]] = {}
+        self._synced: set[str] = set()
+        self._connected: set[str] = set()
+        self.error: str | None = None
+        """The last watch error while unhealthy."""
+        self.last_sync: datetime | None = None
+        """When every watch was last current (set on each event while healthy)."""
+        self._gateways: tuple[str, ...] | None = None
+        """Memoised gateway addresses; reset whenever a gateway Service changes."""
+
+    # ---- watch state
+    @property
+    def synced(self) -> bool:
+        return self._synced.issuperset(KINDS)
+
+    @property
+    def healthy(self) -> bool:
+        return self._connected.issuperset(KINDS)
+
+    def mark_disconnected(self, kind: str, error: str) -> None:
+        self._connected.discard(kind)
+        self.error = error
+
+    def _touch(self) -> None:
+        if self.synced and self.healthy:
+            self.error = None
+            self.last_sync = datetime.now(UTC)
+
+    # ---- updates
+    def replace(self, kind: str, items: Iterable[Mapping[str, Any]]) -> Affected:
+        """A relist of ``kind``: the complete set. Returns what changed."""
+        old = self._objects[kind]
+        new = {_objkey(o): _slim(o) for o in items}
+        affected = Affected()
+        for k in set(old) | set(new):
+            before, after = old.get(k), new.get(k)
+            if before is not None and after is not None and _rv(before) == _rv(after):
+                continue
+            affected.merge(self._affected(kind, before, after))
+        self._objects[kind] = new
+        if kind == SERVICES:
+            self._gateways = None
+        if kind == ENDPOINT_SLICES:
+            self._slices_by_service = {}
+            for k, obj in new.items():
+                self._index_slice(k, obj)
+        self._synced.add(kind)
+        self._connected.add(kind)
+        self._touch()
+        return affected
+
+    def apply_event(self, kind: str, event_type: str, obj: Mapping[str, Any]) -> Affected:
+        """One watch event. Returns what it touches."""
+        k = _objkey(obj)
+        index = self._objects[kind]
+        before = index.get(k)
+        after = None if event_type == "DELETED" else _slim(obj)
+        if kind == ENDPOINT_SLICES and before is not None:
+            self._unindex_slice(k, before)
+        if after is None:
+            index.pop(k, None)
+        else:
+            index[k] = after
+            if kind == ENDPOINT_SLICES:
+                self._index_slice(k, after)
+        self._touch()
+        return self._affected(kind, before, after)
+
+    def _affected(self, kind: str, before: Object | None, after: Object | None) -> Affected:
+        out = affected_by_change(kind, before, after, gateway=self.settings.east_west_gateway)
+        if out.whole_cluster:
+            self._gateways = None
+        return out
+
+    def _index_slice(self, k: ObjKey, obj: Object) -> None:
+        key = convert.slice_service_key(obj)
+        if key is not None:
+            self._slices_by_service.setdefault(key, set()).add(k)
+
+    def _unindex_slice(self, k: ObjKey, obj: Object) -> None:
+        key = convert.slice_service_key(obj)
+        if key is not None and key in self._slices_by_service:
+            self._slices_by_service[key].discard(k)
+            if not self._slices_by_service[key]:
+                del self._slices_by_service[key]
+
+    # ---- reads
+    def service_object(self, key: ServiceKey) -> Object | None:
+        return self._objects[SERVICES].get((key.namespace, key.name))
+
+    def namespaces(self) -> frozenset[str]:
+        return frozenset(name for _, name in self._objects[NAMESPACES])
+
+    def candidate_keys(self) -> set[ServiceKey]:
+        """Keys that may be exported here (labelled Services and ServiceExports)."""
+        keys = {
+            ServiceKey(*k)
+            for k, o in self._objects[SERVICES].items()
+            if convert.is_export_labelled(o)
+        }
+        keys.update(ServiceKey(*k) for k in self._objects[SERVICE_EXPORTS])
+        return keys
+
+    def exported(self, key: ServiceKey) -> ExportedService | None:
+        export = self._objects[SERVICE_EXPORTS].get((key.namespace, key.name))
+        return convert.exported_service(self.name, self.service_object(key), export)
+
+    def exported_keys(self) -> set[ServiceKey]:
+        return {k for k in self.candidate_keys() if self.exported(k) is not None}
+
+    def endpoints(self, key: ServiceKey) -> tuple[Endpoint, ...]:
+        slices = self._objects[ENDPOINT_SLICES]
+        return convert.endpoints_from_slices(
+            slices[k] for k in sorted(self._slices_by_service.get(key, ()))
+        )
+
+    def view(self, keys: Iterable[ServiceKey] | None = None) -> ClusterView:
+        """The model of this cluster, restricted to ``keys`` (all exported keys if None)."""
+        wanted = self.candidate_keys() if keys is None else set(keys)
+        exported: dict[ServiceKey, ExportedService] = {}
+        endpoints: dict[ServiceKey, tuple[Endpoint, ...]] = {}
+        for key in wanted:
+            export = self.exported(key)
+            if export is not None:
+                exported[key] = export
+                endpoints[key] = self.endpoints(key)
+        return ClusterView(
+            cluster=self.name,
+            synced=self.synced,
+            healthy=self.healthy,
+            exported=exported,
+            endpoints=endpoints,
+            namespaces=self.namespaces(),
+            gateway_addresses=self.gateway_addresses(),
+        )
+
+    def gateway_addresses(self) -> tuple[str, ...]:
+        if self._gateways is None:
+            self._gateways = convert.gateway_addresses(
+                self._objects[SERVICES].values(), self.settings.east_west_gateway
+            )
+        return self._gateways
+
+
+def _rv(obj: Mapping[str, Any]) -> Any:
+    return convert.meta(obj).get("resourceVersion")

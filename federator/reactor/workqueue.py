@@ -1,0 +1,141 @@
+"""De-duplicating per-key work queue. Keys, not events, are queued: 50 EndpointSlice updates
+of one service cost one reconcile.
+
+Semantics (client-go's workqueue): a key is in the queue at most once; a key being processed
+is never handed to a second worker - if it is added meanwhile it is marked dirty and queued
+again when the worker calls ``done`` (per-key serialisation, no lost update). ``requeue``
+adds a key back after a jittered exponential backoff that grows with the key's consecutive
+failures; ``forget`` resets them after a success. The queue is bounded: ``add`` on a full
+queue returns False and counts a drop (the periodic resync picks the key up again).
+Single event loop; no locks needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+from federator.backoff import BackoffSettings
+
+K = TypeVar("K", bound=Hashable)
+
+
+class QueueShutdown(Exception):  # noqa: N818 (a signal, like asyncio.QueueShutdown)
+    """``get`` was called on (or woken by) a queue that is shut down."""
+
+
+class WorkQueue(Generic[K]):
+    """See the module docstring."""
+
+    def __init__(self, *, max_size: int = 100_000, backoff: BackoffSettings | None = None) -> None:
+        if max_size < 1:
+            raise ValueError("max_size must be >= 1")
+        self._max_size = max_size
+        self._backoff = backoff or BackoffSettings(base=0.2, cap=60.0)
+        self._queue: deque[K] = deque()
+        self._queued: set[K] = set()
+        self._processing: set[K] = set()
+        self._dirty: set[K] = set()
+        self._failures: dict[K, int] = {}
+        self._timers: dict[K, asyncio.TimerHandle] = {}
+        self._wakeup = asyncio.Event()
+        self._shutdown = False
+        self.drops = 0
+        """Keys refused because the queue was full."""
+
+    def __len__(self) -> int:
+        """Keys waiting (not counting those being processed or delayed)."""
+        return len(self._queue)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, processing or delayed."""
+        return not (self._queue or self._processing or self._timers)
+
+    def add(self, key: K) -> bool:
+        """Queue ``key`` now (no-op if already queued). False if refused (full or shut down)."""
+        if self._shutdown:
+            return False
+        if key in self._processing:
+            self._dirty.add(key)
+            return True
+        if key in self._queued:
+            return True
+        if len(self._queued) >= self._max_size:
+            self.drops += 1
+            return False
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        self._queued.add(key)
+        self._queue.append(key)
+        self._wakeup.set()
+        return True
+
+    def add_after(self, key: K, delay: float) -> None:
+        """Queue ``key`` after ``delay`` seconds (an earlier pending timer wins)."""
+        if self._shutdown:
+            return
+        if delay <= 0:
+            self.add(key)
+            return
+        loop = asyncio.get_running_loop()
+        existing = self._timers.get(key)
+        when = loop.time() + delay
+        if existing is not None and existing.when() <= when:
+            return
+        if existing is not None:
+            existing.cancel()
+        if len(self._timers) >= self._max_size:
+            self.drops += 1
+            return
+        self._timers[key] = loop.call_at(when, self._fire, key)
+
+    def _fire(self, key: K) -> None:
+        self._timers.pop(key, None)
+        self.add(key)
+
+    def requeue(self, key: K, *, at_least: float = 0.0) -> float:
+        """Queue ``key`` again after its backoff (or ``at_least``, e.g. a Retry-After)."""
+        failures = self._failures.get(key, 0) + 1
+        self._failures[key] = failures
+        delay = max(at_least, self._backoff.delay(failures))
+        self.add_after(key, delay)
+        return delay
+
+    def failures(self, key: K) -> int:
+        return self._failures.get(key, 0)
+
+    def forget(self, key: K) -> None:
+        """Reset ``key``'s failure count (after a successful reconcile)."""
+        self._failures.pop(key, None)
+
+    async def get(self) -> K:
+        """The next key; the caller must call ``done(key)`` when finished with it."""
+        while True:
+            if self._shutdown:
+                raise QueueShutdown
+            if self._queue:
+                key = self._queue.popleft()
+                self._queued.discard(key)
+                self._processing.add(key)
+                return key
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def done(self, key: K) -> None:
+        """Finish ``key``; if it was added while being processed, queue it again."""
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self.add(key)
+
+    def shutdown(self) -> None:
+        """Stop handing out keys and cancel timers (idempotent)."""
+        self._shutdown = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._wakeup.set()

@@ -1,0 +1,80 @@
+"""The runner's caches seen as the reconciler's ``World``, and a one-shot snapshot loader.
+
+``CacheWorld`` answers the reconciler from the live per-cluster caches. ``snapshot`` fills
+fresh caches with one list per kind and cluster (no watches) for the one-shot commands
+(``meshfed plan``, ``meshfed clusters``); a cluster that cannot be listed stays unsynced, so
+it is neither written nor trusted for pruning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from federator.config import FederationConfig
+from federator.errors import FederatorError
+from federator.kube.client import (
+    ENDPOINT_SLICES,
+    NAMESPACES,
+    SERVICE_EXPORTS,
+    SERVICES,
+    KubeClient,
+    Resource,
+)
+from federator.model import ClusterId, ClusterView, ServiceKey
+from federator.reactor import mapping
+from federator.reactor.cache import ClusterCache
+
+RESOURCES: dict[str, Resource] = {
+    mapping.SERVICES: SERVICES,
+    mapping.ENDPOINT_SLICES: ENDPOINT_SLICES,
+    mapping.SERVICE_EXPORTS: SERVICE_EXPORTS,
+    mapping.NAMESPACES: NAMESPACES,
+}
+"""The watched kinds and their API resources."""
+
+
+class CacheWorld:
+    """``federator.reconcile.reconciler.World`` over a set of ``ClusterCache``."""
+
+    def __init__(self, caches: Mapping[ClusterId, ClusterCache]) -> None:
+        self.caches = caches
+
+    def views(self, keys: Iterable[ServiceKey] | None) -> dict[ClusterId, ClusterView]:
+        wanted = None if keys is None else list(keys)
+        return {name: cache.view(wanted) for name, cache in self.caches.items()}
+
+    def service_object(self, cluster: ClusterId, key: ServiceKey) -> Mapping[str, Any] | None:
+        cache = self.caches.get(cluster)
+        return None if cache is None else cache.service_object(key)
+
+    def writable(self, cluster: ClusterId) -> bool:
+        cache = self.caches.get(cluster)
+        return cache is not None and cache.synced and cache.healthy
+
+    def known_keys(self) -> set[ServiceKey]:
+        keys: set[ServiceKey] = set()
+        for cache in self.caches.values():
+            keys |= cache.candidate_keys()
+        return keys
+
+
+async def snapshot(
+    config: FederationConfig, clients: Mapping[ClusterId, KubeClient]
+) -> tuple[CacheWorld, dict[ClusterId, str]]:
+    """Caches filled by one list per kind; plus the error of each cluster that failed."""
+    caches = {c.name: ClusterCache(settings=c) for c in config.clusters}
+    errors: dict[ClusterId, str] = {}
+
+    async def load(name: ClusterId) -> None:
+        try:
+            for kind, resource in RESOURCES.items():
+                result = await clients[name].list(resource)
+                caches[name].replace(kind, result.items)
+        except FederatorError as exc:
+            caches[name] = ClusterCache(settings=config.cluster(name))
+            errors[name] = str(exc)
+
+    await asyncio.gather(*(load(c) for c in config.cluster_ids))
+    return CacheWorld(caches), errors

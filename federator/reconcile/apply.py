@@ -1,0 +1,60 @@
+"""Execute one target cluster's ``ClusterPlan``: server-side apply and guarded deletes.
+
+Creates and updates are server-side applies of the full desired manifest (field manager
+``meshfed``), so the result is the same whether the object exists or not and fields other
+writers own are kept. Deletes carry the uid and resourceVersion read during the diff as
+preconditions: an object someone changed after the diff is not deleted (409, retried with a
+fresh read). ``KEEP`` actions (fail-static) are never executed.
+
+Every action is attempted even if an earlier one failed; the outcome reports what was done and
+the first retryable and permanent failures, and the caller decides about the requeue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from federator.errors import PermanentError, RetryableError
+from federator.kube.client import WRITTEN, KubeClient
+from federator.model import ObjectRef
+from federator.reconcile.diff import ClusterPlan, Op
+
+
+@dataclass(slots=True)
+class ApplyOutcome:
+    """What executing one plan did."""
+
+    written: list[tuple[ObjectRef, Op]] = field(default_factory=list)
+    """Creates, updates and deletes that succeeded (a delete of an already-gone object too)."""
+    retryable: RetryableError | None = None
+    """The first transient failure; the key should be requeued with backoff."""
+    permanent: PermanentError | None = None
+    """The first refusal (invalid object, forbidden); reported, not hot-retried."""
+    retry_after: float = 0.0
+    """The largest server Retry-After seen."""
+
+
+async def execute(plan: ClusterPlan, *, client: KubeClient) -> ApplyOutcome:
+    """Apply ``plan`` in its cluster through ``client`` (see the module docstring)."""
+    out = ApplyOutcome()
+    for action in plan.actions:
+        try:
+            if action.op in (Op.CREATE, Op.UPDATE) and action.desired is not None:
+                await client.apply(action.desired)
+                out.written.append((action.ref, action.op))
+            elif action.op is Op.DELETE and action.actual is not None:
+                meta = action.actual.get("metadata") or {}
+                await client.delete(
+                    WRITTEN[action.ref.kind],
+                    action.ref.namespace,
+                    action.ref.name,
+                    uid=str(meta.get("uid", "")),
+                    resource_version=str(meta.get("resourceVersion", "")),
+                )
+                out.written.append((action.ref, action.op))
+        except RetryableError as exc:
+            out.retryable = out.retryable or exc
+            out.retry_after = max(out.retry_after, float(getattr(exc, "retry_after", 0) or 0))
+        except PermanentError as exc:
+            out.permanent = out.permanent or exc
+    return out

@@ -1,0 +1,262 @@
+"""``reconcile(key)``: desired -> render -> diff -> apply for one global service, in every target.
+
+Level-based (ADR 0000): the request carries only the key; everything is recomputed from the
+current views of all clusters and the objects meshfed owns in each target, listed fresh for
+that key (label ``meshfed.io/service``), so a reconcile is correct whatever happened before.
+A target is written only when its own watches are synced and healthy (its namespaces are
+known and it answers); skipped targets are picked up when they come back (the runner
+enqueues every key then). The result decides the requeue: a retryable failure anywhere ->
+requeue with backoff (honouring Retry-After); a permanent one -> reported, not retried hot.
+
+Also here: port/topology conflicts become Kubernetes Events on the losing Service (once per
+distinct conflict), the status registry is updated, and ``plan_all`` computes the whole
+federation's plan without writing (``meshfed plan`` and the status API).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from federator.config import FederationConfig
+from federator.errors import FederatorError, PermanentError, RetryableError
+from federator.kube.client import DESTINATION_RULES, SERVICE_ENTRIES, KubeClient
+from federator.metrics import FederatorMetrics
+from federator.model import (
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    SERVICE_LABEL,
+    ClusterId,
+    ClusterView,
+    Condition,
+    ServiceKey,
+)
+from federator.reconcile.apply import execute
+from federator.reconcile.desired import DesiredState, compute_desired
+from federator.reconcile.diff import ClusterPlan, Plan, diff_cluster
+from federator.reconcile.render import render_cluster, service_label_value
+from federator.status import ChangeEvent, ServiceStatus, StatusRegistry
+
+log = logging.getLogger(__name__)
+OWNED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+MAX_REMEMBERED_EVENTS = 10_000
+
+
+class World(Protocol):
+    """What the reconciler reads about the clusters (implemented by the runner's caches)."""
+
+    def views(self, keys: Iterable[ServiceKey] | None) -> dict[ClusterId, ClusterView]: ...
+
+    def service_object(self, cluster: ClusterId, key: ServiceKey) -> Mapping[str, Any] | None: ...
+
+    def writable(self, cluster: ClusterId) -> bool:
+        """The target's watches are synced and healthy."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What the work queue should do with the key."""
+
+    requeue: bool = False
+    retry_after: float = 0.0
+    error: str | None = None
+
+
+async def list_owned(client: KubeClient, key: ServiceKey | None = None) -> list[dict[str, Any]]:
+    """Objects meshfed owns in a cluster (for one service, or all)."""
+    selector = OWNED_SELECTOR
+    if key is not None:
+        selector += f",{SERVICE_LABEL}={service_label_value(key)}"
+    items: list[dict[str, Any]] = []
+    for resource in (SERVICE_ENTRIES, DESTINATION_RULES):
+        items.extend((await client.list(resource, label_selector=selector)).items)
+    return items
+
+
+class Reconciler:
+    """Reconciles global services into every writable member cluster."""
+
+    def __init__(
+        self,
+        *,
+        config: FederationConfig,
+        world: World,
+        clients: Mapping[ClusterId, KubeClient],
+        metrics: FederatorMetrics,
+        status: StatusRegistry,
+    ) -> None:
+        self._config = config
+        self._world = world
+        self._clients = clients
+        self._metrics = metrics
+        self._status = status
+        self._events_sent: set[tuple[Any, ...]] = set()
+        self.imported: dict[ClusterId, set[ServiceKey]] = {c: set() for c in config.cluster_ids}
+        """Per target: services whose objects exist there (as of the last reconcile)."""
+        self.conflicts: dict[ServiceKey, int] = {}
+
+    async def reconcile(self, key: ServiceKey, *, observed_at: float | None = None) -> Result:
+        views = self._world.views([key])
+        desired = compute_desired(config=self._config, views=views, keys=[key])
+        members = {c: (views[c].trusted if c in views else False) for c in self._config.cluster_ids}
+        retryable: RetryableError | None = None
+        permanent: PermanentError | None = None
+        retry_after = 0.0
+        conditions: list[Condition] = list(desired.conditions)
+        last_applied: dict[ClusterId, datetime] = {}
+        old = self._status.service(key)
+        if old is not None:
+            last_applied.update(old.last_applied)
+        for target in self._config.clusters:
+            if not self._world.writable(target.name) or target.name not in views:
+                continue
+            rendered = render_cluster(
+                desired,
+                target=target,
+                namespaces=views[target.name].namespaces,
+                config=self._config,
+            )
+            conditions.extend(rendered.conditions)
+            client = self._clients[target.name]
+            try:
+                actual = await list_owned(client, key)
+            except RetryableError as exc:
+                retryable = retryable or exc
+                continue
+            except PermanentError as exc:
+                permanent = permanent or exc
+                continue
+            plan = diff_cluster(
+                cluster=target.name, desired=rendered.manifests, actual=actual, members=members
+            )
+            outcome = await execute(plan, client=client)
+            self._record(key, plan, outcome.written, observed_at)
+            if outcome.written:
+                last_applied[target.name] = datetime.now(UTC)
+            if rendered.manifests or plan.kept:
+                self.imported[target.name].add(key)
+            elif not outcome.retryable:
+                self.imported[target.name].discard(key)
+            retryable = retryable or outcome.retryable
+            permanent = permanent or outcome.permanent
+            retry_after = max(retry_after, outcome.retry_after)
+        await self._send_conflict_events(desired)
+        self._update_status(key, views, desired, conditions, last_applied)
+        if retryable is not None:
+            self._metrics.reconciles.labels(result="requeue").inc()
+            return Result(requeue=True, retry_after=retry_after, error=str(retryable))
+        if permanent is not None:
+            self._metrics.reconciles.labels(result="error").inc()
+            log.warning("reconcile %s refused: %s", key, permanent)
+            return Result(error=str(permanent))
+        self._metrics.reconciles.labels(result="success").inc()
+        return Result()
+
+    def _record(
+        self,
+        key: ServiceKey,
+        plan: ClusterPlan,
+        written: list[Any],
+        observed_at: float | None,
+    ) -> None:
+        self._metrics.prunes_suppressed.labels(cluster=plan.cluster).set(len(plan.kept))
+        now = datetime.now(UTC)
+        for ref, op in written:
+            counter = (
+                self._metrics.objects_pruned
+                if op.value == "delete"
+                else self._metrics.objects_applied
+            )
+            counter.labels(cluster=ref.cluster, kind=ref.kind).inc()
+            self._status.publish(
+                ChangeEvent(
+                    sequence=self._status.next_sequence(),
+                    time=now,
+                    cluster=ref.cluster,
+                    key=key,
+                    kind=ref.kind,
+                    name=ref.name,
+                    op=op.value,
+                )
+            )
+        if written and observed_at is not None:
+            self._metrics.propagation_latency.labels(target=plan.cluster).observe(
+                max(0.0, time.monotonic() - observed_at)
+            )
+
+    async def _send_conflict_events(self, desired: DesiredState) -> None:
+        for conflict in desired.conflicts:
+            ident = (conflict.key, conflict.loser, conflict.reason, conflict.message)
+            if ident in self._events_sent:
+                continue
+            service = self._world.service_object(conflict.loser, conflict.key)
+            client = self._clients.get(conflict.loser)
+            if service is None or client is None or len(self._events_sent) >= MAX_REMEMBERED_EVENTS:
+                self._metrics.events_dropped.inc()
+                continue
+            try:
+                await client.create_event(
+                    involved=service, reason=conflict.reason.value, message=conflict.message
+                )
+                self._events_sent.add(ident)
+            except FederatorError:
+                self._metrics.events_dropped.inc()
+
+    def _update_status(
+        self,
+        key: ServiceKey,
+        views: Mapping[ClusterId, ClusterView],
+        desired: DesiredState,
+        conditions: list[Condition],
+        last_applied: dict[ClusterId, datetime],
+    ) -> None:
+        service = desired.service(key)
+        exporters = tuple(sorted(c for c, v in views.items() if key in v.exported))
+        self.conflicts[key] = len(desired.conflicts)
+        if not self.conflicts[key]:
+            del self.conflicts[key]
+        if service is None and not exporters and not any(key in s for s in self.imported.values()):
+            self._status.remove_service(key)
+            return
+        self._status.set_service(
+            ServiceStatus(
+                key=key,
+                exporting_clusters=exporters,
+                endpoints={c: tuple(views[c].endpoints.get(key, ())) for c in exporters},
+                conflicts=desired.conflicts,
+                conditions=tuple(sorted(set(conditions))),
+                last_applied=last_applied,
+            )
+        )
+
+    async def plan_all(self) -> Plan:
+        """The plan of the whole federation against live state; writes nothing."""
+        return await plan_all(config=self._config, world=self._world, clients=self._clients)
+
+
+async def plan_all(
+    *, config: FederationConfig, world: World, clients: Mapping[ClusterId, KubeClient]
+) -> Plan:
+    """Desired (all keys) vs everything meshfed owns in each writable target."""
+    views = world.views(None)
+    desired = compute_desired(config=config, views=views)
+    members = {c: (views[c].trusted if c in views else False) for c in config.cluster_ids}
+    plans: list[ClusterPlan] = []
+    for target in config.clusters:
+        if not world.writable(target.name) or target.name not in views:
+            continue
+        rendered = render_cluster(
+            desired, target=target, namespaces=views[target.name].namespaces, config=config
+        )
+        actual = await list_owned(clients[target.name])
+        plans.append(
+            diff_cluster(
+                cluster=target.name, desired=rendered.manifests, actual=actual, members=members
+            )
+        )
+    return Plan(clusters=tuple(plans))

@@ -1,0 +1,164 @@
+"""``meshfed status``: ask a running ``meshfed federate`` how the federation is doing.
+
+Thin client of the gRPC status API (``protos/meshfed/v1/federation.proto``): one GetStatus
+and one ListServices call, printed as two tables (clusters, global services); ``--watch``
+then follows WatchEvents and prints one line per change the federator applies. It reads
+nothing from clusters itself, so it works wherever the API port is reachable.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Annotated, Any
+
+import grpc
+import typer
+from google.protobuf.timestamp_pb2 import Timestamp
+from rich.console import Console
+from rich.table import Table
+
+from federator.api._generated.meshfed.v1 import federation_pb2 as pb
+from federator.api._generated.meshfed.v1 import federation_pb2_grpc as pb_grpc
+from federator.config import ListenSettings
+
+DEFAULT_SERVER = ListenSettings().grpc
+"""The default of ``listen.grpc`` in the federation config, where ``federate`` listens."""
+
+MAX_CONFLICT_LINES = 20
+"""Conflict messages printed under the services table (the table always counts them all)."""
+
+
+def _when(ts: Timestamp) -> str:
+    if not ts.seconds and not ts.nanos:
+        return "never"
+    return ts.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _yes(value: bool) -> str:
+    return "[green]yes[/]" if value else "[red]no[/]"
+
+
+def clusters_table(clusters: list[pb.ClusterStatus]) -> Table:
+    table = Table(title="Clusters", title_justify="left")
+    for column in ("Cluster", "Reachable", "Synced", "Stale", "Last sync"):
+        table.add_column(column)
+    table.add_column("Exported", justify="right")
+    table.add_column("Imported", justify="right")
+    table.add_column("Error")
+    for c in clusters:
+        table.add_row(
+            c.name,
+            _yes(c.reachable),
+            _yes(c.synced),
+            "[yellow]yes[/]" if c.stale else "no",
+            _when(c.last_sync_time),
+            str(c.exported_services),
+            str(c.imported_services),
+            c.error,
+        )
+    return table
+
+
+def services_table(services: list[pb.ServiceStatus]) -> Table:
+    table = Table(title="Global services", title_justify="left")
+    for column in ("Service", "Exporters", "Endpoints ready/total", "Conflicts", "Last applied"):
+        table.add_column(column)
+    for s in services:
+        exporters = ", ".join(e.cluster for e in s.exporters) or "-"
+        endpoints = "\n".join(
+            f"{e.cluster}: {e.ready_endpoints}/{e.total_endpoints}" for e in s.exporters
+        )
+        applied = "\n".join(f"{t.cluster}: {_when(t.last_applied_time)}" for t in s.targets)
+        conflicts = f"[red]{len(s.conflicts)}[/]" if s.conflicts else "0"
+        table.add_row(
+            f"{s.key.namespace}/{s.key.name}",
+            exporters,
+            endpoints or "-",
+            conflicts,
+            applied or "never",
+        )
+    return table
+
+
+def event_line(event: pb.Event) -> str:
+    dropped = f" ({event.dropped_before} dropped before)" if event.dropped_before else ""
+    return (
+        f"{_when(event.time)} #{event.sequence} {event.op} {event.kind} "
+        f"{event.service.namespace}/{event.name} in {event.cluster} "
+        f"(service {event.service.namespace}/{event.service.name}){dropped}"
+    )
+
+
+def _unreachable(server: str, error: grpc.RpcError) -> str:
+    return (
+        f"cannot reach the meshfed status API at {server} ({error.code().name}: "
+        f"{error.details()}).\nIs `meshfed federate` running? It listens on the address in "
+        f"listen.grpc of its federation config (default {DEFAULT_SERVER}); point --server at it."
+    )
+
+
+def _print_status(console: Console, stub: Any, *, namespace: str, timeout: float) -> None:
+    status: pb.GetStatusResponse = stub.GetStatus(pb.GetStatusRequest(), timeout=timeout)
+    listed: pb.ListServicesResponse = stub.ListServices(
+        pb.ListServicesRequest(namespace=namespace), timeout=timeout
+    )
+    ready = "[green]ready[/]" if status.ready else "[yellow]not ready[/]"
+    console.print(
+        f"federator {ready}: {len(status.clusters)} clusters, {status.services} global "
+        f"services, {status.conflicts} conflicts, last applied {_when(status.last_applied_time)}"
+    )
+    console.print(clusters_table(list(status.clusters)))
+    console.print(services_table(list(listed.services)))
+    conflicts = [(s.key, c) for s in listed.services for c in s.conflicts]
+    for key, conflict in conflicts[:MAX_CONFLICT_LINES]:
+        console.print(f"[red]conflict[/] {key.namespace}/{key.name}: {conflict.message}")
+    if len(conflicts) > MAX_CONFLICT_LINES:
+        console.print(f"... and {len(conflicts) - MAX_CONFLICT_LINES} more conflicts")
+
+
+def _watch(console: Console, stub: Any, *, namespace: str, limit: int) -> None:
+    console.print("watching applied changes (Ctrl-C to stop)")
+    stream = stub.WatchEvents(pb.WatchEventsRequest(namespace=namespace))
+    seen = 0
+    try:
+        for event in stream:
+            console.print(event_line(event), highlight=False, soft_wrap=True)
+            seen += 1
+            if limit and seen >= limit:
+                break
+    finally:
+        stream.cancel()
+
+
+def status(
+    server: Annotated[
+        str,
+        typer.Option(help="host:port of the federator's gRPC API (listen.grpc in its config)."),
+    ] = DEFAULT_SERVER,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Then stream the changes the federator applies.")
+    ] = False,
+    namespace: Annotated[
+        str, typer.Option(help="Only services (and events) in this namespace.")
+    ] = "",
+    limit: Annotated[
+        int, typer.Option(help="With --watch: stop after this many events (0: never).", min=0)
+    ] = 0,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 10.0,
+) -> None:
+    """Show the federation's clusters and global services from a running `meshfed federate`."""
+    console = Console()
+    with grpc.insecure_channel(server) as channel:
+        stub = pb_grpc.FederationServiceStub(channel)
+        try:
+            _print_status(console, stub, namespace=namespace, timeout=timeout)
+            if watch:
+                _watch(console, stub, namespace=namespace, limit=limit)
+        except grpc.RpcError as error:
+            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                typer.echo(_unreachable(server, error), err=True)
+            else:
+                typer.echo(f"status API error: {error.code().name}: {error.details()}", err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            return

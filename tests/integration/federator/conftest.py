@@ -1,0 +1,21 @@
+"""Fixtures: one in-process federator over the shared 3-cluster sandbox for the module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from federator.config import load_config
+from tests.conftest import RunningSandbox
+from tests.integration.federator.helpers import FederatorThread, wait_for
+
+
+@pytest.fixture(scope="module")
+def federator(sandbox: RunningSandbox) -> Iterator[FederatorThread]:
+    fed = FederatorThread(load_config(sandbox.directory / "federation.yaml"))
+    try:
+        wait_for("federator ready", lambda: fed.status.ready, timeout=30)
+        yield fed
+    finally:
+        fed.stop()
