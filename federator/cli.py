@@ -21,8 +21,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from federator.api.server import serve_api
 from federator.config import FederationConfig, load_config
-from federator.errors import ConfigError
+from federator.errors import ConfigError, PermanentError
 from federator.health import HealthServer
 from federator.kube.client import KubeClient
 from federator.kube.clusters import build_clients, file_credentials, in_cluster_credentials
@@ -50,7 +51,7 @@ def _fail(message: str) -> typer.Exit:
 def _load(path: Path) -> FederationConfig:
     try:
         return load_config(path)
-    except ConfigError as exc:
+    except (ConfigError, PermanentError) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -84,7 +85,7 @@ def _run(
 
     try:
         return asyncio.run(main())
-    except ConfigError as exc:
+    except (ConfigError, PermanentError) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -114,14 +115,19 @@ def federate(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await server.start()
+        api = await serve_api(status=status, settings=cfg)
         await runner.start()
         logging.getLogger(__name__).info(
-            "federating %d clusters; http on %s", len(clients), cfg.listen.http
+            "federating %d clusters; http on %s, gRPC on %s",
+            len(clients),
+            cfg.listen.http,
+            cfg.listen.grpc,
         )
         try:
             await stop.wait()
         finally:
             await runner.shutdown()
+            await api.shutdown()
             await server.shutdown()
 
     _run(cfg, home_kubeconfig, home_context, body)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from collectors.api.grafana import grafana_routes
 from collectors.api.logs import log_routes
 from collectors.api.prometheus import PrometheusApiSettings, prometheus_routes
 from collectors.api.traces import trace_routes
@@ -48,6 +49,7 @@ def build_app(
         Route("/-/ready", _ready_handler(store, clock), methods=["GET"]),
     ]
     routes += prometheus_routes(source=store.metrics, settings=settings, clock=clock)
+    routes += grafana_routes()
     routes += _trace_and_log_routes(store, clock)
     return Starlette(routes=routes)
 

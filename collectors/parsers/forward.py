@@ -4,10 +4,13 @@ Pure (no sockets). The mode is told by the second element (PROTOCOLS.md): a time
 EventTime ext 0, msgpack timestamp) or nil → Message ``[tag, time, record, option?]``; an
 array → Forward ``[tag, [[time, record], ...], option?]``; bin or str → PackedForward (a msgpack
 stream of ``[time, record]``), gzip-compressed when ``option.compressed == "gzip"`` (several
-gzip members allowed). Entries are produced lazily: a CompressedPackedForward payload is
-decompressed in 256 KiB steps and decoded as it goes, so memory stays at one step plus one
-batch of records however large the payload, and a gzip bomb is refused as soon as its output
-passes ``max_decompressed_bytes``. Turning one entry into a record is in
+gzip members allowed). Entries are produced lazily, in lists of at most the receiver's batch
+size decoded by msgpack's C loop: a CompressedPackedForward payload is decompressed in 256 KiB
+steps and decoded as it goes, so memory stays at one step plus one batch of entries however
+large the payload, and a gzip bomb is refused as soon as its output passes
+``max_decompressed_bytes``. Inside packed payloads an EventTime (ext 0, 8 bytes) is decoded
+straight to :class:`EventTime` (a ``bytes`` holding the 8 bytes), not to ``msgpack.ExtType``,
+whose Python constructor cost more than decoding the rest of a small event. Turning one entry into a record is in
 :mod:`collectors.parsers.forward_record`; a bad *entry* is skipped by the caller (counted),
 a bad *message* raises :class:`collectors.errors.PermanentError`.
 """
@@ -28,8 +31,25 @@ from collectors.parsers import msgpack_safe
 
 NS_PER_S = 1_000_000_000
 GZIP_STEP_BYTES = 256 * 1024
-_MAX_SECONDS = 2**34  # keeps nanoseconds inside int64 (year 2514)
+MAX_SECONDS = 2**34  # keeps nanoseconds inside int64 (year 2514)
 _EVENT_TIME = struct.Struct(">II")
+_ENTRIES_STEP = 1024
+
+
+class EventTime(bytes):
+    """The 8 bytes (uint32 seconds, uint32 nanoseconds) of an EventTime ext, see :func:`ext_hook`."""
+
+    __slots__ = ()
+
+
+def ext_hook(code: int, data: bytes) -> Any:
+    """msgpack ``ext_hook`` for packed payloads: EventTime → :class:`EventTime`, else ExtType."""
+    if code == 0 and len(data) == 8:
+        return EventTime(data)
+    return msgpack.ExtType(code, data)
+
+
+_TIME_TYPES = (int, float, EventTime, msgpack.ExtType, msgpack.Timestamp)
 
 
 class Mode(enum.Enum):
@@ -74,7 +94,7 @@ def decode_message(obj: Any) -> ForwardMessage:
     if not isinstance(obj, list) or not 2 <= len(obj) <= 4:
         raise PermanentError("a Forward message must be an array of 2 to 4 elements")
     tag = obj[0]
-    if isinstance(tag, bytes):
+    if type(tag) is bytes:
         tag = tag.decode("utf-8", "replace")
     if not isinstance(tag, str) or not tag:
         raise PermanentError("a Forward message's tag must be a non-empty string")
@@ -82,12 +102,12 @@ def decode_message(obj: Any) -> ForwardMessage:
     payload: Any
     if isinstance(second, list):
         mode, payload, rest = Mode.FORWARD, second, obj[2:]
-    elif isinstance(second, bytes | str):
-        mode, payload, rest = Mode.PACKED_FORWARD, second, obj[2:]
-    elif second is None or isinstance(second, int | float | msgpack.ExtType | msgpack.Timestamp):
+    elif second is None or isinstance(second, _TIME_TYPES):  # before bytes: EventTime is bytes
         if len(obj) < 3:
             raise PermanentError("a Message-mode message needs [tag, time, record]")
         mode, payload, rest = Mode.MESSAGE, (second, obj[2]), obj[3:]
+    elif isinstance(second, bytes | str):
+        mode, payload, rest = Mode.PACKED_FORWARD, second, obj[2:]
     else:
         raise PermanentError(f"unknown Forward mode (second element is {type(second).__name__})")
     if len(rest) > 1:
@@ -98,7 +118,7 @@ def decode_message(obj: Any) -> ForwardMessage:
     if not isinstance(options, Mapping):
         raise PermanentError("a Forward message's option must be a map")
     chunk = options.get("chunk")
-    if chunk is not None and not isinstance(chunk, str | bytes):
+    if chunk is not None and type(chunk) not in (str, bytes):
         raise PermanentError("option chunk must be a string")
     compressed = options.get("compressed")
     if compressed == "gzip":
@@ -110,17 +130,19 @@ def decode_message(obj: Any) -> ForwardMessage:
     return ForwardMessage(tag=tag, mode=mode, payload=payload, chunk=chunk)
 
 
-def entries(message: ForwardMessage, limits: ForwardLimits) -> Iterator[Any]:
-    """The message's raw entries, lazily: ``[time, record]`` pairs (unchecked).
+def entry_batches(message: ForwardMessage, limits: ForwardLimits, size: int) -> Iterator[list[Any]]:
+    """The message's raw entries (``[time, record]`` pairs, unchecked) in lists of ``size``.
 
     Raises ``PermanentError`` (or ``LimitExceededError``) while iterating when a packed
     payload is not valid msgpack or gzip, or decompresses to more than the limit.
     """
     if message.mode is Mode.MESSAGE:
-        yield message.payload
+        yield [message.payload]
         return
     if message.mode is Mode.FORWARD:
-        yield from message.payload
+        items = message.payload
+        for start in range(0, len(items), size):
+            yield items[start : start + size]
         return
     payload = message.payload
     if isinstance(payload, str):  # msgpack-ruby in compatibility mode sends str
@@ -129,7 +151,13 @@ def entries(message: ForwardMessage, limits: ForwardLimits) -> Iterator[Any]:
         chunks: Iterator[bytes] = iter((payload,))
     else:
         chunks = gunzip_members(payload, max_bytes=limits.max_decompressed_bytes)
-    yield from msgpack_safe.stream(chunks, limits.msgpack)
+    yield from msgpack_safe.batches(chunks, limits.msgpack, size, ext_hook=ext_hook)
+
+
+def entries(message: ForwardMessage, limits: ForwardLimits) -> Iterator[Any]:
+    """The message's raw entries one by one (see :func:`entry_batches`)."""
+    for batch in entry_batches(message, limits, _ENTRIES_STEP):
+        yield from batch
 
 
 def gunzip_members(data: bytes, *, max_bytes: int, step: int = GZIP_STEP_BYTES) -> Iterator[bytes]:
@@ -174,11 +202,11 @@ def event_time_ns(value: Any, now_ns: int) -> int:
     if value is None or (isinstance(value, int | float) and value == 0):
         return now_ns
     if isinstance(value, int):
-        if not 0 < value < _MAX_SECONDS:
+        if not 0 < value < MAX_SECONDS:
             raise PermanentError(f"event time {value} out of range")
         return value * NS_PER_S
     if isinstance(value, float):
-        if not 0 < value < _MAX_SECONDS:  # also refuses NaN
+        if not 0 < value < MAX_SECONDS:  # also refuses NaN
             raise PermanentError(f"event time {value} out of range")
         return round(value * NS_PER_S)
     if isinstance(value, msgpack.ExtType):
@@ -186,13 +214,15 @@ def event_time_ns(value: Any, now_ns: int) -> int:
             raise PermanentError(
                 f"ext type {value.code} of {len(value.data)} bytes is not an EventTime"
             )
-        seconds, nanos = _EVENT_TIME.unpack(value.data)
+        value = EventTime(value.data)
+    if isinstance(value, EventTime):
+        seconds, nanos = _EVENT_TIME.unpack(value)
         if nanos >= NS_PER_S:
             raise PermanentError(f"EventTime nanoseconds {nanos} out of range")
         return now_ns if seconds == 0 and nanos == 0 else seconds * NS_PER_S + nanos
     if isinstance(value, msgpack.Timestamp):
         ns = int(value.to_unix_nano())
-        if not 0 < ns < _MAX_SECONDS * NS_PER_S:
+        if not 0 < ns < MAX_SECONDS * NS_PER_S:
             raise PermanentError("msgpack timestamp out of range")
         return ns
     raise PermanentError(f"event time must be a number or EventTime, not {type(value).__name__}")

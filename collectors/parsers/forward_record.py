@@ -13,25 +13,33 @@ Pure. The mapping, kept simple and documented in docs/receivers/forward.md:
 - ``attributes``: every other field; nested maps become dotted keys (``kubernetes.pod_name``),
   maps inside arrays become JSON strings, integers outside int64 become strings, ext values
   their raw bytes. Nesting deeper than ``max_depth`` makes the event invalid.
+
+Speed (this is the Forward receiver's hot loop): the common event, a string body and flat
+fields, is converted without copying its map: the decoded map, minus the lifted fields,
+becomes the record's attributes, so the caller hands over freshly decoded entries and does not
+reuse them. Lifted keys are only looked for when the map has one (one C-level set test), and
+every other event takes the general path, which copies and flattens.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgpack
 
 from collectors.errors import PermanentError
 from collectors.model import AttributeValue, LogRecord, Severity, SpanId, TraceId
-from collectors.parsers.forward import event_time_ns
+from collectors.parsers.forward import MAX_SECONDS, NS_PER_S, EventTime, event_time_ns
 
 BODY_KEYS = ("message", "log", "msg")
 SEVERITY_KEYS = ("level", "severity")
 TRACE_ID_KEYS = ("trace_id", "traceId")
 SPAN_ID_KEYS = ("span_id", "spanId")
+_LIFTED_KEYS = frozenset(SEVERITY_KEYS + TRACE_ID_KEYS + SPAN_ID_KEYS)
+_FLAT_TYPES = frozenset({str, float, bool, bytes, type(None)})  # and int64 ints
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -54,41 +62,79 @@ _SEVERITY_NAMES = {
     "emerg": Severity.FATAL,
     "panic": Severity.FATAL,
 }
+# The usual spellings first (no str.lower() per event), any case through the fallback.
+_SEVERITY_BY_TEXT = {
+    text: number
+    for name, number in _SEVERITY_NAMES.items()
+    for text in (name, name.upper(), name.capitalize())
+}
 
 
 def to_log_record(
     tag: str, entry: Any, *, now_ns: int, max_depth: int, observed_ns: int = 0
 ) -> LogRecord:
-    """The log record of one ``[time, record]`` entry; ``PermanentError`` if it is invalid."""
+    """The log record of one ``[time, record]`` entry; ``PermanentError`` if it is invalid.
+
+    The entry's map is taken over (it may become the record's attributes).
+    """
+    return _convert(tag, entry, now_ns, observed_ns, max_depth, {})
+
+
+def to_log_records(
+    tag: str, entries: Iterable[Any], *, now_ns: int, max_depth: int, observed_ns: int = 0
+) -> tuple[list[LogRecord], int]:
+    """The records of ``entries`` and the number of invalid entries skipped.
+
+    The entries' maps are taken over; the records share one (empty) resource map, which the
+    store encodes once per stream entry instead of once per record.
+    """
+    resource: dict[str, AttributeValue] = {}
+    records: list[LogRecord] = []
+    append = records.append
+    invalid = 0
+    for entry in entries:
+        try:
+            append(_convert(tag, entry, now_ns, observed_ns, max_depth, resource))
+        except PermanentError:
+            invalid += 1
+    return records, invalid
+
+
+def _convert(
+    tag: str,
+    entry: Any,
+    now_ns: int,
+    observed_ns: int,
+    max_depth: int,
+    resource: dict[str, AttributeValue],
+) -> LogRecord:
     if not isinstance(entry, list | tuple) or len(entry) != 2:
         raise PermanentError("a Forward entry must be [time, record]")
     time_value, record = entry
     if not isinstance(record, dict):
         raise PermanentError("a Forward record must be a map")
-    time_ns = event_time_ns(time_value, now_ns)
-    fields = dict(record)
-    body: str | None = None
+    if type(time_value) is int and 0 < time_value < MAX_SECONDS:
+        time_ns = time_value * NS_PER_S
+    else:
+        time_ns = event_time_ns(time_value, now_ns)
     for key in BODY_KEYS:
-        value = fields.get(key)
-        if isinstance(value, str):
-            body = value
-            del fields[key]
+        body = record.get(key)
+        if type(body) is str:
             break
+    else:  # the body is the JSON of the whole record, lifted fields included
+        return _general(tag, time_ns, record, observed_ns, max_depth, resource)
+    del record[key]
     severity: Severity = Severity.UNSPECIFIED
     severity_text = ""
-    for key in SEVERITY_KEYS:
-        value = fields.get(key)
-        if isinstance(value, str):
-            severity_text = value
-            severity = _SEVERITY_NAMES.get(value.lower(), Severity.UNSPECIFIED)
-            del fields[key]
-            break
-    trace_id = _lift_id(fields, TRACE_ID_KEYS, _HEX32, 16)
-    span_id = _lift_id(fields, SPAN_ID_KEYS, _HEX16, 8)
-    attributes: dict[str, AttributeValue] = {}
-    _flatten(fields, "", attributes, max_depth)
-    if body is None:
-        body = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    trace_id = span_id = None
+    if not _LIFTED_KEYS.isdisjoint(record):
+        severity, severity_text = _lift_severity(record)
+        trace_id = _lift_id(record, TRACE_ID_KEYS, _HEX32, 16)
+        span_id = _lift_id(record, SPAN_ID_KEYS, _HEX16, 8)
+    attributes: dict[str, AttributeValue] = record
+    if not _is_flat(record):
+        attributes = {}
+        _flatten(record, "", attributes, max_depth)
     return LogRecord(
         time_unix_nano=time_ns,
         body=body,
@@ -96,6 +142,61 @@ def to_log_record(
         severity_number=severity,
         severity_text=severity_text,
         attributes=attributes,
+        resource=resource,
+        trace_id=TraceId(trace_id) if trace_id else None,
+        span_id=SpanId(span_id) if span_id else None,
+        observed_time_unix_nano=observed_ns,
+    )
+
+
+def _is_flat(record: dict[Any, Any]) -> bool:
+    """Whether every key is a string and every value a scalar kept as it is."""
+    for key, value in record.items():
+        kind = type(value)
+        if type(key) is not str or (
+            kind not in _FLAT_TYPES and (kind is not int or not _INT64_MIN <= value <= _INT64_MAX)
+        ):
+            return False
+    return True
+
+
+def _lift_severity(fields: dict[str, Any]) -> tuple[Severity, str]:
+    for key in SEVERITY_KEYS:
+        value = fields.get(key)
+        if isinstance(value, str):
+            del fields[key]
+            number = _SEVERITY_BY_TEXT.get(value)
+            if number is None:
+                number = _SEVERITY_NAMES.get(value.lower(), Severity.UNSPECIFIED)
+            return number, value
+    return Severity.UNSPECIFIED, ""
+
+
+def _general(
+    tag: str,
+    time_ns: int,
+    record: dict[str, Any],
+    observed_ns: int,
+    max_depth: int,
+    resource: dict[str, AttributeValue],
+) -> LogRecord:
+    """An event without a string body: the body is the record's JSON (lifted fields included),
+    the attributes a flattened copy without the lifted fields."""
+    fields = dict(record)
+    severity, severity_text = _lift_severity(fields)
+    trace_id = _lift_id(fields, TRACE_ID_KEYS, _HEX32, 16)
+    span_id = _lift_id(fields, SPAN_ID_KEYS, _HEX16, 8)
+    attributes: dict[str, AttributeValue] = {}
+    _flatten(fields, "", attributes, max_depth)  # first: it bounds the depth json.dumps meets
+    body = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    return LogRecord(
+        time_unix_nano=time_ns,
+        body=body,
+        tag=tag,
+        severity_number=severity,
+        severity_text=severity_text,
+        attributes=attributes,
+        resource=resource,
         trace_id=TraceId(trace_id) if trace_id else None,
         span_id=SpanId(span_id) if span_id else None,
         observed_time_unix_nano=observed_ns,
@@ -110,7 +211,7 @@ def _lift_id(
         hex_id: str | None = None
         if isinstance(value, str) and pattern.fullmatch(value):
             hex_id = value.lower()
-        elif isinstance(value, bytes) and len(value) == size:
+        elif type(value) is bytes and len(value) == size:
             hex_id = value.hex()
         if hex_id is not None and hex_id.strip("0"):
             del fields[key]
@@ -132,6 +233,8 @@ def _flatten(
 
 
 def _scalar(value: Any, depth: int) -> AttributeValue:
+    if isinstance(value, EventTime):  # an ext 0 value decoded by forward.ext_hook
+        return bytes(value)
     if value is None or isinstance(value, str | bool | float | bytes):
         return value
     if isinstance(value, int):

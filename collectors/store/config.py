@@ -17,6 +17,7 @@ MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 _URL_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+_TLS_SCHEMES = ("rediss://", "rediss+cluster://")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -50,6 +51,15 @@ class RedisSettings:
     for up to 2 s while a slow fsync is in flight and still reply to clients, so a killed
     Redis process can lose writes it acknowledged (seen under disk load in our SIGKILL test).
     ``always`` group-commits every event-loop iteration, which batching makes affordable."""
+    tls_ca_file: Path | None = None
+    """``rediss://`` only: PEM file of the CA certificate(s) that signed the server's
+    certificate (``None`` trusts the system store). The server certificate must name the
+    URL's host (DNS name or IP address): hostnames are checked."""
+    tls_cert_file: Path | None = None
+    """``rediss://`` only: this client's certificate (PEM) for mutual TLS, when the server
+    runs with ``tls-auth-clients yes``; set together with ``tls_key_file``."""
+    tls_key_file: Path | None = None
+    """``rediss://`` only: the unencrypted private key (PEM) of ``tls_cert_file``."""
 
     def validate(self) -> None:
         if self.url is not None:
@@ -57,6 +67,7 @@ class RedisSettings:
                 self.url.startswith(_URL_SCHEMES),
                 f"redis.url must start with one of {', '.join(_URL_SCHEMES)}; got {self.url!r}",
             )
+        self._validate_tls()
         _require(self.connect_timeout_s > 0, "redis.connect_timeout_s must be > 0")
         _require(self.command_timeout_s > 0, "redis.command_timeout_s must be > 0")
         _require(self.max_connections > 0, "redis.max_connections must be > 0")
@@ -67,6 +78,31 @@ class RedisSettings:
             "redis.embedded_appendfsync must be always or everysec; got "
             f"{self.embedded_appendfsync!r}",
         )
+
+    def _validate_tls(self) -> None:
+        files = {
+            "tls_ca_file": self.tls_ca_file,
+            "tls_cert_file": self.tls_cert_file,
+            "tls_key_file": self.tls_key_file,
+        }
+        given = [name for name, path in files.items() if path is not None]
+        if not given:
+            return
+        _require(
+            self.url is not None and self.url.startswith(_TLS_SCHEMES),
+            f"redis.{given[0]} needs a TLS redis.url (rediss:// or rediss+cluster://);"
+            f" got {self.url!r}",
+        )
+        _require(
+            (self.tls_cert_file is None) == (self.tls_key_file is None),
+            "redis.tls_cert_file and redis.tls_key_file go together (mutual TLS); set both",
+        )
+        for name in given:
+            path = files[name]
+            _require(
+                path is not None and path.is_file(),
+                f"redis.{name}: no such file {str(path)!r}",
+            )
 
 
 @dataclass(frozen=True, slots=True)

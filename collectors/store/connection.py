@@ -15,6 +15,7 @@ import ctypes
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -77,12 +78,36 @@ def open_client(url: str, *, settings: RedisSettings) -> RedisClient:
         "socket_timeout": settings.command_timeout_s,
         "health_check_interval": 30,
     }
+    if url.startswith(("rediss://", "rediss+cluster://")):
+        common.update(_tls_options(settings))
     factory: Any = Redis
     for scheme, plain in CLUSTER_SCHEMES.items():
         if url.startswith(scheme):
             factory, url = RedisCluster, plain + url[len(scheme) :]
     client: RedisClient = factory.from_url(url, max_connections=settings.max_connections, **common)
     return client
+
+
+def _tls_options(settings: RedisSettings) -> dict[str, Any]:
+    """redis-py's TLS arguments from ``redis.tls_*`` (certificates and hostnames are checked)."""
+    options: dict[str, Any] = {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
+    if settings.tls_ca_file is not None:
+        options["ssl_ca_certs"] = str(settings.tls_ca_file)
+    if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+        options["ssl_certfile"] = str(settings.tls_cert_file)
+        options["ssl_keyfile"] = str(settings.tls_key_file)
+    return options
+
+
+def _tls_refusal(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS handshake failure behind ``exc``, if that is why the connection failed."""
+    seen = 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 10:
+        if isinstance(cause, ssl.SSLError):
+            return cause
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return None
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -237,6 +262,14 @@ class RedisConnection:
             if isinstance(exc.__cause__, rexc.AuthenticationError | rexc.NoPermissionError):
                 raise ConfigError(
                     f"Redis refused the credentials in redis.url: {exc.__cause__}"
+                ) from exc
+            refusal = _tls_refusal(exc)
+            if refusal is not None:
+                raise ConfigError(
+                    f"TLS handshake with Redis failed: {refusal}; check redis.tls_ca_file"
+                    " (the CA that signed the server certificate, which must name the host"
+                    " of redis.url) and, if the server requires client certificates,"
+                    " redis.tls_cert_file and redis.tls_key_file"
                 ) from exc
             raise
         self._client = client

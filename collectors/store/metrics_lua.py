@@ -21,10 +21,16 @@ import redis.exceptions as rexc
 # tenant length, tenant, ``>I4`` labels JSON length, labels JSON, ``>I4`` records length,
 # head records (one argument for the whole call: the client packs and Redis parses one
 # bulk string instead of four per series; labels are only read out for a new series).
+# Each series id appears at most once per call (the client groups by series).
 # Returns {accepted, duplicates ignored, out of order, conflicting duplicates, over limit,
 # series created, series refused, id, head, id, head...} — the heads that need a cut.
-# A series exists iff it is in ``all``; every series in ``all`` has a ``last`` entry
-# (written with its first sample, removed with it), so a known series costs no SISMEMBER.
+#
+# Why this shape: every redis.call costs about a microsecond of glue besides its work, so
+# per-series calls are kept to the head APPEND (and a GETRANGE for the span check); the
+# ``last`` records are read with HMGET and written with HSET in slices for the whole call,
+# and a new series' index entries are collected and written once per call, except its
+# postings (one key per label pair). A series exists iff it is in ``all``; every series in
+# ``all`` has a ``last`` entry (written with its first sample, removed with it).
 WRITE_LUA = r"""
 local series_key = KEYS[1]
 local all_key, last_key, first_key = ARGV[1], ARGV[2], ARGV[3]
@@ -33,40 +39,60 @@ local vals_p, post_p, head_p = ARGV[7], ARGV[8], ARGV[9]
 local cap_total, cap_tenant = tonumber(ARGV[10]), tonumber(ARGV[11])
 local max_n, max_span = tonumber(ARGV[12]), tonumber(ARGV[13])
 local blob = ARGV[14]
-local accepted, ignored, ooo, conflict, over, created, refused = 0, 0, 0, 0, 0, 0, 0
-local out = {}
-local total = redis.call('SCARD', all_key)
-local pos, size = 1, #blob
+local SLICE = 500
+local function each_slice(items, width, fn)
+  for i = 1, #items, width do fn(unpack(items, i, math.min(i + width - 1, #items))) end
+end
+local sids, tenants, lposs, llens, recss = {}, {}, {}, {}, {}
+local m, pos, size = 0, 1, #blob
 while pos <= size do
   local sid, tenant, llen, lpos = struct.unpack('>Hc0I4c0I4', blob, pos)
-  local recs
-  recs, pos = struct.unpack('>I4c0', blob, lpos + llen)
+  m = m + 1
+  sids[m], tenants[m], lposs[m], llens[m] = sid, tenant, lpos, llen
+  recss[m], pos = struct.unpack('>I4c0', blob, lpos + llen)
+end
+local lasts = {}
+for i = 1, m, SLICE do
+  local got = redis.call('HMGET', last_key, unpack(sids, i, math.min(i + SLICE - 1, m)))
+  for k = 1, #got do lasts[i + k - 1] = got[k] end
+end
+local accepted, ignored, ooo, conflict, over, created, refused = 0, 0, 0, 0, 0, 0, 0
+local out, total, in_tenant, tenant_added = {}, nil, {}, {}
+local new_all, new_series, new_first, new_last, new_values = {}, {}, {}, {}, {}
+for i = 1, m do
+  local sid, recs, last = sids[i], recss[i], lasts[i]
   local n = #recs / 16
-  local last = redis.call('HGET', last_key, sid)
   if not last and redis.call('SISMEMBER', all_key, sid) == 0 then
-    local in_tenant = tonumber(redis.call('HGET', tenants_key, tenant) or '0')
-    if total >= cap_total or in_tenant >= cap_tenant then
+    local tenant = tenants[i]
+    if total == nil then total = redis.call('SCARD', all_key) end
+    if in_tenant[tenant] == nil then
+      in_tenant[tenant] = tonumber(redis.call('HGET', tenants_key, tenant) or '0')
+    end
+    if total >= cap_total or in_tenant[tenant] >= cap_tenant then
       over = over + n
       refused = refused + 1
       n = 0
     else
       total = total + 1
       created = created + 1
-      redis.call('SADD', all_key, sid)
-      local labels = string.sub(blob, lpos, lpos + llen - 1)
-      redis.call('HSET', series_key, sid, labels)
-      redis.call('HINCRBY', tenants_key, tenant, 1)
-      redis.call('HSET', first_key, sid, string.sub(recs, 1, 8))
+      in_tenant[tenant] = in_tenant[tenant] + 1
+      tenant_added[tenant] = (tenant_added[tenant] or 0) + 1
+      local labels = string.sub(blob, lposs[i], lposs[i] + llens[i] - 1)
+      new_all[#new_all + 1] = sid
+      new_series[#new_series + 1] = sid
+      new_series[#new_series + 1] = labels
+      new_first[#new_first + 1] = sid
+      new_first[#new_first + 1] = string.sub(recs, 1, 8)
       local pairs_ = cjson.decode(labels)
       for j = 1, #pairs_, 2 do
         local name, value = pairs_[j], pairs_[j + 1]
-        local posting = post_p .. name .. '\0' .. value
-        redis.call('SADD', posting, sid)
-        if redis.call('SCARD', posting) == 1 then
-          -- a new label pair (values and names hold exactly the pairs with a posting)
-          redis.call('SADD', vals_p .. name, value)
-          redis.call('SADD', names_key, name)
+        redis.call('SADD', post_p .. name .. '\0' .. value, sid)
+        local values = new_values[name]
+        if values == nil then
+          values = {}
+          new_values[name] = values
         end
+        values[value] = true
       end
     end
   end
@@ -94,7 +120,8 @@ while pos <= size do
       local data = recs
       if skip > 0 then data = string.sub(recs, skip * 16 + 1) end
       local count = redis.call('APPEND', head, data) / 16
-      redis.call('HSET', last_key, sid, string.sub(recs, -16))
+      new_last[#new_last + 1] = sid
+      new_last[#new_last + 1] = string.sub(recs, -16)
       accepted = accepted + n - skip
       local cut = count >= max_n
       if not cut and count > 1 then
@@ -108,6 +135,20 @@ while pos <= size do
     end
   end
 end
+local function hset(key) return function(...) redis.call('HSET', key, ...) end end
+each_slice(new_all, SLICE, function(...) redis.call('SADD', all_key, ...) end)
+each_slice(new_series, 2 * SLICE, hset(series_key))
+each_slice(new_first, 2 * SLICE, hset(first_key))
+each_slice(new_last, 2 * SLICE, hset(last_key))
+for tenant, k in pairs(tenant_added) do redis.call('HINCRBY', tenants_key, tenant, k) end
+local names = {}
+for name, set in pairs(new_values) do
+  names[#names + 1] = name
+  local values = {}
+  for value in pairs(set) do values[#values + 1] = value end
+  each_slice(values, SLICE, function(...) redis.call('SADD', vals_p .. name, ...) end)
+end
+each_slice(names, SLICE, function(...) redis.call('SADD', names_key, ...) end)
 if refused > 0 then
   redis.call('HINCRBY', stats_key, 'series_refused', refused)
   redis.call('HINCRBY', stats_key, 'samples_over_limit', over)

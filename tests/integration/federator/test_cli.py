@@ -3,6 +3,7 @@ clusters table, and start-up failures on bad configuration."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -97,6 +98,15 @@ def test_plan_then_federate_then_plan_is_clean(sandbox: RunningSandbox, tmp_path
         assert status == 200
         assert "meshfed_federator_cluster_synced" in metrics
         assert 'meshfed_federator_reconciles_total{result="success"}' in metrics
+        grpc = yaml.safe_load(config.read_text())["listen"]["grpc"]
+        shown = subprocess.run(
+            [*MESHFED, "status", "--server", grpc],
+            capture_output=True, text=True, timeout=30, check=False,
+            env={**os.environ, "COLUMNS": "200"},
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        assert "federator ready: 3 clusters" in shown.stdout, shown.stdout
+        assert f"{ns}/{name}" in shown.stdout, shown.stdout
 
         def clean() -> subprocess.CompletedProcess[str] | None:
             after = _run("plan", "--config", str(config))

@@ -330,7 +330,6 @@ async def test_slow_subscriber_does_not_block_others(api: Api) -> None:
     dropped = sum(e.dropped_before for e in slow_events)
     span = slow_events[-1].sequence - slow_events[0].sequence + 1
     assert dropped > 0, slow_events[:3]
-    print("slow stream:", len(slow_events), "received,", dropped, "dropped")
     assert dropped + len(slow_events) == span
     slow.cancel()
     fast.cancel()

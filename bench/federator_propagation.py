@@ -1,0 +1,432 @@
+"""Benchmark: federator propagation latency vs a plain apply loop, idle writes, federator RSS.
+
+Not part of CI. Starts a sandbox of ``--clusters`` real apiservers, creates
+``--services`` exported Services per cluster (distinct names, no pods: each global service
+gets a ServiceEntry and a DestinationRule in every cluster) and runs ``meshfed federate`` as a
+subprocess with the sandbox's federation config. After convergence it counts writes during
+``--idle-seconds`` (federator metrics, the apiservers' own request counters, resourceVersions
+of every owned object), then makes ``--changes`` sequential changes - a merge patch of one
+Service's port to a new number - and takes, per other cluster, the time from just before
+the patch to the ServiceEntry with that port arriving on a watch in that cluster. The
+federator is then stopped and a plain loop does the same changes itself: patch, render with
+the federator's pure desired/render code over caches listed once, server-side apply every
+manifest to every cluster in turn with the same KubeClient, timed by the same watches.
+Federator RSS is read from /proc (VmRSS, VmHWM). The sandbox is always stopped.
+
+    .venv/bin/python bench/federator_propagation.py --clusters 3 --services 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import math
+import random
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from federator.config import FederationConfig, load_config
+from federator.kube.client import SERVICE_ENTRIES, KubeClient
+from federator.kube.clusters import build_clients
+from federator.model import ClusterId, ServiceKey
+from federator.reactor.mapping import SERVICES
+from federator.reactor.world import CacheWorld, snapshot
+from federator.reconcile.desired import compute_desired
+from federator.reconcile.reconciler import OWNED_SELECTOR, list_owned
+from federator.reconcile.render import object_name, render_cluster
+from meshfed.sandbox.manager import Sandbox
+
+REPO = Path(__file__).resolve().parents[1]
+NS = "bench"
+WRITE_VERBS = ("APPLY", "PATCH", "POST", "PUT", "DELETE", "DELETECOLLECTION")
+WRITTEN_RESOURCES = ('resource="serviceentries"', 'resource="destinationrules"')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def raw_clients(kubeconfig: Path) -> dict[str, httpx.AsyncClient]:
+    """Plain httpx clients per context (Service creates/patches and apiserver /metrics)."""
+    doc = yaml.safe_load(kubeconfig.read_text())
+    clusters = {c["name"]: c["cluster"] for c in doc["clusters"]}
+    users = {u["name"]: u["user"] for u in doc["users"]}
+    out = {}
+    for ctx in doc["contexts"]:
+        cluster, user = clusters[ctx["context"]["cluster"]], users[ctx["context"]["user"]]
+        ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
+        out[ctx["name"]] = httpx.AsyncClient(
+            base_url=cluster["server"],
+            verify=ssl.create_default_context(cadata=ca),
+            headers={"Authorization": f"Bearer {user['token']}"},
+            timeout=60,
+        )
+    return out
+
+
+def service_doc(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": NS, "labels": {"meshfed.io/export": "true"}},
+        "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 9080}]},
+    }
+
+
+async def create_services(http: httpx.AsyncClient, names: list[str]) -> None:
+    r = await http.post("/api/v1/namespaces", json={"metadata": {"name": NS}})
+    assert r.status_code in (201, 409), r.text
+    sem = asyncio.Semaphore(8)
+
+    async def one(name: str) -> None:
+        async with sem:
+            r = await http.post(f"/api/v1/namespaces/{NS}/services", json=service_doc(name))
+            assert r.status_code in (201, 409), r.text
+
+    await asyncio.gather(*(one(n) for n in names))
+
+
+async def patch_port(http: httpx.AsyncClient, name: str, port: int) -> dict[str, Any]:
+    body = {"spec": {"ports": [{"name": "http", "port": port, "targetPort": 9080}]}}
+    r = await http.patch(
+        f"/api/v1/namespaces/{NS}/services/{name}",
+        content=json.dumps(body),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert r.status_code == 200, r.text
+    obj: dict[str, Any] = r.json()
+    obj.setdefault("apiVersion", "v1")
+    obj.setdefault("kind", "Service")
+    return obj
+
+
+async def apiserver_writes(http: httpx.AsyncClient) -> int:
+    """Write requests the apiserver served for ServiceEntries and DestinationRules."""
+    text = (await http.get("/metrics")).text
+    total = 0
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        if any(r in line for r in WRITTEN_RESOURCES) and any(
+            f'verb="{v}"' in line for v in WRITE_VERBS
+        ):
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+class Watchers:
+    """One ServiceEntry watch per cluster; resolves (cluster, name, port) expectations."""
+
+    def __init__(self, clients: dict[ClusterId, KubeClient]) -> None:
+        self.clients = clients
+        self.events = dict.fromkeys(clients, 0)
+        self.waiting: dict[tuple[ClusterId, str], tuple[int, asyncio.Future[float]]] = {}
+        self.tasks = [asyncio.create_task(self._run(c)) for c in clients]
+
+    async def _run(self, cluster: ClusterId) -> None:
+        client = self.clients[cluster]
+        rv = (await client.list(SERVICE_ENTRIES, label_selector=OWNED_SELECTOR)).resource_version
+        for _ in range(1000):
+            try:
+                async for ev in client.watch_stream(
+                    SERVICE_ENTRIES, resource_version=rv, timeout_seconds=3000,
+                    label_selector=OWNED_SELECTOR,
+                ):  # fmt: skip
+                    obj = ev["object"]
+                    rv = obj["metadata"]["resourceVersion"]
+                    if ev["type"] != "BOOKMARK":
+                        self._seen(cluster, obj, time.monotonic())
+            except Exception as exc:
+                print(f"watch {cluster} restarted: {exc!r}", file=sys.stderr)
+                rv = (
+                    await client.list(SERVICE_ENTRIES, label_selector=OWNED_SELECTOR)
+                ).resource_version
+                await asyncio.sleep(0.5)
+
+    def _seen(self, cluster: ClusterId, obj: dict[str, Any], now: float) -> None:
+        self.events[cluster] += 1
+        waiting = self.waiting.get((cluster, obj["metadata"]["name"]))
+        ports = {p.get("number") for p in (obj.get("spec") or {}).get("ports") or []}
+        if waiting is not None and waiting[0] in ports and not waiting[1].done():
+            waiting[1].set_result(now)
+
+    def expect(self, cluster: ClusterId, name: str, port: int) -> asyncio.Future[float]:
+        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiting[(cluster, name)] = (port, fut)
+        return fut
+
+    async def close(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+Change = tuple[ClusterId, str, int]  # source cluster, service, new port
+
+
+async def run_changes(
+    changes: list[Change],
+    *,
+    watchers: Watchers,
+    targets: list[ClusterId],
+    make_change: Callable[[ClusterId, str, int], Awaitable[None]],
+    timeout: float,
+) -> tuple[list[float], list[float], int]:
+    """Per-target latencies, per-change all-targets latencies, and missed expectations."""
+    per_target: list[float] = []
+    per_change: list[float] = []
+    missed = 0
+    for src, name, port in changes:
+        others = [t for t in targets if t != src]
+        futs = [watchers.expect(t, object_name(ServiceKey(NS, name)), port) for t in others]
+        t0 = time.monotonic()
+        await make_change(src, name, port)
+        done, pending = await asyncio.wait(futs, timeout=timeout)
+        missed += len(pending)
+        lat = [f.result() - t0 for f in done]
+        per_target.extend(lat)
+        if not pending:
+            per_change.append(max(lat))
+        await asyncio.sleep(0.2)
+    return per_target, per_change, missed
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def summary(per_target: list[float], per_change: list[float], missed: int) -> dict[str, Any]:
+    return {
+        "samples": len(per_target),
+        "p50_ms": round(pct(per_target, 0.5) * 1000, 1),
+        "p99_ms": round(pct(per_target, 0.99) * 1000, 1),
+        "max_ms": round(max(per_target, default=math.nan) * 1000, 1),
+        "all_targets_p50_ms": round(pct(per_change, 0.5) * 1000, 1),
+        "all_targets_p99_ms": round(pct(per_change, 0.99) * 1000, 1),
+        "missed": missed,
+    }
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) // 1024
+    return out
+
+
+async def fed_metrics(http: httpx.AsyncClient) -> dict[str, float]:
+    """Selected federator metrics, summed over labels."""
+    wanted = (
+        "meshfed_federator_objects_applied_total",
+        "meshfed_federator_objects_pruned_total",
+        "meshfed_federator_reconciles_total",
+        "meshfed_federator_workqueue_depth",
+        "meshfed_federator_propagation_latency_seconds_sum",
+        "meshfed_federator_propagation_latency_seconds_count",
+    )
+    out = dict.fromkeys(wanted, 0.0)
+    for line in (await http.get("/metrics")).text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in out:
+            out[name] += float(line.rsplit(" ", 1)[1])
+    return out
+
+
+async def owned_versions(clients: dict[ClusterId, KubeClient]) -> dict[str, str]:
+    out = {}
+    for cluster, client in clients.items():
+        for obj in await list_owned(client):
+            meta = obj["metadata"]
+            out[f"{cluster}/{obj['kind']}/{meta['name']}"] = meta["resourceVersion"]
+    return out
+
+
+async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -> dict[str, Any]:
+    config: FederationConfig = load_config(config_path)
+    clients = await build_clients(config)
+    raw = raw_clients(sandbox.kubeconfig)
+    cids = list(config.cluster_ids)
+    names = {c: [f"s{c}-{j}" for j in range(args.services)] for c in cids}
+    result: dict[str, Any] = {"clusters": len(cids), "services_per_cluster": args.services}
+    t = time.monotonic()
+    await asyncio.gather(*(create_services(raw[c], names[c]) for c in cids))
+    result["create_services_s"] = round(time.monotonic() - t, 1)
+    print(f"created {args.services * len(cids)} Services in {result['create_services_s']} s")
+
+    http_port = int(config.listen.http.rpartition(":")[2])
+    fed_http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", timeout=30)
+    log = (args.dir / "federator.log").open("wb")
+    t = time.monotonic()
+    fed = subprocess.Popen(
+        [str(REPO / ".venv/bin/meshfed"), "federate", "--config", str(config_path)],
+        stdout=log, stderr=log, cwd=REPO,
+    )  # fmt: skip
+    expected = 2 * args.services * len(cids) * len(cids)
+    try:
+        deadline = t + args.converge_timeout
+        stable = 0
+        while stable < 3:
+            assert fed.poll() is None, "meshfed federate exited; see federator.log"
+            assert time.monotonic() < deadline, "no convergence before --converge-timeout"
+            await asyncio.sleep(2)
+            with contextlib.suppress(httpx.HTTPError):
+                m = await fed_metrics(fed_http)
+                done = m["meshfed_federator_objects_applied_total"] >= expected
+                idle = m["meshfed_federator_workqueue_depth"] == 0
+                stable = stable + 1 if done and idle else 0
+        result["converge_s"] = round(time.monotonic() - t, 1)
+        versions = await owned_versions(clients)
+        assert len(versions) == expected, f"{len(versions)} owned objects, want {expected}"
+        print(f"converged: {expected} objects in {result['converge_s']} s; idle phase")
+
+        watchers = Watchers(clients)
+        await asyncio.sleep(3)
+        before = (await fed_metrics(fed_http), sum([await apiserver_writes(raw[c]) for c in cids]))
+        events_before = sum(watchers.events.values())
+        rss_samples = []
+        idle_end = time.monotonic() + args.idle_seconds
+        while time.monotonic() < idle_end:
+            rss_samples.append(proc_status(fed.pid)["VmRSS"])
+            await asyncio.sleep(min(10.0, max(0.0, idle_end - time.monotonic())))
+        after = (await fed_metrics(fed_http), sum([await apiserver_writes(raw[c]) for c in cids]))
+        changed = sum(1 for k, v in (await owned_versions(clients)).items() if versions[k] != v)
+        fm0, fm1 = before[0], after[0]
+        result["idle"] = {
+            "seconds": args.idle_seconds,
+            "federator_writes": int(
+                sum(
+                    fm1[k] - fm0[k]
+                    for k in (
+                        "meshfed_federator_objects_applied_total",
+                        "meshfed_federator_objects_pruned_total",
+                    )
+                )
+            ),
+            "apiserver_writes": after[1] - before[1],
+            "resource_versions_changed": changed,
+            "se_watch_events": sum(watchers.events.values()) - events_before,
+            "reconciles": int(
+                fm1["meshfed_federator_reconciles_total"]
+                - fm0["meshfed_federator_reconciles_total"]
+            ),
+            "rss_mib_min_max": [min(rss_samples), max(rss_samples)],
+        }
+        print("idle:", result["idle"])
+
+        rng = random.Random(7)
+        changes = [
+            (src, rng.choice(names[src]), 20000 + k)
+            for k, src in enumerate(rng.choice(cids) for _ in range(args.changes))
+        ]
+
+        async def via_federator(src: ClusterId, name: str, port: int) -> None:
+            await patch_port(raw[src], name, port)
+
+        m0 = await fed_metrics(fed_http)
+        fed_lat = await run_changes(
+            changes, watchers=watchers, targets=cids, make_change=via_federator, timeout=30
+        )
+        await asyncio.sleep(2)
+        m1 = await fed_metrics(fed_http)
+        result["federator"] = summary(*fed_lat)
+        n = (
+            m1["meshfed_federator_propagation_latency_seconds_count"]
+            - (m0["meshfed_federator_propagation_latency_seconds_count"])
+        )
+        s = (
+            m1["meshfed_federator_propagation_latency_seconds_sum"]
+            - (m0["meshfed_federator_propagation_latency_seconds_sum"])
+        )
+        result["federator"]["own_metric_mean_ms"] = round(1000 * s / n, 1) if n else None
+        result["rss_mib"] = proc_status(fed.pid)
+        print("federator:", result["federator"], "rss:", result["rss_mib"])
+    finally:
+        fed.send_signal(signal.SIGTERM)
+        try:
+            fed.wait(30)
+        except subprocess.TimeoutExpired:
+            fed.kill()
+        log.close()
+        await fed_http.aclose()
+
+    world: CacheWorld = (await snapshot(config, clients))[0]
+
+    async def plain(src: ClusterId, name: str, port: int) -> None:
+        service = await patch_port(raw[src], name, port)
+        world.caches[src].apply_event(SERVICES, "MODIFIED", service)
+        key = ServiceKey(NS, name)
+        desired = compute_desired(config=config, views=world.views([key]), keys=[key])
+        for target in config.clusters:
+            namespaces = world.caches[target.name].namespaces()
+            rendered = render_cluster(desired, target=target, namespaces=namespaces, config=config)
+            for manifest in rendered.manifests.values():
+                await clients[target.name].apply(manifest)
+
+    plain_changes = [(src, name, port + 10000) for src, name, port in changes]
+    plain_lat = await run_changes(
+        plain_changes, watchers=watchers, targets=cids, make_change=plain, timeout=30
+    )
+    result["plain_loop"] = summary(*plain_lat)
+    print("plain loop:", result["plain_loop"])
+    f, p = result["federator"], result["plain_loop"]
+    result["ratio_p50"] = round(f["p50_ms"] / p["p50_ms"], 2)
+    result["ratio_p99"] = round(f["p99_ms"] / p["p99_ms"], 2)
+    await watchers.close()
+    for c in [*clients.values()]:
+        await c.aclose()
+    for h in raw.values():
+        await h.aclose()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clusters", type=int, default=3)
+    parser.add_argument("--services", type=int, default=100, help="exported Services per cluster")
+    parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--idle-seconds", type=float, default=300.0)
+    parser.add_argument("--converge-timeout", type=float, default=900.0)
+    parser.add_argument("--base-port", type=int, default=33000)
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/meshfed-bench-propagation"))
+    args = parser.parse_args()
+    sandbox = Sandbox(args.dir)
+    t = time.monotonic()
+    try:
+        sandbox.up(clusters=args.clusters, base_port=args.base_port)
+        print(f"sandbox of {args.clusters} clusters up in {time.monotonic() - t:.0f} s")
+        doc = yaml.safe_load(sandbox.federation_config.read_text())
+        doc["listen"] = {"http": f"127.0.0.1:{free_port()}", "grpc": f"127.0.0.1:{free_port()}"}
+        config_path = args.dir / "bench-federation.yaml"
+        config_path.write_text(yaml.safe_dump(doc))
+        result = asyncio.run(bench(args, sandbox, config_path))
+    finally:
+        sandbox.down()
+    print(json.dumps(result, indent=2))
+    (args.dir.parent / f"{args.dir.name}-result.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+"""The store over ``rediss://``: Debian's ``redis-server`` with TLS only, plain and mutual.
+
+A CA, a server certificate (for 127.0.0.1 and localhost) and a client certificate are made
+with ``cryptography``; two servers listen on TLS ports only (``--port 0``), one with
+``tls-auth-clients no`` and one with ``yes``. The TelemetryStore connects with
+``redis.tls_*`` settings, writes and reads samples, spans and logs; clients that cannot
+complete the handshake (unknown CA, no client certificate) are refused at ``start()`` with a
+``ConfigError`` naming the settings to fix: retrying never cures a wrong certificate.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from collectors.errors import ConfigError
+from collectors.model import LogRecord, Sample, Severity, Span, SpanId, TraceId
+from collectors.store.config import RedisSettings, StoreSettings
+from collectors.store.logs import LogQuery
+from collectors.store.series import LabelMatcher, MatchType
+from collectors.store.store import TelemetryStore
+
+pytestmark = pytest.mark.integration
+
+_START_TIMEOUT_S = 20.0
+S = 1_000_000_000
+TRACE = TraceId("4bf92f3577b34da6a3ce929d0e0e4736")
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    other_ca: Path
+    """A CA that signed nothing the servers present."""
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def _write_cert(cert: x509.Certificate, path: Path) -> Path:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def _builder(
+    subject: str, issuer: x509.Name, public: ec.EllipticCurvePublicKey
+) -> x509.CertificateBuilder:
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(issuer)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+    )
+
+
+def _ca(name: str, directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, Path]:
+    key = _key()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (
+        _builder(name, subject, key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert, _write_cert(cert, directory / f"{name}.pem")
+
+
+def _leaf(
+    name: str,
+    usage: x509.ObjectIdentifier,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    directory: Path,
+) -> tuple[Path, Path]:
+    key = _key()
+    builder = _builder(name, ca_cert.subject, key.public_key()).add_extension(
+        x509.ExtendedKeyUsage([usage]), critical=False
+    )
+    if usage == ExtendedKeyUsageOID.SERVER_AUTH:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+    cert = builder.sign(ca_key, hashes.SHA256())
+    return (
+        _write_cert(cert, directory / f"{name}.crt"),
+        _write_key(key, directory / f"{name}.key"),
+    )
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    d = tmp_path_factory.mktemp("pki")
+    ca_key, ca_cert, ca_path = _ca("meshfed-test-ca", d)
+    server = _leaf("redis-server", ExtendedKeyUsageOID.SERVER_AUTH, ca_key, ca_cert, d)
+    client = _leaf("meshfed-store", ExtendedKeyUsageOID.CLIENT_AUTH, ca_key, ca_cert, d)
+    _, _, other = _ca("someone-else-ca", d)
+    return Pki(ca_path, *server, *client, other)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _tls_ping(port: int, pki: Pki) -> bool:
+    client = redis.Redis(
+        host="127.0.0.1",
+        port=port,
+        ssl=True,
+        ssl_ca_certs=str(pki.ca),
+        ssl_certfile=str(pki.client_cert),
+        ssl_keyfile=str(pki.client_key),
+        socket_timeout=1,
+        socket_connect_timeout=1,
+    )
+    try:
+        return bool(client.ping())
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module", params=["no", "yes"], ids=["server-auth", "mutual-tls"])
+def tls_server(
+    request: pytest.FixtureRequest, pki: Pki, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[int, bool]]:
+    """A TLS-only redis-server; yields ``(port, clients_need_a_certificate)``."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("Debian redis-server missing: apt-get install -y redis-server")
+    auth_clients: str = request.param
+    workdir = tmp_path_factory.mktemp(f"redis-tls-{auth_clients}")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--tls-cert-file",
+            str(pki.server_cert),
+            "--tls-key-file",
+            str(pki.server_key),
+            "--tls-ca-cert-file",
+            str(pki.ca),
+            "--tls-auth-clients",
+            auth_clients,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--logfile",
+            "redis.log",
+        ],  # fmt: skip
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                log = (
+                    (workdir / "redis.log").read_text() if (workdir / "redis.log").exists() else ""
+                )
+                pytest.fail(f"redis-server exited with {proc.returncode}: {log[-2000:]}")
+            try:
+                if _tls_ping(port, pki):
+                    break
+            except (redis.ConnectionError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"TLS redis-server did not answer within {_START_TIMEOUT_S} s")
+            time.sleep(0.1)
+        yield port, auth_clients == "yes"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def _settings(port: int, **tls: Path | None) -> StoreSettings:
+    return StoreSettings(redis=RedisSettings(url=f"rediss://127.0.0.1:{port}", **tls))  # type: ignore[arg-type]
+
+
+def _spans(t0: int) -> list[Span]:
+    resource = {"service.name": "checkout", "cluster": "east"}
+    return [
+        Span(
+            TRACE, SpanId("00f067aa0ba902b7"), "POST /cart", t0, t0 + 5_000_000, resource=resource
+        ),
+        Span(
+            TRACE,
+            SpanId("b7ad6b7169203331"),
+            "SELECT carts",
+            t0 + 1_000_000,
+            t0 + 2_000_000,
+            parent_span_id=SpanId("00f067aa0ba902b7"),
+            resource=resource,
+        ),
+    ]
+
+
+async def test_round_trip_over_tls(tls_server: tuple[int, bool], pki: Pki) -> None:
+    port, mutual = tls_server
+    client_cert = {"tls_cert_file": pki.client_cert, "tls_key_file": pki.client_key}
+    store = TelemetryStore(
+        settings=_settings(port, tls_ca_file=pki.ca, **(client_cert if mutual else {}))
+    )
+    await store.start()
+    try:
+        now_ms = int(time.time() * 1000) // 1000 * 1000
+        samples = [
+            Sample("tls_requests_total", {"job": "api"}, now_ms - 60_000 + i * 15_000, float(i))
+            for i in range(4)
+        ]
+        result = await store.write_samples(samples)
+        assert result.accepted == 4, result
+        series = await store.metrics.select(
+            [LabelMatcher("__name__", MatchType.EQUAL, "tls_requests_total")],
+            now_ms - 120_000,
+            now_ms,
+        )
+        assert len(series) == 1
+        assert list(series[0].values) == [0.0, 1.0, 2.0, 3.0]
+
+        t0 = now_ms * 1_000_000
+        await store.write_spans(_spans(t0))
+        trace = await store.traces.get_trace(TRACE)
+        assert {s.name for s in trace.spans} == {"POST /cart", "SELECT carts"}
+
+        record = LogRecord(
+            time_unix_nano=t0,
+            body="paid over TLS",
+            tag="app",
+            severity_number=Severity.INFO,
+            severity_text="INFO",
+            resource={"cluster": "east"},
+            trace_id=TRACE,
+        )
+        await store.write_logs([record])
+        logs = await store.logs.query(LogQuery(t0 - S, t0 + S, limit=10, cluster="east"))
+        assert [r.body for r in logs.records] == ["paid over TLS"]
+    finally:
+        await store.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("files", "only_mutual", "fragment"),
+    [
+        pytest.param({}, False, "CERTIFICATE_VERIFY_FAILED", id="system-trust-store"),
+        pytest.param(
+            {"tls_ca_file": "other_ca"}, False, "CERTIFICATE_VERIFY_FAILED", id="wrong-ca"
+        ),
+        pytest.param({"tls_ca_file": "ca"}, True, "TLS handshake", id="no-client-certificate"),
+    ],
+)
+async def test_refused_handshake_is_a_config_error(
+    tls_server: tuple[int, bool],
+    pki: Pki,
+    files: dict[str, str],
+    only_mutual: bool,
+    fragment: str,
+) -> None:
+    port, mutual = tls_server
+    if only_mutual and not mutual:
+        pytest.skip("the server-auth server accepts clients without a certificate")
+    store = TelemetryStore(
+        settings=_settings(port, **{name: getattr(pki, attr) for name, attr in files.items()})
+    )
+    with pytest.raises(ConfigError) as caught:
+        await store.start()
+    message = str(caught.value)
+    assert fragment in message and "redis.tls_ca_file" in message, message
+    assert isinstance(_ssl_cause(caught.value), ssl.SSLError)
+    await store.shutdown()
+
+
+def _ssl_cause(exc: BaseException) -> BaseException | None:
+    cause: BaseException | None = exc
+    for _ in range(10):
+        if cause is None or isinstance(cause, ssl.SSLError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+@pytest.mark.parametrize(
+    ("url", "fields", "fragment"),
+    [
+        pytest.param(
+            "redis://127.0.0.1:6379", {"tls_ca_file": "ca"}, "needs a TLS redis.url", id="plain-url"
+        ),
+        pytest.param(None, {"tls_ca_file": "ca"}, "needs a TLS redis.url", id="embedded"),
+        pytest.param(
+            "rediss://127.0.0.1:6379",
+            {"tls_cert_file": "client_cert"},
+            "go together",
+            id="cert-without-key",
+        ),
+        pytest.param(
+            "rediss+cluster://127.0.0.1:6379",
+            {"tls_ca_file": "missing"},
+            "no such file",
+            id="missing-ca-file",
+        ),
+    ],
+)
+def test_tls_settings_are_validated(
+    pki: Pki, tmp_path: Path, url: str | None, fields: dict[str, str], fragment: str
+) -> None:
+    paths = {
+        name: tmp_path / "absent.pem" if attr == "missing" else getattr(pki, attr)
+        for name, attr in fields.items()
+    }
+    with pytest.raises(ConfigError, match=fragment):
+        RedisSettings(url=url, **paths).validate()
+
+
+def test_valid_mutual_tls_settings_pass(pki: Pki) -> None:
+    RedisSettings(
+        url="rediss+cluster://127.0.0.1:6379",
+        tls_ca_file=pki.ca,
+        tls_cert_file=pki.client_cert,
+        tls_key_file=pki.client_key,
+    ).validate()
