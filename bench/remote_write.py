@@ -6,9 +6,10 @@ timestamps moving forward per round) from ``--concurrency`` senders that each ow
 disjoint set of series and send in time order (like Prometheus's queue shards), in the
 same run. meshfed runs as ``meshfed collect`` (embedded Redis) in a subprocess; Prometheus with
 ``--web.enable-remote-write-receiver``. Every request must answer 204. Prints samples/s of
-both and the ratio meshfed / Prometheus (goal >= 1).
+both and the ratio meshfed / Prometheus (goal >= 1); ``--repeat N`` runs N such pairs
+(fresh processes each, so series creation is measured every time) and prints medians.
 
-    .venv/bin/python bench/remote_write.py --series 10000 --rounds 20
+    .venv/bin/python bench/remote_write.py --series 10000 --rounds 20 --repeat 3
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -116,13 +118,36 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--samples-per-request", type=int, default=2_000)
     parser.add_argument("--concurrency", type=int, default=4, help="sender shards")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="pairs of runs (fresh processes); medians"
+    )
     args = parser.parse_args()
     if shutil.which("prometheus") is None:
         sys.exit("prometheus is not installed (apt-get install -y prometheus)")
-    t0 = (int(time.time()) - 3600) * 1000
-    bodies = payloads(args.series, args.rounds, args.samples_per_request, t0, args.concurrency)
     total = args.series * args.rounds
-    print(f"{sum(map(len, bodies))} requests, {total} samples, {args.concurrency} shards")
+    p_rates: list[float] = []
+    m_rates: list[float] = []
+    for _ in range(args.repeat):
+        t0 = (int(time.time()) - 3600) * 1000
+        bodies = payloads(args.series, args.rounds, args.samples_per_request, t0, args.concurrency)
+        print(f"{sum(map(len, bodies))} requests, {total} samples, {args.concurrency} shards")
+        p_s, m_s = run_pair(bodies)
+        p_rates.append(total / p_s)
+        m_rates.append(total / m_s)
+        print(f"prometheus 2.42: {total / p_s:12,.0f} samples/s ({p_s:.2f} s)")
+        print(f"meshfed:         {total / m_s:12,.0f} samples/s ({m_s:.2f} s)")
+        print(f"ratio meshfed/prometheus: {p_s / m_s:.2f}x (goal >= 1x)")
+    if args.repeat > 1:
+        ratios = sorted(m / p for m, p in zip(m_rates, p_rates, strict=True))
+        print(
+            f"median of {args.repeat}: prometheus {statistics.median(p_rates):,.0f}/s,"
+            f" meshfed {statistics.median(m_rates):,.0f}/s,"
+            f" ratio {statistics.median(ratios):.2f}x (range {ratios[0]:.2f}-{ratios[-1]:.2f})"
+        )
+
+
+def run_pair(bodies: list[list[bytes]]) -> tuple[float, float]:
+    """Seconds Prometheus and meshfed (each a fresh process) take for the same bodies."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         m_port, p_port = free_port(), free_port()
@@ -142,10 +167,7 @@ def main() -> None:
             p_s = asyncio.run(send_all(f"http://127.0.0.1:{p_port}/api/v1/write", bodies))
         with process(meshfed, f"http://127.0.0.1:{m_port}/-/ready"):
             m_s = asyncio.run(send_all(f"http://127.0.0.1:{m_port}/api/v1/write", bodies))
-    p_rate, m_rate = total / p_s, total / m_s
-    print(f"prometheus 2.42: {p_rate:12,.0f} samples/s ({p_s:.2f} s)")
-    print(f"meshfed:         {m_rate:12,.0f} samples/s ({m_s:.2f} s)")
-    print(f"ratio meshfed/prometheus: {m_rate / p_rate:.2f}x (goal >= 1x)")
+    return p_s, m_s
 
 
 if __name__ == "__main__":

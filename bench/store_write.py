@@ -3,7 +3,9 @@
 Prints samples written per second, bytes per sample in Redis (``INFO memory`` delta), the
 read rate of a full-range select, and ``redis-benchmark -P 64 -t set`` against the same
 server for the ratio. Usage: ``python bench/store_write.py [--series 1000] [--samples 600]
-[--url redis://...]`` (no URL: the embedded server in a temporary directory).
+[--url redis://...] [--columnar]`` (no URL: the embedded server in a temporary directory;
+``--columnar``: the same samples as ``SeriesBatch`` runs through ``write_series``, the
+remote_write path).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from collectors.model import Sample
+from collectors.series_batch import SeriesBatch, SeriesLabels
 from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.series import LabelMatcher, MatchType
 from collectors.store.store import TelemetryStore
@@ -27,7 +30,24 @@ from collectors.store.store import TelemetryStore
 T0 = 1_700_000_000_000
 
 
-async def run(series: int, samples: int, batch: int, url: str | None) -> None:
+def _columns(pending: list[Sample], interned: dict[int, SeriesLabels]) -> SeriesBatch:
+    """``pending`` as one-sample runs, one ``SeriesLabels`` per label dict (as a receiver
+    interns them); built outside the timed part."""
+    runs = [interned.setdefault(id(s.labels), SeriesLabels(s.name, s.labels)) for s in pending]
+    offsets = list(range(len(pending) + 1))
+    return SeriesBatch(runs, offsets, [s.timestamp_ms for s in pending], [s.value for s in pending])
+
+
+async def _write(store: TelemetryStore, batch: list[Sample] | SeriesBatch) -> tuple[int, float]:
+    started = time.perf_counter()
+    if isinstance(batch, SeriesBatch):
+        result = await store.write_series(batch)
+    else:
+        result = await store.write_samples(batch)
+    return result.accepted, time.perf_counter() - started
+
+
+async def run(series: int, samples: int, batch: int, url: str | None, columnar: bool) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="mf-bench-"))
     store = TelemetryStore(settings=StoreSettings(redis=RedisSettings(url=url, data_dir=data_dir)))
     await store.start()
@@ -43,20 +63,23 @@ async def run(series: int, samples: int, batch: int, url: str | None) -> None:
         written = 0
         elapsed = 0.0
         pending: list[Sample] = []
+        interned: dict[int, SeriesLabels] = {}
         for step in range(samples):
             ts = T0 + step * 15_000
             for i in range(series):
                 counters[i] += rng.randint(0, 20) if i % 2 else 0
                 pending.append(Sample("http_requests_total", labels[i], ts, counters[i]))
                 if len(pending) >= batch:
-                    started = time.perf_counter()
-                    written += (await store.write_samples(pending)).accepted
-                    elapsed += time.perf_counter() - started
+                    n, took = await _write(
+                        store, _columns(pending, interned) if columnar else pending
+                    )
+                    written += n
+                    elapsed += took
                     pending = []
         if pending:
-            started = time.perf_counter()
-            written += (await store.write_samples(pending)).accepted
-            elapsed += time.perf_counter() - started
+            n, took = await _write(store, _columns(pending, interned) if columnar else pending)
+            written += n
+            elapsed += took
         after = int((await client.info("memory"))["used_memory"])
         print(f"samples written     {written}")
         print(f"write rate          {written / elapsed:,.0f} samples/s")
@@ -97,8 +120,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=600, help="samples per series")
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--url", default=None)
+    parser.add_argument(
+        "--columnar", action="store_true", help="write_series (SeriesBatch) instead of Samples"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.series, args.samples, args.batch, args.url))
+    asyncio.run(run(args.series, args.samples, args.batch, args.url, args.columnar))
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ def has_selector(expr: Any) -> bool:
 
 
 def grafana_routes() -> list[Route]:
-    """``/api/v1/status/buildinfo``, ``query_exemplars``, ``rules``, ``alerts``, ``format_query``."""
+    """Routes under ``/api/v1``: status/buildinfo, query_exemplars, rules, alerts, format_query."""
     build_info = json.dumps(
         {
             "version": PROMETHEUS_COMPAT_VERSION,

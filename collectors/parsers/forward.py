@@ -10,9 +10,9 @@ steps and decoded as it goes, so memory stays at one step plus one batch of entr
 large the payload, and a gzip bomb is refused as soon as its output passes
 ``max_decompressed_bytes``. Inside packed payloads an EventTime (ext 0, 8 bytes) is decoded
 straight to :class:`EventTime` (a ``bytes`` holding the 8 bytes), not to ``msgpack.ExtType``,
-whose Python constructor cost more than decoding the rest of a small event. Turning one entry into a record is in
-:mod:`collectors.parsers.forward_record`; a bad *entry* is skipped by the caller (counted),
-a bad *message* raises :class:`collectors.errors.PermanentError`.
+whose Python constructor cost more than decoding the rest of a small event. Turning one entry
+into a record is in :mod:`collectors.parsers.forward_record`; a bad *entry* is skipped by the
+caller (counted), a bad *message* raises :class:`collectors.errors.PermanentError`.
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ from collectors.parsers import msgpack_safe
 NS_PER_S = 1_000_000_000
 GZIP_STEP_BYTES = 256 * 1024
 MAX_SECONDS = 2**34  # keeps nanoseconds inside int64 (year 2514)
-_EVENT_TIME = struct.Struct(">II")
+EVENT_TIME = struct.Struct(">II")
+"""EventTime's 8 bytes: uint32 seconds, uint32 nanoseconds (big-endian)."""
 _ENTRIES_STEP = 1024
 
 
 class EventTime(bytes):
-    """The 8 bytes (uint32 seconds, uint32 nanoseconds) of an EventTime ext, see :func:`ext_hook`."""
+    """The 8 bytes (uint32 seconds, uint32 nanoseconds) of an EventTime ext (:func:`ext_hook`)."""
 
     __slots__ = ()
 
@@ -216,7 +217,7 @@ def event_time_ns(value: Any, now_ns: int) -> int:
             )
         value = EventTime(value.data)
     if isinstance(value, EventTime):
-        seconds, nanos = _EVENT_TIME.unpack(value)
+        seconds, nanos = EVENT_TIME.unpack(value)
         if nanos >= NS_PER_S:
             raise PermanentError(f"EventTime nanoseconds {nanos} out of range")
         return now_ns if seconds == 0 and nanos == 0 else seconds * NS_PER_S + nanos

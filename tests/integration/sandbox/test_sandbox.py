@@ -249,26 +249,59 @@ def test_up_again_is_idempotent(sandbox: RunningSandbox) -> None:
     assert {k: v["pid"] for k, v in after.items()} == {k: v["pid"] for k, v in before.items()}
 
 
-def _listening_ports() -> set[int]:
-    ports = set()
+def _listening_sockets() -> dict[int, int]:
+    """Socket inode -> port for every TCP socket in LISTEN state on this machine."""
+    found = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             if fields[3] == "0A":  # TCP_LISTEN
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+                found[int(fields[9])] = int(fields[1].rsplit(":", 1)[1], 16)
+    return found
+
+
+def _group_members(pgids: set[int]) -> set[int]:
+    """PIDs of every live process in the given process groups (children included)."""
+    members = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in pgids:  # field 5 of /proc/pid/stat: process group id
+            members.add(int(stat.parent.name))
+    return members
+
+
+def _ports_of(pids: set[int]) -> set[int]:
+    """TCP ports the given processes listen on, found through their socket inodes."""
+    listening = _listening_sockets()
+    ports = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
+            try:
+                target = str(fd.readlink())
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inode = int(target[8:-1])
+                if inode in listening:
+                    ports.add(listening[inode])
     return ports
 
 
 def test_down_leaves_no_process_and_no_listening_port(tmp_path: Path) -> None:
-    listening_before = _listening_ports()
     sb = Sandbox(tmp_path / "sb")
     layout = sb.up(clusters=1, topology=Topology.VPN, base_port=24000)
     state = processes.load_state(sb.directory)
     assert state is not None
     records = list(state.processes.values())
     assert all(processes.is_alive(r) for r in records)
-    assert {layout.etcd_client_port, layout.clusters[0].apiserver_port} <= _listening_ports()
+    members = _group_members({r.pid for r in records})
+    sandbox_ports = _ports_of(members)
+    assert {layout.etcd_client_port, layout.clusters[0].apiserver_port} <= sandbox_ports
     assert sb.down() == []
     assert not any(processes.is_alive(r) for r in records)
-    assert _listening_ports() - listening_before == set()
+    assert not _group_members({r.pid for r in records}), "processes left in sandbox groups"
+    assert not sandbox_ports & set(_listening_sockets().values()), "sandbox ports still listening"
     assert processes.load_state(sb.directory) is None

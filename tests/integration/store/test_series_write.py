@@ -19,7 +19,10 @@ STEP = 15_000
 
 
 def columns(runs: list[tuple[SeriesLabels, list[tuple[int, float]]]]) -> SeriesBatch:
-    series, offsets, ts, vs = [], [0], [], []
+    series: list[SeriesLabels] = []
+    offsets = [0]
+    ts: list[int] = []
+    vs: list[float] = []
     for ref, points in runs:
         series.append(ref)
         ts.extend(t for t, _ in points)

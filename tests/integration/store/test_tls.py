@@ -10,6 +10,7 @@ complete the handshake (unknown CA, no client certificate) are refused at ``star
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import shutil
@@ -20,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -171,43 +173,28 @@ def _tls_ping(port: int, pki: Pki) -> bool:
         client.close()
 
 
-@pytest.fixture(scope="module", params=["no", "yes"], ids=["server-auth", "mutual-tls"])
-def tls_server(
-    request: pytest.FixtureRequest, pki: Pki, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[int, bool]]:
-    """A TLS-only redis-server; yields ``(port, clients_need_a_certificate)``."""
+@contextlib.contextmanager
+def _tls_redis(pki: Pki, workdir: Path, *, auth_clients: bool) -> Iterator[int]:
+    """A TLS-only redis-server (``--port 0``) on a free loopback port; yields the port."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("Debian redis-server missing: apt-get install -y redis-server")
-    auth_clients: str = request.param
-    workdir = tmp_path_factory.mktemp(f"redis-tls-{auth_clients}")
     port = _free_port()
+    options = {
+        "port": "0",
+        "tls-port": str(port),
+        "bind": "127.0.0.1",
+        "tls-cert-file": str(pki.server_cert),
+        "tls-key-file": str(pki.server_key),
+        "tls-ca-cert-file": str(pki.ca),
+        "tls-auth-clients": "yes" if auth_clients else "no",
+        "save": "",
+        "appendonly": "no",
+        "dir": str(workdir),
+        "logfile": "redis.log",
+    }
     proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            "0",
-            "--tls-port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--tls-cert-file",
-            str(pki.server_cert),
-            "--tls-key-file",
-            str(pki.server_key),
-            "--tls-ca-cert-file",
-            str(pki.ca),
-            "--tls-auth-clients",
-            auth_clients,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--logfile",
-            "redis.log",
-        ],  # fmt: skip
+        [binary, *(arg for name, value in options.items() for arg in (f"--{name}", value))],
         cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -216,19 +203,16 @@ def tls_server(
         deadline = time.monotonic() + _START_TIMEOUT_S
         while True:
             if proc.poll() is not None:
-                log = (
-                    (workdir / "redis.log").read_text() if (workdir / "redis.log").exists() else ""
-                )
-                pytest.fail(f"redis-server exited with {proc.returncode}: {log[-2000:]}")
-            try:
+                log = workdir / "redis.log"
+                tail = log.read_text()[-2000:] if log.exists() else ""
+                pytest.fail(f"redis-server exited with {proc.returncode}: {tail}")
+            with contextlib.suppress(redis.ConnectionError, OSError):
                 if _tls_ping(port, pki):
                     break
-            except (redis.ConnectionError, OSError):
-                pass
             if time.monotonic() > deadline:
                 pytest.fail(f"TLS redis-server did not answer within {_START_TIMEOUT_S} s")
             time.sleep(0.1)
-        yield port, auth_clients == "yes"
+        yield port
     finally:
         proc.terminate()
         try:
@@ -238,8 +222,22 @@ def tls_server(
             proc.wait(timeout=5)
 
 
-def _settings(port: int, **tls: Path | None) -> StoreSettings:
-    return StoreSettings(redis=RedisSettings(url=f"rediss://127.0.0.1:{port}", **tls))  # type: ignore[arg-type]
+@pytest.fixture(scope="module")
+def tls_port(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """``tls-auth-clients no``: the server proves who it is; clients need no certificate."""
+    with _tls_redis(pki, tmp_path_factory.mktemp("redis-tls"), auth_clients=False) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def mtls_port(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """``tls-auth-clients yes``: mutual TLS, clients must present a certificate of the CA."""
+    with _tls_redis(pki, tmp_path_factory.mktemp("redis-mtls"), auth_clients=True) as port:
+        yield port
+
+
+def _settings(port: int, **tls: Any) -> StoreSettings:
+    return StoreSettings(redis=RedisSettings(url=f"rediss://127.0.0.1:{port}", **tls))
 
 
 def _spans(t0: int) -> list[Span]:
@@ -260,11 +258,20 @@ def _spans(t0: int) -> list[Span]:
     ]
 
 
-async def test_round_trip_over_tls(tls_server: tuple[int, bool], pki: Pki) -> None:
-    port, mutual = tls_server
-    client_cert = {"tls_cert_file": pki.client_cert, "tls_key_file": pki.client_key}
+@pytest.mark.parametrize(
+    ("server", "client_cert"),
+    [
+        pytest.param("tls_port", False, id="server-auth"),
+        pytest.param("mtls_port", True, id="mutual-tls"),
+    ],
+)
+async def test_round_trip_over_tls(
+    request: pytest.FixtureRequest, pki: Pki, server: str, client_cert: bool
+) -> None:
+    port: int = request.getfixturevalue(server)
+    cert = {"tls_cert_file": pki.client_cert, "tls_key_file": pki.client_key}
     store = TelemetryStore(
-        settings=_settings(port, tls_ca_file=pki.ca, **(client_cert if mutual else {}))
+        settings=_settings(port, tls_ca_file=pki.ca, **(cert if client_cert else {}))
     )
     await store.start()
     try:
@@ -305,25 +312,21 @@ async def test_round_trip_over_tls(tls_server: tuple[int, bool], pki: Pki) -> No
 
 
 @pytest.mark.parametrize(
-    ("files", "only_mutual", "fragment"),
+    ("server", "files", "fragment"),
     [
-        pytest.param({}, False, "CERTIFICATE_VERIFY_FAILED", id="system-trust-store"),
+        pytest.param("tls_port", {}, "CERTIFICATE_VERIFY_FAILED", id="system-trust-store"),
         pytest.param(
-            {"tls_ca_file": "other_ca"}, False, "CERTIFICATE_VERIFY_FAILED", id="wrong-ca"
+            "tls_port", {"tls_ca_file": "other_ca"}, "CERTIFICATE_VERIFY_FAILED", id="wrong-ca"
         ),
-        pytest.param({"tls_ca_file": "ca"}, True, "TLS handshake", id="no-client-certificate"),
+        pytest.param(
+            "mtls_port", {"tls_ca_file": "ca"}, "CERTIFICATE_REQUIRED", id="no-client-certificate"
+        ),
     ],
 )
 async def test_refused_handshake_is_a_config_error(
-    tls_server: tuple[int, bool],
-    pki: Pki,
-    files: dict[str, str],
-    only_mutual: bool,
-    fragment: str,
+    request: pytest.FixtureRequest, pki: Pki, server: str, files: dict[str, str], fragment: str
 ) -> None:
-    port, mutual = tls_server
-    if only_mutual and not mutual:
-        pytest.skip("the server-auth server accepts clients without a certificate")
+    port: int = request.getfixturevalue(server)
     store = TelemetryStore(
         settings=_settings(port, **{name: getattr(pki, attr) for name, attr in files.items()})
     )
@@ -368,7 +371,7 @@ def _ssl_cause(exc: BaseException) -> BaseException | None:
 def test_tls_settings_are_validated(
     pki: Pki, tmp_path: Path, url: str | None, fields: dict[str, str], fragment: str
 ) -> None:
-    paths = {
+    paths: dict[str, Any] = {
         name: tmp_path / "absent.pem" if attr == "missing" else getattr(pki, attr)
         for name, attr in fields.items()
     }

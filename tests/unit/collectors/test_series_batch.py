@@ -21,7 +21,10 @@ B = SeriesLabels("m", {"s": "b"})
 
 
 def batch(runs: list[tuple[SeriesLabels, list[int]]]) -> SeriesBatch:
-    series, offsets, ts, vs = [], [0], [], []
+    series: list[SeriesLabels] = []
+    offsets = [0]
+    ts: list[int] = []
+    vs: list[float] = []
     for ref, stamps in runs:
         series.append(ref)
         ts.extend(stamps)
