@@ -25,8 +25,6 @@ import contextlib
 import json
 import math
 import random
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -50,17 +48,12 @@ from federator.reconcile.desired import compute_desired
 from federator.reconcile.reconciler import OWNED_SELECTOR, list_owned
 from federator.reconcile.render import object_name, render_cluster
 from meshfed.sandbox.manager import Sandbox
+from tests.integration.query.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 NS = "bench"
 WRITE_VERBS = ("APPLY", "PATCH", "POST", "PUT", "DELETE", "DELETECOLLECTION")
 WRITTEN_RESOURCES = ('resource="serviceentries"', 'resource="destinationrules"')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def raw_clients(kubeconfig: Path) -> dict[str, httpx.AsyncClient]:
@@ -81,15 +74,6 @@ def raw_clients(kubeconfig: Path) -> dict[str, httpx.AsyncClient]:
     return out
 
 
-def service_doc(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": NS, "labels": {"meshfed.io/export": "true"}},
-        "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 9080}]},
-    }
-
-
 async def create_services(http: httpx.AsyncClient, names: list[str]) -> None:
     r = await http.post("/api/v1/namespaces", json={"metadata": {"name": NS}})
     assert r.status_code in (201, 409), r.text
@@ -97,7 +81,10 @@ async def create_services(http: httpx.AsyncClient, names: list[str]) -> None:
 
     async def one(name: str) -> None:
         async with sem:
-            r = await http.post(f"/api/v1/namespaces/{NS}/services", json=service_doc(name))
+            meta = {"name": name, "namespace": NS, "labels": {"meshfed.io/export": "true"}}
+            spec = {"selector": {"app": name}, "ports": [{"name": "http", "port": 9080}]}
+            doc = {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
+            r = await http.post(f"/api/v1/namespaces/{NS}/services", json=doc)
             assert r.status_code in (201, 409), r.text
 
     await asyncio.gather(*(one(n) for n in names))
@@ -119,16 +106,14 @@ async def patch_port(http: httpx.AsyncClient, name: str, port: int) -> dict[str,
 
 async def apiserver_writes(http: httpx.AsyncClient) -> int:
     """Write requests the apiserver served for ServiceEntries and DestinationRules."""
-    text = (await http.get("/metrics")).text
-    total = 0
-    for line in text.splitlines():
-        if not line.startswith("apiserver_request_total{"):
-            continue
-        if any(r in line for r in WRITTEN_RESOURCES) and any(
-            f'verb="{v}"' in line for v in WRITE_VERBS
-        ):
-            total += int(float(line.rsplit(" ", 1)[1]))
-    return total
+    lines = (await http.get("/metrics")).text.splitlines()
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in lines
+        if line.startswith("apiserver_request_total{")
+        and any(r in line for r in WRITTEN_RESOURCES)
+        and any(f'verb="{v}"' in line for v in WRITE_VERBS)
+    )
 
 
 class Watchers:
@@ -141,10 +126,12 @@ class Watchers:
         self.tasks = [asyncio.create_task(self._run(c)) for c in clients]
 
     async def _run(self, cluster: ClusterId) -> None:
-        client = self.clients[cluster]
-        rv = (await client.list(SERVICE_ENTRIES, label_selector=OWNED_SELECTOR)).resource_version
+        client, rv = self.clients[cluster], ""
         for _ in range(1000):
             try:
+                if not rv:
+                    listed = await client.list(SERVICE_ENTRIES, label_selector=OWNED_SELECTOR)
+                    rv = listed.resource_version
                 async for ev in client.watch_stream(
                     SERVICE_ENTRIES, resource_version=rv, timeout_seconds=3000,
                     label_selector=OWNED_SELECTOR,
@@ -155,9 +142,7 @@ class Watchers:
                         self._seen(cluster, obj, time.monotonic())
             except Exception as exc:
                 print(f"watch {cluster} restarted: {exc!r}", file=sys.stderr)
-                rv = (
-                    await client.list(SERVICE_ENTRIES, label_selector=OWNED_SELECTOR)
-                ).resource_version
+                rv = ""
                 await asyncio.sleep(0.5)
 
     def _seen(self, cluster: ClusterId, obj: dict[str, Any], now: float) -> None:
@@ -186,7 +171,7 @@ async def run_changes(
     *,
     watchers: Watchers,
     targets: list[ClusterId],
-    make_change: Callable[[ClusterId, str, int], Awaitable[None]],
+    make_change: Callable[[ClusterId, str, int], Awaitable[object]],
     timeout: float,
 ) -> tuple[list[float], list[float], int]:
     """Per-target latencies, per-change all-targets latencies, and missed expectations."""
@@ -209,22 +194,21 @@ async def run_changes(
 
 
 def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+    """Nearest-rank percentile (ms)."""
+    ordered = sorted(values) or [math.nan]
+    return round(1000 * ordered[max(0, math.ceil(q * len(ordered)) - 1)], 1)
 
 
 def summary(per_target: list[float], per_change: list[float], missed: int) -> dict[str, Any]:
     return {
         "samples": len(per_target),
-        "p50_ms": round(pct(per_target, 0.5) * 1000, 1),
-        "p99_ms": round(pct(per_target, 0.99) * 1000, 1),
-        "max_ms": round(max(per_target, default=math.nan) * 1000, 1),
-        "all_targets_p50_ms": round(pct(per_change, 0.5) * 1000, 1),
-        "all_targets_p99_ms": round(pct(per_change, 0.99) * 1000, 1),
+        "p50_ms": pct(per_target, 0.5),
+        "p99_ms": pct(per_target, 0.99),
+        "max_ms": pct(per_target, 1.0),
+        "all_targets_p50_ms": pct(per_change, 0.5),
+        "all_targets_p99_ms": pct(per_change, 0.99),
         "missed": missed,
+        "all_targets_ms": [round(v * 1000) for v in per_change],
     }
 
 
@@ -237,20 +221,22 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+FED_METRICS = {
+    "meshfed_federator_objects_applied_total": "writes",
+    "meshfed_federator_objects_pruned_total": "writes",
+    "meshfed_federator_reconciles_total": "reconciles",
+    "meshfed_federator_workqueue_depth": "depth",
+    "meshfed_federator_propagation_latency_seconds_sum": "lat_sum",
+    "meshfed_federator_propagation_latency_seconds_count": "lat_count",
+}
+
+
 async def fed_metrics(http: httpx.AsyncClient) -> dict[str, float]:
-    """Selected federator metrics, summed over labels."""
-    wanted = (
-        "meshfed_federator_objects_applied_total",
-        "meshfed_federator_objects_pruned_total",
-        "meshfed_federator_reconciles_total",
-        "meshfed_federator_workqueue_depth",
-        "meshfed_federator_propagation_latency_seconds_sum",
-        "meshfed_federator_propagation_latency_seconds_count",
-    )
-    out = dict.fromkeys(wanted, 0.0)
+    """Selected federator metrics (short names of FED_METRICS), summed over labels."""
+    out = dict.fromkeys(FED_METRICS.values(), 0.0)
     for line in (await http.get("/metrics")).text.splitlines():
-        name = line.split("{", 1)[0].split(" ", 1)[0]
-        if name in out:
+        name = FED_METRICS.get(line.split("{", 1)[0].split(" ", 1)[0])
+        if name is not None:
             out[name] += float(line.rsplit(" ", 1)[1])
     return out
 
@@ -276,8 +262,7 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
     result["create_services_s"] = round(time.monotonic() - t, 1)
     print(f"created {args.services * len(cids)} Services in {result['create_services_s']} s")
 
-    http_port = int(config.listen.http.rpartition(":")[2])
-    fed_http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", timeout=30)
+    fed_http = httpx.AsyncClient(base_url=f"http://{config.listen.http}", timeout=30)
     log = (args.dir / "federator.log").open("wb")
     t = time.monotonic()
     fed = subprocess.Popen(
@@ -286,17 +271,14 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
     )  # fmt: skip
     expected = 2 * args.services * len(cids) * len(cids)
     try:
-        deadline = t + args.converge_timeout
         stable = 0
-        while stable < 3:
+        while stable < 3:  # objects applied and queue empty for 3 polls in a row
             assert fed.poll() is None, "meshfed federate exited; see federator.log"
-            assert time.monotonic() < deadline, "no convergence before --converge-timeout"
+            assert time.monotonic() < t + args.converge_timeout, "not converged in time"
             await asyncio.sleep(2)
             with contextlib.suppress(httpx.HTTPError):
                 m = await fed_metrics(fed_http)
-                done = m["meshfed_federator_objects_applied_total"] >= expected
-                idle = m["meshfed_federator_workqueue_depth"] == 0
-                stable = stable + 1 if done and idle else 0
+                stable = stable + 1 if m["writes"] >= expected and m["depth"] == 0 else 0
         result["converge_s"] = round(time.monotonic() - t, 1)
         versions = await owned_versions(clients)
         assert len(versions) == expected, f"{len(versions)} owned objects, want {expected}"
@@ -316,22 +298,11 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
         fm0, fm1 = before[0], after[0]
         result["idle"] = {
             "seconds": args.idle_seconds,
-            "federator_writes": int(
-                sum(
-                    fm1[k] - fm0[k]
-                    for k in (
-                        "meshfed_federator_objects_applied_total",
-                        "meshfed_federator_objects_pruned_total",
-                    )
-                )
-            ),
+            "federator_writes": int(fm1["writes"] - fm0["writes"]),
             "apiserver_writes": after[1] - before[1],
             "resource_versions_changed": changed,
             "se_watch_events": sum(watchers.events.values()) - events_before,
-            "reconciles": int(
-                fm1["meshfed_federator_reconciles_total"]
-                - fm0["meshfed_federator_reconciles_total"]
-            ),
+            "reconciles": int(fm1["reconciles"] - fm0["reconciles"]),
             "rss_mib_min_max": [min(rss_samples), max(rss_samples)],
         }
         print("idle:", result["idle"])
@@ -342,33 +313,27 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
             for k, src in enumerate(rng.choice(cids) for _ in range(args.changes))
         ]
 
-        async def via_federator(src: ClusterId, name: str, port: int) -> None:
-            await patch_port(raw[src], name, port)
-
         m0 = await fed_metrics(fed_http)
         fed_lat = await run_changes(
-            changes, watchers=watchers, targets=cids, make_change=via_federator, timeout=30
+            changes,
+            watchers=watchers,
+            targets=cids,
+            make_change=lambda src, name, port: patch_port(raw[src], name, port),
+            timeout=30,
         )
         await asyncio.sleep(2)
         m1 = await fed_metrics(fed_http)
         result["federator"] = summary(*fed_lat)
-        n = (
-            m1["meshfed_federator_propagation_latency_seconds_count"]
-            - (m0["meshfed_federator_propagation_latency_seconds_count"])
-        )
-        s = (
-            m1["meshfed_federator_propagation_latency_seconds_sum"]
-            - (m0["meshfed_federator_propagation_latency_seconds_sum"])
-        )
-        result["federator"]["own_metric_mean_ms"] = round(1000 * s / n, 1) if n else None
+        n, total = m1["lat_count"] - m0["lat_count"], m1["lat_sum"] - m0["lat_sum"]
+        result["federator"]["own_metric_mean_ms"] = round(1000 * total / n, 1) if n else None
+        result["federator"]["reconciles"] = int(m1["reconciles"] - m0["reconciles"])
         result["rss_mib"] = proc_status(fed.pid)
         print("federator:", result["federator"], "rss:", result["rss_mib"])
     finally:
-        fed.send_signal(signal.SIGTERM)
-        try:
+        fed.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
             fed.wait(30)
-        except subprocess.TimeoutExpired:
-            fed.kill()
+        fed.kill()  # no-op once it exited
         log.close()
         await fed_http.aclose()
 
@@ -395,10 +360,8 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
     result["ratio_p50"] = round(f["p50_ms"] / p["p50_ms"], 2)
     result["ratio_p99"] = round(f["p99_ms"] / p["p99_ms"], 2)
     await watchers.close()
-    for c in [*clients.values()]:
-        await c.aclose()
-    for h in raw.values():
-        await h.aclose()
+    await asyncio.gather(*(c.aclose() for c in clients.values()))
+    await asyncio.gather(*(h.aclose() for h in raw.values()))
     return result
 
 

@@ -6,8 +6,10 @@ out_forward with ``require_ack_response`` does). The receiver runs in this proce
 to the embedded Redis; afterwards ``redis-benchmark -s <socket> -P 64 XADD`` runs against the
 same server for the ratio (goal: >= 30 %). The clock starts once every client has built its
 messages and connected. ``LogStore.write_logs`` alone is measured too (the store's ceiling,
-without parsing or sockets). Bounded: ``--events`` in total, a 300 s timeout.
-Usage: ``python bench/forward.py [--events 200000] [--batch 1000] [--connections 4]``.
+without parsing or sockets). Times are integer seconds, or with ``--event-time`` EventTime
+(ext 0, what Fluentd and Fluent Bit send). Bounded: ``--events`` in total, a 300 s timeout.
+Usage: ``python bench/forward.py [--events 200000] [--batch 1000] [--connections 4]
+[--event-time]``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -34,9 +37,11 @@ from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.store import TelemetryStore
 
 
-def client(port: int, events: int, batch: int, connection: int) -> None:
+def client(port: int, events: int, batch: int, connection: int, event_time: bool) -> None:
     """One sending connection (run in a child process, one per connection)."""
-    now = int(time.time())
+    now: int | msgpack.ExtType = int(time.time())
+    if event_time:
+        now = msgpack.ExtType(0, struct.pack(">II", now, 123_456_789))
     messages = []
     for m in range(0, events, batch):
         entries = b"".join(
@@ -58,7 +63,7 @@ def client(port: int, events: int, batch: int, connection: int) -> None:
                     break
 
 
-async def run(events: int, batch: int, connections: int) -> None:
+async def run(events: int, batch: int, connections: int, event_time: bool) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="mf-bench-forward-"))
     store = TelemetryStore(settings=StoreSettings(redis=RedisSettings(url=None, data_dir=data_dir)))
     await store.start()
@@ -79,6 +84,7 @@ async def run(events: int, batch: int, connections: int) -> None:
                 str(per_connection),
                 str(batch),
                 str(i),
+                str(int(event_time)),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
             )
@@ -100,7 +106,8 @@ async def run(events: int, batch: int, connections: int) -> None:
         rate = (stored or 0) / elapsed
         print(
             f"forward: {int(stored or 0)} events stored+acked in {elapsed:.2f} s = {rate:,.0f}/s"
-            f" (batch {batch}, {connections} connections)"
+            f" (batch {batch}, {connections} connections"
+            f"{', EventTime' if event_time else ''})"
         )
         await store_only(store, min(events, 100_000), batch)
         assert store.connection.embedded is not None
@@ -170,15 +177,16 @@ def redis_benchmark(socket_path: str) -> float | None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
-        port, events, batch, connection = (int(a) for a in sys.argv[2:6])
-        client(port, events, batch, connection)
+        port, events, batch, connection, event_time = (int(a) for a in sys.argv[2:7])
+        client(port, events, batch, connection, bool(event_time))
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--event-time", action="store_true", help="EventTime instead of int")
     args = parser.parse_args()
-    asyncio.run(run(args.events, args.batch, args.connections))
+    asyncio.run(run(args.events, args.batch, args.connections, args.event_time))
 
 
 if __name__ == "__main__":

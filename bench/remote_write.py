@@ -121,6 +121,12 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="pairs of runs (fresh processes); medians"
     )
+    parser.add_argument(
+        "--appendfsync",
+        choices=["always", "everysec"],
+        default=None,
+        help="embedded Redis AOF fsync policy for meshfed (default: the collector's default)",
+    )
     args = parser.parse_args()
     if shutil.which("prometheus") is None:
         sys.exit("prometheus is not installed (apt-get install -y prometheus)")
@@ -131,7 +137,7 @@ def main() -> None:
         t0 = (int(time.time()) - 3600) * 1000
         bodies = payloads(args.series, args.rounds, args.samples_per_request, t0, args.concurrency)
         print(f"{sum(map(len, bodies))} requests, {total} samples, {args.concurrency} shards")
-        p_s, m_s = run_pair(bodies)
+        p_s, m_s = run_pair(bodies, args.appendfsync)
         p_rates.append(total / p_s)
         m_rates.append(total / m_s)
         print(f"prometheus 2.42: {total / p_s:12,.0f} samples/s ({p_s:.2f} s)")
@@ -146,7 +152,7 @@ def main() -> None:
         )
 
 
-def run_pair(bodies: list[list[bytes]]) -> tuple[float, float]:
+def run_pair(bodies: list[list[bytes]], appendfsync: str | None) -> tuple[float, float]:
     """Seconds Prometheus and meshfed (each a fresh process) take for the same bodies."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -157,6 +163,10 @@ def run_pair(bodies: list[list[bytes]]) -> tuple[float, float]:
             "--disable", "statsd", "--disable", "forward", "--disable", "otlp",
             "--log-level", "warning",
         ]  # fmt: skip
+        if appendfsync:
+            config = work / "meshfed.yaml"
+            config.write_text(f"store: {{redis: {{embedded_appendfsync: {appendfsync}}}}}\n")
+            meshfed += ["--config", str(config)]
         (work / "prometheus.yml").write_text("global: {scrape_interval: 1h}\n")
         prometheus = [
             "prometheus", f"--config.file={work / 'prometheus.yml'}",

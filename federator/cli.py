@@ -3,7 +3,7 @@
 Exit codes: 0 success (``plan``: no changes), 1 bad configuration or unsafe kubeconfig (one
 line on stderr naming the field and the fix), 2 ``plan`` has changes pending.
 ``federate`` runs until SIGINT/SIGTERM, serving /metrics, /healthz and /readyz on
-``listen.http``.
+``listen.http``, and picks up rotated member credentials (Secrets and files) without a restart.
 """
 
 from __future__ import annotations
@@ -26,7 +26,13 @@ from federator.config import FederationConfig, load_config
 from federator.errors import ConfigError, PermanentError
 from federator.health import HealthServer
 from federator.kube.client import KubeClient
-from federator.kube.clusters import build_clients, file_credentials, in_cluster_credentials
+from federator.kube.clusters import (
+    Connections,
+    file_credentials,
+    in_cluster_credentials,
+    open_clusters,
+)
+from federator.kube.credentials_watch import CredentialsWatcher
 from federator.metrics import FederatorMetrics
 from federator.model import ClusterId
 from federator.reactor.runner import Runner
@@ -57,7 +63,7 @@ def _load(path: Path) -> FederationConfig:
 
 async def _connect(
     config: FederationConfig, home_kubeconfig: Path | None, home_context: str | None
-) -> tuple[dict[ClusterId, KubeClient], KubeClient | None]:
+) -> tuple[Connections, KubeClient | None]:
     home = None
     if any(c.secret is not None for c in config.clusters):
         creds = (
@@ -66,21 +72,26 @@ async def _connect(
             else in_cluster_credentials()
         )
         home = KubeClient(cluster=ClusterId("home"), credentials=creds)
-    return await build_clients(config, home=home), home
+    try:
+        return await open_clusters(config, home=home), home
+    except BaseException:
+        if home is not None:
+            await home.aclose()
+        raise
 
 
 def _run(
     config: FederationConfig,
     home_kubeconfig: Path | None,
     home_context: str | None,
-    body: Callable[[dict[ClusterId, KubeClient]], Awaitable[T]],
+    body: Callable[[Connections, KubeClient | None], Awaitable[T]],
 ) -> T:
     async def main() -> T:
-        clients, home = await _connect(config, home_kubeconfig, home_context)
+        conns, home = await _connect(config, home_kubeconfig, home_context)
         try:
-            return await body(clients)
-        finally:
-            for client in [*clients.values(), *([home] if home else [])]:
+            return await body(conns, home)
+        finally:  # conns.clients holds the current clients (the runner swaps them in place)
+            for client in [*conns.clients.values(), *([home] if home else [])]:
                 await client.aclose()
 
     try:
@@ -104,10 +115,18 @@ def federate(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     cfg = _load(config)
 
-    async def body(clients: dict[ClusterId, KubeClient]) -> None:
+    async def body(conns: Connections, home: KubeClient | None) -> None:
+        clients = conns.clients
         metrics = FederatorMetrics()
         status = StatusRegistry(clusters=cfg.cluster_ids)
         runner = Runner(config=cfg, clients=clients, metrics=metrics, status=status)
+        rotation = CredentialsWatcher(
+            config=cfg,
+            home=home,
+            loaded=conns.loaded,
+            on_rotate=runner.replace_client,
+            metrics=metrics,
+        )
         host, _, port = cfg.listen.http.rpartition(":")
         server = HealthServer(host=host.strip("[]"), port=int(port), metrics=metrics, status=status)
         stop = asyncio.Event()
@@ -117,6 +136,7 @@ def federate(
         await server.start()
         api = await serve_api(status=status, settings=cfg)
         await runner.start()
+        await rotation.start()
         logging.getLogger(__name__).info(
             "federating %d clusters; http on %s, gRPC on %s",
             len(clients),
@@ -126,6 +146,7 @@ def federate(
         try:
             await stop.wait()
         finally:
+            await rotation.shutdown()
             await runner.shutdown()
             await api.shutdown()
             await server.shutdown()
@@ -141,7 +162,10 @@ def plan(
     """Dry run: what would be created/updated/deleted per cluster. Exit 2 if anything."""
     cfg = _load(config)
 
-    async def body(clients: dict[ClusterId, KubeClient]) -> tuple[str, bool, dict[ClusterId, str]]:
+    async def body(
+        conns: Connections, _home: KubeClient | None
+    ) -> tuple[str, bool, dict[ClusterId, str]]:
+        clients = conns.clients
         world, errors = await snapshot(cfg, clients)
         result = await plan_all(config=cfg, world=world, clients=clients)
         return result.render_text(), result.is_noop, errors
@@ -165,7 +189,8 @@ def clusters(
     """Member clusters: reachable, synced, exported and imported services."""
     cfg = _load(config)
 
-    async def body(clients: dict[ClusterId, KubeClient]) -> list[tuple[str, ...]]:
+    async def body(conns: Connections, _home: KubeClient | None) -> list[tuple[str, ...]]:
+        clients = conns.clients
         world, errors = await snapshot(cfg, clients)
         rows: list[tuple[str, ...]] = []
         for name, cache in world.caches.items():

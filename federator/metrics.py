@@ -76,6 +76,18 @@ class FederatorMetrics:
         self.queue_drops = Gauge(
             p + "workqueue_drops", "Keys refused by the full work queue (total).", registry=r
         )
+        self.credential_reloads = Counter(
+            p + "credential_reloads",
+            "Clients rebuilt because a member's kubeconfig (Secret or file) changed (R7).",
+            ["cluster"],
+            registry=r,
+        )
+        self.credential_reload_failures = Counter(
+            p + "credential_reload_failures",
+            "Changed kubeconfigs refused (unsafe, unlabelled, unreadable): the old client stays.",
+            ["cluster"],
+            registry=r,
+        )
         self.events_dropped = Counter(
             p + "events_dropped", "Kubernetes Events not recorded (failed or capped).", registry=r
         )

@@ -93,7 +93,8 @@ class SampleWriter:
         self._chunks = chunks
         self._limits = limits
         self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey] = {}
-        self._refs: dict[SeriesLabels, SeriesKey] = {}
+        self._refs: dict[SeriesLabels, tuple[str, int, bytes]] = {}
+        """Per series object of ``write_series``: its id, shard and Lua entry prefix."""
         self._prefixes: dict[str, bytes] = {}
         self.cut_failures = 0
         """Chunk cuts that failed after a successful write (retried by later writes)."""
@@ -144,50 +145,58 @@ class SampleWriter:
     async def write_series(self, batch: SeriesBatch) -> WriteResult:
         """Store a columnar batch; same contract as :meth:`write`, work per series."""
         self._check_size(len(batch))
-        refs = self._refs
-        groups: dict[str, tuple[SeriesKey, list[tuple[int, int]]]] = {}
-        for ref, a, b in batch.runs():
-            key = refs.get(ref)
-            if key is None:
-                key = self._ref_key(ref)
-            group = groups.get(key.series_id)
-            if group is None:
-                groups[key.series_id] = (key, [(a, b)])
-            else:
-                group[1].append((a, b))
-        ts, vs = batch.timestamps, batch.values
+        known = self._refs
+        infos = [known.get(ref) or self._learn(ref) for ref in batch.series]
+        ts, vs, o = batch.timestamps, batch.values, batch.offsets
         records = encode_records(ts, bits_from_values(vs))
+        per_shard: dict[int, list[bytes]] = {}
         ignored = conflicts = 0
-        entries: list[tuple[SeriesKey, bytes]] = []
-        for key, runs in groups.values():
-            if len(runs) == 1:
-                a, b = runs[0]
+        if len({info[0] for info in infos}) == len(infos):  # each series once: the usual
+            for i, (_, shard, prefix) in enumerate(infos):
+                a, b = o[i], o[i + 1]
                 if b - a == 1 or _increasing(ts[a:b]):
-                    entries.append((key, records[RECORD_SIZE * a : RECORD_SIZE * b]))
-                    continue
-            raw_ts = [t for a, b in runs for t in ts[a:b]]
-            if len(runs) > 1 and _increasing(raw_ts):  # runs in order: join their records
-                recs = b"".join([records[RECORD_SIZE * a : RECORD_SIZE * b] for a, b in runs])
-                entries.append((key, recs))
-                continue
-            raw_values = [v for a, b in runs for v in vs[a:b]]
-            timestamps, values, n_ignored, n_conflicts = _sorted_unique(raw_ts, raw_values)
-            ignored += n_ignored
-            conflicts += n_conflicts
-            entries.append((key, encode_records(timestamps, bits_from_values(values))))
-        stored = await self._append(entries)
+                    recs = records[RECORD_SIZE * a : RECORD_SIZE * b]
+                else:
+                    stamps, values, n_ignored, n_conflicts = _sorted_unique(ts[a:b], vs[a:b])
+                    ignored += n_ignored
+                    conflicts += n_conflicts
+                    recs = encode_records(stamps, bits_from_values(values))
+                _add(per_shard, shard, prefix, recs)
+        else:
+            groups: dict[str, tuple[int, bytes, list[int]]] = {}
+            for i, (sid, shard, prefix) in enumerate(infos):
+                group = groups.get(sid)
+                if group is None:
+                    groups[sid] = (shard, prefix, [i])
+                else:
+                    group[2].append(i)
+            for shard, prefix, runs in groups.values():
+                raw_ts = [t for i in runs for t in ts[o[i] : o[i + 1]]]
+                if _increasing(raw_ts):
+                    recs = b"".join(
+                        [records[RECORD_SIZE * o[i] : RECORD_SIZE * o[i + 1]] for i in runs]
+                    )
+                else:
+                    raw_values = [v for i in runs for v in vs[o[i] : o[i + 1]]]
+                    stamps, values, n_ignored, n_conflicts = _sorted_unique(raw_ts, raw_values)
+                    ignored += n_ignored
+                    conflicts += n_conflicts
+                    recs = encode_records(stamps, bits_from_values(values))
+                _add(per_shard, shard, prefix, recs)
+        stored = await self._send(per_shard)
         if ignored or conflicts:
             return stored + WriteResult(duplicates_ignored=ignored, duplicate_conflicts=conflicts)
         return stored
 
-    def _ref_key(self, ref: SeriesLabels) -> SeriesKey:
+    def _learn(self, ref: SeriesLabels) -> tuple[str, int, bytes]:
         key = fast_series_key(
             ref.name, ref.labels, shards=self._chunks.shards, tenant_label=self._limits.tenant_label
         )
+        info = (key.series_id, key.shard, self._prefixes.get(key.series_id) or self._prefix(key))
         if len(self._refs) >= _KEY_CACHE_MAX:
             self._refs.clear()
-        self._refs[ref] = key
-        return key
+        self._refs[ref] = info
+        return info
 
     def _check_size(self, n: int) -> None:
         if n > self._limits.max_batch_samples:
@@ -197,18 +206,15 @@ class SampleWriter:
             )
 
     async def _append(self, entries: list[tuple[SeriesKey, bytes]]) -> WriteResult:
-        """One Lua call per shard (and per ``_SERIES_PER_CALL`` series); then cut full heads."""
         prefixes = self._prefixes
         per_shard: dict[int, list[bytes]] = {}
         for key, records in entries:
-            prefix = prefixes.get(key.series_id)
-            if prefix is None:
-                prefix = self._prefix(key)
-            n = len(records)
-            parts = per_shard.get(key.shard)
-            if parts is None:
-                parts = per_shard[key.shard] = []
-            parts += (prefix, _LENGTHS[n] if n < _LENGTHS_N else _U32.pack(n), records)
+            prefix = prefixes.get(key.series_id) or self._prefix(key)
+            _add(per_shard, key.shard, prefix, records)
+        return await self._send(per_shard)
+
+    async def _send(self, per_shard: dict[int, list[bytes]]) -> WriteResult:
+        """One Lua call per shard (and per ``_SERIES_PER_CALL`` series); then cut full heads."""
         calls = []
         step = 3 * _SERIES_PER_CALL
         for shard, parts in sorted(per_shard.items()):
@@ -290,6 +296,15 @@ class SampleWriter:
             log.warning("could not cut %d heads into chunks; will retry", len(calls))
             return 0
         return sum(1 for x in done if x == 1)
+
+
+def _add(per_shard: dict[int, list[bytes]], shard: int, prefix: bytes, records: bytes) -> None:
+    """Append one series' entry (see ``WRITE_LUA``) to its shard's parts."""
+    n = len(records)
+    parts = per_shard.get(shard)
+    if parts is None:
+        parts = per_shard[shard] = []
+    parts += (prefix, _LENGTHS[n] if n < _LENGTHS_N else _U32.pack(n), records)
 
 
 def fast_series_key(

@@ -7,14 +7,20 @@ explicit kubeconfig for development). Every kubeconfig, whatever its origin, goe
 ``federator.kubeconfig_safety.check_kubeconfig`` first, and a Secret must carry the label
 ``meshfed.io/cluster: <cluster name>``, so a typo in the config cannot make the federator use
 an unrelated Secret. Failures here are ``ConfigError``: the process stops with the reason.
+
+Every loaded kubeconfig also yields a fingerprint (SHA-256 of its raw bytes, plus the context):
+``federator.kube.credentials_watch`` re-reads the sources and compares fingerprints to pick up
+rotated credentials without a restart, and to leave an unchanged source alone (R7).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,13 +91,49 @@ def _parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source} is not valid YAML: {exc}") from exc
 
 
-def file_credentials(path: str, context: str | None) -> Credentials:
-    source = f"kubeconfig {path}"
+@dataclass(frozen=True, slots=True)
+class LoadedCredentials:
+    """Credentials of one member and the fingerprint of the kubeconfig they came from."""
+
+    credentials: Credentials
+    fingerprint: str
+    """SHA-256 (hex) of the raw kubeconfig bytes and the context: equal means unchanged."""
+    source: str
+    """Where the kubeconfig came from (``kubeconfig /p/f`` or ``Secret ns/name``), for messages."""
+
+
+def fingerprint(raw: bytes, context: str | None = None) -> str:
+    """The fingerprint of a raw kubeconfig (``LoadedCredentials.fingerprint``)."""
+    digest = hashlib.sha256(raw)
+    digest.update(b"\0" + (context or "").encode())
+    return digest.hexdigest()
+
+
+def parse_kubeconfig(raw: bytes, *, context: str | None, source: str) -> LoadedCredentials:
+    """Parse, safety-check and resolve a raw kubeconfig (``ConfigError`` if it cannot be used)."""
+    doc = _parse_yaml(raw.decode(errors="replace"), source)
+    creds = credentials_from_kubeconfig(doc, context=context, source=source)
+    return LoadedCredentials(
+        credentials=creds, fingerprint=fingerprint(raw, context), source=source
+    )
+
+
+def read_file_kubeconfig(path: str) -> bytes:
+    """The raw bytes of a kubeconfig file (``ConfigError`` if unreadable)."""
     try:
-        text = Path(path).read_text()
+        return Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{source} cannot be read: {exc.strerror}") from exc
-    return credentials_from_kubeconfig(_parse_yaml(text, source), context=context, source=source)
+        raise ConfigError(f"kubeconfig {path} cannot be read: {exc.strerror}") from exc
+
+
+def load_file(path: str, context: str | None) -> LoadedCredentials:
+    return parse_kubeconfig(
+        read_file_kubeconfig(path), context=context, source=f"kubeconfig {path}"
+    )
+
+
+def file_credentials(path: str, context: str | None) -> Credentials:
+    return load_file(path, context).credentials
 
 
 def in_cluster_credentials() -> Credentials:
@@ -112,10 +154,18 @@ def in_cluster_credentials() -> Credentials:
     )
 
 
-async def secret_credentials(
+def secret_source(namespace: str, secret: KubeconfigSecret) -> str:
+    return f"Secret {namespace}/{secret.name}"
+
+
+async def read_secret_kubeconfig(
     *, home: KubeClient, namespace: str, cluster: ClusterId, secret: KubeconfigSecret
-) -> Credentials:
-    source = f"Secret {namespace}/{secret.name}"
+) -> bytes:
+    """The raw kubeconfig in a cluster's Secret, after checking the Secret's label.
+
+    ``ConfigError`` if the Secret cannot be read, does not exist, is not labelled
+    ``meshfed.io/cluster=<cluster>`` or lacks the key."""
+    source = secret_source(namespace, secret)
     try:
         obj = await home.get(SECRETS, namespace, secret.name)
     except FederatorError as exc:
@@ -131,8 +181,55 @@ async def secret_credentials(
     data = (obj.get("data") or {}).get(secret.key)
     if data is None:
         raise ConfigError(f"{source} has no data key {secret.key!r}")
-    text = _b64(data, f"{source} key {secret.key}").decode(errors="replace")
-    return credentials_from_kubeconfig(_parse_yaml(text, source), context=None, source=source)
+    return _b64(data, f"{source} key {secret.key}")
+
+
+async def load_secret(
+    *, home: KubeClient, namespace: str, cluster: ClusterId, secret: KubeconfigSecret
+) -> LoadedCredentials:
+    raw = await read_secret_kubeconfig(
+        home=home, namespace=namespace, cluster=cluster, secret=secret
+    )
+    return parse_kubeconfig(raw, context=None, source=secret_source(namespace, secret))
+
+
+async def secret_credentials(
+    *, home: KubeClient, namespace: str, cluster: ClusterId, secret: KubeconfigSecret
+) -> Credentials:
+    loaded = await load_secret(home=home, namespace=namespace, cluster=cluster, secret=secret)
+    return loaded.credentials
+
+
+@dataclass(frozen=True, slots=True)
+class Connections:
+    """What ``open_clusters`` opened: a client per member and the credentials it uses."""
+
+    clients: dict[ClusterId, KubeClient]
+    """One client per member cluster (the runner swaps entries in place on rotation)."""
+    loaded: dict[ClusterId, LoadedCredentials]
+    """The credentials each client was built from (the rotation watcher's starting point)."""
+
+
+async def open_clusters(
+    config: FederationConfig,
+    *,
+    home: KubeClient | None = None,
+    timeouts: Timeouts | None = None,
+) -> Connections:
+    """One client per member cluster. Raises ``ConfigError`` (after closing what it opened)."""
+    out = Connections(clients={}, loaded={})
+    try:
+        for settings in config.clusters:
+            loaded = await load_credentials(settings, config=config, home=home)
+            out.loaded[settings.name] = loaded
+            out.clients[settings.name] = KubeClient(
+                cluster=settings.name, credentials=loaded.credentials, timeouts=timeouts
+            )
+    except BaseException:
+        for c in out.clients.values():
+            await c.aclose()
+        raise
+    return out
 
 
 async def build_clients(
@@ -141,31 +238,21 @@ async def build_clients(
     home: KubeClient | None = None,
     timeouts: Timeouts | None = None,
 ) -> dict[ClusterId, KubeClient]:
-    """One client per member cluster. Raises ``ConfigError`` (after closing what it opened)."""
-    clients: dict[ClusterId, KubeClient] = {}
-    try:
-        for settings in config.clusters:
-            creds = await _credentials(settings, config=config, home=home)
-            clients[settings.name] = KubeClient(
-                cluster=settings.name, credentials=creds, timeouts=timeouts
-            )
-    except BaseException:
-        for c in clients.values():
-            await c.aclose()
-        raise
-    return clients
+    """One client per member cluster (``open_clusters`` without the fingerprints)."""
+    return (await open_clusters(config, home=home, timeouts=timeouts)).clients
 
 
-async def _credentials(
+async def load_credentials(
     settings: ClusterSettings, *, config: FederationConfig, home: KubeClient | None
-) -> Credentials:
+) -> LoadedCredentials:
+    """Read and check the kubeconfig of one member (file or Secret)."""
     if settings.kubeconfig is not None:
-        return file_credentials(settings.kubeconfig.path, settings.kubeconfig.context)
+        return load_file(settings.kubeconfig.path, settings.kubeconfig.context)
     assert settings.secret is not None  # validate() guarantees exactly one
     if home is None:
         raise ConfigError(
             f"cluster {settings.name} uses a Secret, but no home cluster client is available"
         )
-    return await secret_credentials(
+    return await load_secret(
         home=home, namespace=config.namespace, cluster=settings.name, secret=settings.secret
     )

@@ -12,6 +12,12 @@ de-duplicating ``WorkQueue``; ``workers`` tasks reconcile keys. Besides events:
   decided: every cluster synced, or ``ready_grace`` seconds passed and every reachable cluster
   synced (an unreachable remote must not keep the federator unready, R3).
 
+``replace_client(cluster, client)`` takes over rotated credentials (R7, called by
+``federator.kube.credentials_watch``): the entry in the shared ``clients`` dict is swapped (the
+reconciler reads the same dict), that cluster's watches restart with the new client (their
+relist refreshes the cache), every key is enqueued (work refused with the old credentials is
+retried) and the old client is closed after a grace period (requests in flight on it finish).
+
 ``start()`` returns at once; ``shutdown()`` is idempotent and cancels every task.
 """
 
@@ -21,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, MutableMapping
 from dataclasses import dataclass, field
 
 from federator.config import FederationConfig
@@ -53,6 +59,9 @@ class RunnerSettings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     tick_seconds: float = 1.0
     """Status/metrics refresh and readiness check period."""
+    retired_client_grace_seconds: float = 40.0
+    """After a credential rotation the old client is closed this long after the swap (longer
+    than a request timeout, so requests in flight on it finish)."""
 
 
 class Runner:
@@ -62,7 +71,7 @@ class Runner:
         self,
         *,
         config: FederationConfig,
-        clients: Mapping[ClusterId, KubeClient],
+        clients: MutableMapping[ClusterId, KubeClient],
         metrics: FederatorMetrics,
         status: StatusRegistry,
         settings: RunnerSettings | None = None,
@@ -82,7 +91,10 @@ class Runner:
         self._orphans: set[ServiceKey] = set()
         self._trusted: dict[ClusterId, bool] = dict.fromkeys(config.cluster_ids, False)
         self._tasks: list[asyncio.Task[None]] = []
+        self._watches: dict[ClusterId, list[asyncio.Task[None]]] = {}
+        self._retired: set[KubeClient] = set()
         self._started = 0.0
+        self._stopped = False
 
     # ---- lifecycle
     async def start(self) -> None:
@@ -92,25 +104,62 @@ class Runner:
         self._started = time.monotonic()
         self.status.set_planner(self.reconciler.plan_all)
         for name in self.config.cluster_ids:
-            for kind in RESOURCES:
-                self._spawn(self._watch(name, kind), f"watch-{name}-{kind}")
+            self._start_watches(name)
         for i in range(self.settings.workers):
             self._spawn(self._worker(), f"worker-{i}")
         self._spawn(self._tick(), "tick")
         self._spawn(self._resync(), "resync")
 
-    def _spawn(self, coro: object, name: str) -> None:
-        self._tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[object, object, None], name: str) -> asyncio.Task[None]:
+        self._tasks = [t for t in self._tasks if not t.done()]
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.append(task)
+        return task
+
+    def _start_watches(self, name: ClusterId) -> None:
+        self._watches[name] = [
+            self._spawn(self._watch(name, kind), f"watch-{name}-{kind}") for kind in RESOURCES
+        ]
+
+    async def replace_client(self, name: ClusterId, client: KubeClient) -> None:
+        """Use ``client`` for cluster ``name`` from now on (see the module docstring)."""
+        old = self.clients[name]
+        self.clients[name] = client
+        if not self._tasks or self._stopped:
+            await old.aclose()  # not running: nothing can be using the old client
+            return
+        watches = self._watches.pop(name, [])
+        for task in watches:
+            task.cancel()
+        for task in watches:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._start_watches(name)
+        for key in self.all_keys():
+            self.queue.add(key)
+        self._retired.add(old)
+        self._spawn(self._close_later(old), f"close-old-client-{name}")
+        log.info("cluster %s: new client in use, watches restarted", name)
+
+    async def _close_later(self, client: KubeClient) -> None:
+        await asyncio.sleep(self.settings.retired_client_grace_seconds)
+        self._retired.discard(client)
+        await client.aclose()
 
     async def shutdown(self) -> None:
         """Cancel every task (idempotent)."""
+        self._stopped = True
         self.queue.shutdown()
         tasks, self._tasks = self._tasks, []
+        self._watches.clear()
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        retired, self._retired = self._retired, set()
+        for client in retired:
+            await client.aclose()
 
     # ---- watches
     async def _watch(self, name: ClusterId, kind: str) -> None:
