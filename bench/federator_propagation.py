@@ -271,17 +271,17 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
     )  # fmt: skip
     expected = 2 * args.services * len(cids) * len(cids)
     try:
-        stable = 0
-        while stable < 3:  # objects applied and queue empty for 3 polls in a row
+        versions: dict[str, str] = {}
+        while len(versions) != expected:  # the queue may never drain: resync takes > its period
             assert fed.poll() is None, "meshfed federate exited; see federator.log"
             assert time.monotonic() < t + args.converge_timeout, "not converged in time"
             await asyncio.sleep(2)
             with contextlib.suppress(httpx.HTTPError):
                 m = await fed_metrics(fed_http)
-                stable = stable + 1 if m["writes"] >= expected and m["depth"] == 0 else 0
+                if m["writes"] >= expected:
+                    versions = await owned_versions(clients)
         result["converge_s"] = round(time.monotonic() - t, 1)
-        versions = await owned_versions(clients)
-        assert len(versions) == expected, f"{len(versions)} owned objects, want {expected}"
+        result["queue_depth_at_converge"] = m["depth"]
         print(f"converged: {expected} objects in {result['converge_s']} s; idle phase")
 
         watchers = Watchers(clients)

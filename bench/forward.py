@@ -5,9 +5,11 @@ A client process opens ``--connections`` connections and sends PackedForward mes
 out_forward with ``require_ack_response`` does). The receiver runs in this process and writes
 to the embedded Redis; afterwards ``redis-benchmark -s <socket> -P 64 XADD`` runs against the
 same server for the ratio (goal: >= 30 %). The clock starts once every client has built its
-messages and connected. ``LogStore.write_logs`` alone is measured too (the store's ceiling,
-without parsing or sockets). Times are integer seconds, or with ``--event-time`` EventTime
-(ext 0, what Fluentd and Fluent Bit send). Bounded: ``--events`` in total, a 300 s timeout.
+messages and connected; the receiver process's CPU time per event is printed too (steadier
+than the rate on a shared machine). ``LogStore.write_logs`` alone is measured as well (the
+store's ceiling, without parsing or sockets). Times are integer seconds, or with
+``--event-time`` EventTime (ext 0, what Fluentd and Fluent Bit send). Bounded: ``--events``
+in total, a 300 s timeout.
 Usage: ``python bench/forward.py [--events 200000] [--batch 1000] [--connections 4]
 [--event-time]``.
 """
@@ -94,12 +96,14 @@ async def run(events: int, batch: int, connections: int, event_time: bool) -> No
             assert p.stdout is not None
             await asyncio.wait_for(p.stdout.readline(), timeout=120)
         started = time.perf_counter()
+        cpu_started = time.process_time()  # this process: receiver + store client
         for p in procs:
             assert p.stdin is not None
             p.stdin.write(b"go\n")
             await p.stdin.drain()
         await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), timeout=300)
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         stored = registry.get_sample_value(
             "meshfed_receiver_stored_total", {"receiver": "forward", "signal": "logs"}
         )
@@ -107,7 +111,8 @@ async def run(events: int, batch: int, connections: int, event_time: bool) -> No
         print(
             f"forward: {int(stored or 0)} events stored+acked in {elapsed:.2f} s = {rate:,.0f}/s"
             f" (batch {batch}, {connections} connections"
-            f"{', EventTime' if event_time else ''})"
+            f"{', EventTime' if event_time else ''}); receiver process CPU"
+            f" {cpu / max(stored or 0, 1) * 1e6:.2f} µs/event"
         )
         await store_only(store, min(events, 100_000), batch)
         assert store.connection.embedded is not None

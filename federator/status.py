@@ -55,6 +55,39 @@ class ClusterStatus:
     """The last connection/watch error, if the cluster is not reachable."""
 
 
+FORBIDDEN = "Forbidden"
+"""``RefusalCondition.reason``: the target's RBAC denies the verb (HTTP 403)."""
+REFUSED = "Refused"
+"""``RefusalCondition.reason``: the target refused the request for good otherwise (400, 422)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalCondition:
+    """A request to a target cluster that its apiserver refused for good, for one service.
+
+    Read like a ``federator.model.Condition`` (``key``, ``cluster`` - the target -, ``reason``,
+    ``message``: the status API maps the reason, which ``federator.model.Reason`` does not
+    know, to ``CONDITION_REASON_OTHER`` and keeps its text), plus what was refused. It lasts
+    until a reconcile of the service reaches that target again without a refusal."""
+
+    key: ServiceKey
+    cluster: ClusterId
+    reason: str
+    """``FORBIDDEN`` or ``REFUSED``."""
+    verb: str
+    """The RBAC verb refused: ``patch`` (server-side apply), ``delete`` or ``list``."""
+    kind: str
+    """ServiceEntry or DestinationRule."""
+    name: str
+    """``namespace/name`` of the object (just ``namespace`` for a refused list)."""
+    message: str
+    """The request and the apiserver's answer."""
+
+
+ServiceCondition = Condition | RefusalCondition
+"""What ``ServiceStatus.conditions`` holds."""
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceStatus:
     """One global service."""
@@ -65,8 +98,9 @@ class ServiceStatus:
     endpoints: Mapping[ClusterId, tuple[Endpoint, ...]] = field(default_factory=dict)
     """All endpoints (ready or not) per exporting cluster."""
     conflicts: tuple[ConflictReport, ...] = ()
-    conditions: tuple[Condition, ...] = ()
-    """Everything else to report (NamespaceMissing per target cluster, gateway problems...)."""
+    conditions: tuple[ServiceCondition, ...] = ()
+    """Everything else to report (NamespaceMissing per target cluster, gateway problems, a
+    request a target refused: ``RefusalCondition``)."""
     last_applied: Mapping[ClusterId, datetime] = field(default_factory=dict)
     """Per target cluster: when meshfed last wrote (created/updated/deleted) its objects."""
 

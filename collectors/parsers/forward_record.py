@@ -103,6 +103,9 @@ def to_log_records(
     append = records.append
     invalid = 0
     for entry in entries:
+        if type(entry) is not list and not isinstance(entry, list | tuple):
+            invalid += 1  # not even an array: counted without raising (a zeros bomb is 16 M)
+            continue
         try:
             append(convert(entry))
         except PermanentError:

@@ -6,8 +6,11 @@ writers own are kept. Deletes carry the uid and resourceVersion read during the 
 preconditions: an object someone changed after the diff is not deleted (409, retried with a
 fresh read). ``KEEP`` actions (fail-static) are never executed.
 
-Every action is attempted even if an earlier one failed; the outcome reports what was done and
-the first retryable and permanent failures, and the caller decides about the requeue.
+Every action is attempted even if an earlier one failed; the outcome reports what was done,
+every action that failed (so the caller keeps tracking objects whose prune did not happen),
+each refusal with the RBAC verb and the apiserver's message (the caller turns them into
+status conditions: S6, a denied verb must be visible, not only logged), and the first
+retryable and permanent failures; the caller decides about the requeue.
 """
 
 from __future__ import annotations
@@ -19,6 +22,35 @@ from federator.kube.client import WRITTEN, KubeClient
 from federator.model import ObjectRef
 from federator.reconcile.diff import ClusterPlan, Op
 
+FORBIDDEN_STATUS = 403
+VERBS = {Op.CREATE: "patch", Op.UPDATE: "patch", Op.DELETE: "delete"}
+"""The RBAC verb each executed op needs (server-side apply is a PATCH)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """One request a target's apiserver refused for good (a ``PermanentError``)."""
+
+    ref: ObjectRef
+    """The object (for a refused list: its kind and namespace, and an empty name)."""
+    verb: str
+    """The RBAC verb: ``patch`` (server-side apply), ``delete`` or ``list``."""
+    status: int | None
+    """The HTTP status, if the apiserver answered (403: RBAC denies the verb)."""
+    message: str
+    """The error text, which carries the apiserver's message."""
+
+    @property
+    def forbidden(self) -> bool:
+        return self.status == FORBIDDEN_STATUS
+
+    @classmethod
+    def of(cls, ref: ObjectRef, verb: str, exc: PermanentError) -> Refusal:
+        status = getattr(exc, "status", None)
+        return cls(
+            ref=ref, verb=verb, status=status if isinstance(status, int) else None, message=str(exc)
+        )
+
 
 @dataclass(slots=True)
 class ApplyOutcome:
@@ -26,6 +58,10 @@ class ApplyOutcome:
 
     written: list[tuple[ObjectRef, Op]] = field(default_factory=list)
     """Creates, updates and deletes that succeeded (a delete of an already-gone object too)."""
+    failed: list[tuple[ObjectRef, Op]] = field(default_factory=list)
+    """Actions that did not happen (any failure); a failed delete leaves an object to track."""
+    refused: list[Refusal] = field(default_factory=list)
+    """The failed actions the apiserver refused for good, in plan order."""
     retryable: RetryableError | None = None
     """The first transient failure; the key should be requeued with backoff."""
     permanent: PermanentError | None = None
@@ -53,8 +89,11 @@ async def execute(plan: ClusterPlan, *, client: KubeClient) -> ApplyOutcome:
                 )
                 out.written.append((action.ref, action.op))
         except RetryableError as exc:
+            out.failed.append((action.ref, action.op))
             out.retryable = out.retryable or exc
             out.retry_after = max(out.retry_after, float(getattr(exc, "retry_after", 0) or 0))
         except PermanentError as exc:
+            out.failed.append((action.ref, action.op))
+            out.refused.append(Refusal.of(action.ref, VERBS[action.op], exc))
             out.permanent = out.permanent or exc
     return out

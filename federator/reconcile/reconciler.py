@@ -8,6 +8,15 @@ known and it answers); skipped targets are picked up when they come back (the ru
 enqueues every key then). The result decides the requeue: a retryable failure anywhere ->
 requeue with backoff (honouring Retry-After); a permanent one -> reported, not retried hot.
 
+Refused requests (S6): every request a target refuses for good becomes a ``RefusalCondition``
+on the service for that target (verb, object, the apiserver's message) - ``Forbidden`` for
+RBAC (403), ``Refused`` otherwise - and lasts until a reconcile writes to that target again
+without a failure (a target skipped, or failing only transiently, keeps its refusals). A
+service whose objects could not all be pruned stays in ``imported``, so resyncs retry the
+prune instead of forgetting the leftover. A Forbidden is requeued after
+``DENIED_RETRY_SECONDS`` (at most the resync period): no hot loop, and convergence soon after
+the RBAC is fixed. Nothing else is deleted instead.
+
 Also here: port/topology conflicts become Kubernetes Events on the losing Service (once per
 distinct conflict), the status registry is updated, and ``plan_all`` computes the whole
 federation's plan without writing (``meshfed plan`` and the status API).
@@ -18,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -32,18 +41,30 @@ from federator.model import (
     SERVICE_LABEL,
     ClusterId,
     ClusterView,
-    Condition,
+    ObjectRef,
     ServiceKey,
 )
-from federator.reconcile.apply import execute
+from federator.reconcile.apply import ApplyOutcome, Refusal, execute
 from federator.reconcile.desired import DesiredState, compute_desired
 from federator.reconcile.diff import ClusterPlan, Plan, diff_cluster
-from federator.reconcile.render import render_cluster, service_label_value
-from federator.status import ChangeEvent, ServiceStatus, StatusRegistry
+from federator.reconcile.render import RenderedCluster, render_cluster, service_label_value
+from federator.status import (
+    FORBIDDEN,
+    REFUSED,
+    ChangeEvent,
+    RefusalCondition,
+    ServiceCondition,
+    ServiceStatus,
+    StatusRegistry,
+)
 
 log = logging.getLogger(__name__)
 OWNED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
 MAX_REMEMBERED_EVENTS = 10_000
+DENIED_RETRY_SECONDS = 60.0
+"""Requeue delay of a key after a Forbidden (capped by the resync period)."""
+LISTED_KINDS = "ServiceEntry,DestinationRule"
+"""``RefusalCondition.kind`` of a refused list of the owned objects."""
 
 
 class World(Protocol):
@@ -78,6 +99,65 @@ async def list_owned(client: KubeClient, key: ServiceKey | None = None) -> list[
     return items
 
 
+def refusal_condition(key: ServiceKey, refusal: Refusal) -> RefusalCondition:
+    """The status condition reporting ``refusal`` on ``key`` (pure)."""
+    ref = refusal.ref
+    return RefusalCondition(
+        key=key,
+        cluster=ref.cluster,
+        reason=FORBIDDEN if refusal.forbidden else REFUSED,
+        verb=refusal.verb,
+        kind=ref.kind,
+        name=f"{ref.namespace}/{ref.name}" if ref.name else ref.namespace,
+        message=refusal.message,
+    )
+
+
+def carried_refusals(old: ServiceStatus | None, settled: set[ClusterId]) -> list[RefusalCondition]:
+    """The refusals of the last status in targets this reconcile did not settle (pure)."""
+    if old is None:
+        return []
+    return [
+        c for c in old.conditions if isinstance(c, RefusalCondition) and c.cluster not in settled
+    ]
+
+
+@dataclass(slots=True)
+class Tally:
+    """The targets' outcomes of one reconcile, folded into what decides status and requeue."""
+
+    key: ServiceKey
+    conditions: list[ServiceCondition] = field(default_factory=list)
+    last_applied: dict[ClusterId, datetime] = field(default_factory=dict)
+    retryable: RetryableError | None = None
+    permanent: PermanentError | None = None
+    retry_after: float = 0.0
+    denied: bool = False
+    """Some target answered 403 Forbidden."""
+    settled: set[ClusterId] = field(default_factory=set)
+    """Targets whose earlier refusals this reconcile replaces: it got refusals there, or every
+    request there succeeded. A target that only failed transiently keeps its old ones."""
+
+    def add(self, target: ClusterId, outcome: ApplyOutcome) -> None:
+        if outcome.written:
+            self.last_applied[target] = datetime.now(UTC)
+        self.conditions.extend(refusal_condition(self.key, r) for r in outcome.refused)
+        self.denied = self.denied or any(r.forbidden for r in outcome.refused)
+        if outcome.refused or outcome.retryable is None:
+            self.settled.add(target)
+        self.retryable = self.retryable or outcome.retryable
+        self.permanent = self.permanent or outcome.permanent
+        self.retry_after = max(self.retry_after, outcome.retry_after)
+
+
+def _retry_after(exc: RetryableError) -> float:
+    return float(getattr(exc, "retry_after", 0) or 0)
+
+
+def condition_order(condition: ServiceCondition) -> tuple[str, str, str]:
+    return (condition.cluster, str(condition.reason), condition.message)
+
+
 class Reconciler:
     """Reconciles global services into every writable member cluster."""
 
@@ -104,14 +184,10 @@ class Reconciler:
         views = self._world.views([key])
         desired = compute_desired(config=self._config, views=views, keys=[key])
         members = {c: (views[c].trusted if c in views else False) for c in self._config.cluster_ids}
-        retryable: RetryableError | None = None
-        permanent: PermanentError | None = None
-        retry_after = 0.0
-        conditions: list[Condition] = list(desired.conditions)
-        last_applied: dict[ClusterId, datetime] = {}
         old = self._status.service(key)
+        tally = Tally(key=key, conditions=list(desired.conditions))
         if old is not None:
-            last_applied.update(old.last_applied)
+            tally.last_applied.update(old.last_applied)
         for target in self._config.clusters:
             if not self._world.writable(target.name) or target.name not in views:
                 continue
@@ -121,41 +197,52 @@ class Reconciler:
                 namespaces=views[target.name].namespaces,
                 config=self._config,
             )
-            conditions.extend(rendered.conditions)
-            client = self._clients[target.name]
-            try:
-                actual = await list_owned(client, key)
-            except RetryableError as exc:
-                retryable = retryable or exc
-                continue
-            except PermanentError as exc:
-                permanent = permanent or exc
-                continue
-            plan = diff_cluster(
-                cluster=target.name, desired=rendered.manifests, actual=actual, members=members
-            )
-            outcome = await execute(plan, client=client)
-            self._record(key, plan, outcome.written, observed_at)
-            if outcome.written:
-                last_applied[target.name] = datetime.now(UTC)
-            if rendered.manifests or plan.kept:
-                self.imported[target.name].add(key)
-            elif not outcome.retryable:
-                self.imported[target.name].discard(key)
-            retryable = retryable or outcome.retryable
-            permanent = permanent or outcome.permanent
-            retry_after = max(retry_after, outcome.retry_after)
+            tally.conditions.extend(rendered.conditions)
+            outcome = await self._write_target(key, rendered, members, observed_at)
+            tally.add(target.name, outcome)
         await self._send_conflict_events(desired)
-        self._update_status(key, views, desired, conditions, last_applied)
-        if retryable is not None:
+        tally.conditions.extend(carried_refusals(old, tally.settled))
+        self._update_status(key, views, desired, tally.conditions, tally.last_applied)
+        if tally.retryable is not None:
             self._metrics.reconciles.labels(result="requeue").inc()
-            return Result(requeue=True, retry_after=retry_after, error=str(retryable))
-        if permanent is not None:
+            return Result(requeue=True, retry_after=tally.retry_after, error=str(tally.retryable))
+        if tally.permanent is not None:
             self._metrics.reconciles.labels(result="error").inc()
-            log.warning("reconcile %s refused: %s", key, permanent)
-            return Result(error=str(permanent))
+            log.warning("reconcile %s refused: %s", key, tally.permanent)
+            if tally.denied:  # RBAC may be fixed any time: retry, but slowly
+                delay = min(DENIED_RETRY_SECONDS, self._config.resync_period_seconds)
+                return Result(requeue=True, retry_after=delay, error=str(tally.permanent))
+            return Result(error=str(tally.permanent))
         self._metrics.reconciles.labels(result="success").inc()
         return Result()
+
+    async def _write_target(
+        self,
+        key: ServiceKey,
+        rendered: RenderedCluster,
+        members: Mapping[ClusterId, bool],
+        observed_at: float | None,
+    ) -> ApplyOutcome:
+        """List what meshfed owns for ``key`` in the target, diff, execute, track imports."""
+        target = rendered.cluster
+        client = self._clients[target]
+        try:
+            actual = await list_owned(client, key)
+        except RetryableError as exc:
+            return ApplyOutcome(retryable=exc, retry_after=_retry_after(exc))
+        except PermanentError as exc:
+            ref = ObjectRef(target, LISTED_KINDS, key.namespace, "")
+            return ApplyOutcome(refused=[Refusal.of(ref, "list", exc)], permanent=exc)
+        plan = diff_cluster(
+            cluster=target, desired=rendered.manifests, actual=actual, members=members
+        )
+        outcome = await execute(plan, client=client)
+        self._record(key, plan, outcome.written, observed_at)
+        if rendered.manifests or plan.kept or outcome.failed:
+            self.imported[target].add(key)  # a failed prune is retried, not forgotten
+        else:
+            self.imported[target].discard(key)
+        return outcome
 
     def _record(
         self,
@@ -212,7 +299,7 @@ class Reconciler:
         key: ServiceKey,
         views: Mapping[ClusterId, ClusterView],
         desired: DesiredState,
-        conditions: list[Condition],
+        conditions: list[ServiceCondition],
         last_applied: dict[ClusterId, datetime],
     ) -> None:
         service = desired.service(key)
@@ -229,7 +316,7 @@ class Reconciler:
                 exporting_clusters=exporters,
                 endpoints={c: tuple(views[c].endpoints.get(key, ())) for c in exporters},
                 conflicts=desired.conflicts,
-                conditions=tuple(sorted(set(conditions))),
+                conditions=tuple(sorted(set(conditions), key=condition_order)),
                 last_applied=last_applied,
             )
         )

@@ -117,15 +117,15 @@ def stop(record: ProcessRecord, *, timeout: float = 10.0) -> None:
         os.killpg(record.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _reap(record.pid)
         if not is_alive(record):
+            _reap(record.pid)  # a child of ours that just exited: collect its zombie
             return
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(record.pid, signal.SIGKILL)
     for _ in range(50):
-        _reap(record.pid)
         if not is_alive(record):
+            _reap(record.pid)
             return
         time.sleep(0.1)
 

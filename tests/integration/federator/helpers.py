@@ -106,7 +106,7 @@ def apply(kubeconfig: Path, context: str, docs: list[dict[str, Any]]) -> None:
 
 
 def wait_for(
-    what: str, probe: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.3
+    what: str, probe: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.3
 ) -> T:
     """Poll ``probe`` until it returns something truthy; fail with the last value after timeout."""
     deadline = time.monotonic() + timeout

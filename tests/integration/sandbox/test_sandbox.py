@@ -261,14 +261,15 @@ def _listening_sockets() -> dict[int, int]:
 
 
 def _group_members(pgids: set[int]) -> set[int]:
-    """PIDs of every live process in the given process groups (children included)."""
+    """PIDs of every running process in the given process groups (children included)."""
     members = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) in pgids:  # field 5 of /proc/pid/stat: process group id
+        # fields[0] is the state (field 3 of /proc/pid/stat), fields[2] the process group
+        if int(fields[2]) in pgids and fields[0] not in ("Z", "X"):
             members.add(int(stat.parent.name))
     return members
 
