@@ -31,14 +31,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collectors.parsers.remote_write_proto import WriteRequest
-from tests.integration.query.helpers import free_port
-
-HEADERS = {
-    "Content-Encoding": "snappy",
-    "Content-Type": "application/x-protobuf",
-    "X-Prometheus-Remote-Write-Version": "0.1.0",
-}
+from tests.helpers.processes import free_port, stop, wait_http_ok
+from tests.helpers.remote_write import HEADERS, Series, encode_write_request
 
 
 def payloads(
@@ -49,25 +43,28 @@ def payloads(
     out: list[list[bytes]] = []
     for shard in range(shards):
         bodies: list[bytes] = []
-        req = WriteRequest()
-        n = 0
+        request: list[Series] = []
         for k in range(rounds):
             for i in range(shard, series, shards):
-                ts = req.timeseries.add()
-                ts.labels.add(name="__name__", value=f"bench_metric_{i % 50}")
-                ts.labels.add(name="instance", value=f"host-{i % 200}:9100")
-                ts.labels.add(name="job", value="bench")
-                ts.labels.add(name="series", value=str(i))
-                ts.samples.add(timestamp=t0_ms + k * 1000, value=float(i + k))
-                n += 1
-                if n >= per_request:
-                    bodies.append(bytes(cramjam.snappy.compress_raw(req.SerializeToString())))
-                    req = WriteRequest()
-                    n = 0
-        if n:
-            bodies.append(bytes(cramjam.snappy.compress_raw(req.SerializeToString())))
+                labels = {
+                    "__name__": f"bench_metric_{i % 50}",
+                    "instance": f"host-{i % 200}:9100",
+                    "job": "bench",
+                    "series": str(i),
+                }
+                request.append((labels, [(t0_ms + k * 1000, float(i + k))]))
+                if len(request) >= per_request:
+                    bodies.append(_snappy(encode_write_request(request)))
+                    request = []
+        if request:
+            bodies.append(_snappy(encode_write_request(request)))
         out.append(bodies)
     return out
+
+
+def _snappy(data: bytes) -> bytes:
+    """Really compressed, as Prometheus sends it (the tests' literal-only blocks are not)."""
+    return bytes(cramjam.snappy.compress_raw(data))
 
 
 async def send_all(url: str, shards: list[list[bytes]]) -> float:
@@ -86,30 +83,14 @@ async def send_all(url: str, shards: list[list[bytes]]) -> float:
         return time.perf_counter() - started
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready")
-
-
 @contextlib.contextmanager
 def process(args: list[str], ready: str) -> Iterator[None]:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_ready(ready, proc)
+        wait_http_ok(ready, proc, what=args[0])
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, timeout_s=60)
 
 
 def main() -> None:

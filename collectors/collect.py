@@ -10,7 +10,6 @@ and the store closes last. A background task runs the store's compaction periodi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
@@ -19,12 +18,13 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from collectors.api.app import build_app
 from collectors.api.prometheus import PrometheusApiSettings
-from collectors.component import Component
+from collectors.component import Component, cancel_and_wait
 from collectors.config import CollectorConfig
 from collectors.errors import CollectorError
 from collectors.pipeline.pipeline import Pipeline
 from collectors.receivers.forward import ForwardReceiver
-from collectors.receivers.http import HttpServer, combined_app, metrics_route
+from collectors.receivers.http import combined_app, metrics_route
+from collectors.receivers.http_server import HttpServer
 from collectors.receivers.metrics import ReceiverMetricFamilies, ReceiverMetrics
 from collectors.receivers.otlp_grpc import OtlpGrpcReceiver
 from collectors.receivers.otlp_http import OtlpHttpReceiver
@@ -81,7 +81,9 @@ class Collector:
         query_app = build_app(store=self.store, settings=PrometheusApiSettings())
         host, port = self.config.http.address
         self.http = HttpServer(
-            app=combined_app(query_app=query_app, routes=routes), host=host, port=port
+            app=combined_app(query_app=query_app, routes=routes),
+            listen=(host, port),
+            setting_name="http.listen",
         )
         try:
             await self.http.start()
@@ -126,9 +128,7 @@ class Collector:
     async def shutdown(self) -> None:
         """Receivers, then HTTP, then the pipeline (drained), then the store; idempotent."""
         if self._compaction is not None:
-            self._compaction.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._compaction
+            await cancel_and_wait([self._compaction])
             self._compaction = None
         for name, receiver in reversed(list(self.receivers.items())):
             try:

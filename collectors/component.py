@@ -1,5 +1,7 @@
 """The two contracts every collector part shares: a lifecycle, and where records go.
 
+(And ``cancel_and_wait``, the end of every component's shutdown that owns tasks.)
+
 A receiver (socket/HTTP/gRPC server) parses wire bytes into :mod:`collectors.model` records
 and hands them to a :class:`TelemetrySink`. The sink returns only after the store has the
 records durably (or raises :class:`collectors.errors.RetryableError`), so a receiver
@@ -17,8 +19,10 @@ object per sample. The pipeline and the store are both; plain ``TelemetrySink`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+import asyncio
+import contextlib
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from collectors.model import LogRecord, MetricMetadata, Sample, Span
 from collectors.series_batch import SeriesBatch
@@ -32,6 +36,17 @@ class Component(Protocol):
     async def start(self) -> None: ...
 
     async def shutdown(self) -> None: ...
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel every task, then wait for each to end (a shutdown's last step); an error other
+    than the cancellation propagates."""
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class TelemetrySink(Protocol):

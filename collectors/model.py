@@ -2,7 +2,8 @@
 
 Plain frozen dataclasses: receivers produce them from wire formats (pure parsers), the
 store persists them, the query layer reads them back. Every record carries resource labels,
-among them ``cluster`` and ``region``, which the pipeline adds when a sender did not.
+among them ``cluster`` and ``region``, which the pipeline adds when a sender did not. The
+trace/span id and severity conversions every format needs live here too, written once.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NewType
 
+from collectors.errors import PermanentError
+
 TraceId = NewType("TraceId", str)
 """32 lowercase hex characters (16 bytes), as OTLP-JSON and Tempo print it."""
 SpanId = NewType("SpanId", str)
 """16 lowercase hex characters (8 bytes)."""
+TRACE_ID_BYTES = 16
+SPAN_ID_BYTES = 8
 
 CLUSTER_LABEL = "cluster"
 REGION_LABEL = "region"
@@ -24,6 +29,18 @@ METRIC_NAME_LABEL = "__name__"
 
 AttributeValue = str | bool | int | float | bytes | list["AttributeValue"] | None
 """OTLP AnyValue: scalars, byte strings and arrays (kvlists are flattened to dotted keys)."""
+
+
+def id_bytes(hex_id: str, size: int, what: str) -> bytes:
+    """The ``size`` raw bytes of a hex trace or span id; ``PermanentError`` naming ``what``
+    (``"trace id"``, ``"link span id"``...) when it is not hex or not ``size`` bytes long."""
+    try:
+        raw = bytes.fromhex(hex_id)
+    except ValueError:
+        raise PermanentError(f"{what} {hex_id!r} is not hex") from None
+    if len(raw) != size:
+        raise PermanentError(f"{what} {hex_id!r} must be {size} bytes")
+    return raw
 
 
 def frozen_map(items: Mapping[str, str] | None = None) -> Mapping[str, str]:
@@ -151,6 +168,35 @@ class Severity(enum.IntEnum):
     WARN = 13
     ERROR = 17
     FATAL = 21
+
+
+# Plain dicts typed read-only (a MappingProxyType lookup costs twice a dict's; these are
+# read per record).
+SEVERITY_NAMES: Mapping[str, Severity] = {
+    "trace": Severity.TRACE,
+    "debug": Severity.DEBUG,
+    "info": Severity.INFO,
+    "information": Severity.INFO,
+    "notice": Severity.INFO,
+    "warn": Severity.WARN,
+    "warning": Severity.WARN,
+    "error": Severity.ERROR,
+    "err": Severity.ERROR,
+    "fatal": Severity.FATAL,
+    "critical": Severity.FATAL,
+    "crit": Severity.FATAL,
+    "alert": Severity.FATAL,
+    "emerg": Severity.FATAL,
+    "panic": Severity.FATAL,
+}
+"""Lowercase level names (OTLP short names, Fluentd, syslog, Go/Python loggers) → severity."""
+SEVERITY_BY_NUMBER: Mapping[int, Severity] = {int(s): s for s in Severity}
+"""The named severities by number; ``SEVERITY_BY_NUMBER.get(n, n)`` keeps other numbers."""
+
+
+def severity_from_name(name: str) -> Severity | None:
+    """The severity a level name stands for, in any case; ``None`` when it names none."""
+    return SEVERITY_NAMES.get(name.lower())
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,11 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
 
 from collectors.errors import PermanentError
 from collectors.model import (
+    SEVERITY_BY_NUMBER,
+    SPAN_ID_BYTES,
+    TRACE_ID_BYTES,
     AttributeValue,
     LogRecord,
-    Severity,
     Span,
     SpanEvent,
     SpanId,
@@ -31,11 +33,11 @@ from collectors.model import (
     SpanLink,
     StatusCode,
     TraceId,
+    id_bytes,
 )
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
-_SEVERITIES = {int(s): s for s in Severity}
 
 
 def _fill_any(out: AnyValue, value: AttributeValue) -> None:
@@ -91,22 +93,12 @@ def attributes_from_otlp(pairs: Iterable[KeyValue], prefix: str = "") -> dict[st
     return out
 
 
-def _id_bytes(hex_id: str, size: int, what: str) -> bytes:
-    try:
-        raw = bytes.fromhex(hex_id)
-    except ValueError:
-        raise PermanentError(f"{what} {hex_id!r} is not hex") from None
-    if len(raw) != size:
-        raise PermanentError(f"{what} {hex_id!r} must be {size} bytes")
-    return raw
-
-
 def span_to_otlp(span: Span, out: PbSpan) -> None:
     """Fill the protobuf ``out`` with ``span`` (resource and scope are written elsewhere)."""
-    out.trace_id = _id_bytes(span.trace_id, 16, "trace id")
-    out.span_id = _id_bytes(span.span_id, 8, "span id")
+    out.trace_id = id_bytes(span.trace_id, TRACE_ID_BYTES, "trace id")
+    out.span_id = id_bytes(span.span_id, SPAN_ID_BYTES, "span id")
     if span.parent_span_id:
-        out.parent_span_id = _id_bytes(span.parent_span_id, 8, "parent span id")
+        out.parent_span_id = id_bytes(span.parent_span_id, SPAN_ID_BYTES, "parent span id")
     out.name = span.name
     out.kind = int(span.kind)  # type: ignore[assignment]
     out.start_time_unix_nano = span.start_time_unix_nano
@@ -124,8 +116,8 @@ def span_to_otlp(span: Span, out: PbSpan) -> None:
     out.dropped_events_count = span.dropped_events_count
     for link in span.links:
         pb_link = out.links.add(
-            trace_id=_id_bytes(link.trace_id, 16, "link trace id"),
-            span_id=_id_bytes(link.span_id, 8, "link span id"),
+            trace_id=id_bytes(link.trace_id, TRACE_ID_BYTES, "link trace id"),
+            span_id=id_bytes(link.span_id, SPAN_ID_BYTES, "link span id"),
             trace_state=link.trace_state,
             dropped_attributes_count=link.dropped_attributes_count,
         )
@@ -233,9 +225,9 @@ def log_to_otlp(record: LogRecord) -> ResourceLogs:
     pb.body.string_value = record.body
     attributes_to_otlp(pb.attributes, record.attributes)
     if record.trace_id:
-        pb.trace_id = _id_bytes(record.trace_id, 16, "log trace id")
+        pb.trace_id = id_bytes(record.trace_id, TRACE_ID_BYTES, "log trace id")
     if record.span_id:
-        pb.span_id = _id_bytes(record.span_id, 8, "log span id")
+        pb.span_id = id_bytes(record.span_id, SPAN_ID_BYTES, "log span id")
     resource = Resource()
     attributes_to_otlp(resource.attributes, record.resource)
     scope = ScopeLogs(scope=InstrumentationScope(name=record.tag), log_records=[pb])
@@ -257,7 +249,7 @@ def logs_from_otlp(resource_logs: ResourceLogs) -> list[LogRecord]:
                     time_unix_nano=pb.time_unix_nano,
                     body=body,
                     tag=sl.scope.name,
-                    severity_number=_SEVERITIES.get(number, number),
+                    severity_number=SEVERITY_BY_NUMBER.get(number, number),
                     severity_text=pb.severity_text,
                     attributes=attributes_from_otlp(pb.attributes),
                     resource=resource,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from collectors.errors import PermanentError
-from collectors.model import Severity, TraceId
+from collectors.model import TraceId, severity_from_name
 
 NS_PER_S = 1_000_000_000
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
@@ -29,18 +29,6 @@ _UNIT_NS = {
     "h": 3600 * NS_PER_S,
 }
 _LOGFMT_PAIR = re.compile(r'\s*([^\s="]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)\s*')
-_SEVERITY_NAMES = {
-    "trace": Severity.TRACE,
-    "debug": Severity.DEBUG,
-    "info": Severity.INFO,
-    "notice": Severity.INFO,
-    "warn": Severity.WARN,
-    "warning": Severity.WARN,
-    "error": Severity.ERROR,
-    "err": Severity.ERROR,
-    "fatal": Severity.FATAL,
-    "critical": Severity.FATAL,
-}
 _TRUE = {"1", "true", "yes"}
 _FALSE = {"", "0", "false", "no"}
 _MAX_TIME_S = 1 << 33  # year 2242: beyond this a "time" is a unit mistake
@@ -147,10 +135,12 @@ def logfmt_tags(parameter: str, text: str) -> dict[str, str]:
 
 
 def severity(parameter: str, text: str) -> int:
-    """A severity name (``warn``, ``error``...) or an OTLP SeverityNumber 0..24."""
+    """A severity name (``warn``, ``error``... any of :data:`collectors.model.SEVERITY_NAMES`)
+    or an OTLP SeverityNumber 0..24."""
     value = text.strip().lower()
-    if value in _SEVERITY_NAMES:
-        return int(_SEVERITY_NAMES[value])
+    named = severity_from_name(value)
+    if named is not None:
+        return int(named)
     if value.isdigit() and int(value) <= 24:
         return int(value)
     raise ParamError(parameter, f"{text!r} is not a severity (trace..fatal or 0..24)")

@@ -32,7 +32,15 @@ from typing import Any
 import msgpack
 
 from collectors.errors import PermanentError
-from collectors.model import AttributeValue, LogRecord, Severity, SpanId, TraceId
+from collectors.model import (
+    SEVERITY_NAMES,
+    AttributeValue,
+    LogRecord,
+    Severity,
+    SpanId,
+    TraceId,
+    severity_from_name,
+)
 from collectors.parsers.forward import (
     EVENT_TIME,
     MAX_SECONDS,
@@ -54,27 +62,10 @@ _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _HEX16 = re.compile(r"[0-9a-fA-F]{16}")
-_SEVERITY_NAMES = {
-    "trace": Severity.TRACE,
-    "debug": Severity.DEBUG,
-    "info": Severity.INFO,
-    "information": Severity.INFO,
-    "notice": Severity.INFO,
-    "warn": Severity.WARN,
-    "warning": Severity.WARN,
-    "error": Severity.ERROR,
-    "err": Severity.ERROR,
-    "fatal": Severity.FATAL,
-    "critical": Severity.FATAL,
-    "crit": Severity.FATAL,
-    "alert": Severity.FATAL,
-    "emerg": Severity.FATAL,
-    "panic": Severity.FATAL,
-}
 # The usual spellings first (no str.lower() per event), any case through the fallback.
 _SEVERITY_BY_TEXT = {
     text: number
-    for name, number in _SEVERITY_NAMES.items()
+    for name, number in SEVERITY_NAMES.items()
     for text in (name, name.upper(), name.capitalize())
 }
 
@@ -259,7 +250,7 @@ def _new_record(  # noqa: PLR0917 -- one argument per LogRecord field
 
 
 def _severity(text: str) -> Severity:
-    return _SEVERITY_NAMES.get(text.lower(), Severity.UNSPECIFIED)
+    return severity_from_name(text) or Severity.UNSPECIFIED
 
 
 def _lift_severity(fields: dict[str, Any]) -> tuple[Severity, str]:

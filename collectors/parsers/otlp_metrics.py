@@ -30,9 +30,10 @@ import itertools
 import math
 import re
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeVar
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
@@ -180,6 +181,9 @@ def _number(point: NumberDataPoint) -> float:
     return point.as_double
 
 
+P = TypeVar("P", NumberDataPoint, HistogramDataPoint, SummaryDataPoint)
+
+
 class _Converter:
     def __init__(self, out: MetricsConversion, base: Mapping[str, str]) -> None:
         self.out = out
@@ -194,13 +198,18 @@ class _Converter:
     def _add(self, name: str, labels: Mapping[str, str], ts_ms: int, value: float) -> None:
         self.out.samples.append(Sample(name=name, labels=labels, timestamp_ms=ts_ms, value=value))
 
-    def numbers(self, metric: Metric, name: str, points: Iterable[NumberDataPoint]) -> int:
-        newest = 0
+    def _timed(self, metric: Metric, points: Iterable[P]) -> Iterator[P]:
+        """Each point, counted; those without a time are rejected instead of yielded."""
         for point in points:
             self.out.data_points += 1
             if not point.time_unix_nano:
                 self.out.reject(1, f"{metric.name}: data point without time_unix_nano")
                 continue
+            yield point
+
+    def numbers(self, metric: Metric, name: str, points: Iterable[NumberDataPoint]) -> int:
+        newest = 0
+        for point in self._timed(metric, points):
             ts = _timestamp_ms(point.time_unix_nano)
             newest = max(newest, ts)
             self._add(name, self._labels(point.attributes), ts, _number(point))
@@ -208,11 +217,7 @@ class _Converter:
 
     def histograms(self, metric: Metric, name: str, points: Iterable[HistogramDataPoint]) -> int:
         newest = 0
-        for point in points:
-            self.out.data_points += 1
-            if not point.time_unix_nano:
-                self.out.reject(1, f"{metric.name}: data point without time_unix_nano")
-                continue
+        for point in self._timed(metric, points):
             bounds = list(point.explicit_bounds)
             counts = list(point.bucket_counts)
             if counts and len(counts) != len(bounds) + 1:
@@ -239,11 +244,7 @@ class _Converter:
 
     def summaries(self, metric: Metric, name: str, points: Iterable[SummaryDataPoint]) -> int:
         newest = 0
-        for point in points:
-            self.out.data_points += 1
-            if not point.time_unix_nano:
-                self.out.reject(1, f"{metric.name}: data point without time_unix_nano")
-                continue
+        for point in self._timed(metric, points):
             ts = _timestamp_ms(point.time_unix_nano)
             newest = max(newest, ts)
             stale = bool(point.flags & _NO_RECORDED_VALUE)

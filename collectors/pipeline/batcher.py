@@ -15,7 +15,6 @@ little for more. The queue is bounded in records: a caller that does not fit get
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -23,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence, Sized
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from collectors.component import cancel_and_wait
 from collectors.errors import RetryableError
 from collectors.receivers.metrics import ReceiverMetrics
 
@@ -175,11 +175,7 @@ class BatchCoalescer(Generic[B, R]):
             if self._queued:
                 self._has_items.set()
             await asyncio.sleep(0.01)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         while self._queue:  # left after the timeout: tell the callers to retry
             entry = self._queue.popleft()

@@ -12,14 +12,9 @@ with uvicorn on ``settings.http_listen`` (its own port, 4318 by default).
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import socket
-import ssl
 import zlib
 from collections.abc import Awaitable, Callable
 
-import uvicorn
 from google.protobuf.message import Message
 from google.rpc.status_pb2 import Status  # type: ignore[import-untyped]
 from starlette.applications import Starlette
@@ -28,8 +23,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from collectors.component import TelemetrySink
-from collectors.errors import ConfigError, PermanentError, RetryableError
+from collectors.errors import PermanentError, RetryableError
 from collectors.parsers.otlp_json import to_otlp_json
+from collectors.receivers.http_server import HttpServer, ServerTls
 from collectors.receivers.metrics import ReceiverMetrics
 from collectors.receivers.otlp_config import OtlpSettings
 from collectors.receivers.otlp_ingest import (
@@ -40,11 +36,9 @@ from collectors.receivers.otlp_ingest import (
     TooLargeError,
 )
 
-log = logging.getLogger(__name__)
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _READ_CHUNK = 64 * 1024
-_START_TIMEOUT_S = 10.0
 
 
 class UnsupportedMediaError(PermanentError):
@@ -163,76 +157,35 @@ def otlp_http_routes(
 
 class OtlpHttpReceiver:
     """A :class:`collectors.component.Component` serving the routes on ``settings.http_listen``
-    (TLS / mTLS when configured). Runs uvicorn inside the caller's event loop and leaves the
-    process's signal handlers alone."""
+    (TLS / mTLS when configured) with :class:`collectors.receivers.http_server.HttpServer`."""
 
     def __init__(
         self, *, settings: OtlpSettings, sink: TelemetrySink, metrics: ReceiverMetrics
     ) -> None:
-        self._settings = settings
-        self._app = Starlette(
-            routes=otlp_http_routes(settings=settings, sink=sink, metrics=metrics)
+        tls = None
+        if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+            tls = ServerTls(
+                settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
+            )
+        self._server = HttpServer(
+            app=Starlette(routes=otlp_http_routes(settings=settings, sink=sink, metrics=metrics)),
+            listen=settings.http_address,
+            setting_name="otlp.http_listen",
+            name="otlp-http",
+            tls=tls,
+            backlog=512,
+            graceful_s=5,
         )
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.port: int = 0
+
+    @property
+    def port(self) -> int:
         """The bound port (useful with ``http_listen`` port 0) once started."""
+        return self._server.port
 
     async def start(self) -> None:
         """Bind, then serve in a task; returns once uvicorn accepts connections."""
-        if self._server is not None:
-            return
-        s = self._settings
-        host, port = s.http_address
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as e:
-            sock.close()
-            raise ConfigError(f"otlp.http_listen: cannot bind {host}:{port}: {e}") from e
-        sock.listen(512)
-        sock.setblocking(False)
-        self.port = int(sock.getsockname()[1])
-        config = uvicorn.Config(
-            self._app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ssl_certfile=s.tls_cert_file,
-            ssl_keyfile=s.tls_key_file,
-            ssl_ca_certs=str(s.tls_client_ca_file) if s.tls_client_ca_file else None,
-            ssl_cert_reqs=ssl.CERT_REQUIRED if s.tls_client_ca_file else ssl.CERT_NONE,
-            timeout_graceful_shutdown=5,
-        )
-        server = uvicorn.Server(config)
-        config.load()
-        self._server = server
-        # ``_serve`` is ``serve`` without uvicorn's process-wide signal capture.
-        self._task = asyncio.create_task(server._serve([sock]), name="otlp-http")
-        for _ in range(int(_START_TIMEOUT_S / 0.01)):
-            if server.started or self._task.done():
-                break
-            await asyncio.sleep(0.01)
-        if not server.started:
-            await self.shutdown()
-            raise ConfigError(f"otlp.http_listen: the HTTP server on {host}:{port} did not start")
-        log.info(
-            "OTLP/HTTP receiver on %s:%d (%s)",
-            host,
-            self.port,
-            "mTLS" if s.tls_client_ca_file else "TLS" if s.tls_enabled else "plaintext",
-        )
+        await self._server.start()
 
     async def shutdown(self) -> None:
         """Stop accepting, finish in-flight requests (uvicorn's graceful timeout); idempotent."""
-        server, task = self._server, self._task
-        self._server = self._task = None
-        if server is None or task is None:
-            return
-        server.should_exit = True
-        try:
-            await asyncio.wait_for(task, timeout=10)
-        except (TimeoutError, asyncio.CancelledError):
-            task.cancel()
+        await self._server.shutdown()

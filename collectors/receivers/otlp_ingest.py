@@ -12,10 +12,10 @@ and build the ``Export*ServiceResponse``. Errors stay in the collectors' tree:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -35,9 +35,13 @@ from collectors.component import TelemetrySink
 from collectors.errors import PermanentError, RetryableError, StoreUnavailableError
 from collectors.otlp_convert import logs_from_otlp_partial, spans_from_otlp_partial
 from collectors.parsers.otlp_json import parse_otlp_json
-from collectors.parsers.otlp_metrics import samples_from_otlp
+from collectors.parsers.otlp_metrics import MetricsConversion, samples_from_otlp
 from collectors.receivers.metrics import ReceiverMetrics
 from collectors.receivers.otlp_config import OtlpSettings
+from collectors.store.metrics_model import WriteResult
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class TooBusyError(RetryableError):
@@ -167,10 +171,11 @@ class OtlpIngest:
             return await self._samples(request)
         return await self._logs(request)
 
-    async def _write(self, signal: Signal, write: Any, n: int) -> None:
+    async def _write(self, write: Awaitable[T], n: int) -> T:
+        """Await the store write of ``n`` records, counting why it failed or how long it took."""
         started = self._clock()
         try:
-            await write
+            result = await write
         except StoreUnavailableError:
             self._metrics.rejected("store_unavailable")
             raise
@@ -181,6 +186,7 @@ class OtlpIngest:
             self._metrics.rejected("invalid_data", n)
             raise
         self._metrics.observe_batch(self._clock() - started)
+        return result
 
     def _partial(self, signal: Signal, rejected: int, message: str) -> Message:
         if rejected:
@@ -189,40 +195,42 @@ class OtlpIngest:
 
     async def _traces(self, request: ExportTraceServiceRequest) -> Message:
         spans, rejected, message = spans_from_otlp_partial(request.resource_spans)
-        self._metrics.received("spans", len(spans) + rejected)
-        if spans:
-            await self._write(TRACES, self._sink.write_spans(spans), len(spans))
-            self._metrics.stored("spans", len(spans))
-        return self._partial(TRACES, rejected, message)
+        return await self._records(
+            TRACES, "spans", spans, rejected, message, self._sink.write_spans
+        )
 
     async def _logs(self, request: ExportLogsServiceRequest) -> Message:
         records, rejected, message = logs_from_otlp_partial(request.resource_logs)
-        self._metrics.received("logs", len(records) + rejected)
+        return await self._records(LOGS, "logs", records, rejected, message, self._sink.write_logs)
+
+    async def _records(  # noqa: PLR0917 -- one conversion's outcome, spelled out
+        self,
+        signal: Signal,
+        kind: str,
+        records: list[R],
+        rejected: int,
+        message: str,
+        write: Callable[[list[R]], Awaitable[object]],
+    ) -> Message:
+        """Spans or log records: write the valid ones, answer partial success for the rest."""
+        self._metrics.received(kind, len(records) + rejected)
         if records:
-            await self._write(LOGS, self._sink.write_logs(records), len(records))
-            self._metrics.stored("logs", len(records))
-        return self._partial(LOGS, rejected, message)
+            await self._write(write(records), len(records))
+            self._metrics.stored(kind, len(records))
+        return self._partial(signal, rejected, message)
+
+    async def _samples_and_metadata(self, conv: MetricsConversion) -> WriteResult:
+        result = await self._sink.write_samples(conv.samples)
+        if conv.metadata:
+            await self._sink.write_metadata(list(conv.metadata.values()))
+        return result
 
     async def _samples(self, request: ExportMetricsServiceRequest) -> Message:
         conv = samples_from_otlp(request.resource_metrics)
         self._metrics.received("samples", len(conv.samples))
         rejected, message = conv.rejected, conv.error_message
         if conv.samples:
-            started = self._clock()
-            try:
-                result = await self._sink.write_samples(conv.samples)
-                if conv.metadata:
-                    await self._sink.write_metadata(list(conv.metadata.values()))
-            except StoreUnavailableError:
-                self._metrics.rejected("store_unavailable")
-                raise
-            except RetryableError:
-                self._metrics.rejected("retryable")
-                raise
-            except PermanentError:
-                self._metrics.rejected("invalid_data", len(conv.samples))
-                raise
-            self._metrics.observe_batch(self._clock() - started)
+            result = await self._write(self._samples_and_metadata(conv), len(conv.samples))
             self._metrics.stored("samples", result.accepted + result.duplicates_ignored)
             if result.rejected:
                 # Samples, not data points: a histogram point is several samples. Reported

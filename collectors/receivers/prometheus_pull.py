@@ -11,7 +11,6 @@ reason and logged once per change of a target's state, not per pull.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from collections.abc import Callable
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from collectors.component import TelemetrySink
+from collectors.component import TelemetrySink, cancel_and_wait
 from collectors.errors import CollectorError, PermanentError, RetryableError
 from collectors.model import CLUSTER_LABEL, MetricMetadata, MetricType, Sample
 from collectors.receivers.metrics import ReceiverMetrics
@@ -86,11 +85,7 @@ class PrometheusPullReceiver:
 
     async def shutdown(self) -> None:
         """Stop pulling; a pull in progress is abandoned (its samples were not acked)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         if self._client is not None:
             await self._client.aclose()

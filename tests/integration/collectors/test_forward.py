@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from collectors.api.logs import log_routes
 from collectors.model import LogRecord
 from collectors.receivers.forward_config import ForwardUser
 from collectors.store.store import TelemetryStore
+from tests.helpers.certs import make_pki
 from tests.integration.collectors.forward_harness import (
     Harness,
     bodies,
@@ -173,18 +173,11 @@ async def test_udp_heartbeat_and_tcp_nil(harness: Harness) -> None:
 
 
 async def test_tls(harness: Harness, tmp_path: Path) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-         "-keyout", str(key), "-out", str(cert), "-days", "1"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )  # fmt: skip
-    receiver = await harness.receiver(tls_cert_file=cert, tls_key_file=key)
+    pki = make_pki(tmp_path)
+    receiver = await harness.receiver(tls_cert_file=pki.server_cert, tls_key_file=pki.server_key)
 
     def send() -> Any:
-        context = ssl.create_default_context(cafile=str(cert))
+        context = ssl.create_default_context(cafile=str(pki.ca))
         with (
             socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as raw,
             context.wrap_socket(raw, server_hostname="localhost") as conn,

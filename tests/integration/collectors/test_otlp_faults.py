@@ -4,28 +4,22 @@ the handshake on both transports and nothing it sent is stored)."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import signal
 import ssl
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from google.rpc.error_details_pb2 import RetryInfo  # type: ignore[import-untyped]
 from prometheus_client import CollectorRegistry
 
 from collectors.receivers.otlp_config import OtlpSettings
 from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.store import TelemetryStore
+from tests.helpers.certs import make_pki
 from tests.integration.collectors.test_otlp import (
     LIMIT,
     PB,
@@ -41,82 +35,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 __all__ = ["running"]
 
 
-@dataclass(frozen=True)
-class Pki:
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-
-
-def _make_pki(root: Path) -> Pki:
-    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate."""
-    now = datetime.datetime.now(datetime.UTC)
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        return path
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("meshfed-test-ca"))
-        .issuer_name(name("meshfed-test-ca"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    def leaf(cn: str, server: bool) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name(cn))
-            .issuer_name(ca.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-        )
-        if server:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-                ),
-                critical=False,
-            )
-        return builder.sign(ca_key, hashes.SHA256()), key
-
-    pem = serialization.Encoding.PEM
-    (root / "ca.pem").write_bytes(ca.public_bytes(pem))
-    server, server_key = leaf("localhost", True)
-    client, client_key = leaf("client", False)
-    (root / "server.pem").write_bytes(server.public_bytes(pem))
-    (root / "client.pem").write_bytes(client.public_bytes(pem))
-    return Pki(
-        root / "ca.pem",
-        root / "server.pem",
-        write_key(server_key, root / "server.key"),
-        root / "client.pem",
-        write_key(client_key, root / "client.key"),
-    )
-
-
 async def test_mtls_refuses_clients_without_a_certificate(running: Running, tmp_path: Path) -> None:
-    pki = _make_pki(tmp_path)
+    pki = make_pki(tmp_path)
     settings = OtlpSettings(
         grpc_listen="127.0.0.1:0",
         http_listen="127.0.0.1:0",

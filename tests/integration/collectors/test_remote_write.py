@@ -21,18 +21,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.query.helpers import encode_write_request, free_port, snappy_block
+from tests.helpers.processes import free_port, stop, wait_http_ok
+from tests.helpers.remote_write import HEADERS as REMOTE_WRITE_HEADERS
+from tests.helpers.remote_write import encode_write_request, snappy_block
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "s3cret-token"
 MAX_BODY = 1 << 20
-HEADERS = {
-    "Content-Encoding": "snappy",
-    "Content-Type": "application/x-protobuf",
-    "X-Prometheus-Remote-Write-Version": "0.1.0",
-    "Authorization": f"Bearer {TOKEN}",
-}
+HEADERS = {**REMOTE_WRITE_HEADERS, "Authorization": f"Bearer {TOKEN}"}
 
 
 @dataclass
@@ -43,18 +40,6 @@ class Setup:
     redis_port: int
     redis_dir: Path
     redis: subprocess.Popen[bytes]
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, what: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited: {log.read_text()[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} not ready in 60 s: {log.read_text()[-2000:]}")
 
 
 def _start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
@@ -91,16 +76,6 @@ def _start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
             raise RuntimeError("redis-server did not start")
         time.sleep(0.1)
     return proc
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -182,15 +157,15 @@ remote_write:
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait(f"{meshfed_url}/-/ready", meshfed, meshfed_log, "meshfed collect")
-        _wait(f"{prom_url}/-/ready", prometheus, prom_log, "prometheus")
+        wait_http_ok(f"{meshfed_url}/-/ready", meshfed, what="meshfed collect", log=meshfed_log)
+        wait_http_ok(f"{prom_url}/-/ready", prometheus, what="prometheus", log=prom_log)
         yield Setup(meshfed_url, prom_url, meshfed.pid, redis_port, redis_dir, redis)
         meshfed.terminate()
         assert meshfed.wait(timeout=60) == 0, meshfed_log.read_text()[-2000:]
     finally:
-        _stop(prometheus)
-        _stop(meshfed)
-        _stop(redis)
+        stop(prometheus, timeout_s=30)
+        stop(meshfed, timeout_s=30)
+        stop(redis, timeout_s=30)
 
 
 def _query_range(base: str, query: str, start: float, end: float) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from collectors.store.logs import LogQuery
 from collectors.store.metrics_model import WriteResult
 from collectors.store.series import LabelMatcher, MatchType
 from collectors.store.store import TelemetryStore
+from tests.helpers.processes import free_port, stop
 
 pytestmark = pytest.mark.integration
 
@@ -90,12 +91,6 @@ class RecordingSink:
 
     async def write_logs(self, records: Sequence[LogRecord]) -> None:
         await self.store.write_logs(records)
-
-
-def _free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _name(*parts: str) -> str:
@@ -154,7 +149,7 @@ def assert_same(
 def reference(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     if not STATSD_JS.exists():
         pytest.fail(f"reference statsd missing at {STATSD_JS}: run scripts/setup-peers.sh")
-    port, out = _free_port(socket.SOCK_DGRAM), tmp_path / "reference.jsonl"
+    port, out = free_port(socket.SOCK_DGRAM), tmp_path / "reference.jsonl"
     config = tmp_path / "reference.js"
     config.write_text(
         json.dumps(
@@ -162,7 +157,7 @@ def reference(tmp_path: Path) -> Iterator[tuple[int, Path]]:
                 "address": "127.0.0.1",
                 "port": port,
                 "mgmt_address": "127.0.0.1",
-                "mgmt_port": _free_port(socket.SOCK_STREAM),
+                "mgmt_port": free_port(socket.SOCK_STREAM),
                 "flushInterval": INTERVAL_MS,
                 "percentThreshold": list(PERCENTILES),
                 "backends": [str(BACKEND)],
@@ -179,12 +174,7 @@ def reference(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     try:
         yield port, out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -251,8 +252,27 @@ def test_resync_writes_nothing(
     sandbox: RunningSandbox, federator: FederatorThread, reviews: str
 ) -> None:
     kc = sandbox.kubeconfig
-    wait_for("synced", lambda: len(endpoint_set(service_entry(kc, "c3", reviews))) == 2)
-    wait_for("queue idle", federator.idle)
+    # Converged first: every pod Ready and every ServiceEntry at its final endpoints/weights
+    # (pods turn Ready one by one, each a legitimate write), and nothing else still settling
+    # (earlier tests' cleanups prune their objects): no write for two seconds while idle.
+    c1_pods = wait_pods(kc, "c1", reviews, 2)
+    c2_pods = wait_pods(kc, "c2", reviews, 1)
+    final = {
+        "c1": {(ip, None) for ip in c1_pods} | {(GATEWAY_IP["c2"], 1)},
+        "c2": {(ip, None) for ip in c2_pods} | {(GATEWAY_IP["c1"], 2)},
+        "c3": {(GATEWAY_IP["c1"], 2), (GATEWAY_IP["c2"], 1)},
+    }
+    for ctx, want in final.items():
+        wait_for(
+            f"{ctx} final", lambda c=ctx, w=want: endpoint_set(service_entry(kc, c, reviews)) == w
+        )  # type: ignore[misc]
+
+    def quiet() -> bool:
+        seen = federator.writes()
+        time.sleep(2.0)
+        return federator.idle() and federator.writes() == seen
+
+    wait_for("no writes for 2 s", quiet)
     before = {
         c: service_entry(kc, c, reviews)["metadata"]["resourceVersion"] for c in ("c1", "c2", "c3")
     }

@@ -1,7 +1,6 @@
 """Real peers for the query tests: a Prometheus 2.42 process, remote_write, a uvicorn app.
 
-remote_write bodies are encoded by hand (the WriteRequest protobuf has four small
-messages; snappy's block format allows a body made only of literals), so the tests need no
+remote_write bodies are encoded by hand (tests.helpers.remote_write), so the tests need no
 generated code and no compression library.
 """
 
@@ -10,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import struct
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,69 +21,17 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
+from tests.helpers.processes import free_port, stop, wait_http_ok
+from tests.helpers.remote_write import HEADERS, Series, encode_write_request, snappy_block
+
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
-
-Series = tuple[Mapping[str, str], Sequence[tuple[int, float]]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def encode_write_request(series: Sequence[Series]) -> bytes:
-    """``prometheus.WriteRequest`` protobuf bytes."""
-    body = bytearray()
-    for labels, samples in series:
-        ts = bytearray()
-        for name, value in sorted(labels.items()):
-            ts += _field(1, _field(1, name.encode()) + _field(2, value.encode()))
-        for t, v in samples:
-            sample = b"\x09" + struct.pack("<d", v) + b"\x10" + _varint(t)
-            ts += _field(2, sample)
-        body += _field(1, bytes(ts))
-    return bytes(body)
-
-
-def snappy_block(data: bytes) -> bytes:
-    """Snappy block format made of literal elements only (valid, uncompressed)."""
-    out = bytearray(_varint(len(data)))
-    for i in range(0, len(data), 65536):
-        chunk = data[i : i + 65536]
-        out.append(61 << 2)
-        out += struct.pack("<H", len(chunk) - 1)
-        out += chunk
-    return bytes(out)
 
 
 def remote_write(url: str, series: Sequence[Series], batch: int = 50) -> None:
-    headers = {
-        "Content-Encoding": "snappy",
-        "Content-Type": "application/x-protobuf",
-        "X-Prometheus-Remote-Write-Version": "0.1.0",
-    }
     with httpx.Client(timeout=30) as client:
         for i in range(0, len(series), batch):
             body = snappy_block(encode_write_request(series[i : i + batch]))
-            r = client.post(url, content=body, headers=headers)
+            r = client.post(url, content=body, headers=HEADERS)
             if r.status_code // 100 != 2:
                 raise AssertionError(f"remote_write answered {r.status_code}: {r.text}")
 
@@ -116,24 +62,12 @@ def running_prometheus(workdir: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {(workdir / 'prometheus.log').read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("prometheus did not become ready in 30 s")
-            time.sleep(0.2)
+        wait_http_ok(
+            f"{url}/-/ready", proc, what="prometheus", log=workdir / "prometheus.log", timeout_s=30
+        )
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 

@@ -1,34 +1,26 @@
 """The store over ``rediss://``: Debian's ``redis-server`` with TLS only, plain and mutual.
 
 A CA, a server certificate (for 127.0.0.1 and localhost) and a client certificate are made
-with ``cryptography``; two servers listen on TLS ports only (``--port 0``), one with
-``tls-auth-clients no`` and one with ``yes``. The TelemetryStore connects with
-``redis.tls_*`` settings, writes and reads samples, spans and logs; clients that cannot
-complete the handshake (unknown CA, no client certificate) are refused at ``start()`` with a
+with ``cryptography`` (tests.helpers.certs); two servers listen on TLS ports only
+(``--port 0``), one with ``tls-auth-clients no`` and one with ``yes``. The TelemetryStore
+connects with ``redis.tls_*`` settings, writes and reads samples, spans and logs; clients that
+cannot complete the handshake (unknown CA, no client certificate) are refused at ``start()`` with a
 ``ConfigError`` naming the settings to fix: retrying never cures a wrong certificate.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
-import ipaddress
 import shutil
-import socket
 import ssl
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from collectors.errors import ConfigError
 from collectors.model import LogRecord, Sample, Severity, Span, SpanId, TraceId
@@ -36,6 +28,8 @@ from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.logs import LogQuery
 from collectors.store.series import LabelMatcher, MatchType
 from collectors.store.store import TelemetryStore
+from tests.helpers.certs import Pki, make_pki
+from tests.helpers.processes import free_port, stop
 
 pytestmark = pytest.mark.integration
 
@@ -44,116 +38,11 @@ S = 1_000_000_000
 TRACE = TraceId("4bf92f3577b34da6a3ce929d0e0e4736")
 
 
-@dataclass(frozen=True)
-class Pki:
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-    other_ca: Path
-    """A CA that signed nothing the servers present."""
-
-
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return path
-
-
-def _write_cert(cert: x509.Certificate, path: Path) -> Path:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
-
-
-def _builder(
-    subject: str, issuer: x509.Name, public: ec.EllipticCurvePublicKey
-) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(issuer)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-    )
-
-
-def _ca(name: str, directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, Path]:
-    key = _key()
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = (
-        _builder(name, subject, key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert, _write_cert(cert, directory / f"{name}.pem")
-
-
-def _leaf(
-    name: str,
-    usage: x509.ObjectIdentifier,
-    ca_key: ec.EllipticCurvePrivateKey,
-    ca_cert: x509.Certificate,
-    directory: Path,
-) -> tuple[Path, Path]:
-    key = _key()
-    builder = _builder(name, ca_cert.subject, key.public_key()).add_extension(
-        x509.ExtendedKeyUsage([usage]), critical=False
-    )
-    if usage == ExtendedKeyUsageOID.SERVER_AUTH:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-    cert = builder.sign(ca_key, hashes.SHA256())
-    return (
-        _write_cert(cert, directory / f"{name}.crt"),
-        _write_key(key, directory / f"{name}.key"),
-    )
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    d = tmp_path_factory.mktemp("pki")
-    ca_key, ca_cert, ca_path = _ca("meshfed-test-ca", d)
-    server = _leaf("redis-server", ExtendedKeyUsageOID.SERVER_AUTH, ca_key, ca_cert, d)
-    client = _leaf("meshfed-store", ExtendedKeyUsageOID.CLIENT_AUTH, ca_key, ca_cert, d)
-    _, _, other = _ca("someone-else-ca", d)
-    return Pki(ca_path, *server, *client, other)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return make_pki(
+        tmp_path_factory.mktemp("pki"), server_name="redis-server", client_name="meshfed-store"
+    )
 
 
 def _tls_ping(port: int, pki: Pki) -> bool:
@@ -179,7 +68,7 @@ def _tls_redis(pki: Pki, workdir: Path, *, auth_clients: bool) -> Iterator[int]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("Debian redis-server missing: apt-get install -y redis-server")
-    port = _free_port()
+    port = free_port()
     options = {
         "port": "0",
         "tls-port": str(port),
@@ -214,12 +103,7 @@ def _tls_redis(pki: Pki, workdir: Path, *, auth_clients: bool) -> Iterator[int]:
             time.sleep(0.1)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
