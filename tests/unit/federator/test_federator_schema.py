@@ -1,6 +1,8 @@
 """Every rendered manifest validates against Istio's CRD OpenAPI v3 schema (v1 version).
 
-The schema is read from /work/shared/crds/istio.gen.yaml (not copied into the repo). The
+The schema is read from the Istio CRDs `make setup` fetched from the pinned `istio.io/api` Go
+module (``$MESHFED_CACHE/crds/istio.yaml``, the very file the sandbox installs; never copied
+into the repo). The
 checker is a small structural validator - type, properties (unknown fields are errors: the
 apiserver would silently prune them), required, enum, bounds, oneOf/anyOf/allOf/not - plus
 the CEL rules of these CRDs that meshfed could plausibly violate, re-stated in Python.
@@ -9,13 +11,13 @@ the CEL rules of these CRDs that meshfed could plausibly violate, re-stated in P
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from federator.model import ClusterId, ClusterView, Endpoint, ServicePort, Topology
+from meshfed.sandbox.components import cache_dir
 from tests.unit.federator.builders import (
     HTTP,
     REVIEWS,
@@ -30,7 +32,7 @@ from tests.unit.federator.builders import (
 
 pytestmark = pytest.mark.unit
 
-CRDS = Path("/work/shared/crds/istio.gen.yaml")
+CRDS = cache_dir() / "crds" / "istio.yaml"
 _TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
     "array": (list,),
