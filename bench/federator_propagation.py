@@ -48,7 +48,7 @@ from federator.reconcile.desired import compute_desired
 from federator.reconcile.reconciler import OWNED_SELECTOR, list_owned
 from federator.reconcile.render import object_name, render_cluster
 from meshfed.sandbox.manager import Sandbox
-from tests.integration.query.helpers import free_port
+from tests.helpers.processes import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 NS = "bench"

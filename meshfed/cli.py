@@ -1,30 +1,68 @@
-"""The ``meshfed`` command: one entry point whose sub-commands live with their packages."""
+"""The ``meshfed`` command: one entry point whose sub-commands live with their packages.
+
+Sub-commands are imported only when invoked: ``meshfed federate`` never loads the
+collectors' stack (Redis client, Starlette, numpy, OpenTelemetry: ~90 MiB of RSS), and
+``meshfed collect`` never loads the federator's.
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
+from typing import Any
 
-from collectors.cli import collect, store_app
-from federator.cli import clusters as clusters_command
-from federator.cli import federate as federate_command
-from federator.cli import plan as plan_command
-from federator.status_cli import status as status_command
+import typer
+from typer.core import TyperGroup
+
 from meshfed import __version__
-from meshfed.sandbox.cli import app as sandbox_app
+
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "sandbox": ("meshfed.sandbox.cli", "app"),
+    "federate": ("federator.cli", "federate"),
+    "plan": ("federator.cli", "plan"),
+    "clusters": ("federator.cli", "clusters"),
+    "status": ("federator.status_cli", "status"),
+    "collect": ("collectors.cli", "collect"),
+    "store": ("collectors.cli", "store_app"),
+}
+"""command name -> (module, attribute): a Typer app (a command group) or a function."""
+
+
+def _load(name: str) -> Any:
+    """The click command for ``name``, importing its module now."""
+    module, attr = LAZY_COMMANDS[name]
+    target: Any = getattr(importlib.import_module(module), attr)
+    if isinstance(target, typer.Typer):
+        group = typer.main.get_group(target)
+        group.name = name
+        return group
+    single = typer.Typer(pretty_exceptions_enable=False)
+    single.command(name)(target)
+    return typer.main.get_command(single)
+
+
+class LazyGroup(TyperGroup):
+    """Typer's command group, importing a sub-command's module on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in LAZY_COMMANDS:
+            return _load(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
+    cls=LazyGroup,
     help="meshfed: multicluster service-mesh federation and telemetry aggregation.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(sandbox_app, name="sandbox")
 
-app.add_typer(store_app, name="store")
-app.command()(collect)
-app.command("status")(status_command)
-app.command("federate")(federate_command)
-app.command("plan")(plan_command)
-app.command("clusters")(clusters_command)
+
+@app.callback()
+def root() -> None:
+    """meshfed: multicluster service-mesh federation and telemetry aggregation."""
 
 
 @app.command()

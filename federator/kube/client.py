@@ -221,13 +221,20 @@ class KubeClient:
         namespace: str | None = None,
         label_selector: str | None = None,
         limit: int = 500,
+        resource_version: str | None = None,
     ) -> ListResult:
-        """Every object (paged with ``continue``); the list's resourceVersion to watch from."""
+        """Every object (paged with ``continue``); the list's resourceVersion to watch from.
+
+        ``resource_version="0"`` lets the apiserver answer from its watch cache (possibly a
+        few milliseconds stale) instead of a consistent read from etcd, which decodes every
+        object of the kind and costs 10-100x more on a busy apiserver."""
         what = f"list {resource.plural} in {self.cluster}"
         items: list[Object] = []
         params: dict[str, str] = {"limit": str(limit)}
         if label_selector:
             params["labelSelector"] = label_selector
+        if resource_version is not None:
+            params["resourceVersion"] = resource_version
         for _ in range(10_000):
             response = await self._request("GET", resource.path(namespace), what, params=params)
             if response.status_code != 200:
@@ -242,6 +249,7 @@ class KubeClient:
             if not cont:
                 return ListResult(items=items, resource_version=str(meta.get("resourceVersion")))
             params["continue"] = cont
+            params.pop("resourceVersion", None)  # a continue token carries its own version
         raise ApiRetryableError(f"{what}: too many pages")
 
     async def watch_stream(

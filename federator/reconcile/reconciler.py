@@ -24,6 +24,7 @@ federation's plan without writing (``meshfed plan`` and the status API).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -89,13 +90,25 @@ class Result:
 
 
 async def list_owned(client: KubeClient, key: ServiceKey | None = None) -> list[dict[str, Any]]:
-    """Objects meshfed owns in a cluster (for one service, or all)."""
+    """Objects meshfed owns in a cluster (for one service, or all).
+
+    For one service the read is namespaced and served from the apiserver's watch cache
+    (``resourceVersion=0``): a stale answer is safe because applies are server-side applies
+    (idempotent) and deletes carry uid/resourceVersion preconditions, and it keeps a
+    reconcile from costing a consistent etcd LIST per target. The whole-cluster read (plan,
+    clusters) stays consistent."""
     selector = OWNED_SELECTOR
+    namespace: str | None = None
+    version: str | None = None
     if key is not None:
         selector += f",{SERVICE_LABEL}={service_label_value(key)}"
+        namespace, version = key.namespace, "0"
     items: list[dict[str, Any]] = []
     for resource in (SERVICE_ENTRIES, DESTINATION_RULES):
-        items.extend((await client.list(resource, label_selector=selector)).items)
+        listed = await client.list(
+            resource, namespace=namespace, label_selector=selector, resource_version=version
+        )
+        items.extend(listed.items)
     return items
 
 
@@ -188,18 +201,24 @@ class Reconciler:
         tally = Tally(key=key, conditions=list(desired.conditions))
         if old is not None:
             tally.last_applied.update(old.last_applied)
-        for target in self._config.clusters:
-            if not self._world.writable(target.name) or target.name not in views:
-                continue
-            rendered = render_cluster(
+        renders = [
+            render_cluster(
                 desired,
                 target=target,
                 namespaces=views[target.name].namespaces,
                 config=self._config,
             )
+            for target in self._config.clusters
+            if self._world.writable(target.name) and target.name in views
+        ]
+        # Targets are independent: write them concurrently, so a reconcile costs the slowest
+        # target's round trips rather than the sum over all clusters.
+        outcomes = await asyncio.gather(
+            *(self._write_target(key, rendered, members, observed_at) for rendered in renders)
+        )
+        for rendered, outcome in zip(renders, outcomes, strict=True):
             tally.conditions.extend(rendered.conditions)
-            outcome = await self._write_target(key, rendered, members, observed_at)
-            tally.add(target.name, outcome)
+            tally.add(rendered.cluster, outcome)
         await self._send_conflict_events(desired)
         tally.conditions.extend(carried_refusals(old, tally.settled))
         self._update_status(key, views, desired, tally.conditions, tally.last_applied)
