@@ -20,7 +20,7 @@ the split between callers of one merged write is an estimate.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -169,39 +169,35 @@ class Pipeline:
             **common,  # type: ignore[arg-type]
         )
         self._normalize_series = SeriesNormalizer(extra=self._extra)
-        self._metadata = Coalescer[MetricMetadata, None](
-            signal="metadata",
-            write=store.write_metadata,
-            split=_none_split,
-            combine=_none_combine,
-            max_items=b.max_records,
-            max_queued_items=b.max_queued_records,
-            **common,  # type: ignore[arg-type]
-        )
-        self._spans = Coalescer[Span, None](
-            signal="spans",
-            write=store.write_spans,
-            split=_none_split,
-            combine=_none_combine,
-            max_items=b.max_records,
-            max_queued_items=b.max_queued_records,
-            **common,  # type: ignore[arg-type]
-        )
-        self._logs = Coalescer[LogRecord, None](
-            signal="logs",
-            write=store.write_logs,
-            split=_none_split,
-            combine=_none_combine,
-            max_items=b.max_records,
-            max_queued_items=b.max_queued_records,
-            **common,  # type: ignore[arg-type]
-        )
+        self._metadata = self._records(settings, "metadata", store.write_metadata)
+        self._spans = self._records(settings, "spans", store.write_spans)
+        self._logs = self._records(settings, "logs", store.write_logs)
         self._all: tuple[BatchCoalescer[Any, Any], ...] = (
             self._samples,
             self._series,
             self._metadata,
             self._spans,
             self._logs,
+        )
+
+    def _records(
+        self,
+        settings: PipelineSettings,
+        signal: str,
+        write: Callable[[Sequence[Any]], Awaitable[None]],
+    ) -> Coalescer[Any, None]:
+        """A coalescer for a signal whose store write returns nothing (metadata, spans, logs)."""
+        b = settings.batch
+        return Coalescer[Any, None](
+            signal=signal,
+            write=write,
+            split=_none_split,
+            combine=_none_combine,
+            max_items=b.max_records,
+            max_queued_items=b.max_queued_records,
+            linger_s=b.linger_s,
+            workers=b.workers,
+            metrics=self._metrics,
         )
 
     async def start(self) -> None:
