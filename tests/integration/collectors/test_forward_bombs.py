@@ -7,19 +7,17 @@ Each attack must close the connection, be counted by reason, keep this process's
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
 
+from tests.helpers.rss import PeakRss
 from tests.integration.collectors.forward_harness import (
     MIB,
     Harness,
@@ -37,31 +35,6 @@ def _gzip_bomb() -> bytes:
     block = b"\0" * MIB
     member = b"".join(deflater.compress(block) for _ in range(256)) + deflater.flush()
     return msgpack.packb(["bomb", member * 4, {"chunk": "x", "compressed": "gzip"}])  # type: ignore[no-any-return]
-
-
-def _rss_mib() -> float:
-    with Path("/proc/self/statm").open() as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MIB
-
-
-class _PeakRss:
-    """Samples this process's RSS every 5 ms in a thread; ``growth`` is peak minus start."""
-
-    def __init__(self) -> None:
-        self.start = _rss_mib()
-        self.peak = self.start
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, _rss_mib())
-
-    def growth(self) -> float:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        return max(self.peak, _rss_mib()) - self.start
 
 
 def _attack(port: int, payload: bytes, trailer: int) -> bool:
@@ -105,7 +78,7 @@ async def test_bombs_close_the_connection(
     receiver = await harness.receiver()
     data = payload if payload is not None else _gzip_bomb()
     assert await asyncio.to_thread(_ack_round_trip, receiver.port) == {"ack": "c"}
-    peak = _PeakRss()
+    peak = PeakRss()
     closed = await asyncio.to_thread(_attack, receiver.port, data, trailer)
     growth = peak.growth()
     assert closed
@@ -124,7 +97,7 @@ def _async_true(predicate: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
 
 def test_peak_rss_sampler_sees_growth() -> None:
     """The RSS guard of the bomb tests can fail: 40 MiB touched is seen as >= 30 MiB."""
-    peak = _PeakRss()
+    peak = PeakRss()
     block = bytearray(40 * MIB)
     for i in range(0, len(block), 4096):
         block[i] = 1

@@ -8,6 +8,7 @@ import os
 import signal
 import ssl
 import uuid
+import zlib
 from pathlib import Path
 
 import grpc
@@ -20,12 +21,14 @@ from collectors.receivers.otlp_config import OtlpSettings
 from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.store import TelemetryStore
 from tests.helpers.certs import make_pki
+from tests.helpers.rss import PeakRss
 from tests.integration.collectors.test_otlp import (
     LIMIT,
     PB,
     SETTINGS,
     Running,
     _grpc_export,
+    _post,
     _receivers,
     _trace_request,
     running,
@@ -158,3 +161,23 @@ async def test_store_down_gives_retryable_answers(tmp_path: Path) -> None:
         await http_rx.shutdown()
         await grpc_rx.shutdown()
         await store.shutdown()
+
+
+def _gzip_bomb_gib() -> bytes:
+    """1 GiB of zeros declared by 16 gzip members of 64 MiB each (~1 MiB on the wire)."""
+    deflater = zlib.compressobj(9, zlib.DEFLATED, 31)
+    member = b"".join(deflater.compress(b"\0" * (4 * 1024 * 1024)) for _ in range(16))
+    return (member + deflater.flush()) * 16
+
+
+async def test_http_gzip_bomb_is_refused_within_the_memory_bound(running: Running) -> None:
+    """S1: a body declaring 1 GiB is refused (413) before it is inflated; RSS +<= 64 MiB;
+    the receiver keeps serving."""
+    bomb = _gzip_bomb_gib()
+    peak = PeakRss()
+    for _ in range(3):
+        response = await _post(running, bomb, {**PB, "Content-Encoding": "gzip"})
+        assert response.status_code == 413, response.text
+    assert peak.growth() <= 64
+    ok = await _post(running, _trace_request([b"\x04" * 8], "after-bomb").SerializeToString(), PB)
+    assert ok.status_code == 200
