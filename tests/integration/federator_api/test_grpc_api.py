@@ -2,17 +2,13 @@
 
 No clusters are needed: the registry is filled directly, as the runner would fill it. Covers
 every FederationService RPC and its error codes, health (follows readiness), reflection,
-WatchEvents (delivery, filtering, a slow reader that cannot hold others up, shutdown), and
-``meshfed status`` run as a subprocess against the server.
+WatchEvents (delivery, filtering, a slow reader that cannot hold others up, shutdown).
+``meshfed status`` against the same server: test_status_cli.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import pytest
@@ -26,7 +22,7 @@ from federator.api._generated.meshfed.v1 import federation_pb2_grpc as pb_grpc
 from federator.api.server import SERVICE_NAME, ApiServer, ApiSettings
 from federator.errors import PermanentError, RetryableError
 from federator.reconcile.diff import Plan
-from federator.status import StatusRegistry
+from tests.integration.federator_api.harness import Api, api, until
 from tests.unit.federator.api_world import (
     CART,
     HOST_SUFFIX,
@@ -37,43 +33,7 @@ from tests.unit.federator.api_world import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
-
-SETTINGS = ApiSettings(stream_queue=64, health_poll_seconds=0.05, shutdown_grace_seconds=0.5)
-CLI = [sys.executable, "-c", "from meshfed.cli import main; main()", "status"]
-
-
-class Api:
-    def __init__(self, registry: StatusRegistry, server: ApiServer, channel: grpc.aio.Channel):
-        self.registry = registry
-        self.server = server
-        self.channel = channel
-        self.stub = pb_grpc.FederationServiceStub(channel)
-        self.address = f"127.0.0.1:{server.port}"
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[Api]:
-    registry = populated_registry()
-    server = ApiServer(status=registry, host_suffix=HOST_SUFFIX, settings=SETTINGS)
-    port = await server.start("127.0.0.1:0")
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield Api(registry, server, channel)
-    await server.shutdown()
-
-
-async def until(check: Callable[[], Awaitable[bool]], *, attempts: int = 200) -> None:
-    """Retry ``check`` (bounded) until it holds; fail the test if it never does."""
-    for _ in range(attempts):
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    pytest.fail("condition not reached")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["api"]
 
 
 async def test_get_status(api: Api) -> None:
@@ -377,66 +337,3 @@ async def test_start_refuses_a_port_in_use(api: Api) -> None:
             await other.start(api.address)
     finally:
         await other.shutdown()
-
-
-async def run_cli(*args: str) -> tuple[int, str, str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    proc = await asyncio.create_subprocess_exec(
-        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-async def test_meshfed_status_prints_the_tables(api: Api) -> None:
-    api.registry.set_ready(True)
-    code, out, err = await run_cli("--server", api.address)
-    assert code == 0, err
-    assert "federator ready: 3 clusters, 2 global services, 1 conflicts" in out
-    lines = out.splitlines()
-    (c3,) = [line for line in lines if "│ c3 " in line]
-    assert "no" in c3
-    assert "connection refused" in c3
-    assert "never" in c3
-    (reviews,) = [line for line in lines if "default/reviews" in line and "│" in line]
-    assert "c1, c2" in reviews
-    assert "c1: 2/2" in reviews
-    assert "c1: 2024-01-01 00:01:00Z" in reviews
-    assert any("shop/cart" in line for line in lines)
-    assert "conflict default/reviews: default/reviews in c2 defines port 9080" in out
-
-
-async def test_meshfed_status_watch_prints_events(api: Api) -> None:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    proc = await asyncio.create_subprocess_exec(
-        *CLI,
-        "--server",
-        api.address,
-        "--watch",
-        "--limit",
-        "2",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-
-    async def subscribed() -> bool:
-        return api.server.open_streams == 1
-
-    await until(subscribed, attempts=1000)
-    api.registry.publish(change(1, key=CART, op="create"))
-    api.registry.publish(change(2, op="delete"))
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
-    assert proc.returncode == 0, err.decode()
-    text = out.decode()
-    assert "#1 create ServiceEntry shop/meshfed-cart in c3" in text
-    assert "#2 delete ServiceEntry default/meshfed-reviews in c3" in text
-
-
-async def test_meshfed_status_without_server_says_what_to_do() -> None:
-    code, out, err = await run_cli("--server", f"127.0.0.1:{free_port()}", "--timeout", "5")
-    assert code != 0
-    assert "is `meshfed federate` running?" in err.lower()
-    assert "listen.grpc" in err
-    assert out == ""
