@@ -87,6 +87,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     redis_dir = work / "redis"
     redis_dir.mkdir()
     redis = _start_redis(redis_port, redis_dir)
+    running: Setup | None = None
     token_file = work / "token"
     token_file.write_text(TOKEN + "\n")
     meshfed_log = work / "meshfed.log"
@@ -159,13 +160,16 @@ remote_write:
     try:
         wait_http_ok(f"{meshfed_url}/-/ready", meshfed, what="meshfed collect", log=meshfed_log)
         wait_http_ok(f"{prom_url}/-/ready", prometheus, what="prometheus", log=prom_log)
-        yield Setup(meshfed_url, prom_url, meshfed.pid, redis_port, redis_dir, redis)
+        running = Setup(meshfed_url, prom_url, meshfed.pid, redis_port, redis_dir, redis)
+        yield running
         meshfed.terminate()
         assert meshfed.wait(timeout=60) == 0, meshfed_log.read_text()[-2000:]
     finally:
         stop(prometheus, timeout_s=30)
         stop(meshfed, timeout_s=30)
         stop(redis, timeout_s=30)
+        if running is not None:  # a test may have restarted Redis: stop that one too
+            stop(running.redis, timeout_s=30)
 
 
 def _query_range(base: str, query: str, start: float, end: float) -> dict[str, Any]:
