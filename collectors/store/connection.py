@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
-import signal
+import shutil
 import ssl
 import subprocess
 import tempfile
@@ -149,11 +148,17 @@ async def _tls_probe(url: str, settings: RedisSettings) -> ssl.SSLError | None:
     return None
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Ask Linux to SIGTERM the embedded server when the store process dies."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _with_parent_death_signal(argv: list[str]) -> list[str]:
+    """``argv`` run so that Linux SIGTERMs it when the store process dies (PR_SET_PDEATHSIG).
+
+    util-linux's ``setpriv`` sets the flag and execs the server (same PID). Not done with a
+    ``preexec_fn``: calling into ctypes between fork and exec in a multi-threaded process can
+    deadlock or abort in the child (we saw the server "exit" with SIGABRT before it logged)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        log.warning("setpriv not found: the embedded Redis will outlive a killed store process")
+        return argv
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv]
 
 
 class EmbeddedRedis:
@@ -218,12 +223,11 @@ class EmbeddedRedis:
         with contextlib.suppress(FileNotFoundError):
             self._socket.unlink()
         self._process = subprocess.Popen(
-            [self._executable, str(conf)],
+            _with_parent_death_signal([self._executable, str(conf)]),
             cwd=self._dir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads started here yet
         )
         await self._wait_ready()
         log.info("embedded Redis pid %d serving %s", self._process.pid, self._dir)

@@ -267,12 +267,23 @@ def test_resync_writes_nothing(
             f"{ctx} final", lambda c=ctx, w=want: endpoint_set(service_entry(kc, c, reviews)) == w
         )  # type: ignore[misc]
 
-    def quiet() -> bool:
-        seen = federator.writes()
-        time.sleep(2.0)
-        return federator.idle() and federator.writes() == seen
+    def sources() -> list[str]:
+        """resourceVersions of the service's EndpointSlices: the controller-manager may
+        still be updating them (a legitimate source change, not a resync write)."""
+        found = []
+        for ctx in ("c1", "c2"):
+            slices = get_json(
+                kc, ctx, "endpointslices", "-l", f"kubernetes.io/service-name={reviews}"
+            )
+            found += sorted(i["metadata"]["resourceVersion"] for i in (slices or {})["items"])
+        return found
 
-    wait_for("no writes for 2 s", quiet)
+    def quiet() -> bool:
+        seen = (federator.writes(), sources())
+        time.sleep(2.0)
+        return federator.idle() and (federator.writes(), sources()) == seen
+
+    wait_for("no writes and no EndpointSlice change for 2 s", quiet)
     key = ServiceKey("default", reviews)
 
     def versions() -> dict[tuple[str, str], str]:
@@ -284,9 +295,11 @@ def test_resync_writes_nothing(
         return found
 
     before = versions()
+    sources_before = sources()
     applied_before = dict(federator.status.service(key).last_applied)
     federator.resync_all()
     wait_for("queue idle after resync", federator.idle)
+    assert sources() == sources_before, "the source changed during the resync; rerun"
     # Other services' keys may still retry refused prunes (e.g. in namespaces being deleted
     # by earlier tests); what must hold is that this converged service got no write at all.
     assert versions() == before
