@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from collectors.errors import ConfigError, PermanentError
 from collectors.model import CLUSTER_LABEL, REGION_LABEL, LogRecord, Sample, Span
@@ -121,24 +121,31 @@ class SeriesNormalizer:
 
 def add_to_spans(spans: Sequence[Span], extra: Mapping[str, str]) -> list[Span]:
     """``spans`` whose resource has each ``extra`` attribute it lacked."""
-    if not extra:
-        return list(spans)
-    return [_with_resource(s, extra) for s in spans]
+    return _add_resource(spans, extra)
 
 
 def add_to_logs(records: Sequence[LogRecord], extra: Mapping[str, str]) -> list[LogRecord]:
     """``records`` whose resource has each ``extra`` attribute it lacked."""
+    return _add_resource(records, extra)
+
+
+def _add_resource(records: Sequence[R], extra: Mapping[str, str]) -> list[R]:
+    """Records of one batch usually share one resource object (a Forward message, an OTLP
+    ResourceSpans): merge each distinct resource once, so they keep sharing the merged one
+    (the log store encodes a shared resource once per stream entry)."""
     if not extra:
         return list(records)
-    return [_with_resource(r, extra) for r in records]
-
-
-def _with_resource(record: R, extra: Mapping[str, str]) -> R:
-    resource = record.resource
-    missing = {k: v for k, v in extra.items() if resource.get(k) in (None, "")}
-    if not missing:
-        return record
-    return replace(record, resource={**resource, **missing})
+    merged: dict[int, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+    out: list[R] = []
+    for record in records:
+        resource = record.resource
+        hit = merged.get(id(resource))
+        if hit is None or hit[0] is not resource:
+            missing = {k: v for k, v in extra.items() if resource.get(k) in (None, "")}
+            hit = (resource, {**resource, **missing} if missing else resource)
+            merged[id(resource)] = hit
+        out.append(record if hit[1] is resource else replace(record, resource=hit[1]))
+    return out
 
 
 def check_samples(samples: Sequence[Sample]) -> None:

@@ -97,7 +97,7 @@ def errors(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
 @pytest.fixture(scope="module")
 def schemas() -> dict[str, dict[str, Any]]:
     if not CRDS.exists():
-        pytest.skip(f"{CRDS} not present")
+        pytest.fail(f"{CRDS} is missing: run `make setup` (scripts/fetch-manifests.sh)")
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     found: dict[str, dict[str, Any]] = {}
     for doc in yaml.load_all(CRDS.read_text(), Loader=loader):
