@@ -38,15 +38,15 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from federator.config import FederationConfig, load_config
+from federator.core.config import FederationConfig, load_config
+from federator.core.desired import compute_desired
+from federator.core.mapping import SERVICES
+from federator.core.model import ClusterId, ServiceKey
+from federator.core.render import object_name, render_cluster
 from federator.kube.client import SERVICE_ENTRIES, KubeClient
 from federator.kube.clusters import build_clients
-from federator.model import ClusterId, ServiceKey
-from federator.reactor.mapping import SERVICES
 from federator.reactor.world import CacheWorld, snapshot
-from federator.reconcile.desired import compute_desired
 from federator.reconcile.reconciler import OWNED_SELECTOR, list_owned
-from federator.reconcile.render import object_name, render_cluster
 from meshfed.sandbox.manager import Sandbox
 from tests.helpers.processes import free_port
 

@@ -31,10 +31,10 @@ from pathlib import Path
 import msgpack
 from prometheus_client import CollectorRegistry
 
-from collectors.model import LogRecord, Severity
-from collectors.receivers.forward import ForwardReceiver
-from collectors.receivers.forward_config import ForwardSettings
-from collectors.receivers.metrics import ReceiverMetricFamilies, ReceiverMetrics
+from collectors._core.model import LogRecord, Severity
+from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
+from collectors.receivers.forward.config import ForwardSettings
+from collectors.receivers.forward.receiver import ForwardReceiver
 from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.store import TelemetryStore
 

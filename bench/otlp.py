@@ -25,9 +25,9 @@ import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client import CollectorRegistry
 
-from collectors.receivers.metrics import ReceiverMetricFamilies, ReceiverMetrics
-from collectors.receivers.otlp_config import OtlpSettings
-from collectors.receivers.otlp_grpc import OtlpGrpcReceiver
+from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
+from collectors.receivers.otlp.config import OtlpSettings
+from collectors.receivers.otlp.grpc import OtlpGrpcReceiver
 from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.store import TelemetryStore
 

@@ -25,12 +25,12 @@ from starlette.applications import Starlette
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.* helpers
 
+from collectors._core.model import Sample
 from collectors.api.app import build_app
 from collectors.api.prometheus import PrometheusApiSettings
-from collectors.model import Sample
 from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.store import TelemetryStore
-from tests.integration.query.helpers import remote_write, running_prometheus, serving_async
+from tests.helpers.prometheus_remote import remote_write, running_prometheus, serving_async
 
 QUERIES = [
     "sum(rate(bench_requests_total[5m]))",

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from collectors.model import Sample
-from collectors.series_batch import SeriesBatch, SeriesLabels
+from collectors._core.model import Sample
+from collectors._core.series_batch import SeriesBatch, SeriesLabels
+from collectors.promql.source import LabelMatcher, MatchType
 from collectors.store.config import RedisSettings, StoreSettings
-from collectors.store.series import LabelMatcher, MatchType
 from collectors.store.store import TelemetryStore
 
 T0 = 1_700_000_000_000

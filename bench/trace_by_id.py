@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from collectors.model import Span, SpanId, SpanKind, TraceId
+from collectors._core.model import Span, SpanId, SpanKind, TraceId
 from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.store import TelemetryStore
 

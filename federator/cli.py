@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from federator.api.server import serve_api
-from federator.config import FederationConfig, load_config
+from federator.core.config import FederationConfig, load_config
+from federator.core.model import ClusterId
 from federator.errors import ConfigError, PermanentError
 from federator.health import HealthServer
 from federator.kube.client import KubeClient
@@ -34,7 +35,6 @@ from federator.kube.clusters import (
 )
 from federator.kube.credentials_watch import CredentialsWatcher
 from federator.metrics import FederatorMetrics
-from federator.model import ClusterId
 from federator.reactor.runner import Runner
 from federator.reactor.world import snapshot
 from federator.reconcile.reconciler import list_owned, plan_all

@@ -12,7 +12,7 @@ Public API (stable; the gRPC layer codes against it):
 
 - reads: ``clusters()``, ``cluster(name)``, ``services()``, ``service(key)``, ``ready``,
   ``subscribe(max_queue=...)`` -> ``Subscription`` (async iterator of ``ChangeEvent``),
-  ``await plan()`` -> ``federator.reconcile.diff.Plan`` (computed on demand, writes nothing).
+  ``await plan()`` -> ``federator.core.diff.Plan`` (computed on demand, writes nothing).
 - writes (runner only): ``set_cluster``, ``set_service``, ``remove_service``, ``publish``,
   ``set_planner``, ``set_ready``.
 """
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 
-from federator.model import ClusterId, Condition, ConflictReport, Endpoint, ServiceKey
-from federator.reconcile.diff import Plan
+from federator.core.diff import Plan
+from federator.core.model import ClusterId, Condition, ConflictReport, Endpoint, ServiceKey
 
 Planner = Callable[[], Awaitable[Plan]]
 """Computes the plan of the whole federation against live state; performs no writes."""
@@ -65,8 +65,8 @@ REFUSED = "Refused"
 class RefusalCondition:
     """A request to a target cluster that its apiserver refused for good, for one service.
 
-    Read like a ``federator.model.Condition`` (``key``, ``cluster`` - the target -, ``reason``,
-    ``message``: the status API maps the reason, which ``federator.model.Reason`` does not
+    Read like a ``federator.core.model.Condition`` (``key``, ``cluster`` - the target -, ``reason``,
+    ``message``: the status API maps the reason, which ``federator.core.model.Reason`` does not
     know, to ``CONDITION_REASON_OTHER`` and keeps its text), plus what was refused. It lasts
     until a reconcile of the service reaches that target again without a refusal."""
 
@@ -119,7 +119,7 @@ class ChangeEvent:
     """ServiceEntry or DestinationRule."""
     name: str
     op: str
-    """``create``, ``update`` or ``delete`` (``federator.reconcile.diff.Op`` values)."""
+    """``create``, ``update`` or ``delete`` (``federator.core.diff.Op`` values)."""
 
 
 class Subscription:

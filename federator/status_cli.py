@@ -19,7 +19,7 @@ from rich.table import Table
 
 from federator.api._generated.meshfed.v1 import federation_pb2 as pb
 from federator.api._generated.meshfed.v1 import federation_pb2_grpc as pb_grpc
-from federator.config import ListenSettings
+from federator.core.config import ListenSettings
 
 DEFAULT_SERVER = ListenSettings().grpc
 """The default of ``listen.grpc`` in the federation config, where ``federate`` listens."""

@@ -21,8 +21,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("federator.cli", "plan"),
     "clusters": ("federator.cli", "clusters"),
     "status": ("federator.status_cli", "status"),
-    "collect": ("collectors.cli", "collect"),
-    "store": ("collectors.cli", "store_app"),
+    "collect": ("collectors.app.cli", "collect"),
+    "store": ("collectors.app.cli", "store_app"),
 }
 """command name -> (module, attribute): a Typer app (a command group) or a function."""
 

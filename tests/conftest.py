@@ -1,51 +1,28 @@
-"""Fixtures shared by every test package.
+"""Test-suite wiring: shared fixtures come from plugins in ``tests/helpers``; markers from paths.
 
-``sandbox`` is session-scoped: three real clusters (etcd, kube-apiserver, controller-manager,
-scheduler, kwok) start once per test run and stop at the end. It uses its own base port so a
-developer's ``.sandbox`` on the default ports keeps running beside the tests.
+Every test under ``tests/unit`` is marked ``unit`` and every test under ``tests/integration``
+is marked ``integration`` here, so ``make unit`` / ``make integration`` select by directory and
+no test file has to remember its marker.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from meshfed.sandbox.layout import SandboxLayout, Topology
-from meshfed.sandbox.manager import Sandbox
+pytest_plugins = ["tests.helpers.sandbox", "tests.helpers.prometheus_peer"]
 
-TEST_SANDBOX_BASE_PORT = int(os.environ.get("MESHFED_TEST_BASE_PORT", "23000"))
-TEST_SANDBOX_CLUSTERS = 3
-
-
-class RunningSandbox:
-    """A started sandbox and its layout, handed to tests."""
-
-    def __init__(self, sandbox: Sandbox, layout: SandboxLayout) -> None:
-        self.sandbox = sandbox
-        self.layout = layout
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.sandbox.kubeconfig
-
-    @property
-    def directory(self) -> Path:
-        return self.sandbox.directory
+_TESTS = Path(__file__).parent
+_MARKER_BY_DIRECTORY = {"unit": pytest.mark.unit, "integration": pytest.mark.integration}
 
 
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
-    """Three clusters in two regions, gateway topology (the federator's default)."""
-    sb = Sandbox(tmp_path_factory.mktemp("sandbox"))
-    try:
-        layout = sb.up(
-            clusters=TEST_SANDBOX_CLUSTERS,
-            topology=Topology.GATEWAY,
-            base_port=TEST_SANDBOX_BASE_PORT,
-        )
-        yield RunningSandbox(sb, layout)
-    finally:
-        sb.down()
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        relative = item.path.relative_to(_TESTS)
+        marker = _MARKER_BY_DIRECTORY.get(relative.parts[0])
+        if marker is None:
+            raise pytest.UsageError(
+                f"{item.nodeid}: tests live under tests/unit or tests/integration"
+            )
+        item.add_marker(marker)

@@ -17,12 +17,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from collectors._core.errors import CollectorError
 from collectors.api.grafana import grafana_routes
 from collectors.api.logs import log_routes
 from collectors.api.prometheus import PrometheusApiSettings, prometheus_routes
 from collectors.api.traces import trace_routes
-from collectors.errors import CollectorError
-from collectors.store.series import LabelMatcher, MatchType, SeriesSource
+from collectors.promql.source import LabelMatcher, MatchType, SeriesSource
 
 log = logging.getLogger(__name__)
 _PROBE = [LabelMatcher("__name__", MatchType.EQUAL, "__meshfed_readiness_probe__")]

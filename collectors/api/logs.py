@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from collectors.api import trace_log_params as p
-from collectors.api.otlp_json import logs_json
+from collectors.api.trace_json import logs_json
 from collectors.api.traces import guarded, truncated_response
 from collectors.store.logs import LogQuery, LogStore
 

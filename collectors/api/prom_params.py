@@ -13,8 +13,8 @@ import math
 import re
 from datetime import datetime
 
-from collectors.store.query import BadQueryError
-from collectors.store.query.values import (
+from collectors.promql import BadQueryError
+from collectors.promql.values import (
     Labels,
     MatrixResult,
     QueryResult,

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from collectors._core.errors import ConfigError, PermanentError, RetryableError
 from collectors.api.prom_params import (
     MAX_TIME_MS,
     MIN_TIME_MS,
@@ -33,8 +34,7 @@ from collectors.api.prom_params import (
     parse_time,
     result_json,
 )
-from collectors.errors import ConfigError, PermanentError, RetryableError
-from collectors.store.query import (
+from collectors.promql import (
     BadQueryError,
     QueryExecutionError,
     QuerySettings,
@@ -42,9 +42,9 @@ from collectors.store.query import (
     evaluate_instant,
     evaluate_range,
 )
-from collectors.store.query.ast import VectorSel, parse
-from collectors.store.query.engine import MAX_POINTS_PER_SERIES, RESOLUTION_ERROR
-from collectors.store.series import LabelMatcher, SeriesSource
+from collectors.promql.ast import VectorSel, parse
+from collectors.promql.engine import MAX_POINTS_PER_SERIES, RESOLUTION_ERROR
+from collectors.promql.source import LabelMatcher, SeriesSource
 
 log = logging.getLogger(__name__)
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")

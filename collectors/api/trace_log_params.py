@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 
-from collectors.errors import PermanentError
-from collectors.model import TraceId, severity_from_name
+from collectors._core.errors import PermanentError
+from collectors._core.model import TraceId, severity_from_name
 
 NS_PER_S = 1_000_000_000
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
@@ -135,7 +135,7 @@ def logfmt_tags(parameter: str, text: str) -> dict[str, str]:
 
 
 def severity(parameter: str, text: str) -> int:
-    """A severity name (``warn``, ``error``... any of :data:`collectors.model.SEVERITY_NAMES`)
+    """A severity name (``warn``, ``error``... any of :data:`collectors._core.model.SEVERITY_NAMES`)
     or an OTLP SeverityNumber 0..24."""
     value = text.strip().lower()
     named = severity_from_name(value)

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from collectors._core.errors import PermanentError, StoreUnavailableError
 from collectors.api import trace_log_params as p
-from collectors.api.otlp_json import logs_json, tempo_batches
-from collectors.errors import PermanentError, StoreUnavailableError
+from collectors.api.trace_json import logs_json, tempo_batches
 from collectors.store.logs import LogQuery, LogStore
 from collectors.store.trace_query import TraceQuery
 from collectors.store.traces import TraceStore

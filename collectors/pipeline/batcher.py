@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable, Sequence, Sized
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from collectors.component import cancel_and_wait
-from collectors.errors import RetryableError
-from collectors.receivers.metrics import ReceiverMetrics
+from collectors._core.component import cancel_and_wait
+from collectors._core.errors import RetryableError
+from collectors._core.selfmetrics import ReceiverMetrics
 
 log = logging.getLogger(__name__)
 

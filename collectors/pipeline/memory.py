@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from collectors.errors import ConfigError, RetryableError
+from collectors._core.errors import ConfigError, RetryableError
 
 MIB = 1024 * 1024
 _STATM = Path("/proc/self/statm")

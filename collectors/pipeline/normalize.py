@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from collectors.errors import ConfigError, PermanentError
-from collectors.model import CLUSTER_LABEL, REGION_LABEL, LogRecord, Sample, Span
-from collectors.series_batch import SeriesBatch, SeriesLabels
+from collectors._core.errors import ConfigError, PermanentError
+from collectors._core.model import CLUSTER_LABEL, REGION_LABEL, LogRecord, Sample, Span
+from collectors._core.series_batch import SeriesBatch, SeriesLabels
 
 R = TypeVar("R", Span, LogRecord)
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")

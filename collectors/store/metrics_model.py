@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from collectors.errors import PermanentError
-from collectors.model import METRIC_NAME_LABEL
+from collectors._core.errors import PermanentError
+from collectors._core.model import METRIC_NAME_LABEL
+from collectors.promql.source import LabelMatcher, MatchType
 from collectors.store.config import TierSettings
-from collectors.store.series import LabelMatcher, MatchType
 
 T = TypeVar("T")
 EMPTY_MATCHER_MESSAGE = "vector selector must contain at least one non-empty matcher"

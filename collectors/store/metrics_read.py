@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from collectors.errors import LimitExceededError
+from collectors._core.errors import LimitExceededError
+from collectors.promql.source import LabelMatcher, SeriesData
 from collectors.store import keys
 from collectors.store.chunks import decode_many, decode_records
 from collectors.store.config import ChunkSettings, LimitSettings, TierSettings
@@ -34,7 +35,6 @@ from collectors.store.metrics_model import (
     plan_segments,
     plan_shard,
 )
-from collectors.store.series import LabelMatcher, SeriesData
 
 Ids = dict[int, set[bytes]]
 """Matched series ids per shard."""

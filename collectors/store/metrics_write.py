@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from itertools import islice, pairwise
 from typing import Any
 
-from collectors.errors import LimitExceededError, StoreUnavailableError
-from collectors.model import Sample
-from collectors.series_batch import SeriesBatch, SeriesLabels
+from collectors._core.errors import LimitExceededError, StoreUnavailableError
+from collectors._core.model import Sample
+from collectors._core.series_batch import SeriesBatch, SeriesLabels
 from collectors.store import keys
 from collectors.store.chunks import (
     RECORD_SIZE,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from collectors.errors import StoreUnavailableError
-from collectors.model import LogRecord, MetricMetadata, Sample, Span
-from collectors.series_batch import SeriesBatch
+from collectors._core.errors import StoreUnavailableError
+from collectors._core.model import LogRecord, MetricMetadata, Sample, Span
+from collectors._core.series_batch import SeriesBatch
 from collectors.store.config import StoreSettings
 from collectors.store.connection import RedisConnection
 from collectors.store.logs import LogStore

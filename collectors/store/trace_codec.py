@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
-from collectors.errors import PermanentError
-from collectors.model import Span, TraceId
-from collectors.otlp_convert import spans_from_otlp, spans_to_otlp
+from collectors._core.errors import PermanentError
+from collectors._core.model import Span, TraceId
+from collectors.codecs.otlp_proto import spans_from_otlp, spans_to_otlp
 from collectors.store.trace_query import attribute_text
 
 

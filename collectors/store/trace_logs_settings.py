@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from collectors.errors import ConfigError
+from collectors._core.errors import ConfigError
 
 
 def _positive(obj: object, group: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from collectors.model import AttributeValue, Span, StatusCode, TraceId
+from collectors._core.model import AttributeValue, Span, StatusCode, TraceId
 
 NO_ROOT = "<root span not yet received>"
 """Tempo's root service/name when the root span of a trace is missing."""

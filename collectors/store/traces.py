@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from collectors.model import Span, TraceId
+from collectors._core.model import Span, TraceId
 from collectors.store import keys
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
 from collectors.store.trace_codec import decode_batches, encode_batch, group_by_trace, index_entries

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from federator.api._generated.meshfed.v1 import federation_pb2 as pb
+from federator.core.desired import host_for
+from federator.core.diff import Action, ClusterPlan, Op, Plan
+from federator.core.model import SERVICE_ANNOTATION, ClusterId, Endpoint, ServiceKey
 from federator.errors import PermanentError
-from federator.model import SERVICE_ANNOTATION, ClusterId, Endpoint, ServiceKey
-from federator.reconcile.desired import host_for
-from federator.reconcile.diff import Action, ClusterPlan, Op, Plan
 from federator.status import ChangeEvent, ClusterStatus, ServiceStatus
 
 _EVENT_TYPES = {
@@ -38,7 +38,7 @@ def _enum_name(prefix: str, name: str, known: Iterable[str]) -> str:
 
 
 def reason_name(reason: str) -> str:
-    """The ``ConditionReason`` value name of a ``federator.model.Reason`` (or its text)."""
+    """The ``ConditionReason`` value name of a ``federator.core.model.Reason`` (or its text)."""
     snake = "".join(f"_{ch}" if ch.isupper() else ch for ch in reason).lstrip("_")
     return _enum_name("CONDITION_REASON", snake, pb.ConditionReason.keys())
 

@@ -33,9 +33,9 @@ from grpc_reflection.v1alpha import reflection
 from federator.api import convert
 from federator.api._generated.meshfed.v1 import federation_pb2 as pb
 from federator.api._generated.meshfed.v1 import federation_pb2_grpc as pb_grpc
-from federator.config import FederationConfig
+from federator.core.config import FederationConfig
+from federator.core.model import ClusterId
 from federator.errors import PermanentError, RetryableError
-from federator.model import ClusterId
 from federator.status import ChangeEvent, StatusRegistry
 
 log = logging.getLogger(__name__)

@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
+from federator.core.model import FIELD_MANAGER, ClusterId
 from federator.errors import PermanentError, RetryableError
-from federator.model import FIELD_MANAGER, ClusterId
 
 Object = dict[str, Any]
 

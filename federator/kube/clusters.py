@@ -4,7 +4,7 @@ A member is reached through a kubeconfig file on the federator's host (``cluster
 or through a kubeconfig stored in a Secret in the federator's own namespace
 (``clusters[].secret``), read with the *home* client (in-cluster service account, or an
 explicit kubeconfig for development). Every kubeconfig, whatever its origin, goes through
-``federator.kubeconfig_safety.check_kubeconfig`` first, and a Secret must carry the label
+``federator.core.kubeconfig_safety.check_kubeconfig`` first, and a Secret must carry the label
 ``meshfed.io/cluster: <cluster name>``, so a typo in the config cannot make the federator use
 an unrelated Secret. Failures here are ``ConfigError``: the process stops with the reason.
 
@@ -26,11 +26,11 @@ from typing import Any
 
 import yaml
 
-from federator.config import ClusterSettings, FederationConfig, KubeconfigSecret
+from federator.core.config import ClusterSettings, FederationConfig, KubeconfigSecret
+from federator.core.kubeconfig_safety import check_kubeconfig
+from federator.core.model import CLUSTER_SECRET_LABEL, ClusterId
 from federator.errors import ConfigError, FederatorError
 from federator.kube.client import SECRETS, Credentials, KubeClient, Timeouts
-from federator.kubeconfig_safety import check_kubeconfig
-from federator.model import CLUSTER_SECRET_LABEL, ClusterId
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 

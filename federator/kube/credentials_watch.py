@@ -24,7 +24,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from federator.config import ClusterSettings, FederationConfig
+from federator.core.config import ClusterSettings, FederationConfig
+from federator.core.model import ClusterId
 from federator.errors import ConfigError
 from federator.kube.client import KubeClient, Timeouts
 from federator.kube.clusters import (
@@ -36,7 +37,6 @@ from federator.kube.clusters import (
     secret_source,
 )
 from federator.metrics import FederatorMetrics
-from federator.model import ClusterId
 
 log = logging.getLogger(__name__)
 

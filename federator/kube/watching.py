@@ -18,7 +18,7 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from federator.backoff import Backoff, BackoffSettings
+from federator.core.backoff import Backoff, BackoffSettings
 from federator.errors import FederatorError
 from federator.kube.client import ApiRetryableError, ExpiredError, KubeClient, Object, Resource
 

@@ -5,7 +5,7 @@ EndpointSlices and Namespaces, kept current by the watches (``apply_event``/``re
 relist replaces a kind's whole index, so objects deleted during a watch gap disappear. When a
 watch fails the content is **kept** and the cluster is marked unhealthy: other clusters keep
 its last-known endpoints (fail-static) and nothing is pruned on its behalf. ``view(keys)``
-converts the raw objects of the requested keys into the model (``federator.reactor.convert``);
+converts the raw objects of the requested keys into the model (``federator.core.convert``);
 conversion is lazy, per reconcile, so an event costs an index update only.
 
 Single-threaded by design: only the runner's event loop touches a cache.
@@ -17,10 +17,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from federator.config import ClusterSettings
-from federator.model import ClusterView, Endpoint, ExportedService, ServiceKey
-from federator.reactor import convert
-from federator.reactor.mapping import (
+from federator.core import convert
+from federator.core.config import ClusterSettings
+from federator.core.mapping import (
     ENDPOINT_SLICES,
     KINDS,
     NAMESPACES,
@@ -29,6 +28,7 @@ from federator.reactor.mapping import (
     Affected,
     affected_by_change,
 )
+from federator.core.model import ClusterView, Endpoint, ExportedService, ServiceKey
 
 Object = dict[str, Any]
 ObjKey = tuple[str, str]

@@ -30,14 +30,14 @@ import time
 from collections.abc import Coroutine, MutableMapping
 from dataclasses import dataclass, field
 
-from federator.config import FederationConfig
+from federator.core.config import FederationConfig
+from federator.core.mapping import NAMESPACES, Affected
+from federator.core.model import SERVICE_ANNOTATION, ClusterId, ServiceKey
 from federator.errors import FederatorError
 from federator.kube.client import KubeClient
 from federator.kube.watching import Changed, Disconnected, Relisted, WatchSettings, watch_resource
 from federator.metrics import FederatorMetrics
-from federator.model import SERVICE_ANNOTATION, ClusterId, ServiceKey
 from federator.reactor.cache import ClusterCache
-from federator.reactor.mapping import NAMESPACES, Affected
 from federator.reactor.workqueue import QueueShutdown, WorkQueue
 from federator.reactor.world import RESOURCES, CacheWorld
 from federator.reconcile.reconciler import Reconciler, Result, list_owned

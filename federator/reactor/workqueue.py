@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-from federator.backoff import BackoffSettings
+from federator.core.backoff import BackoffSettings
 
 K = TypeVar("K", bound=Hashable)
 

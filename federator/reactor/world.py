@@ -12,7 +12,9 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from federator.config import FederationConfig
+from federator.core import mapping
+from federator.core.config import FederationConfig
+from federator.core.model import ClusterId, ClusterView, ServiceKey
 from federator.errors import FederatorError
 from federator.kube.client import (
     ENDPOINT_SLICES,
@@ -22,8 +24,6 @@ from federator.kube.client import (
     KubeClient,
     Resource,
 )
-from federator.model import ClusterId, ClusterView, ServiceKey
-from federator.reactor import mapping
 from federator.reactor.cache import ClusterCache
 
 RESOURCES: dict[str, Resource] = {

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from federator.core.diff import ClusterPlan, Op
+from federator.core.model import ObjectRef
 from federator.errors import PermanentError, RetryableError
 from federator.kube.client import WRITTEN, KubeClient
-from federator.model import ObjectRef
-from federator.reconcile.diff import ClusterPlan, Op
 
 FORBIDDEN_STATUS = 403
 VERBS = {Op.CREATE: "patch", Op.UPDATE: "patch", Op.DELETE: "delete"}

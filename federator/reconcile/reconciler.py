@@ -32,11 +32,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from federator.config import FederationConfig
-from federator.errors import FederatorError, PermanentError, RetryableError
-from federator.kube.client import DESTINATION_RULES, SERVICE_ENTRIES, KubeClient
-from federator.metrics import FederatorMetrics
-from federator.model import (
+from federator.core.config import FederationConfig
+from federator.core.desired import DesiredState, compute_desired
+from federator.core.diff import ClusterPlan, Plan, diff_cluster
+from federator.core.model import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     SERVICE_LABEL,
@@ -45,10 +44,11 @@ from federator.model import (
     ObjectRef,
     ServiceKey,
 )
+from federator.core.render import RenderedCluster, render_cluster, service_label_value
+from federator.errors import FederatorError, PermanentError, RetryableError
+from federator.kube.client import DESTINATION_RULES, SERVICE_ENTRIES, KubeClient
+from federator.metrics import FederatorMetrics
 from federator.reconcile.apply import ApplyOutcome, Refusal, execute
-from federator.reconcile.desired import DesiredState, compute_desired
-from federator.reconcile.diff import ClusterPlan, Plan, diff_cluster
-from federator.reconcile.render import RenderedCluster, render_cluster, service_label_value
 from federator.status import (
     FORBIDDEN,
     REFUSED,

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from federator.config import load_config
-from tests.conftest import RunningSandbox
-from tests.integration.federator.helpers import FederatorThread, wait_for
+from federator.core.config import load_config
+from tests.helpers.federator_harness import FederatorThread, wait_for
+from tests.helpers.sandbox import RunningSandbox
 
 
 @pytest.fixture(scope="module")

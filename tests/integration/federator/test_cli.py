@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import RunningSandbox
-from tests.integration.federator.helpers import app_docs, apply, kubectl, service_entry, wait_for
+from tests.helpers.federator_harness import app_docs, apply, kubectl, service_entry, wait_for
+from tests.helpers.sandbox import RunningSandbox
 
-pytestmark = pytest.mark.integration
 MESHFED = [str(Path(sys.executable).parent / "meshfed")]
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from federator.config import load_config
+from federator.core.config import load_config
 from meshfed.sandbox import processes
 from meshfed.sandbox.layout import Topology
 from meshfed.sandbox.manager import Sandbox
-from tests.integration.federator.helpers import (
+from tests.helpers.federator_harness import (
     GATEWAY_IP,
     FederatorThread,
     app_docs,
@@ -24,7 +24,6 @@ from tests.integration.federator.helpers import (
     wait_pods,
 )
 
-pytestmark = pytest.mark.integration
 BASE_PORT = 27000
 
 

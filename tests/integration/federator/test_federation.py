@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from federator.config import load_config
-from federator.model import Reason, ServiceKey
-from tests.conftest import RunningSandbox
-from tests.integration.federator.helpers import (
+from federator.core.config import load_config
+from federator.core.model import Reason, ServiceKey
+from tests.helpers.federator_harness import (
     GATEWAY_IP,
     FederatorThread,
     app_docs,
@@ -23,8 +22,7 @@ from tests.integration.federator.helpers import (
     wait_for,
     wait_pods,
 )
-
-pytestmark = pytest.mark.integration
+from tests.helpers.sandbox import RunningSandbox
 
 
 def _cleanup(kc: Path, name: str, namespace: str = "default") -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from federator.config import load_config
+from federator.core.config import load_config
+from federator.core.model import ClusterId
 from federator.kube.credentials_watch import RotationSettings
-from federator.model import ClusterId
-from tests.conftest import RunningSandbox
-from tests.integration.federator.helpers import app_docs, apply, kubectl, service_entry, wait_for
+from tests.helpers.federator_harness import app_docs, apply, kubectl, service_entry, wait_for
+from tests.helpers.sandbox import RunningSandbox
 from tests.integration.federator.test_secret_clusters import (
     ACCOUNT,
     MEMBER_RBAC,
@@ -33,7 +33,6 @@ from tests.integration.federator.test_secret_clusters import (
     secret_config,
 )
 
-pytestmark = pytest.mark.integration
 ROTATION = RotationSettings(secret_poll_seconds=2.0, file_poll_seconds=1.0)
 RELOADS = "meshfed_federator_credential_reloads_total"
 FAILURES = "meshfed_federator_credential_reload_failures_total"

@@ -20,16 +20,15 @@ import httpx
 import pytest
 import yaml
 
-from federator.config import FederationConfig, load_config
+from federator.core.config import FederationConfig, load_config
+from federator.core.model import CLUSTER_SECRET_LABEL, ClusterId, ServiceKey
 from federator.errors import ConfigError, PermanentError
 from federator.kube.client import SECRETS, KubeClient
 from federator.kube.clusters import file_credentials, open_clusters
 from federator.kube.credentials_watch import CredentialsWatcher, RotationSettings
-from federator.model import CLUSTER_SECRET_LABEL, ClusterId, ServiceKey
 from federator.reactor.runner import Runner, RunnerSettings
 from federator.status import FORBIDDEN, RefusalCondition
-from tests.conftest import RunningSandbox
-from tests.integration.federator.helpers import (
+from tests.helpers.federator_harness import (
     FederatorThread,
     app_docs,
     apply,
@@ -37,10 +36,11 @@ from tests.integration.federator.helpers import (
     service_entry,
     wait_for,
 )
+from tests.helpers.paths import REPO_ROOT
+from tests.helpers.sandbox import RunningSandbox
 
-pytestmark = pytest.mark.integration
 MESHFED = str(Path(sys.executable).parent / "meshfed")
-MEMBER_RBAC = Path(__file__).parents[3] / "deploy" / "multicluster" / "member-rbac.yaml"
+MEMBER_RBAC = REPO_ROOT / "deploy" / "multicluster" / "member-rbac.yaml"
 HOME, NAMESPACE, ACCOUNT = "c1", "meshfed-system", "meshfed-federator"
 
 

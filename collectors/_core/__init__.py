@@ -1,0 +1,1 @@
+"""The collectors' bottom layer: errors, records, sink contracts, settings helpers, self-metrics."""

@@ -1,0 +1,71 @@
+"""The two contracts every collector part shares: a lifecycle, and where records go.
+
+(And ``cancel_and_wait``, the end of every component's shutdown that owns tasks.)
+
+A receiver (socket/HTTP/gRPC server) parses wire bytes into :mod:`collectors._core.model` records
+and hands them to a :class:`TelemetrySink`. The sink returns only after the store has the
+records durably (or raises :class:`collectors._core.errors.RetryableError`), so a receiver
+acknowledges its sender only after that call returned — never earlier.
+
+In production the sink is :class:`collectors.pipeline.Pipeline` (adds resource labels,
+enforces the memory limit, coalesces concurrent writes into larger store batches); a
+:class:`collectors.store.store.TelemetryStore` satisfies the same protocol, which is what
+receiver tests use when they do not need the pipeline.
+
+A :class:`SeriesSink` also takes columnar :class:`collectors._core.series_batch.SeriesBatch` es
+(``write_series``): receivers of many samples per series (remote_write) use it to avoid an
+object per sample. The pipeline and the store are both; plain ``TelemetrySink`` s need not be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from collectors._core.model import LogRecord, MetricMetadata, Sample, Span
+from collectors._core.series_batch import SeriesBatch
+from collectors.store.metrics_model import WriteResult
+
+
+class Component(Protocol):
+    """Every long-lived part: ``start`` returns once it serves; ``shutdown`` is idempotent,
+    stops accepting, drains what was accepted, then returns."""
+
+    async def start(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel every task, then wait for each to end (a shutdown's last step); an error other
+    than the cancellation propagates."""
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class TelemetrySink(Protocol):
+    """Durable destination for records; every call is a batch and returns after the write.
+
+    Raises :class:`collectors._core.errors.RetryableError` (store down, memory limit reached:
+    the sender should retry) or :class:`collectors._core.errors.PermanentError` (bad records).
+    """
+
+    async def write_samples(self, samples: Sequence[Sample]) -> WriteResult: ...
+
+    async def write_metadata(self, metadata: Sequence[MetricMetadata]) -> None: ...
+
+    async def write_spans(self, spans: Sequence[Span]) -> None: ...
+
+    async def write_logs(self, records: Sequence[LogRecord]) -> None: ...
+
+
+class SeriesSink(TelemetrySink, Protocol):
+    """A ``TelemetrySink`` that also stores columnar batches (same errors, same ack rule)."""
+
+    async def write_series(self, batch: SeriesBatch) -> WriteResult: ...

@@ -1,0 +1,1 @@
+"""The collector application: configuration, the Collector that starts everything, the CLI."""

@@ -1,0 +1,171 @@
+"""``meshfed collect``: the store, the pipeline, the HTTP listener and every receiver.
+
+Start order follows the data flow backwards — store, pipeline, HTTP listener (query API,
+remote_write, /metrics), then the receivers — so nothing is accepted before there is
+somewhere to put it. Shutdown is the reverse: receivers stop accepting and finish what
+they took, the HTTP listener finishes its requests, the pipeline drains into the store,
+and the store closes last. A background task runs the store's compaction periodically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+from prometheus_client import CollectorRegistry, ProcessCollector
+
+from collectors._core.component import Component, cancel_and_wait
+from collectors._core.errors import CollectorError
+from collectors._core.http_server import HttpServer
+from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
+from collectors.api.app import build_app
+from collectors.api.prometheus import PrometheusApiSettings
+from collectors.app.config import CollectorConfig
+from collectors.app.http import combined_app, metrics_route
+from collectors.pipeline.pipeline import Pipeline
+from collectors.receivers.forward.receiver import ForwardReceiver
+from collectors.receivers.otlp.grpc import OtlpGrpcReceiver
+from collectors.receivers.otlp.http import OtlpHttpReceiver
+from collectors.receivers.prometheus.pull import PrometheusPullReceiver
+from collectors.receivers.prometheus.remote_write import remote_write_routes
+from collectors.receivers.statsd.receiver import StatsdReceiver
+from collectors.store.store import TelemetryStore
+
+log = logging.getLogger(__name__)
+
+COMPACTION_INTERVAL_S = 60.0
+
+
+class Collector:
+    """Everything ``meshfed collect`` runs, as one Component."""
+
+    def __init__(self, *, config: CollectorConfig, registry: CollectorRegistry | None = None):
+        config.validate()
+        self.config = config
+        self.registry = registry or CollectorRegistry()
+        if registry is None:
+            ProcessCollector(registry=self.registry)
+        self._families = ReceiverMetricFamilies.create(self.registry)
+        self.store = TelemetryStore(settings=config.store)
+        self.pipeline = Pipeline(
+            store=self.store, settings=config.pipeline, metrics=self.metrics_for("pipeline")
+        )
+        self.http: HttpServer | None = None
+        self.receivers: dict[str, Component] = {}
+        self._compaction: asyncio.Task[None] | None = None
+        self._started = False
+
+    def metrics_for(self, receiver: str) -> ReceiverMetrics:
+        return ReceiverMetrics(families=self._families, receiver=receiver)
+
+    @property
+    def http_port(self) -> int:
+        return self.http.port if self.http is not None else 0
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        await self.store.start()
+        await self.pipeline.start()
+        routes = [metrics_route(self.registry)]
+        if self.config.remote_write is not None:
+            routes += remote_write_routes(
+                sink=self.pipeline,
+                limiter=self.pipeline.limiter,
+                settings=self.config.remote_write,
+                metrics=self.metrics_for("remote_write"),
+            )
+        query_app = build_app(store=self.store, settings=PrometheusApiSettings())
+        host, port = self.config.http.address
+        self.http = HttpServer(
+            app=combined_app(query_app=query_app, routes=routes),
+            listen=(host, port),
+            setting_name="http.listen",
+        )
+        try:
+            await self.http.start()
+            for name, receiver in self._build_receivers().items():
+                await receiver.start()
+                self.receivers[name] = receiver
+        except BaseException:
+            await self.shutdown()
+            raise
+        self._compaction = asyncio.create_task(self._compact_loop(), name="compaction")
+        log.info(
+            "collecting: HTTP on %s:%d, receivers: %s",
+            host,
+            self.http.port,
+            ", ".join([*(["remote_write"] if self.config.remote_write else []), *self.receivers]),
+        )
+
+    def _build_receivers(self) -> dict[str, Component]:
+        c = self.config
+        out: dict[str, Component] = {}
+        if c.statsd is not None:
+            out["statsd"] = StatsdReceiver(
+                settings=c.statsd, sink=self.pipeline, metrics=self.metrics_for("statsd")
+            )
+        if c.forward is not None:
+            out["forward"] = ForwardReceiver(
+                settings=c.forward, sink=self.pipeline, metrics=self.metrics_for("forward")
+            )
+        if c.otlp is not None:
+            out["otlp_grpc"] = OtlpGrpcReceiver(
+                settings=c.otlp, sink=self.pipeline, metrics=self.metrics_for("otlp_grpc")
+            )
+            out["otlp_http"] = OtlpHttpReceiver(
+                settings=c.otlp, sink=self.pipeline, metrics=self.metrics_for("otlp_http")
+            )
+        if c.pull is not None and c.pull.targets:
+            out["prometheus_pull"] = PrometheusPullReceiver(
+                sink=self.pipeline, metrics=self.metrics_for("prometheus_pull"), settings=c.pull
+            )
+        return out
+
+    async def shutdown(self) -> None:
+        """Receivers, then HTTP, then the pipeline (drained), then the store; idempotent."""
+        if self._compaction is not None:
+            await cancel_and_wait([self._compaction])
+            self._compaction = None
+        for name, receiver in reversed(list(self.receivers.items())):
+            try:
+                await receiver.shutdown()
+            except Exception:
+                log.exception("shutting down the %s receiver failed", name)
+        self.receivers = {}
+        if self.http is not None:
+            await self.http.shutdown()
+        await self.pipeline.shutdown()
+        await self.store.shutdown()
+        log.info("collector stopped")
+
+    async def _compact_loop(self) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(COMPACTION_INTERVAL_S)
+            try:
+                await self.store.compact(round(time.time() * 1000))
+            except CollectorError as e:
+                if not failing:
+                    log.warning("store compaction fails (will retry): %s", e)
+                failing = True
+            else:
+                failing = False
+
+
+async def run(config: CollectorConfig) -> None:
+    """Start, wait for SIGTERM or SIGINT, shut down in order."""
+    collector = Collector(config=config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await collector.start()
+    try:
+        await stop.wait()
+        log.info("signal received: draining")
+    finally:
+        await collector.shutdown()

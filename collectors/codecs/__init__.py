@@ -1,0 +1,1 @@
+"""Pure conversions between meshfed's records and wire formats shared by several layers (OTLP)."""

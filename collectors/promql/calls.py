@@ -1,0 +1,118 @@
+"""Function-call dispatch: evaluates a call's arguments and applies the function per step.
+
+Kept apart from the evaluator so each file stays about one thing: this one knows which
+argument of which function is a scalar, a string or a range, and which functions are
+special in Prometheus (``absent``, ``timestamp`` of a selector, ``scalar``, ``time``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from collectors.promql import functions
+from collectors.promql.ast import Call, Node, VectorSel
+from collectors.promql.values import (
+    RangeSteps,
+    Sample,
+    ScalarSteps,
+    Value,
+    VectorSteps,
+    drop_name,
+)
+
+if TYPE_CHECKING:
+    from collectors.promql.evaluator import Evaluator
+
+
+def call(ev: Evaluator, node: Call) -> Value:
+    name, args = node.name, node.args
+    n = len(ev.steps)
+    if name == "time":
+        return ScalarSteps([t / 1000 for t in ev.steps])
+    if name == "vector":
+        return VectorSteps([[((), v)] for v in ev.scalar(args[0])])
+    if name == "scalar":
+        return ScalarSteps(
+            [step[0][1] if len(step) == 1 else math.nan for step in ev.vector(args[0])]
+        )
+    if name in ("absent", "absent_over_time"):
+        return _absent(ev, node)
+    if name == "timestamp":
+        if isinstance(args[0], VectorSel):
+            return VectorSteps(ev.instant_timestamps(args[0]))
+        steps = ev.vector(args[0])
+        return VectorSteps(
+            [
+                [(drop_name(labels), t / 1000) for labels, _ in step]
+                for step, t in zip(steps, ev.steps, strict=True)
+            ]
+        )
+    if name in ("sort", "sort_desc"):
+        return VectorSteps([_sort(step, desc=name == "sort_desc") for step in ev.vector(args[0])])
+    first = ev.eval(args[0])
+    if isinstance(first, RangeSteps):
+        return ev.range_function(name, first, [])
+    if name == "quantile_over_time":
+        phis = ev.scalar(args[0])
+        arg = ev.eval(args[1])
+        assert isinstance(arg, RangeSteps)
+        return ev.range_function(name, arg, phis)
+    if name == "histogram_quantile":
+        phis = first.values if isinstance(first, ScalarSteps) else [math.nan] * n
+        vectors = ev.vector(args[1])
+        return _checked(
+            ev, [functions.histogram_quantile(q, v) for q, v in zip(phis, vectors, strict=True)]
+        )
+    assert isinstance(first, VectorSteps)
+    vectors = first.steps
+    if name in functions.SIMPLE:
+        return _checked(ev, [functions.simple(name, v) for v in vectors])
+    if name == "round":
+        to = ev.scalar(args[1]) if len(args) > 1 else [1.0] * n
+        return _checked(ev, [functions.round_to(v, x) for v, x in zip(vectors, to, strict=True)])
+    if name == "clamp":
+        lows, highs = ev.scalar(args[1]), ev.scalar(args[2])
+        return _checked(
+            ev,
+            [functions.clamp(v, lo, hi) for v, lo, hi in zip(vectors, lows, highs, strict=True)],
+        )
+    if name == "clamp_min":
+        lows = ev.scalar(args[1])
+        return _checked(ev, [functions.clamp_min(v, x) for v, x in zip(vectors, lows, strict=True)])
+    if name == "clamp_max":
+        highs = ev.scalar(args[1])
+        return _checked(
+            ev, [functions.clamp_max(v, x) for v, x in zip(vectors, highs, strict=True)]
+        )
+    if name == "label_replace":
+        strings = [ev.string(a) for a in args[1:5]]
+        replacement = functions.Replacement.build(*strings)
+        return _checked(ev, [functions.label_replace(v, replacement) for v in vectors])
+    if name == "label_join":
+        dst, sep, *srcs = [ev.string(a) for a in args[1:]]
+        return _checked(ev, [functions.label_join(v, dst, sep, srcs) for v in vectors])
+    raise AssertionError(f"function {name} passed the parser's check but has no implementation")
+
+
+def _checked(ev: Evaluator, steps: list[list[Sample]]) -> VectorSteps:
+    ev.check_unique(steps)
+    return VectorSteps(steps)
+
+
+def _absent(ev: Evaluator, node: Call) -> VectorSteps:
+    arg: Node = node.args[0]
+    labels = ev.absent_labels(arg)
+    value = ev.eval(arg)
+    if isinstance(value, RangeSteps):
+        present = ev.present_steps(value)
+    else:
+        assert isinstance(value, VectorSteps)
+        present = [bool(step) for step in value.steps]
+    return VectorSteps([[] if p else [(labels, 1.0)] for p in present])
+
+
+def _sort(vector: list[Sample], *, desc: bool) -> list[Sample]:
+    numbers = [s for s in vector if not math.isnan(s[1])]
+    nans = [s for s in vector if math.isnan(s[1])]
+    return sorted(numbers, key=lambda s: s[1], reverse=desc) + nans

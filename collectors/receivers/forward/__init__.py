@@ -1,0 +1,1 @@
+"""Fluentd Forward receiver: config, handshake, TCP/TLS transport with UDP heartbeat."""

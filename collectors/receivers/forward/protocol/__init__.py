@@ -1,0 +1,1 @@
+"""Pure Forward protocol: bounded msgpack decoding, message modes, event -> LogRecord."""

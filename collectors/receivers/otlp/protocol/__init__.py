@@ -1,0 +1,1 @@
+"""Pure OTLP conversions specific to the receivers (OTLP metrics -> Prometheus samples)."""

@@ -1,0 +1,1 @@
+"""Pure remote_write protocol: snappy-framed WriteRequest bodies -> series batches."""

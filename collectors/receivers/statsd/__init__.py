@@ -1,0 +1,1 @@
+"""StatsD / DogStatsD receiver: config, UDP/TCP transport, per-interval aggregation, flush."""

@@ -1,0 +1,1 @@
+"""Pure StatsD protocol: datagram lines and DogStatsD events -> typed records."""

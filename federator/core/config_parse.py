@@ -1,0 +1,225 @@
+"""YAML document -> ``FederationConfig``, with field-path error messages.
+
+Kept apart from ``federator.core.config`` so the settings module reads as a list of documented
+fields. Parsing is strict: an unknown key is an error (a misspelt ``regoin`` must not silently
+become the default), and every type error names the YAML path and the expected type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from federator.core.config import (
+    ClusterSettings,
+    FailoverSettings,
+    FederationConfig,
+    GatewaySettings,
+    KubeconfigFile,
+    KubeconfigSecret,
+    ListenSettings,
+    OutlierDetectionSettings,
+)
+from federator.core.model import ClusterId, Topology
+from federator.errors import ConfigError
+
+API_VERSION = "meshfed.io/v1alpha1"
+KIND = "FederationConfig"
+_MAX_BYTES = 1 << 20
+
+
+def read_document(path: Path) -> Any:
+    """The parsed YAML of ``path`` (at most 1 MiB); ``ConfigError`` if unreadable or invalid."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    if len(data) > _MAX_BYTES:
+        raise ConfigError(f"config file {path} is larger than 1 MiB: is it the right file?")
+    try:
+        return yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+
+
+class _Fields:
+    """A mapping being parsed at ``where``; remembers which keys were consumed."""
+
+    def __init__(self, value: Any, where: str) -> None:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where or 'the document'} must be a mapping")
+        self.value: Mapping[Any, Any] = value
+        self.where = where
+        self.used: set[str] = set()
+
+    def path(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def get(self, key: str) -> Any:
+        self.used.add(key)
+        return self.value.get(key)
+
+    def str_(self, key: str, default: str) -> str:
+        v = self.get(key)
+        if v is None:
+            return default
+        if not isinstance(v, str):
+            raise ConfigError(f"{self.path(key)} must be a string, got {type(v).__name__}")
+        return v
+
+    def opt_str(self, key: str) -> str | None:
+        v = self.get(key)
+        return None if v is None else self.str_(key, "")
+
+    def int_(self, key: str, default: int) -> int:
+        v = self.get(key)
+        if v is None:
+            return default
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ConfigError(f"{self.path(key)} must be an integer, got {v!r}")
+        return v
+
+    def finish(self) -> None:
+        unknown = sorted(str(k) for k in self.value if str(k) not in self.used)
+        if unknown:
+            raise ConfigError(
+                f"{self.path(unknown[0])} is not a known field; known fields here: "
+                f"{', '.join(sorted(self.used))}"
+            )
+
+
+def _duration_seconds(value: Any, where: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+        for unit in ("ms", "s", "m", "h"):
+            number = value[: -len(unit)]
+            if value.endswith(unit) and number.replace(".", "", 1).isdigit():
+                return float(number) * units[unit]
+    raise ConfigError(f'{where} "{value}" is not a duration: write e.g. "300s", "5m" or 300')
+
+
+def _string_map(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigError(f"{where} must be a mapping of strings to strings")
+    return dict(value)
+
+
+def _gateway(value: Any, where: str) -> GatewaySettings:
+    if value is None:
+        return GatewaySettings()
+    f = _Fields(value, where)
+    default = GatewaySettings()
+    selector = f.get("selector")
+    gw = GatewaySettings(
+        namespace=f.str_("namespace", default.namespace),
+        selector=default.selector
+        if selector is None
+        else _string_map(selector, f.path("selector")),
+        address=f.opt_str("address"),
+    )
+    f.finish()
+    return gw
+
+
+def _cluster(value: Any, where: str, base_dir: Path) -> ClusterSettings:
+    f = _Fields(value, where)
+    kubeconfig: KubeconfigFile | None = None
+    secret: KubeconfigSecret | None = None
+    if (raw := f.get("kubeconfig")) is not None:
+        k = _Fields(raw, f.path("kubeconfig"))
+        path = k.str_("path", "")
+        if path and not Path(path).is_absolute():
+            path = str(base_dir / path)
+        kubeconfig = KubeconfigFile(path=path, context=k.opt_str("context"))
+        k.finish()
+    if (raw := f.get("secret")) is not None:
+        s = _Fields(raw, f.path("secret"))
+        secret = KubeconfigSecret(name=s.str_("name", ""), key=s.str_("key", "kubeconfig"))
+        s.finish()
+    cluster = ClusterSettings(
+        name=ClusterId(f.str_("name", "")),
+        kubeconfig=kubeconfig,
+        secret=secret,
+        network=f.str_("network", ""),
+        region=f.str_("region", ""),
+        zone=f.str_("zone", ""),
+        east_west_gateway=_gateway(f.get("eastWestGateway"), f.path("eastWestGateway")),
+    )
+    f.finish()
+    return cluster
+
+
+def _topology(value: str, where: str) -> Topology:
+    try:
+        return Topology(value)
+    except ValueError:
+        raise ConfigError(f'{where} "{value}" is not a topology: use "gateway" or "vpn"') from None
+
+
+def parse_document(doc: Any, *, base_dir: Path) -> FederationConfig:
+    """Build a (not yet validated) ``FederationConfig`` from a parsed YAML document."""
+    if doc is None:
+        raise ConfigError("the config file is empty: see docs/configuration.md for an example")
+    f = _Fields(doc, "")
+    if (api := f.str_("apiVersion", API_VERSION)) != API_VERSION:
+        raise ConfigError(f'apiVersion "{api}" is not supported: use "{API_VERSION}"')
+    if (kind := f.str_("kind", KIND)) != KIND:
+        raise ConfigError(f'kind "{kind}" is not supported: use "{KIND}"')
+    defaults = FederationConfig()
+    raw_clusters = f.get("clusters")
+    if raw_clusters is None:
+        raw_clusters = []
+    if not isinstance(raw_clusters, list):
+        raise ConfigError("clusters must be a list of clusters")
+    clusters = tuple(_cluster(c, f"clusters[{i}]", base_dir) for i, c in enumerate(raw_clusters))
+
+    failover = FailoverSettings()
+    if (raw := f.get("failover")) is not None:
+        fo = _Fields(raw, "failover")
+        regions = fo.get("regions") or []
+        if not isinstance(regions, list) or not all(isinstance(r, str) for r in regions):
+            raise ConfigError("failover.regions must be a list of region names")
+        failover = FailoverSettings(regions=tuple(regions))
+        fo.finish()
+
+    outlier = OutlierDetectionSettings()
+    if (raw := f.get("outlierDetection")) is not None:
+        od = _Fields(raw, "outlierDetection")
+        outlier = OutlierDetectionSettings(
+            consecutive_5xx_errors=od.int_("consecutive5xxErrors", outlier.consecutive_5xx_errors),
+            interval=od.str_("interval", outlier.interval),
+            base_ejection_time=od.str_("baseEjectionTime", outlier.base_ejection_time),
+            max_ejection_percent=od.int_("maxEjectionPercent", outlier.max_ejection_percent),
+        )
+        od.finish()
+
+    listen = ListenSettings()
+    if (raw := f.get("listen")) is not None:
+        ls = _Fields(raw, "listen")
+        listen = ListenSettings(
+            http=ls.str_("http", listen.http), grpc=ls.str_("grpc", listen.grpc)
+        )
+        ls.finish()
+
+    resync = f.get("resyncPeriod")
+    config = FederationConfig(
+        clusters=clusters,
+        topology=_topology(f.str_("topology", defaults.topology.value), "topology"),
+        host_suffix=f.str_("hostSuffix", defaults.host_suffix),
+        namespace=f.str_("namespace", defaults.namespace),
+        resync_period_seconds=defaults.resync_period_seconds
+        if resync is None
+        else _duration_seconds(resync, "resyncPeriod"),
+        failover=failover,
+        outlier_detection=outlier,
+        listen=listen,
+    )
+    f.finish()
+    return config

@@ -1,0 +1,186 @@
+"""Raw Kubernetes objects (dicts as the apiserver returns them) -> the pure model. Pure.
+
+- A Service is **exported** when it has the label ``meshfed.io/export: "true"`` or a
+  ServiceExport of the same namespace/name exists (a ServiceExport alone is enough; a
+  ServiceExport without its Service exports nothing). ExternalName Services are never
+  exported (they have no endpoints to federate).
+- ``exported_at``: the ServiceExport's creationTimestamp when there is one, else the
+  Service's; the older of the two when both export it.
+- ``meshfed.io/topology``: ``gateway`` or ``vpn`` (case-insensitive); anything else is kept as
+  ``topology_error`` and the configured default applies.
+- Endpoints: every address of every IPv4/IPv6 EndpointSlice labelled
+  ``kubernetes.io/service-name``; ``conditions.ready`` absent means ready (API contract). An
+  address listed by two slices (during a slice rebalance) counts once, ready if any says so.
+- Gateway addresses: ``status.loadBalancer.ingress[].ip`` (or ``hostname``) of the Services in
+  the gateway namespace whose labels contain the configured selector, sorted by Service name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from federator.core.config import GatewaySettings
+from federator.core.model import (
+    EXPORT_LABEL,
+    TOPOLOGY_ANNOTATION,
+    ClusterId,
+    Endpoint,
+    ExportedService,
+    ExportVia,
+    ServiceKey,
+    ServicePort,
+    Topology,
+)
+
+Object = Mapping[str, Any]
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def meta(obj: Object) -> Mapping[str, Any]:
+    m = obj.get("metadata")
+    return m if isinstance(m, Mapping) else {}
+
+
+def key_of(obj: Object) -> ServiceKey:
+    m = meta(obj)
+    return ServiceKey(str(m.get("namespace", "")), str(m.get("name", "")))
+
+
+def slice_service_key(obj: Object) -> ServiceKey | None:
+    """The Service an EndpointSlice belongs to, or None if it is not labelled."""
+    name = (meta(obj).get("labels") or {}).get(SERVICE_NAME_LABEL)
+    if not name:
+        return None
+    return ServiceKey(str(meta(obj).get("namespace", "")), str(name))
+
+
+def parse_time(value: Any) -> datetime:
+    """An RFC 3339 timestamp (``2024-01-01T00:00:00Z``); the epoch if absent or invalid."""
+    if not isinstance(value, str):
+        return EPOCH
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return EPOCH
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_topology(raw: Any) -> tuple[Topology | None, str | None]:
+    """(topology, error) from the ``meshfed.io/topology`` annotation value."""
+    if raw is None:
+        return None, None
+    value = str(raw).strip().lower()
+    try:
+        return Topology(value), None
+    except ValueError:
+        return None, (
+            f'annotation {TOPOLOGY_ANNOTATION}="{raw}" is not "gateway" or "vpn"; '
+            "the configured default topology is used"
+        )
+
+
+def service_ports(service: Object) -> tuple[ServicePort, ...]:
+    ports = []
+    for p in (service.get("spec") or {}).get("ports") or []:
+        if not isinstance(p, Mapping) or not isinstance(p.get("port"), int):
+            continue
+        ports.append(
+            ServicePort(
+                name=str(p.get("name") or ""),
+                port=int(p["port"]),
+                protocol=str(p.get("protocol") or "TCP"),
+                app_protocol=p.get("appProtocol"),
+                target_port=p.get("targetPort"),
+            )
+        )
+    return tuple(ports)
+
+
+def is_export_labelled(service: Object) -> bool:
+    return (meta(service).get("labels") or {}).get(EXPORT_LABEL) == "true"
+
+
+def exported_service(
+    cluster: ClusterId, service: Object | None, export: Object | None
+) -> ExportedService | None:
+    """The export of ``service`` (see the module docstring), or None if not exported."""
+    if service is None:
+        return None
+    if (service.get("spec") or {}).get("type") == "ExternalName":
+        return None
+    labelled = is_export_labelled(service)
+    if not labelled and export is None:
+        return None
+    service_time = parse_time(meta(service).get("creationTimestamp"))
+    if export is not None and labelled:
+        via = ExportVia.BOTH
+        exported_at = min(service_time, parse_time(meta(export).get("creationTimestamp")))
+    elif export is not None:
+        via = ExportVia.SERVICE_EXPORT
+        exported_at = parse_time(meta(export).get("creationTimestamp"))
+    else:
+        via = ExportVia.LABEL
+        exported_at = service_time
+    topology, error = parse_topology(
+        (meta(service).get("annotations") or {}).get(TOPOLOGY_ANNOTATION)
+    )
+    return ExportedService(
+        cluster=cluster,
+        key=key_of(service),
+        ports=service_ports(service),
+        exported_at=exported_at,
+        via=via,
+        topology=topology,
+        topology_error=error,
+    )
+
+
+def endpoints_from_slices(slices: Iterable[Object]) -> tuple[Endpoint, ...]:
+    """All endpoints (ready or not) of one Service's EndpointSlices, sorted by address."""
+    by_address: dict[str, Endpoint] = {}
+    for s in slices:
+        if s.get("addressType", "IPv4") not in ("IPv4", "IPv6"):
+            continue
+        ports = {
+            str(p.get("name") or ""): int(p["port"])
+            for p in s.get("ports") or []
+            if isinstance(p, Mapping) and isinstance(p.get("port"), int)
+        }
+        for ep in s.get("endpoints") or []:
+            if not isinstance(ep, Mapping):
+                continue
+            ready = (ep.get("conditions") or {}).get("ready") is not False
+            zone = ep.get("zone")
+            for address in ep.get("addresses") or []:
+                known = by_address.get(address)
+                if known is not None and (known.ready or not ready):
+                    continue
+                by_address[address] = Endpoint.of(
+                    str(address), ports, ready=ready, zone=str(zone) if zone else None
+                )
+    return tuple(by_address[a] for a in sorted(by_address))
+
+
+def is_gateway_service(service: Object, gateway: GatewaySettings) -> bool:
+    if meta(service).get("namespace") != gateway.namespace:
+        return False
+    labels = meta(service).get("labels") or {}
+    return all(labels.get(k) == v for k, v in gateway.selector.items())
+
+
+def gateway_addresses(services: Iterable[Object], gateway: GatewaySettings) -> tuple[str, ...]:
+    """Observed LoadBalancer addresses of the gateway Services (see the module docstring)."""
+    out: list[str] = []
+    matching = sorted(
+        (s for s in services if is_gateway_service(s, gateway)),
+        key=lambda s: str(meta(s).get("name")),
+    )
+    for s in matching:
+        for ingress in ((s.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+            address = ingress.get("ip") or ingress.get("hostname")
+            if address and address not in out:
+                out.append(str(address))
+    return tuple(out)
