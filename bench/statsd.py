@@ -43,9 +43,7 @@ STATSD_JS = (
     Path(os.environ.get("MESHFED_NODE_PEERS", Path.home() / ".cache/meshfed/node")).expanduser()
     / "node_modules/statsd/stats.js"
 )
-BACKEND = Path(__file__).resolve().parent.parent / (
-    "tests/helpers/statsd_json_backend.js"
-)
+BACKEND = Path(__file__).resolve().parent.parent / ("tests/helpers/statsd_json_backend.js")
 FLUSH_MS = 1000
 
 
@@ -115,10 +113,10 @@ def ladder(name: str, port: int, out: Path, seconds: float, per_datagram: int) -
 async def serve_meshfed(port: int, out: Path, workers: int) -> None:
     from prometheus_client import CollectorRegistry  # noqa: PLC0415 (only the --serve child needs it)
 
+    from collectors._core.component import WriteResult  # noqa: PLC0415 (only the --serve child needs it)
     from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics  # noqa: PLC0415 (only the --serve child needs it)
     from collectors.receivers.statsd.config import StatsdSettings  # noqa: PLC0415 (only the --serve child needs it)
     from collectors.receivers.statsd.receiver import StatsdReceiver  # noqa: PLC0415 (only the --serve child needs it)
-    from collectors.store.metrics_model import WriteResult  # noqa: PLC0415 (only the --serve child needs it)
 
     class CountingSink:
         async def write_samples(self, samples: Sequence[object]) -> WriteResult:

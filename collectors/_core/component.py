@@ -22,11 +22,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from collectors._core.model import LogRecord, MetricMetadata, Sample, Span
 from collectors._core.series_batch import SeriesBatch
-from collectors.store.metrics_model import WriteResult
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What one ``write_samples`` call stored and refused (counts, never log lines)."""
+
+    accepted: int = 0
+    """Samples appended."""
+    duplicates_ignored: int = 0
+    """Same timestamp and same value bits as the series' last sample: a no-op (Prometheus)."""
+    out_of_order: int = 0
+    """Older than the series' newest sample: refused (Prometheus ``out of order sample``)."""
+    duplicate_conflicts: int = 0
+    """Same timestamp, different value: refused (Prometheus ``duplicate sample for timestamp``)."""
+    over_limit: int = 0
+    """Samples of new series refused by the series caps."""
+    series_created: int = 0
+    series_refused: int = 0
+
+    @property
+    def rejected(self) -> int:
+        return self.out_of_order + self.duplicate_conflicts + self.over_limit
+
+    def __add__(self, other: WriteResult) -> WriteResult:
+        return WriteResult(
+            *(getattr(self, f) + getattr(other, f) for f in self.__dataclass_fields__)
+        )
 
 
 class Component(Protocol):

@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from collectors._core.component import Component, cancel_and_wait
 from collectors._core.errors import CollectorError
-from collectors._core.http_server import HttpServer
 from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
+from collectors._kits.http_server import HttpServer
 from collectors.api.app import build_app
 from collectors.api.prometheus import PrometheusApiSettings
 from collectors.app.config import CollectorConfig

@@ -3,7 +3,7 @@
 One port serves what Prometheus-speaking peers need from meshfed: they query it (the
 store's Prometheus-compatible API, traces, logs), remote-write to it, and scrape its own
 metrics. The query app is mounted unchanged under the receiver routes; this module builds
-that app, :class:`collectors._core.http_server.HttpServer` serves it.
+that app, :class:`collectors._kits.http_server.HttpServer` serves it.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from collectors._core.component import SeriesSink
+from collectors._core.component import SeriesSink, WriteResult
 from collectors._core.errors import ConfigError
 from collectors._core.model import LogRecord, MetricMetadata, Sample, Span
 from collectors._core.selfmetrics import ReceiverMetrics
@@ -39,7 +39,6 @@ from collectors.pipeline.normalize import (
     add_to_spans,
     check_samples,
 )
-from collectors.store.metrics_model import WriteResult
 
 log = logging.getLogger(__name__)
 

@@ -148,33 +148,6 @@ def plan_segments(
 
 
 @dataclass(frozen=True, slots=True)
-class WriteResult:
-    """What one ``write_samples`` call stored and refused (counts, never log lines)."""
-
-    accepted: int = 0
-    """Samples appended."""
-    duplicates_ignored: int = 0
-    """Same timestamp and same value bits as the series' last sample: a no-op (Prometheus)."""
-    out_of_order: int = 0
-    """Older than the series' newest sample: refused (Prometheus ``out of order sample``)."""
-    duplicate_conflicts: int = 0
-    """Same timestamp, different value: refused (Prometheus ``duplicate sample for timestamp``)."""
-    over_limit: int = 0
-    """Samples of new series refused by the series caps."""
-    series_created: int = 0
-    series_refused: int = 0
-
-    @property
-    def rejected(self) -> int:
-        return self.out_of_order + self.duplicate_conflicts + self.over_limit
-
-    def __add__(self, other: WriteResult) -> WriteResult:
-        return WriteResult(
-            *(getattr(self, f) + getattr(other, f) for f in self.__dataclass_fields__)
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     """A bounded read: ``items`` and whether more existed than were returned."""
 

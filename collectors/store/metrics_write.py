@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from itertools import islice, pairwise
 from typing import Any
 
+from collectors._core.component import WriteResult
 from collectors._core.errors import LimitExceededError, StoreUnavailableError
 from collectors._core.model import Sample
 from collectors._core.series_batch import SeriesBatch, SeriesLabels
@@ -34,7 +35,7 @@ from collectors.store.chunks import (
 from collectors.store.config import ChunkSettings, LimitSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
 from collectors.store.metrics_lua import CUT, WRITE, run_pipelined
-from collectors.store.metrics_model import SeriesKey, WriteResult, canonical_labels, series_key
+from collectors.store.metrics_model import SeriesKey, canonical_labels, series_key
 
 log = logging.getLogger(__name__)
 

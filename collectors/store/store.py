@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from collectors._core.component import WriteResult
 from collectors._core.errors import StoreUnavailableError
 from collectors._core.model import LogRecord, MetricMetadata, Sample, Span
 from collectors._core.series_batch import SeriesBatch
@@ -19,7 +20,6 @@ from collectors.store.connection import RedisConnection
 from collectors.store.logs import LogStore
 from collectors.store.metrics import MetricsStore
 from collectors.store.metrics_compact import CompactionReport
-from collectors.store.metrics_model import WriteResult
 from collectors.store.traces import TraceStore
 
 log = logging.getLogger(__name__)

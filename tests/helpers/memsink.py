@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from collectors._core.component import WriteResult
 from collectors._core.errors import StoreUnavailableError
 from collectors._core.model import LogRecord, MetricMetadata, Sample, Span
 from collectors._core.series_batch import SeriesBatch
-from collectors.store.metrics_model import WriteResult
 
 
 class MemorySink:

@@ -24,8 +24,8 @@ from starlette.routing import Route
 
 from collectors._core.component import TelemetrySink
 from collectors._core.errors import PermanentError, RetryableError
-from collectors._core.http_server import HttpServer, ServerTls
 from collectors._core.selfmetrics import ReceiverMetrics
+from collectors._kits.http_server import HttpServer, ServerTls
 from collectors.codecs.otlp_json import to_otlp_json
 from collectors.receivers.otlp.config import OtlpSettings
 from collectors.receivers.otlp.ingest import (
@@ -157,7 +157,7 @@ def otlp_http_routes(
 
 class OtlpHttpReceiver:
     """A :class:`~collectors._core.component.Component` serving the routes on ``http_listen``
-    (TLS / mTLS when configured) with :class:`collectors._core.http_server.HttpServer`."""
+    (TLS / mTLS when configured) with :class:`collectors._kits.http_server.HttpServer`."""
 
     def __init__(
         self, *, settings: OtlpSettings, sink: TelemetrySink, metrics: ReceiverMetrics

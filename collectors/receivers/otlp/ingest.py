@@ -31,14 +31,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from collectors._core.component import TelemetrySink
+from collectors._core.component import TelemetrySink, WriteResult
 from collectors._core.errors import PermanentError, RetryableError, StoreUnavailableError
 from collectors._core.selfmetrics import ReceiverMetrics
 from collectors.codecs.otlp_json import parse_otlp_json
 from collectors.codecs.otlp_proto import logs_from_otlp_partial, spans_from_otlp_partial
 from collectors.receivers.otlp.config import OtlpSettings
 from collectors.receivers.otlp.protocol.metrics import MetricsConversion, samples_from_otlp
-from collectors.store.metrics_model import WriteResult
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -26,14 +26,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from collectors._core.component import SeriesSink
+from collectors._core.component import SeriesSink, WriteResult
 from collectors._core.errors import LimitExceededError, PermanentError, RetryableError
 from collectors._core.selfmetrics import ReceiverMetrics
 from collectors.pipeline.batcher import QueueFullError
 from collectors.pipeline.memory import MemoryLimiter, MemoryLimitError
 from collectors.receivers.prometheus.config import RemoteWriteSettings
 from collectors.receivers.prometheus.protocol import remote_write as parser
-from collectors.store.metrics_model import WriteResult
 
 log = logging.getLogger(__name__)
 

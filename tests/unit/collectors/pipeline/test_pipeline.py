@@ -5,6 +5,7 @@ import asyncio
 import pytest
 from prometheus_client import CollectorRegistry
 
+from collectors._core.component import WriteResult
 from collectors._core.errors import PermanentError, StoreUnavailableError
 from collectors._core.model import LogRecord, Sample
 from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
@@ -17,7 +18,6 @@ from collectors.pipeline.pipeline import (
     PipelineSettings,
     split_write_result,
 )
-from collectors.store.metrics_model import WriteResult
 from tests.helpers.memsink import MemorySink
 
 

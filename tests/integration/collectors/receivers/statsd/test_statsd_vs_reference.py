@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from collectors._core.component import WriteResult
 from collectors._core.model import LogRecord, MetricMetadata, Sample, Span
 from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
 from collectors.promql.source import LabelMatcher, MatchType
@@ -34,7 +35,6 @@ from collectors.receivers.statsd.config import StatsdSettings
 from collectors.receivers.statsd.receiver import StatsdReceiver
 from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.logs import LogQuery
-from collectors.store.metrics_model import WriteResult
 from collectors.store.store import TelemetryStore
 from tests.helpers.paths import HELPERS
 from tests.helpers.processes import free_port, stop
