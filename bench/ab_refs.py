@@ -99,9 +99,8 @@ def main() -> None:
                 for key, value in slots(output).items():
                     values[name][key].append(value)
                 print(f"  {command} [{name} round {round_no + 1}] done", flush=True)
-        print(
-            f"\n## {command}\n| line (numbers as #) | slot | base median | head median | head/base |"
-        )
+        print(f"\n## {command}")
+        print("| line (numbers as #) | slot | base median | head median | head/base |")
         print("|---|---|---|---|---|")
         for key in values["head"]:
             base, head = values["base"].get(key), values["head"][key]
