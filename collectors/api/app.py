@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,21 +18,34 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from collectors._core.errors import CollectorError
-from collectors.api.grafana import grafana_routes
-from collectors.api.logs import log_routes
-from collectors.api.prometheus import PrometheusApiSettings, prometheus_routes
-from collectors.api.traces import trace_routes
-from collectors.promql.source import LabelMatcher, MatchType, SeriesSource
+from collectors.api.grafana import GrafanaApi
+from collectors.api.logs import LogApi
+from collectors.api.prometheus import PrometheusApi, PrometheusApiSettings
+from collectors.api.traces import TraceApi
+from collectors.promql.source import LabelMatcher, MatchType, PagedSeriesSource
+from collectors.store.logs import LogStore
+from collectors.store.traces import TraceStore
 
 log = logging.getLogger(__name__)
 _PROBE = [LabelMatcher("__name__", MatchType.EQUAL, "__meshfed_readiness_probe__")]
 
 
 class QueryStore(Protocol):
-    """What the app needs from the store: metrics to query (traces and logs if present)."""
+    """What the app is built over (``TelemetryStore`` is one): metrics to query, and traces
+    and logs when the store has them."""
 
     @property
-    def metrics(self) -> SeriesSource: ...
+    def metrics(self) -> PagedSeriesSource: ...
+
+    @property
+    def traces(self) -> TraceStore | None:
+        """The trace store; ``None`` serves no trace routes."""
+        ...
+
+    @property
+    def logs(self) -> LogStore | None:
+        """The log store; ``None`` serves no log routes (nor ``?logs=true`` on traces)."""
+        ...
 
 
 def build_app(
@@ -43,45 +56,40 @@ def build_app(
 ) -> Starlette:
     """The Starlette app with every query route of ``store``."""
     settings.validate()
-    routes: list[BaseRoute] = [
-        Route("/", _root, methods=["GET"]),
-        Route("/-/healthy", _root, methods=["GET"]),
-        Route("/-/ready", _ready_handler(store, clock), methods=["GET"]),
-    ]
-    routes += prometheus_routes(source=store.metrics, settings=settings, clock=clock)
-    routes += grafana_routes()
-    routes += _trace_and_log_routes(store, clock)
+    routes: list[BaseRoute] = [*_Health(store=store, clock=clock).routes()]
+    routes += PrometheusApi(source=store.metrics, settings=settings, clock=clock).routes()
+    routes += GrafanaApi().routes()
+    traces, logs = store.traces, store.logs
+    if traces is not None:
+        routes += TraceApi(store=traces, log_store=logs, clock=clock).routes()
+    if logs is not None:
+        routes += LogApi(store=logs, clock=clock).routes()
     return Starlette(routes=routes)
 
 
-async def _root(request: Request) -> Response:
-    return PlainTextResponse("meshfed query API\n")
+class _Health:
+    """``/``, ``/-/healthy`` (the process answers) and ``/-/ready`` (the store answers)."""
 
+    def __init__(self, *, store: QueryStore, clock: Callable[[], float]) -> None:
+        self._store = store
+        self._clock = clock
 
-def _ready_handler(store: QueryStore, clock: Callable[[], float]) -> Callable[[Request], Any]:
-    async def ready(request: Request) -> Response:
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self.root, methods=["GET"]),
+            Route("/-/healthy", self.root, methods=["GET"]),
+            Route("/-/ready", self.ready, methods=["GET"]),
+        ]
+
+    async def root(self, request: Request) -> Response:
+        return PlainTextResponse("meshfed query API\n")
+
+    async def ready(self, request: Request) -> Response:
+        """200 when a (tiny) metrics read succeeds, else 503 naming why."""
         try:
-            ping = getattr(store, "ping", None)
-            if ping is not None:
-                await ping()
-            else:
-                now = round(clock() * 1000)
-                await store.metrics.select(_PROBE, now - 1, now)
+            now = round(self._clock() * 1000)
+            await self._store.metrics.select(_PROBE, now - 1, now)
         except (CollectorError, OSError) as e:
             log.warning("not ready: store unreachable: %s", e)
             return PlainTextResponse(f"store unreachable: {e}\n", status_code=503)
         return PlainTextResponse("ready\n")
-
-    return ready
-
-
-def _trace_and_log_routes(store: QueryStore, clock: Callable[[], float]) -> list[BaseRoute]:
-    """The other helpers' trace and log routes, when the store has those parts."""
-    routes: list[BaseRoute] = []
-    traces = getattr(store, "traces", None)
-    logs = getattr(store, "logs", None)
-    if traces is not None:
-        routes += trace_routes(store=traces, log_store=logs, clock=clock)
-    if logs is not None:
-        routes += log_routes(store=logs, clock=clock)
-    return routes

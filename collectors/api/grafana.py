@@ -32,10 +32,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from collectors._core.errors import ParamError
 from collectors.api.prom_params import (
     MAX_TIME_MS,
     MIN_TIME_MS,
-    ParamError,
     envelope_error,
     envelope_ok,
     parse_time,
@@ -103,9 +103,8 @@ def has_selector(expr: Any) -> bool:
     return False
 
 
-def grafana_routes() -> list[Route]:
-    """Routes under ``/api/v1``: status/buildinfo, query_exemplars, rules, alerts, format_query."""
-    build_info = json.dumps(
+def _build_info() -> str:
+    return json.dumps(
         {
             "version": PROMETHEUS_COMPAT_VERSION,
             "revision": f"meshfed-{_meshfed_version()}",
@@ -117,10 +116,28 @@ def grafana_routes() -> list[Route]:
         separators=(",", ":"),
     )
 
-    async def buildinfo(request: Request) -> Response:
-        return _json(envelope_ok(build_info))
 
-    async def query_exemplars(request: Request) -> Response:
+class GrafanaApi:
+    """Routes under ``/api/v1``: status/buildinfo, query_exemplars, rules, alerts,
+    format_query; one method per route."""
+
+    def __init__(self) -> None:
+        self._build_info = _build_info()
+
+    def routes(self) -> list[Route]:
+        both = ["GET", "POST"]
+        return [
+            Route("/api/v1/status/buildinfo", guarded(self.buildinfo), methods=["GET"]),
+            Route("/api/v1/query_exemplars", guarded(self.query_exemplars), methods=both),
+            Route("/api/v1/rules", guarded(self.rules), methods=["GET"]),
+            Route("/api/v1/alerts", guarded(self.alerts), methods=["GET"]),
+            Route("/api/v1/format_query", guarded(self.format_query), methods=both),
+        ]
+
+    async def buildinfo(self, request: Request) -> Response:
+        return _json(envelope_ok(self._build_info))
+
+    async def query_exemplars(self, request: Request) -> Response:
         start_text = await _form_value(request, "start")
         end_text = await _form_value(request, "end")
         start = parse_time("start", start_text) if start_text else MIN_TIME_MS
@@ -135,27 +152,18 @@ def grafana_routes() -> list[Route]:
             return Response(status_code=204)  # Prometheus: no data, no body
         return _json(envelope_ok("[]"))
 
-    async def rules(request: Request) -> Response:
+    async def rules(self, request: Request) -> Response:
         kind = request.query_params.get("type", "").lower()
         if kind not in ("", "alert", "record"):
             raise ParamError("type", f'not supported value "{kind}"')
         return _json(envelope_ok('{"groups":[]}'))
 
-    async def alerts(request: Request) -> Response:
+    async def alerts(self, request: Request) -> Response:
         return _json(envelope_ok('{"alerts":[]}'))
 
-    async def format_query(request: Request) -> Response:
+    async def format_query(self, request: Request) -> Response:
         try:
             expr = pp.parse(await _form_value(request, "query"))
         except ValueError as e:
             raise ParamError("query", f"parse error: {e}") from e
         return _json(envelope_ok(json.dumps(expr.prettify())))
-
-    both = ["GET", "POST"]
-    return [
-        Route("/api/v1/status/buildinfo", guarded(buildinfo), methods=["GET"]),
-        Route("/api/v1/query_exemplars", guarded(query_exemplars), methods=both),
-        Route("/api/v1/rules", guarded(rules), methods=["GET"]),
-        Route("/api/v1/alerts", guarded(alerts), methods=["GET"]),
-        Route("/api/v1/format_query", guarded(format_query), methods=both),
-    ]

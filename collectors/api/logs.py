@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from collectors._core.errors import ParamError
 from collectors.api import trace_log_params as p
 from collectors.api.trace_json import logs_json
 from collectors.api.traces import guarded, truncated_response
@@ -24,28 +25,32 @@ from collectors.store.logs import LogQuery, LogStore
 DEFAULT_WINDOW_S = 3600
 
 
-def log_routes(*, store: LogStore, clock: Callable[[], float] = time.time) -> list[Route]:
-    """The log API routes."""
-    settings = store.settings
+_PARAMETERS = frozenset(
+    ("cluster", "tag", "start", "end", "severity", "contains", "trace_id", "limit")
+)
 
-    async def query_logs(request: Request) -> Response:
+
+class LogApi:
+    """The log API route over ``store``."""
+
+    def __init__(self, *, store: LogStore, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+    def routes(self) -> list[Route]:
+        return [Route("/api/logs", guarded(self.query_logs), methods=["GET"])]
+
+    async def query_logs(self, request: Request) -> Response:
+        """``/api/logs``: matching records, newest first."""
         q = request.query_params
-        unknown = set(q) - {
-            "cluster",
-            "tag",
-            "start",
-            "end",
-            "severity",
-            "contains",
-            "trace_id",
-            "limit",
-        }
+        unknown = set(q) - _PARAMETERS
         if unknown:
             name = sorted(unknown)[0]
-            raise p.ParamError(name, "unknown parameter")
+            raise ParamError(name, "unknown parameter")
+        settings = self._store.settings
         start, end = p.time_range(
             q,
-            now_ns=int(clock() * p.NS_PER_S),
+            now_ns=int(self._clock() * p.NS_PER_S),
             default_window_s=DEFAULT_WINDOW_S,
             unix_only=False,
         )
@@ -65,7 +70,5 @@ def log_routes(*, store: LogStore, clock: Callable[[], float] = time.time) -> li
             contains=q.get("contains") or None,
             trace_id=p.trace_id("trace_id", q["trace_id"]) if q.get("trace_id") else None,
         )
-        result = await store.query(query)
+        result = await self._store.query(query)
         return truncated_response({"logs": logs_json(result.records)}, result.truncated)
-
-    return [Route("/api/logs", guarded(query_logs), methods=["GET"])]

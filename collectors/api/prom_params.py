@@ -3,7 +3,8 @@
 Times are RFC 3339 or unix seconds (rounded to the millisecond, as ``parseTime``);
 durations are Prometheus durations (``5m``, ``1h30m``) or float seconds. Values are
 written as Go's ``strconv.FormatFloat(v, 'f', -1, 64)`` strings and timestamps as seconds
-with millisecond precision, so clients parse our answers exactly as Prometheus's.
+with millisecond precision, so clients parse our answers exactly as Prometheus's. A bad
+parameter raises ``ParamError``, which the routes answer as ``bad_data`` (400).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import math
 import re
 from datetime import datetime
 
-from collectors.promql import BadQueryError
+from collectors._core.errors import ParamError
+from collectors.promql.labels import Labels
 from collectors.promql.values import (
-    Labels,
     MatrixResult,
     QueryResult,
     ScalarResult,
@@ -33,14 +34,6 @@ _DURATION_MS = (365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000,
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 _MIN_FORMATTED = "-292273086-05-16T16:47:06Z"
 _MAX_FORMATTED = "292277025-08-18T07:12:54.999999999Z"
-
-
-class ParamError(BadQueryError):
-    """A malformed request parameter; the message names it as Prometheus does."""
-
-    def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(f'invalid parameter "{parameter}": {message}')
-        self.parameter = parameter
 
 
 def _go_float(text: str) -> float | None:

@@ -22,11 +22,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from collectors._core.errors import ConfigError, PermanentError, RetryableError
+from collectors._core.errors import (
+    BadQueryError,
+    ConfigError,
+    ParamError,
+    PermanentError,
+    QueryExecutionError,
+    QueryTimeoutError,
+    RetryableError,
+)
 from collectors.api.prom_params import (
     MAX_TIME_MS,
     MIN_TIME_MS,
-    ParamError,
     envelope_error,
     envelope_ok,
     parse_duration_ms,
@@ -34,17 +41,10 @@ from collectors.api.prom_params import (
     parse_time,
     result_json,
 )
-from collectors.promql import (
-    BadQueryError,
-    QueryExecutionError,
-    QuerySettings,
-    QueryTimeoutError,
-    evaluate_instant,
-    evaluate_range,
-)
+from collectors.promql import QuerySettings, evaluate_instant, evaluate_range
 from collectors.promql.ast import VectorSel, parse
 from collectors.promql.engine import MAX_POINTS_PER_SERIES, RESOLUTION_ERROR
-from collectors.promql.source import LabelMatcher, SeriesSource
+from collectors.promql.source import LabelMatcher, Page, PagedSeriesSource
 
 log = logging.getLogger(__name__)
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -157,42 +157,55 @@ def _range(params: _Params) -> tuple[int, int]:
     return start, end
 
 
-def prometheus_routes(  # noqa: PLR0915 (one closure per route)
-    *,
-    source: SeriesSource,
-    settings: PrometheusApiSettings,
-    clock: Callable[[], float] = time.time,
-) -> list[Route]:
-    """The routes of the Prometheus HTTP query API over ``source``.
+class PrometheusApi:
+    """The routes of the Prometheus HTTP query API over ``source``, one method per route.
 
-    When ``source`` also offers the store's bounded reads (``series``,
-    ``label_names_page``, ``label_values_page``, ``metadata``, each returning a page with a
-    ``truncated`` flag), the listing routes use them; otherwise they fall back to the
-    plain ``SeriesSource`` methods.
+    The listing routes read the bounded pages of ``source``, so an answer never holds more than
+    ``settings.max_series_listed`` items and says so with a warning when it was cut.
     """
-    qs = settings.query
 
-    def timeout_of(params: _Params) -> float:
-        text = params.get("timeout")
-        if not text:
-            return qs.timeout_s
-        ms = parse_duration_ms("timeout", text)
-        return min(qs.timeout_s, ms / 1000) if ms > 0 else qs.timeout_s
+    def __init__(
+        self,
+        *,
+        source: PagedSeriesSource,
+        settings: PrometheusApiSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._source = source
+        self._settings = settings
+        self._clock = clock
 
-    async def query(request: Request) -> Response:
+    def routes(self) -> list[Route]:
+        both = ["GET", "POST"]
+        return [
+            Route("/api/v1/query", guarded(self.query), methods=both),
+            Route("/api/v1/query_range", guarded(self.query_range), methods=both),
+            Route("/api/v1/series", guarded(self.series), methods=both),
+            Route("/api/v1/labels", guarded(self.labels), methods=both),
+            Route("/api/v1/label/{name}/values", guarded(self.label_values), methods=["GET"]),
+            Route("/api/v1/metadata", guarded(self.metadata), methods=["GET"]),
+        ]
+
+    async def query(self, request: Request) -> Response:
+        """``/api/v1/query``: ``query`` at ``time`` (default now)."""
         params = await _params(request)
         text = params.get("time")
-        at_ms = parse_time("time", text) if text else round(clock() * 1000)
-        timeout = timeout_of(params)
+        at_ms = parse_time("time", text) if text else round(self._clock() * 1000)
+        timeout = self._timeout(params)
         result = await asyncio.wait_for(
             evaluate_instant(
-                params.get("query"), time_ms=at_ms, source=source, settings=qs, timeout_s=timeout
+                params.get("query"),
+                time_ms=at_ms,
+                source=self._source,
+                settings=self._settings.query,
+                timeout_s=timeout,
             ),
             timeout,
         )
         return _json(envelope_ok(result_json(result), result.warnings))
 
-    async def query_range(request: Request) -> Response:
+    async def query_range(self, request: Request) -> Response:
+        """``/api/v1/query_range``: ``query`` at ``start, start + step, ... <= end``."""
         params = await _params(request)
         start = parse_time("start", params.get("start"))
         end = parse_time("end", params.get("end"))
@@ -207,103 +220,89 @@ def prometheus_routes(  # noqa: PLR0915 (one closure per route)
             )
         if (end - start) // step > MAX_POINTS_PER_SERIES:
             return _error("bad_data", RESOLUTION_ERROR)
-        timeout = timeout_of(params)
+        timeout = self._timeout(params)
         result = await asyncio.wait_for(
             evaluate_range(
                 params.get("query"),
                 start_ms=start,
                 end_ms=end,
                 step_ms=step,
-                source=source,
-                settings=qs,
+                source=self._source,
+                settings=self._settings.query,
                 timeout_s=timeout,
             ),
             timeout,
         )
         return _json(envelope_ok(result_json(result), result.warnings))
 
-    async def series(request: Request) -> Response:
+    async def series(self, request: Request) -> Response:
+        """``/api/v1/series``: label sets of the series matching any ``match[]``."""
         params = await _params(request)
         matches = params.getlist("match[]")
         if not matches:
             return _error("bad_data", "no match[] parameter provided")
         start, end = _range(params)
-        limit = _limit(params)
+        limit = self._limit(params)
         sets = _matcher_sets(matches)
-        lister = getattr(source, "series", None)
-        if lister is not None:
-            page = await lister(sets, start, end, limit)
-            found = [tuple(sorted(d.items())) for d in page.items[:limit]]
-            warnings = _cut(limit + 1 if page.truncated else len(found), limit, "series")
-        else:
-            seen: dict[tuple[tuple[str, str], ...], None] = {}
-            for matchers in sets:
-                for s in await source.select(matchers, start, end):
-                    seen.setdefault(tuple(sorted(s.labels.items())), None)
-            found = sorted(seen)
-            warnings = _cut(len(found), limit, "series")
-        body = "[" + ",".join(_dict_json(labels) for labels in found[:limit]) + "]"
+        page = await self._source.series(sets, start, end, limit)
+        found = [tuple(sorted(d.items())) for d in page.items[:limit]]
+        warnings = _cut(limit + 1 if page.truncated else len(found), limit, "series")
+        body = "[" + ",".join(_dict_json(labels) for labels in found) + "]"
         return _json(envelope_ok(body, warnings))
 
-    async def labels(request: Request) -> Response:
+    async def labels(self, request: Request) -> Response:
+        """``/api/v1/labels``: label names, of the series matching ``match[]`` if given."""
         params = await _params(request)
         start, end = _range(params)
         sets = _matcher_sets(params.getlist("match[]"))
-        limit = _limit(params)
-        paged = getattr(source, "label_names_page", None)
-        if paged is not None:
-            page = await paged(sets, start, end, limit)
-            return _listing(page.items, limit, page.truncated)
-        return _listing(await source.label_names(sets, start, end), limit, False)
+        limit = self._limit(params)
+        page = await self._source.label_names_page(sets, start, end, limit)
+        return self._listing(page, limit)
 
-    async def label_values(request: Request) -> Response:
+    async def label_values(self, request: Request) -> Response:
+        """``/api/v1/label/<name>/values``: values of one label."""
         name = request.path_params["name"]
         if not _LABEL_NAME.match(name):
             return _error("bad_data", f'invalid label name: "{name}"')
         params = await _params(request)
         start, end = _range(params)
         sets = _matcher_sets(params.getlist("match[]"))
-        limit = _limit(params)
-        paged = getattr(source, "label_values_page", None)
-        if paged is not None:
-            page = await paged(name, sets, start, end, limit)
-            return _listing(page.items, limit, page.truncated)
-        return _listing(await source.label_values(name, sets, start, end), limit, False)
+        limit = self._limit(params)
+        page = await self._source.label_values_page(name, sets, start, end, limit)
+        return self._listing(page, limit)
 
-    def _limit(params: _Params) -> int:
-        asked = parse_limit(params.get("limit"))
-        return min(asked or settings.max_series_listed, settings.max_series_listed)
-
-    def _listing(items: list[str], limit: int, truncated: bool) -> Response:
-        total = limit + 1 if truncated else len(items)
-        return _json(envelope_ok(_list_json(items[:limit]), _cut(total, limit, "values")))
-
-    async def metadata_route(request: Request) -> Response:
+    async def metadata(self, request: Request) -> Response:
+        """``/api/v1/metadata``: type, help and unit per metric family name."""
         params = await _params(request)
         limit = parse_limit(params.get("limit"))
         metric = params.get("metric") or None
-        reader = getattr(source, "metadata", None)
-        records, truncated = [], False
-        if reader is not None:
-            page = await reader(metric=metric, limit=limit)
-            records, truncated = list(page.items), bool(page.truncated)
+        page = await self._source.metadata(metric=metric, limit=limit)
         out: dict[str, list[dict[str, str]]] = {}
-        for r in records:
+        for r in page.items:
             out.setdefault(r.name, []).append(
                 {"type": r.type.value, "help": r.help, "unit": r.unit}
             )
-        warnings = ["results truncated: more metric names matched"] if truncated else []
+        warnings = ["results truncated: more metric names matched"] if page.truncated else []
         return _json(envelope_ok(json.dumps(out), warnings))
 
-    methods = ["GET", "POST"]
-    return [
-        Route("/api/v1/query", guarded(query), methods=methods),
-        Route("/api/v1/query_range", guarded(query_range), methods=methods),
-        Route("/api/v1/series", guarded(series), methods=methods),
-        Route("/api/v1/labels", guarded(labels), methods=methods),
-        Route("/api/v1/label/{name}/values", guarded(label_values), methods=["GET"]),
-        Route("/api/v1/metadata", guarded(metadata_route), methods=["GET"]),
-    ]
+    def _timeout(self, params: _Params) -> float:
+        """The request's ``timeout``, never beyond the configured one."""
+        default = self._settings.query.timeout_s
+        text = params.get("timeout")
+        if not text:
+            return default
+        ms = parse_duration_ms("timeout", text)
+        return min(default, ms / 1000) if ms > 0 else default
+
+    def _limit(self, params: _Params) -> int:
+        asked = parse_limit(params.get("limit"))
+        most = self._settings.max_series_listed
+        return min(asked or most, most)
+
+    @staticmethod
+    def _listing(page: Page[str], limit: int) -> Response:
+        total = limit + 1 if page.truncated else len(page.items)
+        return _json(envelope_ok(_list_json(page.items[:limit]), _cut(total, limit, "values")))
 
 
 def _cut(total: int, limit: int, what: str) -> list[str]:

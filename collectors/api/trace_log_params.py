@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 
-from collectors._core.errors import PermanentError
+from collectors._core.errors import ParamError
 from collectors._core.model import TraceId, severity_from_name
 
 NS_PER_S = 1_000_000_000
@@ -32,14 +32,6 @@ _LOGFMT_PAIR = re.compile(r'\s*([^\s="]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)\s*')
 _TRUE = {"1", "true", "yes"}
 _FALSE = {"", "0", "false", "no"}
 _MAX_TIME_S = 1 << 33  # year 2242: beyond this a "time" is a unit mistake
-
-
-class ParamError(PermanentError):
-    """A query parameter is malformed; ``parameter`` names it."""
-
-    def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(f"invalid parameter {parameter!r}: {message}")
-        self.parameter = parameter
 
 
 def trace_id(parameter: str, text: str) -> TraceId:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from collectors._core.errors import PermanentError, StoreUnavailableError
+from collectors._core.errors import ParamError, PermanentError, StoreUnavailableError
 from collectors.api import trace_log_params as p
 from collectors.api.trace_json import logs_json, tempo_batches
 from collectors.store.logs import LogQuery, LogStore
@@ -40,8 +40,12 @@ def guarded(handler: Handler) -> Handler:
     async def run(request: Request) -> Response:
         try:
             return await handler(request)
-        except p.ParamError as e:
-            return error_response(400, str(e), e.parameter)
+        except ParamError as e:
+            # Not str(e), which is Prometheus's wording: this API has always quoted the
+            # parameter the Python way, and clients may match on the text.
+            return error_response(
+                400, f"invalid parameter {e.parameter!r}: {e.reason}", e.parameter
+            )
         except PermanentError as e:
             return error_response(400, str(e))
         except StoreUnavailableError as e:
@@ -64,34 +68,60 @@ def _jaeger(data: list[str]) -> JSONResponse:
     return JSONResponse({"data": data, "total": len(data), "limit": 0, "offset": 0, "errors": None})
 
 
-def trace_routes(
-    *,
-    store: TraceStore,
-    log_store: LogStore | None = None,
-    clock: Callable[[], float] = time.time,
-) -> list[Route]:
-    """The trace API routes; ``log_store`` enables ``/api/traces/<id>?logs=true``."""
-    settings = store.settings
+class TraceApi:
+    """The trace API routes over ``store``, one method per route; ``log_store`` enables
+    ``/api/traces/<id>?logs=true``."""
 
-    async def get_trace(request: Request) -> Response:
+    def __init__(
+        self,
+        *,
+        store: TraceStore,
+        log_store: LogStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._log_store = log_store
+        self._clock = clock
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/echo", self.echo, methods=["GET"]),
+            Route("/api/traces/{trace_id}", guarded(self.get_trace), methods=["GET"]),
+            Route("/api/search", guarded(self.search), methods=["GET"]),
+            Route("/api/search/tags", guarded(self.tag_names), methods=["GET"]),
+            Route("/api/search/tag/{tag:path}/values", guarded(self.tag_values), methods=["GET"]),
+            Route("/api/services", guarded(self.services), methods=["GET"]),
+            Route(
+                "/api/services/{service:path}/operations",
+                guarded(self.operations),
+                methods=["GET"],
+            ),
+        ]
+
+    async def echo(self, request: Request) -> Response:
+        """Tempo's liveness probe, which Grafana's data source test calls."""
+        return PlainTextResponse("echo")
+
+    async def get_trace(self, request: Request) -> Response:
+        """``/api/traces/<id>``: the trace's spans (and log lines with ``?logs=true``)."""
         trace_id = p.trace_id("traceID", request.path_params["trace_id"])
         want_logs = p.boolean("logs", request.query_params.get("logs"))
         for name in ("start", "end"):  # accepted as Tempo does, a read by id needs no range
             if request.query_params.get(name):
                 p.unix_seconds_ns(name, request.query_params[name])
-        if want_logs and log_store is None:
-            raise p.ParamError("logs", "this server has no log store")
-        result = await store.get_trace(trace_id)
+        if want_logs and self._log_store is None:
+            raise ParamError("logs", "this server has no log store")
+        result = await self._store.get_trace(trace_id)
         if not result.spans:
             return error_response(404, f"trace {trace_id} not found")
         body: dict[str, Any] = {"batches": tempo_batches(result.spans)}
         truncated = result.truncated
-        if want_logs and log_store is not None:
-            logs = await log_store.query(
+        if want_logs and self._log_store is not None:
+            logs = await self._log_store.query(
                 LogQuery(
                     start_unix_nano=0,
                     end_unix_nano=2**63 - 1,
-                    limit=log_store.settings.max_logs_per_trace,
+                    limit=self._log_store.settings.max_logs_per_trace,
                     trace_id=trace_id,
                 )
             )
@@ -100,11 +130,13 @@ def trace_routes(
             truncated = truncated or logs.truncated
         return truncated_response(body, truncated)
 
-    async def search(request: Request) -> Response:
+    async def search(self, request: Request) -> Response:
+        """``/api/search``: Tempo's search over a time window."""
         q = request.query_params
+        settings = self._store.settings
         start, end = p.time_range(
             q,
-            now_ns=int(clock() * p.NS_PER_S),
+            now_ns=int(self._clock() * p.NS_PER_S),
             default_window_s=settings.search_default_window_s,
             unix_only=True,
         )
@@ -133,8 +165,8 @@ def trace_routes(
             and query.max_duration_ns is not None
             and query.min_duration_ns > query.max_duration_ns
         ):
-            raise p.ParamError("minDuration", "minDuration is greater than maxDuration")
-        result = await store.search(query)
+            raise ParamError("minDuration", "minDuration is greater than maxDuration")
+        result = await self._store.search(query)
         traces = [
             {
                 "traceID": t.trace_id,
@@ -151,33 +183,22 @@ def trace_routes(
         }
         return truncated_response({"traces": traces, "metrics": metrics}, result.truncated)
 
-    async def tag_names(request: Request) -> Response:
-        return JSONResponse({"tagNames": await store.tag_names()})
+    async def tag_names(self, request: Request) -> Response:
+        return JSONResponse({"tagNames": await self._store.tag_names()})
 
-    async def tag_values(request: Request) -> Response:
+    async def tag_values(self, request: Request) -> Response:
         tag = request.path_params["tag"]
         if not tag or len(tag) > 1024:
-            raise p.ParamError("tag", "tag name must be 1 to 1024 characters")
-        return JSONResponse({"tagValues": await store.tag_values(tag)})
+            raise ParamError("tag", "tag name must be 1 to 1024 characters")
+        return JSONResponse({"tagValues": await self._store.tag_values(tag)})
 
-    async def services(request: Request) -> Response:
-        return _jaeger(await store.services())
+    async def services(self, request: Request) -> Response:
+        """Jaeger's ``/api/services``."""
+        return _jaeger(await self._store.services())
 
-    async def operations(request: Request) -> Response:
+    async def operations(self, request: Request) -> Response:
+        """Jaeger's ``/api/services/<service>/operations``."""
         service = request.path_params["service"]
         if not service or len(service) > 1024:
-            raise p.ParamError("service", "service name must be 1 to 1024 characters")
-        return _jaeger(await store.operations(service))
-
-    async def echo(request: Request) -> Response:
-        return PlainTextResponse("echo")
-
-    return [
-        Route("/api/echo", echo, methods=["GET"]),
-        Route("/api/traces/{trace_id}", guarded(get_trace), methods=["GET"]),
-        Route("/api/search", guarded(search), methods=["GET"]),
-        Route("/api/search/tags", guarded(tag_names), methods=["GET"]),
-        Route("/api/search/tag/{tag:path}/values", guarded(tag_values), methods=["GET"]),
-        Route("/api/services", guarded(services), methods=["GET"]),
-        Route("/api/services/{service:path}/operations", guarded(operations), methods=["GET"]),
-    ]
+            raise ParamError("service", "service name must be 1 to 1024 characters")
+        return _jaeger(await self._store.operations(service))

@@ -3,17 +3,13 @@
 ``evaluate_instant`` and ``evaluate_range`` are the whole public surface; the HTTP API
 formats their results. Semantics follow Prometheus 2.42 (lookback delta, stale markers,
 extrapolated rates, vector matching), checked by a differential test against Prometheus.
+The engine raises subclasses of ``QueryError`` from the collectors' exception tree
+(``collectors._core.errors``).
 """
 
 from collectors.promql.engine import QuerySettings, evaluate_instant, evaluate_range
-from collectors.promql.errors import (
-    BadQueryError,
-    QueryError,
-    QueryExecutionError,
-    QueryTimeoutError,
-)
+from collectors.promql.labels import Labels
 from collectors.promql.values import (
-    Labels,
     MatrixResult,
     QueryResult,
     ScalarResult,
@@ -22,14 +18,10 @@ from collectors.promql.values import (
 )
 
 __all__ = [
-    "BadQueryError",
     "Labels",
     "MatrixResult",
-    "QueryError",
-    "QueryExecutionError",
     "QueryResult",
     "QuerySettings",
-    "QueryTimeoutError",
     "ScalarResult",
     "StringResult",
     "VectorResult",

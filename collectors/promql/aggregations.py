@@ -13,18 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from collectors._core.errors import QueryExecutionError
 from collectors.promql.columns import Block, BoolArray, FloatArray
-from collectors.promql.errors import QueryExecutionError
+from collectors.promql.labels import METRIC_NAME, Labels, Sample, drop_labels, keep_only, set_label
 from collectors.promql.rangefuncs import quantile
-from collectors.promql.values import (
-    METRIC_NAME,
-    Labels,
-    Sample,
-    drop_labels,
-    format_float,
-    keep_only,
-    set_label,
-)
+from collectors.promql.values import format_float
 
 _INT64_MAX = 2**63 - 1
 

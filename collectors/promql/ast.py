@@ -15,7 +15,7 @@ from typing import Any
 
 import promql_parser as pp
 
-from collectors.promql.errors import BadQueryError
+from collectors._core.errors import BadQueryError
 from collectors.promql.source import LabelMatcher, MatchType
 
 SUPPORTED_FUNCTIONS = frozenset(

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from collectors._core.errors import QueryExecutionError
 from collectors.promql.ast import Binary
-from collectors.promql.errors import QueryExecutionError
-from collectors.promql.values import (
+from collectors.promql.labels import (
     METRIC_NAME,
     Labels,
     Sample,

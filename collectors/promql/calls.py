@@ -3,29 +3,61 @@
 Kept apart from the evaluator so each file stays about one thing: this one knows which
 argument of which function is a scalar, a string or a range, and which functions are
 special in Prometheus (``absent``, ``timestamp`` of a selector, ``scalar``, ``time``).
+It reaches the evaluator only through ``CallContext``, the part of it a call needs, so the
+evaluator depends on this module and not the other way round.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from collectors.promql import functions
 from collectors.promql.ast import Call, Node, VectorSel
-from collectors.promql.values import (
-    RangeSteps,
-    Sample,
-    ScalarSteps,
-    Value,
-    VectorSteps,
-    drop_name,
-)
-
-if TYPE_CHECKING:
-    from collectors.promql.evaluator import Evaluator
+from collectors.promql.labels import Labels, Sample, drop_name
+from collectors.promql.values import RangeSteps, ScalarSteps, Value, VectorSteps
 
 
-def call(ev: Evaluator, node: Call) -> Value:
+class CallContext(Protocol):
+    """What a function call needs from the evaluator evaluating it (``Evaluator``)."""
+
+    @property
+    def steps(self) -> list[int]:
+        """Evaluation times in ms, ascending."""
+        ...
+
+    def eval(self, node: Node) -> Value:
+        """One value per step of ``node``."""
+        ...
+
+    def vector(self, node: Node) -> list[list[Sample]]: ...
+
+    def scalar(self, node: Node) -> list[float]: ...
+
+    def string(self, node: Node) -> str: ...
+
+    def instant_timestamps(self, sel: VectorSel) -> list[list[Sample]]:
+        """``timestamp(selector)``: the selected samples' own times, in seconds."""
+        ...
+
+    def range_function(self, name: str, arg: RangeSteps, params: list[float]) -> VectorSteps:
+        """Apply range function ``name`` to every series of ``arg`` at every step."""
+        ...
+
+    def present_steps(self, arg: RangeSteps) -> list[bool]:
+        """Whether any series of ``arg`` has a sample in each step's window."""
+        ...
+
+    def absent_labels(self, arg: Node) -> Labels:
+        """The labels ``absent(arg)`` reports."""
+        ...
+
+    def check_unique(self, steps: list[list[Sample]]) -> None:
+        """Raise ``QueryExecutionError`` when a step holds one label set twice."""
+        ...
+
+
+def call(ev: CallContext, node: Call) -> Value:
     name, args = node.name, node.args
     n = len(ev.steps)
     if name == "time":
@@ -95,12 +127,12 @@ def call(ev: Evaluator, node: Call) -> Value:
     raise AssertionError(f"function {name} passed the parser's check but has no implementation")
 
 
-def _checked(ev: Evaluator, steps: list[list[Sample]]) -> VectorSteps:
+def _checked(ev: CallContext, steps: list[list[Sample]]) -> VectorSteps:
     ev.check_unique(steps)
     return VectorSteps(steps)
 
 
-def _absent(ev: Evaluator, node: Call) -> VectorSteps:
+def _absent(ev: CallContext, node: Call) -> VectorSteps:
     arg: Node = node.args[0]
     labels = ev.absent_labels(arg)
     value = ev.eval(arg)

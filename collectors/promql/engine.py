@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from collectors._core.errors import ConfigError
+from collectors._core.errors import BadQueryError, ConfigError
 from collectors.promql import ast
 from collectors.promql.columns import Block
-from collectors.promql.errors import BadQueryError, QueryExecutionError
 from collectors.promql.evaluator import Evaluator
 from collectors.promql.plan import QueryTimes, fetch, plan, without_stale
 from collectors.promql.source import SeriesSource
@@ -210,7 +209,6 @@ def _cut_warning(total: int, limit: int) -> str:
 __all__ = [
     "MAX_POINTS_PER_SERIES",
     "RESOLUTION_ERROR",
-    "QueryExecutionError",
     "QuerySettings",
     "evaluate_instant",
     "evaluate_range",

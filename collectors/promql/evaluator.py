@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from collectors._core.errors import QueryExecutionError, QueryTimeoutError
 from collectors.promql import aggregations, binary, rangevec
 from collectors.promql.ast import (
     Aggregate,
@@ -36,21 +37,10 @@ from collectors.promql.columns import (
     stale_mask,
     windows,
 )
-from collectors.promql.errors import QueryExecutionError, QueryTimeoutError
+from collectors.promql.labels import METRIC_NAME, Labels, Sample, drop_name, has_duplicates
 from collectors.promql.plan import Fetched, QueryTimes, subquery_grid, without_stale
 from collectors.promql.source import MatchType
-from collectors.promql.values import (
-    METRIC_NAME,
-    Labels,
-    RangeSteps,
-    Sample,
-    ScalarSteps,
-    StringValue,
-    Value,
-    VectorSteps,
-    drop_name,
-    has_duplicates,
-)
+from collectors.promql.values import RangeSteps, ScalarSteps, StringValue, Value, VectorSteps
 
 DUPLICATE_LABELSET = "vector cannot contain metrics with the same labelset"
 

@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from collectors.promql.errors import QueryExecutionError
-from collectors.promql.values import (
+from collectors._core.errors import QueryExecutionError
+from collectors.promql.labels import (
     METRIC_NAME,
     Labels,
     Sample,

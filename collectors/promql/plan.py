@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from collectors._core.errors import QueryExecutionError
 from collectors.promql.ast import (
     Aggregate,
     At,
@@ -27,9 +28,8 @@ from collectors.promql.ast import (
     VectorSel,
 )
 from collectors.promql.columns import FloatArray, IntArray, stale_mask
-from collectors.promql.errors import QueryExecutionError
+from collectors.promql.labels import Labels, labels_from
 from collectors.promql.source import SeriesSource
-from collectors.promql.values import Labels, labels_from
 
 TOO_MANY_SAMPLES = "query processing would load too many samples into memory in query execution"
 

@@ -3,6 +3,11 @@
 The engine is pure: it first collects every selector of a query, asks a ``SeriesSource``
 for the data they need (the only I/O), then evaluates over the returned arrays. The Redis
 store implements ``SeriesSource``; unit tests use an in-memory one.
+
+The HTTP API's listing routes (``/series``, ``/labels``, ``/label/<name>/values``,
+``/metadata``) need more: reads bounded by a limit that say whether they were cut. A
+``PagedSeriesSource`` offers them as ``Page`` objects, so a store with millions of series never
+materialises them all to answer a listing.
 """
 
 from __future__ import annotations
@@ -11,7 +16,11 @@ import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
+
+from collectors._core.model import MetricMetadata
+
+T = TypeVar("T")
 
 
 class MatchType(enum.Enum):
@@ -79,4 +88,58 @@ class SeriesSource(Protocol):
         self, name: str, matchers: Sequence[Sequence[LabelMatcher]], start_ms: int, end_ms: int
     ) -> list[str]:
         """Sorted values of label ``name`` among series matching any matcher set."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """A bounded read: ``items`` and whether more existed than were returned."""
+
+    items: list[T]
+    truncated: bool = False
+
+
+class PagedSeriesSource(SeriesSource, Protocol):
+    """A ``SeriesSource`` that also answers the API's listings with bounded pages.
+
+    ``limit`` bounds the items returned (``None``: the source's own hard bound);
+    ``truncated`` says that more matched.
+    """
+
+    async def series(
+        self,
+        matchers: Sequence[Sequence[LabelMatcher]],
+        start_ms: int,
+        end_ms: int,
+        limit: int | None = None,
+    ) -> Page[dict[str, str]]:
+        """Label sets (with ``__name__``) of series matching any matcher set that have
+        samples in the window, sorted."""
+        ...
+
+    async def label_names_page(
+        self,
+        matchers: Sequence[Sequence[LabelMatcher]],
+        start_ms: int,
+        end_ms: int,
+        limit: int | None = None,
+    ) -> Page[str]:
+        """Sorted label names of series matching any matcher set (all when empty)."""
+        ...
+
+    async def label_values_page(
+        self,
+        name: str,
+        matchers: Sequence[Sequence[LabelMatcher]],
+        start_ms: int,
+        end_ms: int,
+        limit: int | None = None,
+    ) -> Page[str]:
+        """Sorted values of label ``name`` among series matching any matcher set."""
+        ...
+
+    async def metadata(
+        self, metric: str | None = None, limit: int | None = None
+    ) -> Page[MetricMetadata]:
+        """One entry per metric family name (only ``metric`` when given), sorted by name."""
         ...

@@ -1,86 +1,26 @@
 """Values the engine passes between nodes and hands back to the API.
 
 Inside the evaluator everything is per evaluation step: an instant vector is one list of
-``(labels, value)`` per step, a scalar one float per step. Labels are a tuple of
-``(name, value)`` pairs sorted by name, so they hash and compare cheaply and two equal
-label sets are equal tuples. Results leave the engine as the four Prometheus result types.
+``(labels, value)`` per step (or a columnar ``Block``), a scalar one float per step. Label
+sets are ``labels.Labels``. Results leave the engine as the four Prometheus result types.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from collectors.promql.columns import Block, RangeSeries
+from collectors.promql.columns import Block, RangeSeries
+from collectors.promql.labels import Labels, Sample
 
-Labels = tuple[tuple[str, str], ...]
-"""Sorted ``(name, value)`` pairs, without empty values."""
-
-Sample = tuple[Labels, float]
-"""One element of an instant vector at one step."""
-
-METRIC_NAME = "__name__"
 STALE_NAN_BITS = 0x7FF0000000000002
 
 
 def is_stale(value: float) -> bool:
     """Whether ``value`` is Prometheus's stale marker (a NaN with a specific bit pattern)."""
     return math.isnan(value) and struct.unpack("<Q", struct.pack("<d", value))[0] == STALE_NAN_BITS
-
-
-def labels_from(mapping: Mapping[str, str]) -> Labels:
-    """Labels from a mapping, dropping empty values (an empty label is an absent label)."""
-    return tuple(sorted((k, v) for k, v in mapping.items() if v != ""))
-
-
-def get_label(labels: Labels, name: str) -> str:
-    for key, value in labels:
-        if key == name:
-            return value
-    return ""
-
-
-def drop_name(labels: Labels) -> Labels:
-    if labels and labels[0][0] == METRIC_NAME:
-        return labels[1:]
-    return tuple(pair for pair in labels if pair[0] != METRIC_NAME)
-
-
-def set_label(labels: Labels, name: str, value: str) -> Labels:
-    """A copy with ``name`` set to ``value`` (removed when ``value`` is empty)."""
-    kept = [pair for pair in labels if pair[0] != name]
-    if value != "":
-        kept.append((name, value))
-        kept.sort()
-    return tuple(kept)
-
-
-def keep_only(labels: Labels, names: Iterable[str]) -> Labels:
-    wanted = set(names)
-    return tuple(pair for pair in labels if pair[0] in wanted)
-
-
-def drop_labels(labels: Labels, names: Iterable[str]) -> Labels:
-    unwanted = set(names)
-    return tuple(pair for pair in labels if pair[0] not in unwanted)
-
-
-def format_labels(labels: Labels) -> str:
-    """Prometheus's ``labels.String()``: ``{a="1", b="2"}``."""
-    return "{" + ", ".join(f'{k}="{_escape(v)}"' for k, v in labels) + "}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def has_duplicates(vector: list[Sample]) -> bool:
-    return len({labels for labels, _ in vector}) != len(vector)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,8 @@ from itertools import pairwise
 import numpy as np
 import numpy.typing as npt
 
+from collectors._core.errors import ChunkError
+
 VERSION = 1
 RECORD_SIZE = 16
 """Bytes of one head record: 8 timestamp bytes, 8 value bytes (both big-endian)."""
@@ -51,10 +53,6 @@ _FLAG_INTEGERS = 2
 _UINT32_MAX = 2**32 - 1
 _INT_EXACT = 2.0**53
 _ZLIB_LEVEL = 6
-
-
-class ChunkError(ValueError):
-    """A blob is not a chunk this codec wrote (corrupt or foreign data)."""
 
 
 def _varint(value: int) -> bytes:

@@ -22,12 +22,11 @@ from collectors._core.component import WriteResult
 from collectors._core.errors import LimitExceededError
 from collectors._core.model import MetricMetadata, MetricType, Sample
 from collectors._core.series_batch import SeriesBatch
-from collectors.promql.source import LabelMatcher, SeriesData
+from collectors.promql.source import LabelMatcher, Page, SeriesData
 from collectors.store import keys
 from collectors.store.config import StoreSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
 from collectors.store.metrics_compact import CompactionReport, Compactor
-from collectors.store.metrics_model import Page
 from collectors.store.metrics_read import SeriesReader
 from collectors.store.metrics_write import SampleWriter
 

@@ -10,14 +10,12 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
 
 from collectors._core.errors import PermanentError
 from collectors._core.model import METRIC_NAME_LABEL
 from collectors.promql.source import LabelMatcher, MatchType
 from collectors.store.config import TierSettings
 
-T = TypeVar("T")
 EMPTY_MATCHER_MESSAGE = "vector selector must contain at least one non-empty matcher"
 
 
@@ -145,11 +143,3 @@ def plan_segments(
             break
     segments.reverse()
     return segments
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """A bounded read: ``items`` and whether more existed than were returned."""
-
-    items: list[T]
-    truncated: bool = False

@@ -20,14 +20,13 @@ import numpy as np
 import numpy.typing as npt
 
 from collectors._core.errors import LimitExceededError
-from collectors.promql.source import LabelMatcher, SeriesData
+from collectors.promql.source import LabelMatcher, Page, SeriesData
 from collectors.store import keys
 from collectors.store.chunks import decode_many, decode_records
 from collectors.store.config import ChunkSettings, LimitSettings, TierSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
 from collectors.store.metrics_lua import Script, run_pipelined
 from collectors.store.metrics_model import (
-    Page,
     Segment,
     check_selector,
     labels_from_json,

@@ -1,9 +1,10 @@
 """TelemetryStore: the one object receivers and query APIs hold to reach Redis.
 
 It owns the connection (an external URL or the embedded server), and the three stores that
-share it: ``metrics`` (a ``SeriesSource``), ``traces`` and ``logs``. Writes return only after
-Redis acknowledged them, so a receiver acknowledges upstream after a durable write; a Redis
-outage surfaces as ``StoreUnavailableError`` (retryable).
+share it: ``metrics`` (a ``PagedSeriesSource``), ``traces`` and ``logs``; it is the
+``QueryStore`` the query API is built over. Writes return only after Redis acknowledged
+them, so a receiver acknowledges upstream after a durable write; a Redis outage surfaces as
+``StoreUnavailableError`` (retryable).
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from redis.backoff import NoBackoff
 from starlette.applications import Starlette
 
 from collectors._core.model import LogRecord, Severity, Span, SpanId, SpanKind, StatusCode, TraceId
-from collectors.api.logs import log_routes
-from collectors.api.traces import trace_routes
+from collectors.api.logs import LogApi
+from collectors.api.traces import TraceApi
 from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.logs import LogStore
 from collectors.store.store import TelemetryStore
@@ -54,7 +54,9 @@ async def redis_client(embedded: TelemetryStore) -> Any:
 def app_for(client: Any, **trace_settings: Any) -> Starlette:
     traces = TraceStore(redis=client, settings=TraceSettings(**trace_settings))
     logs = LogStore(redis=client, settings=LogSettings())
-    return Starlette(routes=[*trace_routes(store=traces, log_store=logs), *log_routes(store=logs)])
+    return Starlette(
+        routes=[*TraceApi(store=traces, log_store=logs).routes(), *LogApi(store=logs).routes()]
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from collectors.api.prom_params import ParamError, format_ts, parse_duration_ms, parse_time
+from collectors._core.errors import ParamError
+from collectors.api.prom_params import format_ts, parse_duration_ms, parse_time
 from collectors.promql.functions import bucket_quantile
 from collectors.promql.values import format_float
 

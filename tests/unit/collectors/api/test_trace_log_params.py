@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from collectors._core.errors import ParamError
 from collectors._core.model import Span, SpanId, SpanKind, TraceId
 from collectors.api import trace_log_params as p
 from collectors.api.trace_json import span_json, tempo_batches
@@ -31,7 +32,7 @@ def test_go_durations(text: str, ns: int) -> None:
 
 @pytest.mark.parametrize("text", ["", "10", "1x", "ms", "1s junk", "-1s"])
 def test_bad_durations_name_the_parameter(text: str) -> None:
-    with pytest.raises(p.ParamError) as e:
+    with pytest.raises(ParamError) as e:
         p.duration_ns("maxDuration", text)
     assert e.value.parameter == "maxDuration"
 
@@ -53,7 +54,7 @@ def test_logfmt_tags(text: str, tags: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("text", ['"a=1', "novalue", "a=1 =2", 'a="open'])
 def test_bad_logfmt(text: str) -> None:
-    with pytest.raises(p.ParamError):
+    with pytest.raises(ParamError):
         p.logfmt_tags("tags", text)
 
 
@@ -70,7 +71,7 @@ def test_trace_ids(text: str, expected: str) -> None:
 
 @pytest.mark.parametrize("text", ["", "0", "g1", "a" * 33, "12 34"])
 def test_bad_trace_ids(text: str) -> None:
-    with pytest.raises(p.ParamError):
+    with pytest.raises(ParamError):
         p.trace_id("traceID", text)
 
 

@@ -11,9 +11,8 @@ import struct
 
 import pytest
 
+from collectors._core.errors import BadQueryError, QueryExecutionError
 from collectors.promql import (
-    BadQueryError,
-    QueryExecutionError,
     QuerySettings,
     ScalarResult,
     VectorResult,

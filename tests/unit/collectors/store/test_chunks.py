@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collectors._core.errors import ChunkError
 from collectors.store.chunks import (
     STALE_NAN,
     STALE_NAN_BITS,
-    ChunkError,
     bits_from_values,
     decode_chunk,
     encode_chunk,
