@@ -8,12 +8,12 @@ collectors' stack (Redis client, Starlette, numpy, OpenTelemetry: ~90 MiB of RSS
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from meshfed import __version__
+from meshfed import DISTRIBUTION, installed_version
 
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("meshfed.sandbox.cli", "app"),
@@ -60,15 +60,36 @@ app = typer.Typer(
 )
 
 
+def version_line() -> str:
+    """What ``meshfed --version`` and ``meshfed version`` print: ``meshfed <version>``."""
+    return f"{DISTRIBUTION} {installed_version()}"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_line())
+        raise typer.Exit
+
+
 @app.callback()
-def root() -> None:
+def root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print meshfed's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
     """meshfed: multicluster service-mesh federation and telemetry aggregation."""
 
 
 @app.command()
 def version() -> None:
-    """Print meshfed's version."""
-    typer.echo(__version__)
+    """Print meshfed's version (the same as `meshfed --version`)."""
+    typer.echo(version_line())
 
 
 def main() -> None:

@@ -3,7 +3,7 @@ spans, Fluentd access logs and statsd stats are found through the query APIs, la
 the collector's configured cluster.
 
 Real processes end to end: ``meshfed collect`` (embedded Redis) in its own session, Envoy with
-the PEERS.md bootstrap templated onto free ports and a distinct ``--base-id``, and a Python
+a minimal bootstrap (``_envoy_config``) on free ports and a distinct ``--base-id``, and a Python
 HTTP upstream. A bounded number of requests goes through Envoy's listener.
 """
 
@@ -87,7 +87,7 @@ class Ports:
 
 
 def _envoy_config(ports: Ports) -> dict[str, Any]:
-    """The PEERS.md bootstrap with this test's ports (statsd sink only, no dog_statsd)."""
+    """Envoy's bootstrap on this test's ports: tracer, access log, statsd sink (no dog_statsd)."""
 
     def address(port: int, protocol: str = "TCP") -> dict[str, Any]:
         return {

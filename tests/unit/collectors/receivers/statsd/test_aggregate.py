@@ -1,4 +1,4 @@
-"""StatsD aggregation and flush math: the PROTOCOLS.md worked example, the reference's idle
+"""StatsD aggregation and flush math: a worked timer example (10..100 ms), the reference's idle
 rules, gauge deltas, worker merges, bounds, and the graphite-with-underscores names."""
 
 from __future__ import annotations
