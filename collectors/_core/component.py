@@ -1,7 +1,5 @@
 """The two contracts every collector part shares: a lifecycle, and where records go.
 
-(And ``cancel_and_wait``, the end of every component's shutdown that owns tasks.)
-
 A receiver (socket/HTTP/gRPC server) parses wire bytes into :mod:`collectors._core.model` records
 and hands them to a :class:`TelemetrySink`. The sink returns only after the store has the
 records durably (or raises :class:`collectors._core.errors.RetryableError`), so a receiver
@@ -19,11 +17,9 @@ object per sample. The pipeline and the store are both; plain ``TelemetrySink`` 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from collectors._core.model import LogRecord, MetricMetadata, Sample, Span
 from collectors._core.series_batch import SeriesBatch
@@ -58,22 +54,12 @@ class WriteResult:
 
 class Component(Protocol):
     """Every long-lived part: ``start`` returns once it serves; ``shutdown`` is idempotent,
-    stops accepting, drains what was accepted, then returns."""
+    stops accepting, drains what was accepted, then returns (tasks it owns end with
+    :func:`collectors._kits.tasks.cancel_and_wait`)."""
 
     async def start(self) -> None: ...
 
     async def shutdown(self) -> None: ...
-
-
-async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
-    """Cancel every task, then wait for each to end (a shutdown's last step); an error other
-    than the cancellation propagates."""
-    pending = list(tasks)
-    for task in pending:
-        task.cancel()
-    for task in pending:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 class TelemetrySink(Protocol):

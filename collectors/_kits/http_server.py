@@ -1,16 +1,16 @@
 """uvicorn serving an ASGI app on a socket bound here, inside the caller's event loop.
 
-Why one component: the collector's HTTP port and the OTLP/HTTP receiver both need the same
-care. The socket is bound before uvicorn starts, so ``listen`` port 0 works (``port`` tells
-the bound one) and a busy port is a ``ConfigError`` naming the setting at start-up; uvicorn's
-``_serve`` is ``serve`` without its process-wide signal capture, so the process's signal
-handling stays with the caller; no lifespan, no access log (no log line per request).
+Why one component: every HTTP listener of the collectors (the collector's HTTP port, the
+OTLP/HTTP receiver, ``meshfed store serve``) needs the same care, and only this module runs
+uvicorn. The socket is bound before uvicorn starts, so ``listen`` port 0 works (``port``
+tells the bound one) and a busy port is a ``ConfigError`` naming the setting at start-up;
+uvicorn's ``_serve`` is ``serve`` without its process-wide signal capture, so the process's
+signal handling stays with the caller; no lifespan, no access log (no log line per request).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import ssl
@@ -21,6 +21,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from collectors._core.errors import ConfigError
+from collectors._kits.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +97,15 @@ class HttpServer:
                 break
             await asyncio.sleep(0.01)
         if not server.started:
-            await self.shutdown()
-            raise ConfigError(
+            failed = (
                 f"{self._setting_name}: the HTTP server on "
                 f"{self._host}:{self._requested_port} did not start"
             )
+            try:
+                await self.shutdown()
+            except Exception as e:  # why it did not start
+                raise ConfigError(f"{failed}: {e}") from e
+            raise ConfigError(failed)
         log.info(
             "%s listening on %s://%s:%d%s",
             self._name,
@@ -130,9 +135,6 @@ class HttpServer:
         if server is None or task is None:
             return
         server.should_exit = True
-        try:
-            await asyncio.wait_for(task, timeout=self._graceful_s + 5)
-        except (TimeoutError, asyncio.CancelledError):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # uvicorn closes connections itself after ``graceful_s``; the margin covers that
+        await asyncio.wait([task], timeout=self._graceful_s + 5)
+        await cancel_and_wait([task])  # a no-op once it ended; raises what it failed with

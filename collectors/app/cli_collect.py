@@ -33,6 +33,20 @@ def collect(  # noqa: PLR0917 - typer maps parameters to options
     statsd: Annotated[
         str | None, _Opt(help="statsd.udp_listen and statsd.tcp_listen (same port).")
     ] = None,
+    statsd_flush_interval: Annotated[
+        float | None,
+        _Opt(
+            help="statsd.flush_interval_s: seconds between StatsD flushes (default 10; the"
+            " reference daemon's flushInterval, in seconds)."
+        ),
+    ] = None,
+    statsd_percentiles: Annotated[
+        str | None,
+        _Opt(
+            help="statsd.percentiles: timer percentiles, comma separated, e.g. 90,99"
+            " (default 90; a negative one, e.g. -10, is the lowest 10 %)."
+        ),
+    ] = None,
     forward: Annotated[str | None, _Opt(help="forward.listen (Fluentd Forward).")] = None,
     otlp_grpc: Annotated[str | None, _Opt(help="otlp.grpc_listen.")] = None,
     otlp_http: Annotated[str | None, _Opt(help="otlp.http_listen.")] = None,
@@ -69,6 +83,8 @@ def collect(  # noqa: PLR0917 - typer maps parameters to options
             labels=label or [],
             http=http,
             statsd=statsd,
+            statsd_flush_interval=statsd_flush_interval,
+            statsd_percentiles=statsd_percentiles,
             forward=forward,
             otlp_grpc=otlp_grpc,
             otlp_http=otlp_http,
@@ -100,6 +116,8 @@ def _overrides(
     labels: list[str],
     http: str | None,
     statsd: str | None,
+    statsd_flush_interval: float | None,
+    statsd_percentiles: str | None,
     forward: str | None,
     otlp_grpc: str | None,
     otlp_http: str | None,
@@ -117,6 +135,10 @@ def _overrides(
         "http.listen": http,
         "statsd.udp_listen": statsd,
         "statsd.tcp_listen": statsd,
+        "statsd.flush_interval_s": statsd_flush_interval,
+        "statsd.percentiles": (
+            None if statsd_percentiles is None else _percentiles(statsd_percentiles)
+        ),
         "forward.listen": forward,
         "otlp.grpc_listen": otlp_grpc,
         "otlp.http_listen": otlp_http,
@@ -146,3 +168,18 @@ def _overrides(
             raise ConfigError(f"--disable {name!r}: known receivers are {', '.join(RECEIVERS)}")
         out[f"{name}.enabled"] = False
     return out
+
+
+def _percentiles(text: str) -> list[float]:
+    """``--statsd-percentiles 90,99.5`` -> ``[90.0, 99.5]`` (ranges are checked by the
+    settings' ``validate()``, like a value from the file)."""
+    values = []
+    for item in text.split(","):
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise ConfigError(
+                f"--statsd-percentiles {text!r}: {item.strip()!r} is not a number;"
+                " write numbers separated by commas, e.g. --statsd-percentiles 90,99"
+            ) from None
+    return values

@@ -16,10 +16,11 @@ import time
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from collectors._core.component import Component, cancel_and_wait
+from collectors._core.component import Component
 from collectors._core.errors import CollectorError
 from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
 from collectors._kits.http_server import HttpServer
+from collectors._kits.tasks import cancel_and_wait
 from collectors.api.app import build_app
 from collectors.api.prometheus import PrometheusApiSettings
 from collectors.app.config import CollectorConfig
@@ -127,9 +128,12 @@ class Collector:
 
     async def shutdown(self) -> None:
         """Receivers, then HTTP, then the pipeline (drained), then the store; idempotent."""
-        if self._compaction is not None:
-            await cancel_and_wait([self._compaction])
-            self._compaction = None
+        compaction, self._compaction = self._compaction, None
+        if compaction is not None:
+            try:
+                await cancel_and_wait([compaction])
+            except Exception:  # a bug in the loop must not keep the receivers running
+                log.exception("the compaction task failed")
         for name, receiver in reversed(list(self.receivers.items())):
             try:
                 await receiver.shutdown()

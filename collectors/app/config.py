@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from collectors._core.errors import ConfigError
+from collectors._core.net import parse_host_port
 from collectors._core.settings import build, parse_assignment, set_path
 from collectors.pipeline.memory import MIB
 from collectors.pipeline.normalize import ResourceSettings
@@ -27,19 +28,11 @@ from collectors.receivers.forward.config import ForwardSettings
 from collectors.receivers.otlp.config import OtlpSettings
 from collectors.receivers.prometheus.config import PullSettings, RemoteWriteSettings
 from collectors.receivers.prometheus.remote_write import MEMORY_PER_DECOMPRESSED_BYTE
-from collectors.receivers.statsd.config import StatsdSettings, split_host_port
+from collectors.receivers.statsd.config import StatsdSettings
 from collectors.store.config import StoreSettings
 
 RECEIVERS = ("remote_write", "pull", "statsd", "forward", "otlp")
 """Receivers that ``--disable`` and ``<section>.enabled`` switch off."""
-
-
-def parse_listen(value: str, where: str) -> tuple[str, int]:
-    """``host:port`` -> (host, port); the error names ``where`` and shows the form."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"{where} must be host:port (e.g. 127.0.0.1:9201); got {value!r}")
-    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +44,7 @@ class HttpSettings:
 
     @property
     def address(self) -> tuple[str, int]:
-        return parse_listen(self.listen, "http.listen")
+        return parse_host_port(self.listen, field="http.listen")
 
     def validate(self) -> None:
         self.address  # noqa: B018 - parses and raises ConfigError
@@ -114,9 +107,8 @@ class CollectorConfig:
     def _check_ports(self) -> None:
         seen: dict[tuple[str, int], str] = {}
         listeners = [("http.listen", self.http.address)]
-        if self.statsd is not None and self.statsd.tcp_listen is not None:
-            address = split_host_port(self.statsd.tcp_listen, "tcp_listen")
-            listeners.append(("statsd.tcp_listen", address))
+        if self.statsd is not None and self.statsd.tcp_address is not None:
+            listeners.append(("statsd.tcp_listen", self.statsd.tcp_address))
         if self.forward is not None:
             listeners.append(("forward.listen", self.forward.address))
         if self.otlp is not None:

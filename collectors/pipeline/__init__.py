@@ -1,6 +1,7 @@
 """Between receivers and the store: resource labels, memory limit, batching (one sink)."""
 
-from collectors.pipeline.memory import MemoryLimiter, MemoryLimitError, MemorySettings
+from collectors._core.errors import MemoryLimitError
+from collectors.pipeline.memory import MemoryLimiter, MemorySettings
 from collectors.pipeline.pipeline import BatchSettings, Pipeline, PipelineSettings
 
 __all__ = [

@@ -22,23 +22,15 @@ from collections.abc import Awaitable, Callable, Sequence, Sized
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from collectors._core.component import cancel_and_wait
-from collectors._core.errors import RetryableError
+from collectors._core.errors import QueueFullError, ShuttingDownError
 from collectors._core.selfmetrics import ReceiverMetrics
+from collectors._kits.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
 B = TypeVar("B", bound=Sized)
-
-
-class QueueFullError(RetryableError):
-    """The pipeline's bounded queue is full; retry later (429 / RESOURCE_EXHAUSTED)."""
-
-
-class ShuttingDownError(RetryableError):
-    """The pipeline no longer accepts records; the sender should retry elsewhere or later."""
 
 
 @dataclass(slots=True)

@@ -22,14 +22,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from collectors._core.errors import ConfigError, RetryableError
+from collectors._core.errors import ConfigError, MemoryLimitError
 
 MIB = 1024 * 1024
 _STATM = Path("/proc/self/statm")
-
-
-class MemoryLimitError(RetryableError):
-    """The collector is over its memory limit; retry later (429 / RESOURCE_EXHAUSTED)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,19 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from collectors._core.errors import ConfigError
+from collectors._core.net import parse_host_port
 from collectors.receivers.forward.protocol.message import ForwardLimits
 
 MIB = 1024 * 1024
 _MAX_BYTES_CAP = 1024 * MIB
-
-
-def _split_host_port(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(
-            f"forward.listen must be 'host:port' with a port in 0..65535; got {value!r}"
-        )
-    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +82,7 @@ class ForwardSettings:
 
     @property
     def address(self) -> tuple[str, int]:
-        return _split_host_port(self.listen)
+        return parse_host_port(self.listen, field="forward.listen")
 
     @property
     def tls_enabled(self) -> bool:

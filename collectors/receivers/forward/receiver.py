@@ -33,6 +33,7 @@ from collectors._core.errors import (
 )
 from collectors._core.model import LogRecord
 from collectors._core.selfmetrics import ReceiverMetrics
+from collectors._kits.tasks import cancel_and_wait
 from collectors.receivers.forward import auth as forward_auth
 from collectors.receivers.forward.config import ForwardSettings
 from collectors.receivers.forward.protocol import msgpack_safe
@@ -149,10 +150,9 @@ class ForwardReceiver:
         pending = list(self._connections)
         if pending:
             _, late = await asyncio.wait(pending, timeout=self._settings.shutdown_grace_s)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late, timeout=5.0)
+            # not stored within the grace: no ack was sent, so those clients resend; a
+            # cancelled connection's own cleanup is bounded (1 s to close its socket)
+            await cancel_and_wait(late)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(server.wait_closed(), timeout=5.0)
         log.info("forward receiver stopped (%d connections were open)", len(pending))

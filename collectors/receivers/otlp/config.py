@@ -14,18 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from collectors._core.errors import ConfigError
+from collectors._core.net import parse_host_port
 
 MIB = 1024 * 1024
 _MAX_MESSAGE_CAP = 256 * MIB
-
-
-def _split_host_port(value: str, field_name: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(
-            f"otlp.{field_name} must be 'host:port' with a port in 0..65535; got {value!r}"
-        )
-    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +52,11 @@ class OtlpSettings:
 
     @property
     def grpc_address(self) -> tuple[str, int]:
-        return _split_host_port(self.grpc_listen, "grpc_listen")
+        return parse_host_port(self.grpc_listen, field="otlp.grpc_listen")
 
     @property
     def http_address(self) -> tuple[str, int]:
-        return _split_host_port(self.http_listen, "http_listen")
+        return parse_host_port(self.http_listen, field="otlp.http_listen")
 
     def validate(self) -> None:
         """Raise ``ConfigError`` for the first invalid field, naming it and the fix."""

@@ -23,10 +23,10 @@ from google.rpc.error_details_pb2 import RetryInfo  # type: ignore[import-untype
 from google.rpc.status_pb2 import Status  # type: ignore[import-untyped]
 
 from collectors._core.component import TelemetrySink
-from collectors._core.errors import ConfigError, PermanentError, RetryableError
+from collectors._core.errors import ConfigError, PermanentError, RetryableError, TooLargeError
 from collectors._core.selfmetrics import ReceiverMetrics
 from collectors.receivers.otlp.config import OtlpSettings
-from collectors.receivers.otlp.ingest import SIGNALS, OtlpIngest, Signal, TooLargeError
+from collectors.receivers.otlp.ingest import SIGNALS, OtlpIngest, Signal
 
 log = logging.getLogger(__name__)
 _SHUTDOWN_GRACE_S = 5.0

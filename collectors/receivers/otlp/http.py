@@ -23,26 +23,22 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from collectors._core.component import TelemetrySink
-from collectors._core.errors import PermanentError, RetryableError
+from collectors._core.errors import (
+    PermanentError,
+    RetryableError,
+    TooBusyError,
+    TooLargeError,
+    UnsupportedMediaError,
+)
 from collectors._core.selfmetrics import ReceiverMetrics
 from collectors._kits.http_server import HttpServer, ServerTls
 from collectors.codecs.otlp_json import to_otlp_json
 from collectors.receivers.otlp.config import OtlpSettings
-from collectors.receivers.otlp.ingest import (
-    SIGNALS,
-    OtlpIngest,
-    Signal,
-    TooBusyError,
-    TooLargeError,
-)
+from collectors.receivers.otlp.ingest import SIGNALS, OtlpIngest, Signal
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _READ_CHUNK = 64 * 1024
-
-
-class UnsupportedMediaError(PermanentError):
-    """Content-Type or Content-Encoding meshfed does not decode (415)."""
 
 
 def _decompress(body: bytes, encoding: str, limit: int) -> bytes:

@@ -32,7 +32,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from collectors._core.component import TelemetrySink, WriteResult
-from collectors._core.errors import PermanentError, RetryableError, StoreUnavailableError
+from collectors._core.errors import (
+    PermanentError,
+    RetryableError,
+    StoreUnavailableError,
+    TooBusyError,
+    TooLargeError,
+)
 from collectors._core.selfmetrics import ReceiverMetrics
 from collectors.codecs.otlp_json import parse_otlp_json
 from collectors.codecs.otlp_proto import logs_from_otlp_partial, spans_from_otlp_partial
@@ -41,14 +47,6 @@ from collectors.receivers.otlp.protocol.metrics import MetricsConversion, sample
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class TooBusyError(RetryableError):
-    """More requests are in flight than ``otlp.max_concurrent_requests`` allows."""
-
-
-class TooLargeError(PermanentError):
-    """A message is larger than ``otlp.max_message_bytes`` (413 / RESOURCE_EXHAUSTED)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,10 +18,11 @@ from collections.abc import Callable
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from collectors._core.component import TelemetrySink, cancel_and_wait
+from collectors._core.component import TelemetrySink
 from collectors._core.errors import CollectorError, PermanentError, RetryableError
 from collectors._core.model import CLUSTER_LABEL, MetricMetadata, MetricType, Sample
 from collectors._core.selfmetrics import ReceiverMetrics
+from collectors._kits.tasks import cancel_and_wait
 from collectors.receivers.prometheus.config import PullSettings, PullTarget
 
 log = logging.getLogger(__name__)
@@ -85,11 +86,13 @@ class PrometheusPullReceiver:
 
     async def shutdown(self) -> None:
         """Stop pulling; a pull in progress is abandoned (its samples were not acked)."""
-        await cancel_and_wait(self._tasks)
-        self._tasks = []
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        tasks, self._tasks = self._tasks, []
+        try:
+            await cancel_and_wait(tasks)
+        finally:
+            if self._client is not None:
+                await self._client.aclose()
+                self._client = None
 
     async def _loop(self, target: PullTarget) -> None:
         while True:

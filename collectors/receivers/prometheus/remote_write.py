@@ -27,10 +27,15 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from collectors._core.component import SeriesSink, WriteResult
-from collectors._core.errors import LimitExceededError, PermanentError, RetryableError
+from collectors._core.errors import (
+    LimitExceededError,
+    MemoryLimitError,
+    PermanentError,
+    QueueFullError,
+    RetryableError,
+)
 from collectors._core.selfmetrics import ReceiverMetrics
-from collectors.pipeline.batcher import QueueFullError
-from collectors.pipeline.memory import MemoryLimiter, MemoryLimitError
+from collectors.pipeline.memory import MemoryLimiter
 from collectors.receivers.prometheus.config import RemoteWriteSettings
 from collectors.receivers.prometheus.protocol import remote_write as parser
 

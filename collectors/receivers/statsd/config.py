@@ -14,19 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from collectors._core.errors import ConfigError
+from collectors._core.net import parse_host_port
 from collectors._core.settings import build
 from collectors.receivers.statsd.aggregate import AggregatorSettings
 
 MIB = 1024 * 1024
-
-
-def split_host_port(value: str, field: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(
-            f"statsd.{field} must be 'host:port' with a port in 0..65535; got {value!r}"
-        )
-    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +71,33 @@ class StatsdSettings:
     """Prefix of the receiver's own counters (``statsd.bad_lines_seen``, ``.packets_received``,
     ``.metrics_received``), flushed like any counter."""
     max_batch_samples: int = 10_000
-    """Samples per store write; a flush is written in several batches."""
+    """Samples per write to the pipeline; a flush is written in several batches, one after
+    the other (keep it below ``pipeline.batch.max_queued_samples``)."""
     max_pending_flushes: int = 4
-    """Flushes waiting for the store; when full, a new flush is dropped and its samples
-    counted (``dropped{reason="queue_full"}``)."""
+    """Flushes waiting behind the one being written (the store is slow or down); when full,
+    a new flush is dropped and its samples counted (``dropped{reason="queue_full"}``)."""
     write_retries: int = 3
-    """Retries of a batch the store refused with a retryable error (jittered backoff)."""
+    """Retries of a batch the store refused with a retryable error (jittered backoff); then
+    the batch is dropped and counted (``dropped{reason="store_unavailable"}``)."""
     retry_base_s: float = 0.5
     """First retry delay; doubles per attempt, capped at the flush interval."""
     shutdown_grace_s: float = 10.0
-    """On shutdown, time allowed for the final flush to be written."""
+    """On shutdown, time allowed for the final flush (and any still waiting) to be written;
+    what is left is counted (``dropped{reason="shutdown"}``)."""
+
+    @property
+    def udp_address(self) -> tuple[str, int] | None:
+        """``udp_listen`` parsed (``None``: UDP is off)."""
+        if self.udp_listen is None:
+            return None
+        return parse_host_port(self.udp_listen, field="statsd.udp_listen")
+
+    @property
+    def tcp_address(self) -> tuple[str, int] | None:
+        """``tcp_listen`` parsed (``None``: TCP is off)."""
+        if self.tcp_listen is None:
+            return None
+        return parse_host_port(self.tcp_listen, field="statsd.tcp_listen")
 
     @property
     def interval_ms(self) -> int:
@@ -116,10 +125,8 @@ class StatsdSettings:
         """Raise ``ConfigError`` for the first invalid field, naming it and the fix."""
         if self.udp_listen is None and self.tcp_listen is None:
             raise ConfigError("statsd: set udp_listen or tcp_listen (both are null)")
-        if self.udp_listen is not None:
-            split_host_port(self.udp_listen, "udp_listen")
-        if self.tcp_listen is not None:
-            split_host_port(self.tcp_listen, "tcp_listen")
+        self.udp_address  # noqa: B018 - parses and raises ConfigError
+        self.tcp_address  # noqa: B018
         if not 0.1 <= self.flush_interval_s <= 3600 or self.interval_ms < 100:
             raise ConfigError(
                 f"statsd.flush_interval_s must be in 0.1..3600; got {self.flush_interval_s}"

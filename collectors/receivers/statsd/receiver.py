@@ -1,11 +1,12 @@
-"""The StatsD receiver: UDP and TCP servers, the flush timer, and the store writer.
+"""The StatsD receiver: UDP and TCP servers and the flush timer.
 
 Data flow: datagrams -> :class:`~collectors.receivers.statsd.aggregate.Accumulator` (in
 ``udp_workers`` reader processes sharing one socket, or in this event loop) -> at every
 flush boundary (multiples of the interval since the epoch) the partials are merged and
-flushed into samples stamped with the flush time -> a bounded queue -> the sink, in batches.
-StatsD has no acknowledgement, so a batch the store refuses is retried a few times and then
-dropped and counted. Shutdown stops the listeners, drains the workers' sockets, performs a
+flushed into samples stamped with the flush time -> the sink (the pipeline), through
+:class:`~collectors.receivers.statsd.delivery.FlushDelivery`, which writes flushes in order
+and retries what the store refused (StatsD has no acknowledgement). The flush timer never
+waits for the store. Shutdown stops the listeners, drains the workers' sockets, performs a
 final flush and waits (bounded) for it to be written.
 """
 
@@ -16,32 +17,22 @@ import contextlib
 import logging
 import math
 import os
-import random
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
-from collectors._core.component import TelemetrySink, cancel_and_wait
-from collectors._core.errors import PermanentError, RetryableError
-from collectors._core.model import LogRecord, Sample, Severity
+from collectors._core.component import TelemetrySink
 from collectors._core.selfmetrics import ReceiverMetrics
+from collectors._kits.tasks import cancel_and_wait
 from collectors.receivers.statsd.aggregate import Accumulator, Aggregator, FlushResult, Partial
-from collectors.receivers.statsd.config import StatsdSettings, split_host_port
-from collectors.receivers.statsd.protocol.events import DogEvent, ServiceCheck
+from collectors.receivers.statsd.config import StatsdSettings
+from collectors.receivers.statsd.delivery import FlushDelivery
 from collectors.receivers.statsd.workers import WorkerLimits, WorkerPool
 
 log = logging.getLogger(__name__)
 
 _READ_BYTES = 65_536
-_ALERT_SEVERITY = {
-    "error": Severity.ERROR,
-    "warning": Severity.WARN,
-    "info": Severity.INFO,
-    "success": Severity.INFO,
-}
-_CHECK_SEVERITY = (Severity.INFO, Severity.WARN, Severity.ERROR, Severity.UNSPECIFIED)
-_CHECK_STATUS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 
 
 def udp_socket_drops(sock: socket.socket) -> int | None:
@@ -54,57 +45,6 @@ def udp_socket_drops(sock: socket.socket) -> int | None:
                 if len(fields) > 12 and fields[9] == inode:
                     return int(fields[12])
     return None
-
-
-def _event_record(
-    event: DogEvent | ServiceCheck, now_ms: int, resource: Mapping[str, str]
-) -> LogRecord:
-    if isinstance(event, DogEvent):
-        attributes: dict[str, str] = {
-            "statsd.kind": "event",
-            "event.title": event.title,
-            "event.priority": event.priority,
-            "event.alert_type": event.alert_type,
-        }
-        for name, value in (
-            ("host.name", event.hostname),
-            ("event.aggregation_key", event.aggregation_key),
-            ("event.source_type", event.source_type),
-        ):
-            if value:
-                attributes[name] = value
-        body, severity, tag = (
-            f"{event.title}\n{event.text}",
-            _ALERT_SEVERITY[event.alert_type],
-            "statsd.event",
-        )
-    else:
-        attributes = {
-            "statsd.kind": "service_check",
-            "check.name": event.name,
-            "check.status": _CHECK_STATUS[event.status],
-        }
-        if event.hostname:
-            attributes["host.name"] = event.hostname
-        body, severity, tag = (
-            event.message or event.name,
-            _CHECK_SEVERITY[event.status],
-            "statsd.service_check",
-        )
-    for name, value in event.tags:
-        attributes.setdefault(name, value)
-    seconds = event.timestamp_s
-    time_ns = seconds * 1_000_000_000 if seconds is not None else now_ms * 1_000_000
-    return LogRecord(
-        time_unix_nano=time_ns,
-        body=body,
-        tag=tag,
-        severity_number=severity,
-        severity_text=severity.name,
-        attributes=attributes,
-        resource=dict(resource),
-        observed_time_unix_nano=now_ms * 1_000_000,
-    )
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -128,7 +68,6 @@ class StatsdReceiver:
     ) -> None:
         settings.validate()
         self._s = settings
-        self._sink = sink
         self._metrics = metrics
         self._resource = dict(resource or {})
         self._acc = Accumulator(
@@ -137,13 +76,15 @@ class StatsdReceiver:
             max_events=settings.max_events,
         )
         self._aggregator = Aggregator(settings=settings.aggregator(), resource=self._resource)
-        self._queue: asyncio.Queue[FlushResult] = asyncio.Queue(settings.max_pending_flushes)
+        self._delivery = FlushDelivery(
+            sink=sink, metrics=metrics, settings=settings, resource=self._resource
+        )
         self._udp: socket.socket | None = None
         self._udp_transport: asyncio.DatagramTransport | None = None
         self._pool: WorkerPool | None = None
         self._tcp: asyncio.Server | None = None
         self._tcp_writers: set[asyncio.StreamWriter] = set()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._flush_task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self._kernel_drops = 0
         self._state = "new"
@@ -162,8 +103,9 @@ class StatsdReceiver:
             return
         self._state = "running"
         loop = asyncio.get_running_loop()
-        if self._s.udp_listen is not None:
-            self._udp = self._bind_udp(*split_host_port(self._s.udp_listen, "udp_listen"))
+        udp, tcp = self._s.udp_address, self._s.tcp_address
+        if udp is not None:
+            self._udp = self._bind_udp(*udp)
             self.udp_address = self._udp.getsockname()[:2]
             if self._s.udp_workers > 0:
                 limits = WorkerLimits(
@@ -178,14 +120,10 @@ class StatsdReceiver:
                 self._udp_transport, _ = await loop.create_datagram_endpoint(
                     lambda: _UdpProtocol(self._acc), sock=self._udp
                 )
-        if self._s.tcp_listen is not None:
-            host, port = split_host_port(self._s.tcp_listen, "tcp_listen")
-            self._tcp = await asyncio.start_server(self._tcp_client, host, port, limit=_READ_BYTES)
+        if tcp is not None:
+            self._tcp = await asyncio.start_server(self._tcp_client, *tcp, limit=_READ_BYTES)
             self.tcp_address = self._tcp.sockets[0].getsockname()[:2]
-        self._tasks = [
-            asyncio.create_task(self._flush_loop(), name="statsd-flush"),
-            asyncio.create_task(self._write_loop(), name="statsd-write"),
-        ]
+        self._flush_task = asyncio.create_task(self._flush_loop(), name="statsd-flush")
         log.info(
             "statsd receiver: udp %s (%d workers, SO_RCVBUF %d bytes), tcp %s, flush every %gs",
             self.udp_address,
@@ -259,11 +197,7 @@ class StatsdReceiver:
             self._aggregator.merge(partials)
             result = self._aggregator.flush(now_ms)
             self._count(result)
-            try:
-                self._queue.put_nowait(result)
-            except asyncio.QueueFull:
-                self._metrics.dropped("queue_full", len(result.samples) + len(result.events))
-            self._metrics.set_queue_depth(self._queue.qsize())
+            self._delivery.offer(result)
 
     def _count(self, result: FlushResult) -> None:
         m = self._metrics
@@ -281,62 +215,6 @@ class StatsdReceiver:
                 m.dropped("socket_buffer", drops - self._kernel_drops)
                 self._kernel_drops = drops
 
-    async def _write_loop(self) -> None:
-        while True:
-            result = await self._queue.get()
-            try:
-                await self._write(result)
-            finally:
-                self._queue.task_done()
-                self._metrics.set_queue_depth(self._queue.qsize())
-
-    async def _write(self, result: FlushResult) -> None:
-        size = self._s.max_batch_samples
-        for start in range(0, len(result.samples), size):
-            await self._write_batch(result.samples[start : start + size])
-        if result.events:
-            now_ms = round(time.time() * 1000)
-            records = [_event_record(e, now_ms, self._resource) for e in result.events]
-            if await self._retrying(lambda: self._sink.write_logs(records), len(records)):
-                self._metrics.stored("logs", len(records))
-
-    async def _write_batch(self, batch: Sequence[Sample]) -> None:
-        began = time.monotonic()
-        outcome: list[int] = []
-
-        async def write() -> None:
-            written = await self._sink.write_samples(batch)
-            outcome.append(written.accepted + written.duplicates_ignored)
-            for reason in ("out_of_order", "duplicate_conflicts", "over_limit"):
-                if n := getattr(written, reason):
-                    self._metrics.rejected(reason, n)
-
-        if await self._retrying(write, len(batch)):
-            self._metrics.stored("metrics", outcome[-1])
-            self._metrics.observe_batch(time.monotonic() - began)
-
-    async def _retrying(self, call: object, items: int) -> bool:
-        """Run ``call`` with jittered retries; False (and counted) if it finally failed."""
-        for attempt in range(self._s.write_retries + 1):
-            try:
-                await call()  # type: ignore[operator]
-            except RetryableError as e:
-                if attempt == self._s.write_retries:
-                    log.warning("statsd: store write failed after %d attempts: %s", attempt + 1, e)
-                    break
-                cap = self._s.flush_interval_s
-                await asyncio.sleep(
-                    min(cap, self._s.retry_base_s * 2**attempt) * random.uniform(0.8, 1.2)
-                )
-            except PermanentError as e:
-                log.warning("statsd: store refused a batch of %d: %s", items, e)
-                self._metrics.rejected("permanent", items)
-                return False
-            else:
-                return True
-        self._metrics.dropped("store_unavailable", items)
-        return False
-
     async def flush(self) -> None:
         """Flush now (between the timer's flushes); stamped with the current time."""
         await self._flush(round(time.time() * 1000), final=False)
@@ -351,17 +229,13 @@ class StatsdReceiver:
             self._tcp.close()
             for writer in list(self._tcp_writers):
                 writer.close()
-        flush_task = self._tasks[0] if self._tasks else None
+        flush_task, self._flush_task = self._flush_task, None
         if flush_task is not None:
             await cancel_and_wait([flush_task])
         if self._udp_transport is not None:
             self._udp_transport.close()
         await self._flush(round(time.time() * 1000), final=True)
-        try:
-            await asyncio.wait_for(self._queue.join(), self._s.shutdown_grace_s)
-        except TimeoutError:
-            log.warning("statsd: %d flushes not written at shutdown", self._queue.qsize())
-        await cancel_and_wait(self._tasks)
+        await self._delivery.drain(self._s.shutdown_grace_s)
         if self._tcp is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._tcp.wait_closed(), 2)

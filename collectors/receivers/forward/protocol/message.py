@@ -1,6 +1,6 @@
 """Fluentd Forward protocol v1: a decoded msgpack message → tag, options and event entries.
 
-Pure (no sockets). The mode is told by the second element (PROTOCOLS.md): a time (int,
+Pure (no sockets). The mode is told by the second element (docs/receivers/forward.md): a time (int,
 float, EventTime ext 0, msgpack timestamp) or nil → Message ``[tag, time, record,
 option?]``; an array → Forward ``[tag, [[time, record], ...], option?]``; bin or str →
 PackedForward (a msgpack stream of ``[time, record]``), gzip-compressed when

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from collectors._core.errors import ConfigError, RetryableError
-from collectors.pipeline.memory import MIB, MemoryLimiter, MemoryLimitError, MemorySettings
+from collectors._core.errors import ConfigError, MemoryLimitError, RetryableError
+from collectors.pipeline.memory import MIB, MemoryLimiter, MemorySettings
 
 
 class FakeProcess:

@@ -6,11 +6,16 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from collectors._core.component import WriteResult
-from collectors._core.errors import PermanentError, StoreUnavailableError
+from collectors._core.errors import (
+    MemoryLimitError,
+    PermanentError,
+    QueueFullError,
+    ShuttingDownError,
+    StoreUnavailableError,
+)
 from collectors._core.model import LogRecord, Sample
 from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
-from collectors.pipeline.batcher import QueueFullError, ShuttingDownError
-from collectors.pipeline.memory import MemoryLimiter, MemoryLimitError, MemorySettings
+from collectors.pipeline.memory import MemoryLimiter, MemorySettings
 from collectors.pipeline.normalize import ResourceSettings
 from collectors.pipeline.pipeline import (
     BatchSettings,

@@ -25,7 +25,7 @@ from fluent import sender as fluent_sender  # type: ignore[import-untyped]
 from starlette.applications import Starlette
 
 from collectors._core.model import LogRecord
-from collectors.api.logs import log_routes
+from collectors.api.logs import LogApi
 from collectors.receivers.forward.config import ForwardUser
 from collectors.store.store import TelemetryStore
 from tests.helpers.certs import make_pki
@@ -88,7 +88,7 @@ async def test_npm_fluent_logger_with_acks(harness: Harness, mode: str, event_ti
         {"port": receiver.port, "mode": mode, "tag": tag, "count": 60, "eventTime": event_time}
     )
     assert result == {"acked": 60, "errors": 0}
-    app = Starlette(routes=log_routes(store=harness.store.logs))
+    app = Starlette(routes=LogApi(store=harness.store.logs).routes())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://meshfed"
     ) as client:

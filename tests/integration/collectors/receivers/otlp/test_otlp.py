@@ -13,14 +13,11 @@ import gzip
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
-import httpx
 import pytest
-import pytest_asyncio
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogs
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
@@ -34,7 +31,6 @@ from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
 )
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 from opentelemetry.sdk._logs import LoggerProvider
@@ -44,68 +40,17 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from prometheus_client import CollectorRegistry
 
-from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
-from collectors.api.app import build_app
-from collectors.api.prometheus import PrometheusApiSettings
-from collectors.receivers.otlp.config import OtlpSettings
-from collectors.receivers.otlp.grpc import OtlpGrpcReceiver
-from collectors.receivers.otlp.http import OtlpHttpReceiver
-from collectors.store.config import RedisSettings, StoreSettings
-from collectors.store.store import TelemetryStore
+from tests.helpers.otlp_harness import (
+    LIMIT,
+    PB,
+    Running,
+    post,
+    running_fixture,  # noqa: F401 - the ``running`` fixture
+    trace_request,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-LIMIT = 256 * 1024
-SETTINGS = OtlpSettings(
-    grpc_listen="127.0.0.1:0", http_listen="127.0.0.1:0", max_message_bytes=LIMIT
-)
-TRACE_PATH = "opentelemetry.proto.collector.trace.v1.TraceService/Export"
-
-
-@dataclass
-class Running:
-    store: TelemetryStore
-    grpc_port: int
-    http_port: int
-    registry: CollectorRegistry
-    query: httpx.AsyncClient
-
-    def count(self, family: str, **labels: str) -> float:
-        value = self.registry.get_sample_value(family, {"receiver": "otlp", **labels})
-        return value or 0.0
-
-
-async def _receivers(
-    store: TelemetryStore, settings: OtlpSettings, registry: CollectorRegistry
-) -> tuple[OtlpGrpcReceiver, OtlpHttpReceiver]:
-    metrics = ReceiverMetrics(families=ReceiverMetricFamilies.create(registry), receiver="otlp")
-    grpc_rx = OtlpGrpcReceiver(settings=settings, sink=store, metrics=metrics)
-    http_rx = OtlpHttpReceiver(settings=settings, sink=store, metrics=metrics)
-    await grpc_rx.start()
-    await http_rx.start()
-    return grpc_rx, http_rx
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
-    settings = StoreSettings(
-        redis=RedisSettings(url=None, data_dir=tmp_path_factory.mktemp("otlp") / "redis")
-    )
-    store = TelemetryStore(settings=settings)
-    await store.start()
-    registry = CollectorRegistry()
-    grpc_rx, http_rx = await _receivers(store, SETTINGS, registry)
-    app = build_app(store=store, settings=PrometheusApiSettings())
-    query = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://q")
-    try:
-        yield Running(store, grpc_rx.port, http_rx.port, registry, query)
-    finally:
-        await query.aclose()
-        await http_rx.shutdown()
-        await grpc_rx.shutdown()
-        await store.shutdown()
 
 
 @dataclass(frozen=True)
@@ -230,30 +175,6 @@ async def test_sdk_exporters_are_queryable(
     assert running.count("meshfed_receiver_stored_total", signal="spans") >= 2
 
 
-def _trace_request(span_ids: list[bytes], name: str) -> ExportTraceServiceRequest:
-    request = ExportTraceServiceRequest()
-    scope = request.resource_spans.add().scope_spans.add()
-    for span_id in span_ids:
-        scope.spans.add(
-            trace_id=uuid.uuid4().bytes,
-            span_id=span_id,
-            name=name,
-            start_time_unix_nano=time.time_ns() - 1000,
-            end_time_unix_nano=time.time_ns(),
-        )
-    return request
-
-
-async def _post(
-    running: Running, body: bytes, headers: dict[str, str], path: str = "/v1/traces"
-) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.http_port}") as client:
-        return await client.post(path, content=body, headers=headers)
-
-
-PB = {"Content-Type": "application/x-protobuf"}
-
-
 async def test_http_json_with_hex_ids_answers_json(running: Running) -> None:
     trace_id, name = uuid.uuid4().hex, f"json-{uuid.uuid4().hex[:6]}"
     now = time.time_ns()
@@ -281,7 +202,7 @@ async def test_http_json_with_hex_ids_answers_json(running: Running) -> None:
             }
         ]
     }
-    response = await _post(running, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    response = await post(running, json.dumps(body).encode(), {"Content-Type": "application/json"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {}
@@ -295,8 +216,8 @@ async def test_http_json_with_hex_ids_answers_json(running: Running) -> None:
 
 
 async def test_http_partial_success_keeps_the_good_spans(running: Running) -> None:
-    request = _trace_request([b"\x01" * 8, b"\x02" * 3], "partial")
-    response = await _post(running, request.SerializeToString(), PB)
+    request = trace_request([b"\x01" * 8, b"\x02" * 3], "partial")
+    response = await post(running, request.SerializeToString(), PB)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/x-protobuf"
     answer = ExportTraceServiceResponse.FromString(response.content)
@@ -347,25 +268,8 @@ async def test_http_bad_input_is_refused_and_counted(
     running: Running, body: bytes, headers: dict[str, str], status: int, reason: str
 ) -> None:
     before = running.count("meshfed_receiver_rejected_total", reason=reason)
-    response = await _post(running, body, headers)
+    response = await post(running, body, headers)
     assert response.status_code == status, response.text
     assert running.count("meshfed_receiver_rejected_total", reason=reason) == before + 1
-    ok = await _post(running, _trace_request([b"\x03" * 8], "after").SerializeToString(), PB)
+    ok = await post(running, trace_request([b"\x03" * 8], "after").SerializeToString(), PB)
     assert ok.status_code == 200
-
-
-async def _grpc_export(port: int, body: bytes, **channel: Any) -> grpc.aio.AioRpcError | bytes:
-    credentials = channel.pop("credentials", None)
-    target = f"127.0.0.1:{port}"
-    options = [("grpc.max_send_message_length", 64 * 1024 * 1024)]
-    async with (
-        grpc.aio.secure_channel(target, credentials, options=options + channel.get("opts", []))
-        if credentials
-        else grpc.aio.insecure_channel(target, options=options)
-    ) as ch:
-        call = ch.unary_unary(f"/{TRACE_PATH}")
-        try:
-            result: bytes = await call(body, timeout=10)
-        except grpc.aio.AioRpcError as e:
-            return e
-        return result

@@ -21,21 +21,20 @@ from collectors.receivers.otlp.config import OtlpSettings
 from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.store import TelemetryStore
 from tests.helpers.certs import make_pki
-from tests.helpers.rss import PeakRss
-from tests.integration.collectors.receivers.otlp.test_otlp import (
+from tests.helpers.otlp_harness import (
     LIMIT,
     PB,
     SETTINGS,
     Running,
-    _grpc_export,
-    _post,
-    _receivers,
-    _trace_request,
-    running,
+    grpc_export,
+    post,
+    running_fixture,  # noqa: F401 - the ``running`` fixture
+    start_receivers,
+    trace_request,
 )
+from tests.helpers.rss import PeakRss
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-__all__ = ["running"]
 
 
 async def test_mtls_refuses_clients_without_a_certificate(running: Running, tmp_path: Path) -> None:
@@ -48,10 +47,10 @@ async def test_mtls_refuses_clients_without_a_certificate(running: Running, tmp_
         tls_client_ca_file=pki.ca,
     )
     registry = CollectorRegistry()
-    grpc_rx, http_rx = await _receivers(running.store, settings, registry)
+    grpc_rx, http_rx = await start_receivers(running.store, settings, registry)
     name = f"mtls-{uuid.uuid4().hex[:6]}"
-    with_cert = _trace_request([b"\x07" * 8], name)
-    without_cert = _trace_request([b"\x08" * 8], name)
+    with_cert = trace_request([b"\x07" * 8], name)
+    without_cert = trace_request([b"\x08" * 8], name)
     try:
         ca = pki.ca.read_bytes()
         good = grpc.ssl_channel_credentials(
@@ -59,10 +58,10 @@ async def test_mtls_refuses_clients_without_a_certificate(running: Running, tmp_
         )
         bare = grpc.ssl_channel_credentials(ca)
         assert isinstance(
-            await _grpc_export(grpc_rx.port, with_cert.SerializeToString(), credentials=good),
+            await grpc_export(grpc_rx.port, with_cert.SerializeToString(), credentials=good),
             bytes,
         )
-        error = await _grpc_export(grpc_rx.port, without_cert.SerializeToString(), credentials=bare)
+        error = await grpc_export(grpc_rx.port, without_cert.SerializeToString(), credentials=bare)
         assert isinstance(error, grpc.aio.AioRpcError)
         assert error.code() == grpc.StatusCode.UNAVAILABLE  # the handshake failed
 
@@ -102,17 +101,17 @@ async def test_grpc_bad_input(
     running: Running, size_or_body: bytes | int, code: grpc.StatusCode, reason: str | None
 ) -> None:
     if isinstance(size_or_body, int):  # a valid message padded with one big span name
-        body = _trace_request([b"\x04" * 8], "x" * size_or_body).SerializeToString()
+        body = trace_request([b"\x04" * 8], "x" * size_or_body).SerializeToString()
     else:
         body = size_or_body
     before = running.count("meshfed_receiver_rejected_total", reason=reason or "too_large")
-    error = await _grpc_export(running.grpc_port, body)
+    error = await grpc_export(running.grpc_port, body)
     assert isinstance(error, grpc.aio.AioRpcError)
     assert error.code() == code
     counted = running.count("meshfed_receiver_rejected_total", reason=reason or "too_large")
     assert counted == before + (1 if reason else 0)
-    ok = await _grpc_export(
-        running.grpc_port, _trace_request([b"\x05" * 8], "ok").SerializeToString()
+    ok = await grpc_export(
+        running.grpc_port, trace_request([b"\x05" * 8], "ok").SerializeToString()
     )
     assert isinstance(ok, bytes)
 
@@ -127,15 +126,15 @@ async def test_store_down_gives_retryable_answers(tmp_path: Path) -> None:
     store = TelemetryStore(settings=settings)
     await store.start()
     registry = CollectorRegistry()
-    grpc_rx, http_rx = await _receivers(store, SETTINGS, registry)
+    grpc_rx, http_rx = await start_receivers(store, SETTINGS, registry)
     try:
         assert store.connection.embedded is not None
         pid = store.connection.embedded.pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
-        body = _trace_request([b"\x06" * 8], "down").SerializeToString()
+        body = trace_request([b"\x06" * 8], "down").SerializeToString()
 
-        error = await _grpc_export(grpc_rx.port, body)
+        error = await grpc_export(grpc_rx.port, body)
         assert isinstance(error, grpc.aio.AioRpcError)
         assert error.code() == grpc.StatusCode.UNAVAILABLE
         trailers = dict(error.trailing_metadata() or ())
@@ -176,8 +175,8 @@ async def test_http_gzip_bomb_is_refused_within_the_memory_bound(running: Runnin
     bomb = _gzip_bomb_gib()
     peak = PeakRss()
     for _ in range(3):
-        response = await _post(running, bomb, {**PB, "Content-Encoding": "gzip"})
+        response = await post(running, bomb, {**PB, "Content-Encoding": "gzip"})
         assert response.status_code == 413, response.text
     assert peak.growth() <= 64
-    ok = await _post(running, _trace_request([b"\x04" * 8], "after-bomb").SerializeToString(), PB)
+    ok = await post(running, trace_request([b"\x04" * 8], "after-bomb").SerializeToString(), PB)
     assert ok.status_code == 200
