@@ -27,6 +27,7 @@ import msgpack
 from collectors._core.component import TelemetrySink
 from collectors._core.errors import (
     LimitExceededError,
+    MemoryLimitError,
     PermanentError,
     RetryableError,
     StoreUnavailableError,
@@ -53,7 +54,7 @@ class _ClosedError(Exception):
 def _retry_reason(exc: RetryableError) -> str:
     if isinstance(exc, StoreUnavailableError):
         return "store_unavailable"
-    return "memory_limit" if "Memory" in type(exc).__name__ else "retryable"
+    return "memory_limit" if isinstance(exc, MemoryLimitError) else "retryable"
 
 
 class _HeartbeatProtocol(asyncio.DatagramProtocol):

@@ -1,7 +1,8 @@
 """Durability and availability of the store's Redis connection (embedded mode and URLs).
 
-- An acknowledged write survives SIGKILL of the embedded Redis (AOF ``everysec``: the AOF is
-  written to the kernel before the reply; fsync timing matters only for machine crashes).
+- An acknowledged write survives SIGKILL of the embedded Redis (AOF with ``appendfsync
+  always``, the embedded default: the AOF is written and synced before the reply; ADR 0002
+  says why ``everysec`` lost acknowledged writes under load).
 - A write while Redis is down raises the retryable ``StoreUnavailableError``.
 - ``unix://`` and ACL ``user:password@`` URLs go through the same code path.
 """
