@@ -38,7 +38,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from federator.core.config import FederationConfig, load_config
+from federator.core.config import FederationConfig
+from federator.core.config_parse import load_config
 from federator.core.desired import compute_desired
 from federator.core.mapping import SERVICES
 from federator.core.model import ClusterId, ServiceKey

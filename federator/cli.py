@@ -2,8 +2,9 @@
 
 Exit codes: 0 success (``plan``: no changes), 1 bad configuration or unsafe kubeconfig (one
 line on stderr naming the field and the fix), 2 ``plan`` has changes pending.
-``federate`` runs until SIGINT/SIGTERM, serving /metrics, /healthz and /readyz on
-``listen.http``, and picks up rotated member credentials (Secrets and files) without a restart.
+``federate`` builds a ``Federator`` (``federator.app``) and runs it until SIGINT/SIGTERM: it
+serves /metrics, /healthz and /readyz on ``listen.http`` and the status API on ``listen.grpc``,
+and picks up rotated member credentials (Secrets and files) without a restart.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -21,24 +22,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from federator.api.server import serve_api
-from federator.core.config import FederationConfig, load_config
+from federator.app import Federator
+from federator.core.config import FederationConfig
+from federator.core.config_parse import load_config
 from federator.core.model import ClusterId
 from federator.errors import ConfigError, PermanentError
-from federator.health import HealthServer
-from federator.kube.client import KubeClient
-from federator.kube.clusters import (
-    Connections,
-    file_credentials,
-    in_cluster_credentials,
-    open_clusters,
-)
-from federator.kube.credentials_watch import CredentialsWatcher
-from federator.metrics import FederatorMetrics
-from federator.reactor.runner import Runner
+from federator.kube.client import Credentials
+from federator.kube.clusters import ClusterRegistry, file_credentials, in_cluster_credentials
 from federator.reactor.world import snapshot
 from federator.reconcile.reconciler import list_owned, plan_all
-from federator.status import StatusRegistry
 
 T = TypeVar("T")
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="federation.yaml")]
@@ -61,43 +53,42 @@ def _load(path: Path) -> FederationConfig:
         raise _fail(str(exc)) from None
 
 
-async def _connect(
+def _home(
     config: FederationConfig, home_kubeconfig: Path | None, home_context: str | None
-) -> tuple[Connections, KubeClient | None]:
-    home = None
-    if any(c.secret is not None for c in config.clusters):
-        creds = (
-            file_credentials(str(home_kubeconfig), home_context)
-            if home_kubeconfig is not None
-            else in_cluster_credentials()
-        )
-        home = KubeClient(cluster=ClusterId("home"), credentials=creds)
+) -> Credentials | None:
+    """The home cluster's credentials, if a member's kubeconfig is in a Secret there."""
+    if not any(c.secret is not None for c in config.clusters):
+        return None
+    if home_kubeconfig is not None:
+        return file_credentials(str(home_kubeconfig), home_context)
+    return in_cluster_credentials()
+
+
+def _main(main: Coroutine[object, object, T]) -> T:
+    """Run ``main`` on a new event loop; a configuration problem exits 1 with one line."""
     try:
-        return await open_clusters(config, home=home), home
-    except BaseException:
-        if home is not None:
-            await home.aclose()
-        raise
+        return asyncio.run(main)
+    except (ConfigError, PermanentError) as exc:
+        raise _fail(str(exc)) from None
 
 
 def _run(
     config: FederationConfig,
     home_kubeconfig: Path | None,
     home_context: str | None,
-    body: Callable[[Connections, KubeClient | None], Awaitable[T]],
+    body: Callable[[ClusterRegistry], Awaitable[T]],
 ) -> T:
-    async def main() -> T:
-        conns, home = await _connect(config, home_kubeconfig, home_context)
-        try:
-            return await body(conns, home)
-        finally:  # conns.clients holds the current clients (the runner swaps them in place)
-            for client in [*conns.clients.values(), *([home] if home else [])]:
-                await client.aclose()
+    """``body`` with a client per member cluster (one-shot commands), closed afterwards."""
 
-    try:
-        return asyncio.run(main())
-    except (ConfigError, PermanentError) as exc:
-        raise _fail(str(exc)) from None
+    async def main() -> T:
+        registry = ClusterRegistry(config, home=_home(config, home_kubeconfig, home_context))
+        await registry.open()
+        try:
+            return await body(registry)
+        finally:
+            await registry.aclose()
+
+    return _main(main())
 
 
 def federate(
@@ -115,43 +106,19 @@ def federate(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     cfg = _load(config)
 
-    async def body(conns: Connections, home: KubeClient | None) -> None:
-        clients = conns.clients
-        metrics = FederatorMetrics()
-        status = StatusRegistry(clusters=cfg.cluster_ids)
-        runner = Runner(config=cfg, clients=clients, metrics=metrics, status=status)
-        rotation = CredentialsWatcher(
-            config=cfg,
-            home=home,
-            loaded=conns.loaded,
-            on_rotate=runner.replace_client,
-            metrics=metrics,
-        )
-        host, _, port = cfg.listen.http.rpartition(":")
-        server = HealthServer(host=host.strip("[]"), port=int(port), metrics=metrics, status=status)
+    async def main() -> None:
+        federator = Federator(config=cfg, home=_home(cfg, home_kubeconfig, home_context))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await server.start()
-        api = await serve_api(status=status, settings=cfg)
-        await runner.start()
-        await rotation.start()
-        logging.getLogger(__name__).info(
-            "federating %d clusters; http on %s, gRPC on %s",
-            len(clients),
-            cfg.listen.http,
-            cfg.listen.grpc,
-        )
         try:
+            await federator.start()
             await stop.wait()
         finally:
-            await rotation.shutdown()
-            await runner.shutdown()
-            await api.shutdown()
-            await server.shutdown()
+            await federator.shutdown()
 
-    _run(cfg, home_kubeconfig, home_context, body)
+    _main(main())
 
 
 def plan(
@@ -162,10 +129,8 @@ def plan(
     """Dry run: what would be created/updated/deleted per cluster. Exit 2 if anything."""
     cfg = _load(config)
 
-    async def body(
-        conns: Connections, _home: KubeClient | None
-    ) -> tuple[str, bool, dict[ClusterId, str]]:
-        clients = conns.clients
+    async def body(registry: ClusterRegistry) -> tuple[str, bool, dict[ClusterId, str]]:
+        clients = registry.clients
         world, errors = await snapshot(cfg, clients)
         result = await plan_all(config=cfg, world=world, clients=clients)
         return result.render_text(), result.is_noop, errors
@@ -189,8 +154,8 @@ def clusters(
     """Member clusters: reachable, synced, exported and imported services."""
     cfg = _load(config)
 
-    async def body(conns: Connections, _home: KubeClient | None) -> list[tuple[str, ...]]:
-        clients = conns.clients
+    async def body(registry: ClusterRegistry) -> list[tuple[str, ...]]:
+        clients = registry.clients
         world, errors = await snapshot(cfg, clients)
         rows: list[tuple[str, ...]] = []
         for name, cache in world.caches.items():

@@ -2,8 +2,8 @@
 
 A few lines of asyncio instead of a web framework: three GET endpoints, HTTP/1.1 with
 ``Connection: close``, request head bounded to 8 KiB and 5 s. ``/healthz`` answers 200 while
-the event loop runs; ``/readyz`` answers 200 once the runner says ready (every reachable
-cluster synced), 503 before.
+the event loop runs; ``/readyz`` answers 200 once the status reporter says ready (every
+reachable cluster synced), 503 before.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ MAX_HEAD = 8192
 
 
 class HealthServer:
-    """Serves the three endpoints on ``host:port``; ``start()``/``shutdown()``."""
+    """Serves the three endpoints on ``host:port``; ``start()``/``shutdown()``, both idempotent."""
 
     def __init__(
         self, *, host: str, port: int, metrics: FederatorMetrics, status: StatusRegistry
@@ -44,6 +44,8 @@ class HealthServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
+        if self._server is not None:
+            return
         self._server = await asyncio.start_server(
             self._handle, self._host, self._port, limit=MAX_HEAD
         )

@@ -1,20 +1,22 @@
-"""The federator's in-memory read model: what the runner knows, for the status API and the CLI.
+"""The federator's in-memory read model: what it knows, for the status API and the CLI.
 
-The runner (``federator.reactor.runner``) is the only writer; readers (the gRPC status API,
-``/readyz``, ``meshfed clusters``) only read snapshots. Every value handed out is a frozen
-dataclass, so a reader can never observe a half-updated record. The registry is safe to use
-from several threads and event loops: state sits behind one lock, and each change-feed
-subscriber owns a bounded ``asyncio.Queue`` bound to the loop it subscribed from (a publish
-from another thread is handed over with ``call_soon_threadsafe``). A subscriber that does not
-keep up loses events instead of slowing the federator; its ``drops`` counter says how many.
+Only the federator's event loop writes (the status reporter, ``federator.reactor.reporter``:
+clusters, readiness, the planner; the reconciler: services and the change feed); readers (the
+gRPC status API, ``/readyz``, ``meshfed clusters``) only read snapshots. Every value handed out
+is a frozen dataclass, so a reader can never observe a half-updated record. The registry is
+safe to use from several threads and event loops: state sits behind one lock, and each
+change-feed subscriber owns a bounded ``asyncio.Queue`` bound to the loop it subscribed from (a
+publish from another thread is handed over with ``call_soon_threadsafe``). A subscriber that
+does not keep up loses events instead of slowing the federator; its ``drops`` counter says how
+many.
 
 Public API (stable; the gRPC layer codes against it):
 
 - reads: ``clusters()``, ``cluster(name)``, ``services()``, ``service(key)``, ``ready``,
   ``subscribe(max_queue=...)`` -> ``Subscription`` (async iterator of ``ChangeEvent``),
   ``await plan()`` -> ``federator.core.diff.Plan`` (computed on demand, writes nothing).
-- writes (runner only): ``set_cluster``, ``set_service``, ``remove_service``, ``publish``,
-  ``set_planner``, ``set_ready``.
+- writes (the federator's event loop only): ``set_cluster``, ``set_service``,
+  ``remove_service``, ``publish``, ``set_planner``, ``set_ready``.
 """
 
 from __future__ import annotations
@@ -176,7 +178,7 @@ class Subscription:
 
 
 class StatusRegistry:
-    """Thread-safe snapshot store written by the runner, read by the status API and the CLI."""
+    """Thread-safe snapshot store written by the federator, read by the status API and the CLI."""
 
     def __init__(self, *, clusters: tuple[ClusterId, ...] = (), max_subscribers: int = 64) -> None:
         self._lock = threading.Lock()
@@ -229,7 +231,7 @@ class StatusRegistry:
     async def plan(self) -> Plan:
         """What the federator would change right now (a dry run; nothing is written).
 
-        Raises ``RuntimeError`` if the runner has not registered a planner yet."""
+        Raises ``RuntimeError`` if no planner is registered yet (the federator is starting)."""
         with self._lock:
             planner, loop = self._planner, self._planner_loop
         if planner is None or loop is None:
@@ -239,7 +241,7 @@ class StatusRegistry:
         future = asyncio.run_coroutine_threadsafe(_await(planner), loop)
         return await asyncio.wrap_future(future)
 
-    # ---- writes (runner)
+    # ---- writes (the federator's event loop)
     def set_cluster(self, status: ClusterStatus) -> None:
         with self._lock:
             self._clusters[status.name] = status
@@ -256,7 +258,7 @@ class StatusRegistry:
         self._ready = ready
 
     def set_planner(self, planner: Planner) -> None:
-        """Register the plan callable; it runs on the caller's (the runner's) event loop."""
+        """Register the plan callable; it runs on the caller's (the federator's) event loop."""
         with self._lock:
             self._planner = planner
             self._planner_loop = asyncio.get_running_loop()

@@ -18,7 +18,7 @@ from federator.api._generated.meshfed.v1 import federation_pb2 as pb
 from federator.core.desired import host_for
 from federator.core.diff import Action, ClusterPlan, Op, Plan
 from federator.core.model import SERVICE_ANNOTATION, ClusterId, Endpoint, ServiceKey
-from federator.errors import PermanentError
+from federator.errors import InvalidRequestError
 from federator.status import ChangeEvent, ClusterStatus, ServiceStatus
 
 _EVENT_TYPES = {
@@ -26,10 +26,6 @@ _EVENT_TYPES = {
     "update": "EVENT_TYPE_UPDATED",
     "delete": "EVENT_TYPE_DELETED",
 }
-
-
-class InvalidRequestError(PermanentError):
-    """A request the server cannot answer as asked (INVALID_ARGUMENT)."""
 
 
 def _enum_name(prefix: str, name: str, known: Iterable[str]) -> str:

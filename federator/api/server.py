@@ -33,9 +33,9 @@ from grpc_reflection.v1alpha import reflection
 from federator.api import convert
 from federator.api._generated.meshfed.v1 import federation_pb2 as pb
 from federator.api._generated.meshfed.v1 import federation_pb2_grpc as pb_grpc
-from federator.core.config import FederationConfig
 from federator.core.model import ClusterId
-from federator.errors import PermanentError, RetryableError
+from federator.errors import InvalidRequestError, PermanentError, RetryableError
+from federator.lifecycle import cancel_and_wait
 from federator.status import ChangeEvent, StatusRegistry
 
 log = logging.getLogger(__name__)
@@ -207,6 +207,8 @@ class FederationServicer:
                     yield convert.event_to_pb(event, dropped_before=dropped)
                     dropped = 0
         finally:
+            # Two waits on an Event and a Queue, with no cleanup to wait for: cancelling is
+            # enough (``cancel_and_wait`` is for tasks that own something).
             self.open_streams -= 1
             stop.cancel()
             if get is not None:
@@ -222,21 +224,24 @@ async def _parse(context: Context, parse: Callable[[], _T]) -> _T:
     """``parse()``, or abort the RPC with INVALID_ARGUMENT if the request is malformed."""
     try:
         return parse()
-    except convert.InvalidRequestError as exc:
+    except InvalidRequestError as exc:
         await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
 
 class ApiServer:
-    """The grpc.aio server with its lifecycle: ``await start(listen)``, ``await shutdown()``."""
+    """The grpc.aio server on ``listen`` (``host:port``, ``listen.grpc`` in the federation
+    config) with its lifecycle: ``await start()``, ``await shutdown()``."""
 
     def __init__(
         self,
         *,
         status: StatusRegistry,
         host_suffix: str,
+        listen: str,
         settings: ApiSettings | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._listen = listen
         self._status = status
         self._host_suffix = host_suffix
         self._settings = settings or ApiSettings()
@@ -250,12 +255,16 @@ class ApiServer:
         self._poller: asyncio.Task[None] | None = None
         self._stopped = False
 
-    async def start(self, listen: str) -> int:
-        """Bind ``listen`` (``host:port``) and serve; returns the port. Idempotent."""
+    async def start(self) -> None:
+        """Bind ``listen`` and serve (idempotent); ``port`` is the bound port from then on.
+
+        Raises ``PermanentError`` if the address cannot be bound, ``RuntimeError`` after
+        ``shutdown()``."""
         if self._stopped:
             raise RuntimeError("the status API server was shut down; create a new one")
         if self.port is not None:
-            return self.port
+            return
+        listen = self._listen
         server = grpc.aio.server(
             maximum_concurrent_rpcs=self._settings.max_concurrent_rpcs,
             options=[
@@ -288,7 +297,6 @@ class ApiServer:
         self._server, self.port = server, port
         self._poller = asyncio.create_task(self._poll_health(), name="meshfed-api-health")
         log.info("status API listening on %s (gRPC, port %d)", listen, port)
-        return port
 
     @property
     def open_streams(self) -> int:
@@ -302,9 +310,7 @@ class ApiServer:
         self._stopped = True
         self._stopping.set()
         if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+            await cancel_and_wait([self._poller])
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
         if self._server is not None:
@@ -329,20 +335,3 @@ class ApiServer:
 
 def _bind_error(listen: str) -> str:
     return f"cannot listen on {listen} (listen.grpc): is the port in use or the address not local?"
-
-
-async def serve_api(
-    *,
-    status: StatusRegistry,
-    settings: FederationConfig,
-    api: ApiSettings | None = None,
-    listen: str | None = None,
-) -> ApiServer:
-    """Start the status API for ``meshfed federate`` on ``settings.listen.grpc`` (or ``listen``).
-
-    Call it after the registry exists (before or after the runner starts: health says
-    NOT_SERVING until ``status.set_ready(True)``), and ``await server.shutdown()`` on exit.
-    """
-    server = ApiServer(status=status, host_suffix=settings.host_suffix, settings=api)
-    await server.start(listen or settings.listen.grpc)
-    return server

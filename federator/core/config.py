@@ -1,9 +1,11 @@
 """The federator's settings: grouped, frozen, documented, and validated at start-up.
 
-``load_config(path)`` reads ``federation.yaml`` (format: docs/configuration.md), builds the
-settings below and calls ``validate()``. Any problem raises ``ConfigError`` with a message that
-names the field by its YAML path (``clusters[2].name``) and says the fix, so a bad config
-stops the process before it touches a cluster instead of half-working.
+The settings below and ``FederationConfig.validate()``; any problem raises ``ConfigError``
+with a message that names the field by its YAML path (``clusters[2].name``) and says the fix,
+so a bad config stops the process before it touches a cluster instead of half-working.
+Reading ``federation.yaml`` (format: docs/configuration.md) is
+``federator.core.config_parse.load_config``: parsing depends on these settings, never the other
+way round.
 
 Every field has a default and a docstring; docs/configuration.md mirrors them.
 """
@@ -14,7 +16,6 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from federator.core.model import ClusterId, Topology
 from federator.errors import ConfigError
@@ -124,6 +125,11 @@ class ListenSettings:
     """``host:port`` of the HTTP server (/metrics, /healthz, /readyz)."""
     grpc: str = "127.0.0.1:50051"
     """``host:port`` of the gRPC status API."""
+
+    @property
+    def http_address(self) -> tuple[str, int]:
+        """``http`` as (host, port) (``split_host_port``)."""
+        return split_host_port(self.http)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,12 +301,26 @@ def _check_address(where: str, value: str) -> None:
             ) from None
 
 
-def _check_listen(where: str, value: str) -> None:
+def split_host_port(value: str) -> tuple[str, int]:
+    """``host:port`` -> ``(host, port)``, the brackets of an IPv6 host (``[::1]:80``) removed.
+
+    The federator's one parser of listen addresses. ``ValueError`` unless there is a host and
+    a port between 1 and 65535."""
     host, sep, port = value.rpartition(":")
-    ok = bool(sep and host and port.isdigit() and 0 < int(port) < 65536)
-    if ok:
+    if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"{value!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def _check_listen(where: str, value: str) -> None:
+    try:
+        host, _ = split_host_port(value)
+    except ValueError:
+        ok = False
+    else:
         try:
-            ipaddress.ip_address(host.strip("[]"))
+            ipaddress.ip_address(host)
+            ok = True
         except ValueError:
             ok = host == "localhost"
     if not ok:
@@ -308,17 +328,3 @@ def _check_listen(where: str, value: str) -> None:
             f'{where} "{value}" is not a listen address: write host:port with an IP host, '
             'e.g. "127.0.0.1:9464"'
         )
-
-
-def load_config(path: str | Path) -> FederationConfig:
-    """Read, parse and validate a federation config file.
-
-    Raises ``ConfigError`` if the file cannot be read, is not YAML, has an unknown or
-    mistyped field, or fails ``FederationConfig.validate()``.
-    """
-    from federator.core.config_parse import parse_document, read_document  # noqa: PLC0415
-
-    base = Path(path)
-    config = parse_document(read_document(base), base_dir=base.parent)
-    config.validate()
-    return config

@@ -1,8 +1,10 @@
-"""YAML document -> ``FederationConfig``, with field-path error messages.
+"""``load_config(path)``: ``federation.yaml`` -> a validated ``FederationConfig``, with
+field-path error messages.
 
 Kept apart from ``federator.core.config`` so the settings module reads as a list of documented
-fields. Parsing is strict: an unknown key is an error (a misspelt ``regoin`` must not silently
-become the default), and every type error names the YAML path and the expected type.
+fields; this module depends on it, not the reverse. Parsing is strict: an unknown key is an
+error (a misspelt ``regoin`` must not silently become the default), and every type error names
+the YAML path and the expected type.
 """
 
 from __future__ import annotations
@@ -222,4 +224,16 @@ def parse_document(doc: Any, *, base_dir: Path) -> FederationConfig:
         listen=listen,
     )
     f.finish()
+    return config
+
+
+def load_config(path: str | Path) -> FederationConfig:
+    """Read, parse and validate a federation config file.
+
+    Raises ``ConfigError`` if the file cannot be read, is not YAML, has an unknown or
+    mistyped field, or fails ``FederationConfig.validate()``.
+    """
+    base = Path(path)
+    config = parse_document(read_document(base), base_dir=base.parent)
+    config.validate()
     return config

@@ -8,7 +8,7 @@ state of every cluster for the key, so it does not matter which event caused it.
 - the east-west gateway Service: every service the cluster exports (its address is in all of
   their ServiceEntries elsewhere) - ``Affected.whole_cluster``.
 - Namespace: every global service in that namespace (it may now be written, or not) -
-  ``Affected.namespaces``; the runner expands it with the keys it knows.
+  ``Affected.namespaces``; the sources expand it with the keys they know.
 """
 
 from __future__ import annotations

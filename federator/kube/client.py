@@ -1,13 +1,16 @@
 """A small typed async Kubernetes client over httpx: list, watch stream, get, apply, delete, events.
 
-Why not the official ``kubernetes`` package: it is synchronous (one thread per watch), its
-watch resumes once after ``410 Gone`` and then raises, and its errors are untyped. The
-federator needs few verbs, so a thin client over ``httpx.AsyncClient`` with the kubeconfig's
-CA and inline credentials is smaller and lets every failure be classified once, here:
+Why not the official ``kubernetes`` package (docs/adr/0004-own-kubernetes-client.md, with the
+figures): its synchronous client needs a thread per watch and its asyncio one brings aiohttp
+next to httpx, both watch helpers retry ``410 Gone`` once and then raise instead of
+relisting, and importing it costs more memory than this whole layer. The federator needs few
+verbs, so a thin client over ``httpx.AsyncClient`` with the kubeconfig's CA and inline
+credentials is smaller and lets every failure be classified once, here (the classes are in
+``federator.errors``):
 
-- connection failures, timeouts, 429, 5xx and 409 (conflict) -> ``RetryableError``
+- connection failures, timeouts, 429, 5xx and 409 (conflict) -> ``ApiRetryableError``
   (``retry_after`` carries a server ``Retry-After``); 410 -> ``ExpiredError`` (relist);
-- 400, 401, 403, 404 (except where "absent" is an answer), 422 -> ``PermanentError``.
+- 400, 401, 403, 404 (except where "absent" is an answer), 422 -> ``ApiPermanentError``.
 
 Writes are **server-side apply** (``PATCH application/apply-patch+yaml``, ``fieldManager=meshfed``,
 ``force=true``). ``force`` only takes over the fields meshfed itself sets when another manager
@@ -29,32 +32,9 @@ from typing import Any
 import httpx
 
 from federator.core.model import FIELD_MANAGER, ClusterId
-from federator.errors import PermanentError, RetryableError
+from federator.errors import ApiPermanentError, ApiRetryableError, ExpiredError, FederatorError
 
 Object = dict[str, Any]
-
-
-class ExpiredError(RetryableError):
-    """The requested resourceVersion is too old (410 Gone): the caller must relist."""
-
-
-class ApiRetryableError(RetryableError):
-    """A retryable apiserver failure, with the server's ``Retry-After`` if it sent one."""
-
-    def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
-    ):
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
-
-
-class ApiPermanentError(PermanentError):
-    """The apiserver refused the request for good (invalid, forbidden, unknown resource)."""
-
-    def __init__(self, message: str, *, status: int):
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +136,7 @@ def _message(response: httpx.Response) -> str:
     return str(body.get("message", body))[:500] if isinstance(body, dict) else str(body)[:300]
 
 
-def classify(response: httpx.Response, what: str) -> Exception:
+def classify(response: httpx.Response, what: str) -> FederatorError:
     """The federator error for a failed response."""
     code = response.status_code
     text = f"{what}: HTTP {code}: {_message(response)}"
@@ -194,7 +174,12 @@ class KubeClient:
         """Write requests sent (apply, delete, event): lets tests and benchmarks count writes."""
 
     async def aclose(self) -> None:
+        """Close the connections (idempotent)."""
         await self._http.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._http.is_closed
 
     async def _request(
         self,

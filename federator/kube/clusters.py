@@ -1,4 +1,4 @@
-"""Cluster registry: turns each configured member into a ``KubeClient``.
+"""Cluster registry: turns each configured member into a ``KubeClient`` (``ClusterRegistry``).
 
 A member is reached through a kubeconfig file on the federator's host (``clusters[].kubeconfig``)
 or through a kubeconfig stored in a Secret in the federator's own namespace
@@ -15,6 +15,7 @@ rotated credentials without a restart, and to leave an unchanged source alone (R
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -31,8 +32,11 @@ from federator.core.kubeconfig_safety import check_kubeconfig
 from federator.core.model import CLUSTER_SECRET_LABEL, ClusterId
 from federator.errors import ConfigError, FederatorError
 from federator.kube.client import SECRETS, Credentials, KubeClient, Timeouts
+from federator.lifecycle import cancel_and_wait
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+HOME = ClusterId("home")
+"""The name of the home cluster's client (in its error messages)."""
 
 
 def _b64(value: Any, where: str) -> bytes:
@@ -200,36 +204,30 @@ async def secret_credentials(
     return loaded.credentials
 
 
-@dataclass(frozen=True, slots=True)
-class Connections:
-    """What ``open_clusters`` opened: a client per member and the credentials it uses."""
-
-    clients: dict[ClusterId, KubeClient]
-    """One client per member cluster (the runner swaps entries in place on rotation)."""
-    loaded: dict[ClusterId, LoadedCredentials]
-    """The credentials each client was built from (the rotation watcher's starting point)."""
-
-
-async def open_clusters(
+async def open_members(
     config: FederationConfig,
     *,
     home: KubeClient | None = None,
     timeouts: Timeouts | None = None,
-) -> Connections:
-    """One client per member cluster. Raises ``ConfigError`` (after closing what it opened)."""
-    out = Connections(clients={}, loaded={})
+) -> tuple[dict[ClusterId, KubeClient], dict[ClusterId, LoadedCredentials]]:
+    """One client per member and the credentials each was built from.
+
+    Raises ``ConfigError`` (after closing what it opened)."""
+    clients: dict[ClusterId, KubeClient] = {}
+    loaded: dict[ClusterId, LoadedCredentials] = {}
     try:
         for settings in config.clusters:
-            loaded = await load_credentials(settings, config=config, home=home)
-            out.loaded[settings.name] = loaded
-            out.clients[settings.name] = KubeClient(
-                cluster=settings.name, credentials=loaded.credentials, timeouts=timeouts
+            loaded[settings.name] = await load_credentials(settings, config=config, home=home)
+            clients[settings.name] = KubeClient(
+                cluster=settings.name,
+                credentials=loaded[settings.name].credentials,
+                timeouts=timeouts,
             )
     except BaseException:
-        for c in out.clients.values():
-            await c.aclose()
+        for client in clients.values():
+            await client.aclose()
         raise
-    return out
+    return clients, loaded
 
 
 async def build_clients(
@@ -238,8 +236,82 @@ async def build_clients(
     home: KubeClient | None = None,
     timeouts: Timeouts | None = None,
 ) -> dict[ClusterId, KubeClient]:
-    """One client per member cluster (``open_clusters`` without the fingerprints)."""
-    return (await open_clusters(config, home=home, timeouts=timeouts)).clients
+    """One client per member cluster (``open_members`` without the fingerprints)."""
+    clients, _ = await open_members(config, home=home, timeouts=timeouts)
+    return clients
+
+
+class ClusterRegistry:
+    """The clients of one process: a client per member, the home client, retired clients.
+
+    ``open()`` builds the home client (when the config has Secret-based members; ``home`` are
+    its credentials) and a client per member. ``clients`` is one dict for the registry's whole
+    life: the reconciler and the sources read that same dict, so ``replace`` (rotated
+    credentials) is seen by all at once; the replaced client is closed ``retire_after``
+    seconds later (longer than a request timeout, so requests in flight on it finish).
+    ``aclose()`` closes every client, retired ones included (idempotent)."""
+
+    def __init__(
+        self,
+        config: FederationConfig,
+        *,
+        home: Credentials | None = None,
+        timeouts: Timeouts | None = None,
+        retire_after: float = 40.0,
+    ) -> None:
+        self._config = config
+        self._home_credentials = home
+        self._timeouts = timeouts
+        self._retire_after = retire_after
+        self.home: KubeClient | None = None
+        """The federator's home cluster (reads kubeconfig Secrets); None if no member needs it."""
+        self.clients: dict[ClusterId, KubeClient] = {}
+        """The client in use per member cluster."""
+        self.loaded: dict[ClusterId, LoadedCredentials] = {}
+        """The credentials each client was built from, as of ``open()``."""
+        self._retiring: dict[KubeClient, asyncio.Task[None]] = {}
+
+    async def open(self) -> None:
+        """Build every client; ``ConfigError`` (after closing what was opened) if one fails."""
+        needs_home = any(c.secret is not None for c in self._config.clusters)
+        if needs_home and self._home_credentials is not None and self.home is None:
+            self.home = KubeClient(cluster=HOME, credentials=self._home_credentials)
+        try:
+            clients, loaded = await open_members(
+                self._config, home=self.home, timeouts=self._timeouts
+            )
+        except BaseException:
+            await self.aclose()
+            raise
+        self.clients.update(clients)
+        self.loaded.update(loaded)
+
+    async def replace(self, name: ClusterId, client: KubeClient) -> None:
+        """Use ``client`` for ``name`` from now on; close the one it replaces later."""
+        old = self.clients[name]
+        self.clients[name] = client
+        self._retiring[old] = asyncio.create_task(
+            self._close_later(old), name=f"close-old-client-{name}"
+        )
+
+    async def _close_later(self, client: KubeClient) -> None:
+        try:
+            await asyncio.sleep(self._retire_after)
+            await client.aclose()
+        finally:
+            self._retiring.pop(client, None)
+
+    async def aclose(self) -> None:
+        """Close every client (idempotent)."""
+        retiring, self._retiring = self._retiring, {}
+        clients = [*self.clients.values(), *retiring, *([self.home] if self.home else [])]
+        self.clients.clear()
+        self.home = None
+        try:
+            await cancel_and_wait(retiring.values())
+        finally:  # closing twice is harmless; leaving one open is not
+            for client in clients:
+                await client.aclose()
 
 
 async def load_credentials(

@@ -7,8 +7,8 @@ first, then by content. A source whose raw bytes hash to the fingerprint in use 
 without being parsed: an unchanged Secret or file causes no reconnect. A changed one goes
 through exactly the start-up path (label check, ``kubeconfig_safety``, context resolution);
 if it resolves to the credentials already in use nothing happens either, otherwise a new
-``KubeClient`` is built and handed to ``on_rotate`` (the runner swaps it in and restarts that
-cluster's watches) and ``credential_reloads_total`` counts it.
+``KubeClient`` is built and handed to ``on_rotate`` (``Federator.replace_client`` swaps it in
+and restarts that cluster's watches) and ``credential_reloads_total`` counts it.
 
 A version that cannot be used (unsafe, unlabelled, missing, unreadable) keeps the old client
 in use: the old credentials may well still work, and a half-written Secret must not take a
@@ -18,7 +18,6 @@ cluster down. It is logged and counted once per distinct version or error, not o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,12 +35,13 @@ from federator.kube.clusters import (
     read_secret_kubeconfig,
     secret_source,
 )
+from federator.lifecycle import cancel_and_wait
 from federator.metrics import FederatorMetrics
 
 log = logging.getLogger(__name__)
 
 Rotate = Callable[[ClusterId, KubeClient], Awaitable[None]]
-"""Takes over a new client for a cluster (``Runner.replace_client``)."""
+"""Takes over a new client for a cluster (``Federator.replace_client``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +91,13 @@ class CredentialsWatcher:
             (files, self.settings.file_poll_seconds),
         ):
             if clusters:
-                self._tasks.append(asyncio.create_task(self._loop(clusters, period)))
+                self._tasks.append(
+                    asyncio.create_task(self._loop(clusters, period), name="credentials-watch")
+                )
 
     async def shutdown(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(tasks)
 
     async def _loop(self, clusters: Sequence[ClusterSettings], period: float) -> None:
         while True:

@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from federator.core.backoff import Backoff, BackoffSettings
-from federator.errors import FederatorError
-from federator.kube.client import ApiRetryableError, ExpiredError, KubeClient, Object, Resource
+from federator.errors import ApiRetryableError, ExpiredError, FederatorError
+from federator.kube.client import KubeClient, Object, Resource
 
 
 @dataclass(frozen=True, slots=True)

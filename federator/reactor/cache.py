@@ -8,7 +8,8 @@ its last-known endpoints (fail-static) and nothing is pruned on its behalf. ``vi
 converts the raw objects of the requested keys into the model (``federator.core.convert``);
 conversion is lazy, per reconcile, so an event costs an index update only.
 
-Single-threaded by design: only the runner's event loop touches a cache.
+Single-threaded by design: only the federator's event loop touches a cache (the sources
+write, the reconciler and the status reporter read).
 """
 
 from __future__ import annotations

@@ -18,12 +18,9 @@ from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 from federator.core.backoff import BackoffSettings
+from federator.errors import QueueShutdown
 
 K = TypeVar("K", bound=Hashable)
-
-
-class QueueShutdown(Exception):  # noqa: N818 (a signal, like asyncio.QueueShutdown)
-    """``get`` was called on (or woken by) a queue that is shut down."""
 
 
 class WorkQueue(Generic[K]):
@@ -113,7 +110,9 @@ class WorkQueue(Generic[K]):
         self._failures.pop(key, None)
 
     async def get(self) -> K:
-        """The next key; the caller must call ``done(key)`` when finished with it."""
+        """The next key; the caller must call ``done(key)`` when finished with it.
+
+        Raises ``QueueShutdown`` once the queue is shut down (the worker's signal to return)."""
         while True:
             if self._shutdown:
                 raise QueueShutdown

@@ -1,4 +1,4 @@
-"""The runner's caches seen as the reconciler's ``World``, and a one-shot snapshot loader.
+"""The live caches seen as the reconciler's ``World``, and a one-shot snapshot loader.
 
 ``CacheWorld`` answers the reconciler from the live per-cluster caches. ``snapshot`` fills
 fresh caches with one list per kind and cluster (no watches) for the one-shot commands

@@ -46,10 +46,7 @@ class Refusal:
 
     @classmethod
     def of(cls, ref: ObjectRef, verb: str, exc: PermanentError) -> Refusal:
-        status = getattr(exc, "status", None)
-        return cls(
-            ref=ref, verb=verb, status=status if isinstance(status, int) else None, message=str(exc)
-        )
+        return cls(ref=ref, verb=verb, status=exc.status, message=str(exc))
 
 
 @dataclass(slots=True)
@@ -91,7 +88,7 @@ async def execute(plan: ClusterPlan, *, client: KubeClient) -> ApplyOutcome:
         except RetryableError as exc:
             out.failed.append((action.ref, action.op))
             out.retryable = out.retryable or exc
-            out.retry_after = max(out.retry_after, float(getattr(exc, "retry_after", 0) or 0))
+            out.retry_after = max(out.retry_after, exc.retry_after)
         except PermanentError as exc:
             out.failed.append((action.ref, action.op))
             out.refused.append(Refusal.of(action.ref, VERBS[action.op], exc))

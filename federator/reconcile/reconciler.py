@@ -4,18 +4,18 @@ Level-based (ADR 0000): the request carries only the key; everything is recomput
 current views of all clusters and the objects meshfed owns in each target, listed fresh for
 that key (label ``meshfed.io/service``), so a reconcile is correct whatever happened before.
 A target is written only when its own watches are synced and healthy (its namespaces are
-known and it answers); skipped targets are picked up when they come back (the runner
-enqueues every key then). The result decides the requeue: a retryable failure anywhere ->
-requeue with backoff (honouring Retry-After); a permanent one -> reported, not retried hot.
+known and it answers); skipped targets are picked up when they come back (the sources
+enqueue every key then). The ``Result`` reports how it went - the first transient failure,
+the first refusal, whether RBAC denied a verb, the largest Retry-After - and nothing more:
+what follows (forget, requeue with backoff, a slow retry after a Forbidden) is decided and
+counted by the controller (``federator.reactor.controller``), in one place.
 
 Refused requests (S6): every request a target refuses for good becomes a ``RefusalCondition``
 on the service for that target (verb, object, the apiserver's message) - ``Forbidden`` for
 RBAC (403), ``Refused`` otherwise - and lasts until a reconcile writes to that target again
 without a failure (a target skipped, or failing only transiently, keeps its refusals). A
 service whose objects could not all be pruned stays in ``imported``, so resyncs retry the
-prune instead of forgetting the leftover. A Forbidden is requeued after
-``DENIED_RETRY_SECONDS`` (at most the resync period): no hot loop, and convergence soon after
-the RBAC is fixed. Nothing else is deleted instead.
+prune instead of forgetting the leftover. Nothing else is deleted instead.
 
 Also here: port/topology conflicts become Kubernetes Events on the losing Service (once per
 distinct conflict), the status registry is updated, and ``plan_all`` computes the whole
@@ -25,7 +25,6 @@ federation's plan without writing (``meshfed plan`` and the status API).
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -59,17 +58,14 @@ from federator.status import (
     StatusRegistry,
 )
 
-log = logging.getLogger(__name__)
 OWNED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
 MAX_REMEMBERED_EVENTS = 10_000
-DENIED_RETRY_SECONDS = 60.0
-"""Requeue delay of a key after a Forbidden (capped by the resync period)."""
 LISTED_KINDS = "ServiceEntry,DestinationRule"
 """``RefusalCondition.kind`` of a refused list of the owned objects."""
 
 
 class World(Protocol):
-    """What the reconciler reads about the clusters (implemented by the runner's caches)."""
+    """What the reconciler reads about the clusters (``federator.reactor.world.CacheWorld``)."""
 
     def views(self, keys: Iterable[ServiceKey] | None) -> dict[ClusterId, ClusterView]: ...
 
@@ -82,11 +78,18 @@ class World(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """What the work queue should do with the key."""
+    """How one reconcile went, over all targets: facts for the controller, not instructions.
 
-    requeue: bool = False
+    ``Result()`` is a full success."""
+
+    retryable: RetryableError | None = None
+    """The first transient failure (some target was not fully written)."""
+    refused: PermanentError | None = None
+    """The first request a target refused for good."""
+    forbidden: bool = False
+    """Some refusal was RBAC's (403): it may be fixed any time, unlike an invalid object."""
     retry_after: float = 0.0
-    error: str | None = None
+    """The largest Retry-After a server asked for."""
 
 
 async def list_owned(client: KubeClient, key: ServiceKey | None = None) -> list[dict[str, Any]]:
@@ -163,10 +166,6 @@ class Tally:
         self.retry_after = max(self.retry_after, outcome.retry_after)
 
 
-def _retry_after(exc: RetryableError) -> float:
-    return float(getattr(exc, "retry_after", 0) or 0)
-
-
 def condition_order(condition: ServiceCondition) -> tuple[str, str, str]:
     return (condition.cluster, str(condition.reason), condition.message)
 
@@ -222,18 +221,12 @@ class Reconciler:
         await self._send_conflict_events(desired)
         tally.conditions.extend(carried_refusals(old, tally.settled))
         self._update_status(key, views, desired, tally.conditions, tally.last_applied)
-        if tally.retryable is not None:
-            self._metrics.reconciles.labels(result="requeue").inc()
-            return Result(requeue=True, retry_after=tally.retry_after, error=str(tally.retryable))
-        if tally.permanent is not None:
-            self._metrics.reconciles.labels(result="error").inc()
-            log.warning("reconcile %s refused: %s", key, tally.permanent)
-            if tally.denied:  # RBAC may be fixed any time: retry, but slowly
-                delay = min(DENIED_RETRY_SECONDS, self._config.resync_period_seconds)
-                return Result(requeue=True, retry_after=delay, error=str(tally.permanent))
-            return Result(error=str(tally.permanent))
-        self._metrics.reconciles.labels(result="success").inc()
-        return Result()
+        return Result(
+            retryable=tally.retryable,
+            refused=tally.permanent,
+            forbidden=tally.denied,
+            retry_after=tally.retry_after,
+        )
 
     async def _write_target(
         self,
@@ -248,7 +241,7 @@ class Reconciler:
         try:
             actual = await list_owned(client, key)
         except RetryableError as exc:
-            return ApplyOutcome(retryable=exc, retry_after=_retry_after(exc))
+            return ApplyOutcome(retryable=exc, retry_after=exc.retry_after)
         except PermanentError as exc:
             ref = ObjectRef(target, LISTED_KINDS, key.namespace, "")
             return ApplyOutcome(refused=[Refusal.of(ref, "list", exc)], permanent=exc)

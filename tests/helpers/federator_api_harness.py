@@ -29,9 +29,11 @@ class Api:
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
     registry = populated_registry()
-    server = ApiServer(status=registry, host_suffix=HOST_SUFFIX, settings=SETTINGS)
-    port = await server.start("127.0.0.1:0")
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    server = ApiServer(
+        status=registry, host_suffix=HOST_SUFFIX, listen="127.0.0.1:0", settings=SETTINGS
+    )
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         yield Api(registry, server, channel)
     await server.shutdown()
 

@@ -1,5 +1,6 @@
-"""Helpers for the federator's integration tests: kubectl, demo apps, polling, an in-process
-federator running in its own thread (so tests can poll with plain blocking calls)."""
+"""Helpers for the federator's integration tests: kubectl, demo apps, polling, and the
+in-process ``Federator`` running in its own thread (so tests can poll with plain blocking calls).
+Members reached through kubeconfig Secrets: ``tests.helpers.federator_members``."""
 
 from __future__ import annotations
 
@@ -14,13 +15,11 @@ from typing import Any, TypeVar
 
 import yaml
 
+from federator.app import Federator, FederatorSettings
 from federator.core.config import FederationConfig
 from federator.core.model import ClusterId
-from federator.kube.client import KubeClient
-from federator.kube.clusters import build_clients
-from federator.metrics import FederatorMetrics
-from federator.reactor.runner import Runner, RunnerSettings
-from federator.status import StatusRegistry
+from federator.kube.client import Credentials, KubeClient
+from federator.kube.credentials_watch import CredentialsWatcher
 from meshfed.sandbox.components import find_binaries
 
 T = TypeVar("T")
@@ -156,52 +155,60 @@ def wait_pods(kubeconfig: Path, context: str, app: str, count: int) -> set[str]:
     return wait_for(f"{count} pods of {app} in {context}", probe, timeout=30)
 
 
-class FederatorThread:
-    """The real runner on its own event loop in a thread; ``stop()`` shuts it down."""
+HARNESS_SETTINGS = FederatorSettings(serve_http=False, serve_api=False, watch_credentials=False)
+"""What ``FederatorThread`` runs by default: no servers (their ports are the CLI tests' job) and
+no credential polling (the rotation tests turn it on)."""
 
-    def __init__(self, config: FederationConfig, *, settings: RunnerSettings | None = None) -> None:
+
+class FederatorThread:
+    """The real ``Federator`` on its own event loop in a thread, so tests can poll it with plain
+    blocking calls; ``stop()`` shuts it down.
+
+    ``home``: the home cluster's credentials, for members reached through kubeconfig Secrets."""
+
+    def __init__(
+        self,
+        config: FederationConfig,
+        *,
+        settings: FederatorSettings = HARNESS_SETTINGS,
+        home: Credentials | None = None,
+    ) -> None:
         self.config = config
-        self.metrics = FederatorMetrics()
-        self.status = StatusRegistry(clusters=config.cluster_ids)
         self.loop = asyncio.new_event_loop()
-        self.runner: Runner | None = None
-        self.clients: dict[ClusterId, KubeClient] = {}
-        self._settings = settings
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
-        self.call(self._start())
+        try:
+            self.app: Federator = self.call(self._build(settings, home))
+            self.call(self.app.start())  # shuts down what it started if it fails
+        except BaseException:
+            self._end_loop()
+            raise
+        self.status = self.app.status
+        self.metrics = self.app.metrics
 
     def call(self, coro: Any, timeout: float = 60.0) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    async def _start(self) -> None:
-        self.clients = await build_clients(self.config)
-        self.runner = Runner(
-            config=self.config,
-            clients=self.clients,
-            metrics=self.metrics,
-            status=self.status,
-            settings=self._settings,
-        )
-        await self.runner.start()
+    async def _build(self, settings: FederatorSettings, home: Credentials | None) -> Federator:
+        return Federator(config=self.config, settings=settings, home=home)
 
-    async def _stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.shutdown()
-        for c in self.clients.values():
-            await c.aclose()
+    @property
+    def clients(self) -> dict[ClusterId, KubeClient]:
+        return self.app.clients
+
+    @property
+    def watcher(self) -> CredentialsWatcher | None:
+        """The credential-rotation watcher (None unless ``watch_credentials``)."""
+        return self.app.rotation
 
     def resync_all(self) -> None:
         async def go() -> None:
-            assert self.runner is not None
-            for key in self.runner.all_keys():
-                self.runner.queue.add(key)
+            self.app.resync_all()
 
         self.call(go())
 
     def idle(self) -> bool:
-        assert self.runner is not None
-        return self.runner.queue.idle
+        return self.app.idle
 
     def writes(self) -> int:
         return sum(c.writes for c in self.clients.values())
@@ -211,7 +218,12 @@ class FederatorThread:
         return float(value or 0.0)
 
     def stop(self) -> None:
-        self.call(self._stop())
+        try:
+            self.call(self.app.shutdown())
+        finally:
+            self._end_loop()
+
+    def _end_loop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self.loop.close()

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from federator.core.config import load_config
+from federator.core.config_parse import load_config
 from tests.helpers.federator_harness import FederatorThread, wait_for
 from tests.helpers.sandbox import RunningSandbox
 

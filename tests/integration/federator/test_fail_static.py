@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from federator.core.config import load_config
+from federator.core.config_parse import load_config
 from meshfed.sandbox import processes
 from meshfed.sandbox.layout import Topology
 from meshfed.sandbox.manager import Sandbox

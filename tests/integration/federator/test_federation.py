@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from federator.core.config import load_config
+from federator.core.config_parse import load_config
 from federator.core.model import Reason, ServiceKey
 from tests.helpers.federator_harness import (
     GATEWAY_IP,

@@ -15,23 +15,30 @@ from pathlib import Path
 import pytest
 import yaml
 
-from federator.core.config import load_config
+from federator.core.config_parse import load_config
 from federator.core.model import ClusterId
 from federator.kube.credentials_watch import RotationSettings
-from tests.helpers.federator_harness import app_docs, apply, kubectl, service_entry, wait_for
-from tests.helpers.sandbox import RunningSandbox
-from tests.integration.federator.test_secret_clusters import (
+from tests.helpers.federator_harness import (
+    FederatorThread,
+    app_docs,
+    apply,
+    kubectl,
+    service_entry,
+    wait_for,
+)
+from tests.helpers.federator_members import (
     ACCOUNT,
     MEMBER_RBAC,
     NAMESPACE,
-    SecretFederator,
     api_status,
     member_kubeconfig,
     mint_token,
     prepare_members,
     put_secret,
     secret_config,
+    secret_federator,
 )
+from tests.helpers.sandbox import RunningSandbox
 
 ROTATION = RotationSettings(secret_poll_seconds=2.0, file_poll_seconds=1.0)
 RELOADS = "meshfed_federator_credential_reloads_total"
@@ -41,7 +48,7 @@ FAILURES = "meshfed_federator_credential_reload_failures_total"
 class Rig:
     """The federator under test plus what the tests need to rotate its credentials."""
 
-    def __init__(self, sandbox: RunningSandbox, fed: SecretFederator, c1_file: Path) -> None:
+    def __init__(self, sandbox: RunningSandbox, fed: FederatorThread, c1_file: Path) -> None:
         self.sandbox, self.fed, self.c1_file = sandbox, fed, c1_file
 
     def reloads(self, cluster: str) -> float:
@@ -94,7 +101,7 @@ def rig(sandbox: RunningSandbox, tmp_path_factory: pytest.TempPathFactory) -> It
     doc = yaml.safe_load(config.read_text())
     doc["clusters"][0]["kubeconfig"] = {"path": str(c1_file), "context": "c1"}
     config.write_text(yaml.safe_dump(doc))
-    fed = SecretFederator(
+    fed = secret_federator(
         load_config(config), home_kubeconfig=sandbox.kubeconfig, rotation=ROTATION
     )
     try:

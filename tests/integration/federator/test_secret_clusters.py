@@ -1,32 +1,25 @@
 """Members reached through labelled kubeconfig Secrets in the home cluster (c1), as the
-least-privileged ServiceAccount of deploy/multicluster/member-rbac.yaml (S6): federation
-works, Secrets in the member are unreadable, a denied verb is reported without deletions or a
-crash, and unlabelled or unsafe Secrets are refused by the CLI with the documented message.
-
-The helpers here (tokens, Secrets, the in-process ``SecretFederator``) are shared with
-test_rotation.py."""
+least-privileged ServiceAccount of deploy/multicluster/member-rbac.yaml (S6): federation works,
+Secrets in the member are unreadable, a denied verb is reported without deletions or a crash,
+and unlabelled or unsafe Secrets are refused by the CLI with the documented message."""
 
 from __future__ import annotations
 
 import base64
-import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
-from federator.core.config import FederationConfig, load_config
-from federator.core.model import CLUSTER_SECRET_LABEL, ClusterId, ServiceKey
+from federator.core.config_parse import load_config
+from federator.core.model import ClusterId, ServiceKey
 from federator.errors import ConfigError, PermanentError
-from federator.kube.client import SECRETS, KubeClient
-from federator.kube.clusters import file_credentials, open_clusters
-from federator.kube.credentials_watch import CredentialsWatcher, RotationSettings
-from federator.reactor.runner import Runner, RunnerSettings
+from federator.kube.client import SECRETS
+from federator.kube.clusters import ClusterRegistry, file_credentials
 from federator.status import FORBIDDEN, RefusalCondition
 from tests.helpers.federator_harness import (
     FederatorThread,
@@ -36,149 +29,21 @@ from tests.helpers.federator_harness import (
     service_entry,
     wait_for,
 )
-from tests.helpers.paths import REPO_ROOT
+from tests.helpers.federator_members import (
+    ACCOUNT,
+    HOME,
+    MEMBER_RBAC,
+    NAMESPACE,
+    api_status,
+    member_kubeconfig,
+    prepare_members,
+    put_secret,
+    secret_config,
+    secret_federator,
+)
 from tests.helpers.sandbox import RunningSandbox
 
 MESHFED = str(Path(sys.executable).parent / "meshfed")
-MEMBER_RBAC = REPO_ROOT / "deploy" / "multicluster" / "member-rbac.yaml"
-HOME, NAMESPACE, ACCOUNT = "c1", "meshfed-system", "meshfed-federator"
-
-
-# ---- shared helpers (also used by test_rotation.py)
-def cluster_entry(sandbox: RunningSandbox, cluster: str) -> dict[str, Any]:
-    """The ``cluster`` section (server, CA data) of ``cluster`` in the sandbox kubeconfig."""
-    doc = yaml.safe_load(sandbox.kubeconfig.read_text())
-    [entry] = [c["cluster"] for c in doc["clusters"] if c["name"] == cluster]
-    return dict(entry)
-
-
-def mint_token(sandbox: RunningSandbox, cluster: str) -> str:
-    out = kubectl(
-        sandbox.kubeconfig, cluster, "create", "token", ACCOUNT, "-n", NAMESPACE, "--duration=2h"
-    )
-    return out.stdout.strip()
-
-
-def member_kubeconfig(
-    sandbox: RunningSandbox, cluster: str, user: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": cluster, "cluster": cluster_entry(sandbox, cluster)}],
-        "users": [{"name": ACCOUNT, "user": user}],
-        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": ACCOUNT}}],
-        "current-context": cluster,
-    }
-
-
-def put_secret(
-    sandbox: RunningSandbox,
-    name: str,
-    kubeconfig: dict[str, Any],
-    *,
-    label: str | None,
-    annotations: dict[str, str] | None = None,
-) -> None:
-    """Create or update a kubeconfig Secret in the home cluster's federator namespace."""
-    meta: dict[str, Any] = {"name": name, "namespace": NAMESPACE}
-    if label is not None:
-        meta["labels"] = {CLUSTER_SECRET_LABEL: label}
-    if annotations:
-        meta["annotations"] = annotations
-    raw = yaml.safe_dump(kubeconfig, sort_keys=True).encode()
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": meta,
-        "data": {"kubeconfig": base64.b64encode(raw).decode()},
-    }
-    apply(sandbox.kubeconfig, HOME, [secret])
-
-
-def prepare_members(sandbox: RunningSandbox, members: tuple[str, ...]) -> None:
-    """member-rbac.yaml in each member, the federator namespace in the home cluster, and a
-    labelled Secret ``<member>-kubeconfig`` with a fresh ServiceAccount token per member."""
-    kubectl(sandbox.kubeconfig, HOME, "create", "namespace", NAMESPACE, check=False)
-    for member in members:
-        kubectl(sandbox.kubeconfig, member, "apply", "-f", str(MEMBER_RBAC))
-        user = {"token": mint_token(sandbox, member)}
-        put_secret(
-            sandbox, f"{member}-kubeconfig", member_kubeconfig(sandbox, member, user), label=member
-        )
-
-
-def secret_config(
-    sandbox: RunningSandbox, tmp_path: Path, secrets: dict[str, str], **changes: Any
-) -> Path:
-    """The sandbox's federation.yaml with ``secrets`` ({cluster: Secret name}) as Secrets."""
-    doc = yaml.safe_load((sandbox.directory / "federation.yaml").read_text())
-    for cluster in doc["clusters"]:
-        if cluster["name"] in secrets:
-            del cluster["kubeconfig"]
-            cluster["secret"] = {"name": secrets[cluster["name"]]}
-    doc.update(changes)
-    path = tmp_path / "federation.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
-
-
-def api_status(sandbox: RunningSandbox, cluster: str, token: str, path: str) -> int:
-    """HTTP status of a GET on ``cluster``'s apiserver with a bearer ``token``."""
-    entry = cluster_entry(sandbox, cluster)
-    ctx = ssl.create_default_context(
-        cadata=base64.b64decode(entry["certificate-authority-data"]).decode()
-    )
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(verify=ctx, timeout=10) as client:
-        return client.get(entry["server"] + path, headers=headers).status_code
-
-
-class SecretFederator(FederatorThread):
-    """``FederatorThread`` wired like ``meshfed federate --home-kubeconfig``: a home client,
-    members from Secrets, and the credential-rotation watcher swapping clients in the runner."""
-
-    def __init__(
-        self,
-        config: FederationConfig,
-        *,
-        home_kubeconfig: Path,
-        rotation: RotationSettings | None = None,
-        settings: RunnerSettings | None = None,
-    ) -> None:
-        self.home = KubeClient(
-            cluster=ClusterId("home"), credentials=file_credentials(str(home_kubeconfig), HOME)
-        )
-        self.rotation_settings = rotation or RotationSettings()
-        self.watcher: CredentialsWatcher | None = None
-        super().__init__(config, settings=settings)
-
-    async def _start(self) -> None:
-        conns = await open_clusters(self.config, home=self.home)
-        self.clients = conns.clients
-        self.runner = Runner(
-            config=self.config,
-            clients=self.clients,
-            metrics=self.metrics,
-            status=self.status,
-            settings=self._settings,
-        )
-        self.watcher = CredentialsWatcher(
-            config=self.config,
-            home=self.home,
-            loaded=conns.loaded,
-            on_rotate=self.runner.replace_client,
-            metrics=self.metrics,
-            settings=self.rotation_settings,
-        )
-        await self.runner.start()
-        await self.watcher.start()
-
-    async def _stop(self) -> None:
-        if self.watcher is not None:
-            await self.watcher.shutdown()
-        await super()._stop()
-        await self.home.aclose()
 
 
 def _delete_app(sandbox: RunningSandbox, cluster: str, name: str) -> None:
@@ -193,14 +58,14 @@ MEMBERS = ("c2", "c3")
 
 
 @pytest.fixture(scope="module")
-def secret_federator(
+def secrets_federator(
     sandbox: RunningSandbox, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SecretFederator]:
+) -> Iterator[FederatorThread]:
     prepare_members(sandbox, MEMBERS)
     config_path = secret_config(
         sandbox, tmp_path_factory.mktemp("secrets"), {m: f"{m}-kubeconfig" for m in MEMBERS}
     )
-    fed = SecretFederator(load_config(config_path), home_kubeconfig=sandbox.kubeconfig)
+    fed = secret_federator(load_config(config_path), home_kubeconfig=sandbox.kubeconfig)
     try:
         wait_for("federator ready", lambda: fed.status.ready, timeout=30)
         yield fed
@@ -209,7 +74,7 @@ def secret_federator(
 
 
 def test_federates_through_secrets_with_least_privilege(
-    sandbox: RunningSandbox, secret_federator: SecretFederator
+    sandbox: RunningSandbox, secrets_federator: FederatorThread
 ) -> None:
     kc, name = sandbox.kubeconfig, "sec-basic"
     apply(kc, "c2", app_docs(name, replicas=1))
@@ -233,13 +98,13 @@ def test_federates_through_secrets_with_least_privilege(
 
         async def read_secret_as_federator() -> int:
             try:
-                await secret_federator.clients[ClusterId("c3")].get(SECRETS, NAMESPACE, "x")
+                await secrets_federator.clients[ClusterId("c3")].get(SECRETS, NAMESPACE, "x")
             except PermanentError as exc:
-                return int(getattr(exc, "status", 0))
+                return exc.status or 0
             return 200
 
-        assert secret_federator.call(read_secret_as_federator()) == 403
-        assert secret_federator.metric("meshfed_federator_credential_reloads_total") == 0
+        assert secrets_federator.call(read_secret_as_federator()) == 403
+        assert secrets_federator.metric("meshfed_federator_credential_reloads_total") == 0
     finally:
         _delete_app(sandbox, "c2", name)
 
@@ -253,10 +118,10 @@ def _role_without_istio_delete() -> list[dict[str, Any]]:
 
 
 def test_denied_delete_is_reported_without_deletion_or_crash(
-    sandbox: RunningSandbox, secret_federator: SecretFederator
+    sandbox: RunningSandbox, secrets_federator: FederatorThread
 ) -> None:
     kc, gone, later = sandbox.kubeconfig, "sec-denied", "sec-after"
-    fed = secret_federator
+    fed = secrets_federator
     apply(kc, "c3", app_docs(gone, replicas=1))
     try:
         for ctx in ("c1", "c2"):
@@ -294,7 +159,7 @@ def test_denied_delete_is_reported_without_deletion_or_crash(
     assert fed.metric("meshfed_federator_reconciles_total", {"result": "crash"}) == 0
 
 
-def _refusals(fed: SecretFederator, name: str) -> list[RefusalCondition]:
+def _refusals(fed: FederatorThread, name: str) -> list[RefusalCondition]:
     status = fed.status.service(ServiceKey("default", name))
     conditions = () if status is None else status.conditions
     return [c for c in conditions if isinstance(c, RefusalCondition)]
@@ -347,14 +212,12 @@ async def test_unusable_secret_is_refused(
     kubeconfig = member_kubeconfig(sandbox, "c2", user or {"token": "x"})
     put_secret(sandbox, secret, kubeconfig, label=label)
     config = load_config(secret_config(sandbox, tmp_path, {"c2": secret}))
-    home = KubeClient(
-        cluster=ClusterId("home"), credentials=file_credentials(str(sandbox.kubeconfig), HOME)
-    )
+    registry = ClusterRegistry(config, home=file_credentials(str(sandbox.kubeconfig), HOME))
     try:
         with pytest.raises(ConfigError) as refused:
-            await open_clusters(config, home=home)
+            await registry.open()
     finally:
-        await home.aclose()
+        await registry.aclose()
     assert str(refused.value).startswith(expected.format(name=secret)), refused.value
 
 

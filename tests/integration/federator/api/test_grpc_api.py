@@ -299,11 +299,14 @@ async def test_slow_subscriber_does_not_block_others(api: Api) -> None:
 async def test_watch_streams_are_bounded() -> None:
     registry = populated_registry()
     server = ApiServer(
-        status=registry, host_suffix=HOST_SUFFIX, settings=ApiSettings(max_streams=1)
+        status=registry,
+        host_suffix=HOST_SUFFIX,
+        listen="127.0.0.1:0",
+        settings=ApiSettings(max_streams=1),
     )
-    port = await server.start("127.0.0.1:0")
+    await server.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = pb_grpc.FederationServiceStub(channel)
             first = stub.WatchEvents(pb.WatchEventsRequest())
 
@@ -327,13 +330,13 @@ async def test_shutdown_ends_streams_and_is_idempotent(api: Api) -> None:
     assert await stream.code() is grpc.StatusCode.OK
     await api.server.shutdown()
     with pytest.raises(RuntimeError, match="shut down"):
-        await api.server.start("127.0.0.1:0")
+        await api.server.start()
 
 
 async def test_start_refuses_a_port_in_use(api: Api) -> None:
-    other = ApiServer(status=api.registry, host_suffix=HOST_SUFFIX)
+    other = ApiServer(status=api.registry, host_suffix=HOST_SUFFIX, listen=api.address)
     try:
         with pytest.raises(PermanentError, match=r"listen\.grpc"):
-            await other.start(api.address)
+            await other.start()
     finally:
         await other.shutdown()

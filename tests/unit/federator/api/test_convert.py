@@ -10,6 +10,7 @@ from federator.api import convert
 from federator.api._generated.meshfed.v1 import federation_pb2 as pb
 from federator.core.diff import Op
 from federator.core.model import Reason, ServiceKey
+from federator.errors import InvalidRequestError
 from federator.status import ClusterStatus
 from tests.helpers.federator_builders import T0, cid
 from tests.helpers.federator_world import (
@@ -154,7 +155,7 @@ def test_status_without_services_has_no_last_applied() -> None:
     ],
 )
 def test_malformed_keys_are_invalid_requests(key: pb.ServiceKey) -> None:
-    with pytest.raises(convert.InvalidRequestError, match="namespace and a name"):
+    with pytest.raises(InvalidRequestError, match="namespace and a name"):
         convert.key_from_pb(key)
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from federator.core.config import FederationConfig, load_config
+from federator.core.config import FederationConfig, split_host_port
+from federator.core.config_parse import load_config
 from federator.core.model import Topology
 from federator.errors import ConfigError
 from tests.helpers.paths import REPO_ROOT
@@ -264,3 +265,24 @@ def test_vpn_minimal(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, doc))
     assert config.topology is Topology.VPN
     assert config.clusters[1].secret is not None and config.clusters[1].secret.key == "config"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("127.0.0.1:9464", ("127.0.0.1", 9464), id="ipv4"),
+        pytest.param("[::1]:50051", ("::1", 50051), id="ipv6-brackets-removed"),
+        pytest.param("localhost:1", ("localhost", 1), id="name"),
+        pytest.param("127.0.0.1", None, id="no-port"),
+        pytest.param(":9464", None, id="no-host"),
+        pytest.param("127.0.0.1:0", None, id="port-zero"),
+        pytest.param("127.0.0.1:65536", None, id="port-too-large"),
+        pytest.param("127.0.0.1:http", None, id="port-not-a-number"),
+    ],
+)
+def test_split_host_port(value: str, expected: tuple[str, int] | None) -> None:
+    if expected is None:
+        with pytest.raises(ValueError, match="host:port"):
+            split_host_port(value)
+    else:
+        assert split_host_port(value) == expected

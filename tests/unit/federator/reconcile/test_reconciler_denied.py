@@ -1,8 +1,10 @@
-"""Refused writes in a target cluster (S6): reported as conditions, tracked until pruned.
+"""Refused writes in a target cluster (S6): reported as conditions, tracked until pruned, retried
+slowly only when RBAC denied them.
 
 The real ``Reconciler`` (desired -> render -> diff -> apply) runs against in-memory target
 apiservers that answer like Kubernetes does - 403 with RBAC's message for a denied verb, 422
-for an invalid object, 503 when unavailable - so these tests need no sockets.
+for an invalid object, 503 when unavailable - so these tests need no sockets; what follows a
+result is the controller's ``next_step`` (the policy the workers apply).
 """
 
 from __future__ import annotations
@@ -17,27 +19,18 @@ import pytest
 
 from federator.core.config import FederationConfig
 from federator.core.model import ClusterId, ClusterView, ObjectRef, ServiceKey
-from federator.kube.client import (
-    WRITTEN,
-    ApiPermanentError,
-    ApiRetryableError,
-    KubeClient,
-    ListResult,
-    Resource,
-)
+from federator.errors import ApiPermanentError, ApiRetryableError
+from federator.kube.client import WRITTEN, KubeClient, ListResult, Resource
 from federator.metrics import FederatorMetrics
+from federator.reactor.controller import ERROR, ControllerSettings, Step, next_step
 from federator.reconcile.apply import Refusal
-from federator.reconcile.reconciler import (
-    DENIED_RETRY_SECONDS,
-    Reconciler,
-    Result,
-    refusal_condition,
-)
+from federator.reconcile.reconciler import Reconciler, Result, refusal_condition
 from federator.status import FORBIDDEN, REFUSED, RefusalCondition, StatusRegistry
 from tests.helpers.federator_builders import REVIEWS, cid, export, make_config, pods, view
 
 ACCOUNT = "system:serviceaccount:meshfed-system:meshfed-federator"
 KINDS = ("DestinationRule", "ServiceEntry")
+DENIED_RETRY_SECONDS = ControllerSettings().denied_retry_seconds
 
 
 class FakeApiserver:
@@ -152,6 +145,11 @@ class Federation:
     async def reconcile(self) -> Result:
         return await self.reconciler.reconcile(REVIEWS)
 
+    def step(self, result: Result) -> Step:
+        """What the controller does after ``result`` (with this federation's resync period)."""
+        denied = min(DENIED_RETRY_SECONDS, self.config.resync_period_seconds)
+        return next_step(result, denied_retry_seconds=denied)
+
     def refusals(self) -> list[tuple[str, str, str, str]]:
         status = self.status.service(REVIEWS)
         conditions = () if status is None else status.conditions
@@ -160,12 +158,6 @@ class Federation:
             for c in conditions
             if isinstance(c, RefusalCondition)
         ]
-
-    def count(self, result: str) -> float:
-        value = self.metrics.registry.get_sample_value(
-            "meshfed_federator_reconciles_total", {"result": result}
-        )
-        return float(value or 0.0)
 
 
 async def imported_then_unexported(*, deny_delete_in: str) -> Federation:
@@ -182,8 +174,8 @@ async def imported_then_unexported(*, deny_delete_in: str) -> Federation:
 async def test_denied_delete_is_a_condition_keeps_the_object_and_requeues_slowly() -> None:
     fed = await imported_then_unexported(deny_delete_in="c2")
     result = await fed.reconcile()
-    assert (result.requeue, result.retry_after) == (True, DENIED_RETRY_SECONDS)
-    assert result.error is not None and "HTTP 403" in result.error
+    assert fed.step(result) == Step(ERROR, requeue=True, at_least=DENIED_RETRY_SECONDS)
+    assert result.refused is not None and "HTTP 403" in str(result.refused)
     assert fed.servers[cid("c2")].kinds() == KINDS  # nothing deleted in c2
     assert fed.servers[cid("c3")].kinds() == ()  # pruned where allowed
     assert fed.refusals() == [("c2", FORBIDDEN, "delete", kind) for kind in KINDS]
@@ -193,7 +185,6 @@ async def test_denied_delete_is_a_condition_keeps_the_object_and_requeues_slowly
     assert all(f'User "{ACCOUNT}" cannot delete resource' in m for m in messages)
     assert REVIEWS in fed.reconciler.imported[cid("c2")]  # a resync comes back for it
     assert REVIEWS not in fed.reconciler.imported[cid("c3")]
-    assert (fed.count("error"), fed.count("requeue")) == (1, 0)
 
 
 async def test_leftover_is_pruned_and_condition_cleared_once_delete_is_allowed() -> None:
@@ -235,7 +226,7 @@ async def test_denied_apply_is_a_condition_and_cleared_by_a_later_apply() -> Non
     fed = Federation()
     fed.servers[cid("c3")].denied.add(("patch", "ServiceEntry"))
     result = await fed.reconcile()
-    assert (result.requeue, result.retry_after) == (True, DENIED_RETRY_SECONDS)
+    assert fed.step(result) == Step(ERROR, requeue=True, at_least=DENIED_RETRY_SECONDS)
     assert fed.refusals() == [("c3", FORBIDDEN, "patch", "ServiceEntry")]
     assert fed.servers[cid("c3")].kinds() == ("DestinationRule",)  # the rest is still written
     fed.servers[cid("c3")].denied.clear()
@@ -248,7 +239,8 @@ async def test_invalid_object_is_refused_without_requeue() -> None:
     fed = Federation()
     fed.servers[cid("c2")].invalid.add("DestinationRule")
     result = await fed.reconcile()
-    assert result.requeue is False and result.error is not None
+    assert fed.step(result) == Step(ERROR, requeue=False)
+    assert result.refused is not None and not result.forbidden
     assert fed.refusals() == [("c2", REFUSED, "patch", "DestinationRule")]
 
 
@@ -257,7 +249,7 @@ async def test_denied_list_is_a_condition_and_nothing_is_written() -> None:
     c2 = fed.servers[cid("c2")]
     c2.denied.add(("list", "ServiceEntry"))
     result = await fed.reconcile()
-    assert (result.requeue, result.retry_after) == (True, DENIED_RETRY_SECONDS)
+    assert fed.step(result) == Step(ERROR, requeue=True, at_least=DENIED_RETRY_SECONDS)
     assert fed.refusals() == [("c2", FORBIDDEN, "list", "ServiceEntry,DestinationRule")]
     assert c2.writes == 0
 
@@ -265,7 +257,7 @@ async def test_denied_list_is_a_condition_and_nothing_is_written() -> None:
 async def test_denied_retry_never_exceeds_the_resync_period() -> None:
     fed = Federation(dataclasses.replace(make_config(), resync_period_seconds=20.0))
     fed.servers[cid("c2")].denied.add(("patch", "ServiceEntry"))
-    assert (await fed.reconcile()).retry_after == 20.0
+    assert fed.step(await fed.reconcile()).at_least == 20.0
 
 
 @pytest.mark.parametrize(

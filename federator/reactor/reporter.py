@@ -1,0 +1,118 @@
+"""The status reporter: the caches and the reconciler's bookkeeping -> the status registry,
+the cluster gauges and readiness, once per ``tick_seconds``.
+
+Kept apart from the sources and the controller because it only reads them: how fresh the
+status is (one tick) never decides when anything is reconciled. Readiness: every cluster
+synced, or ``ready_grace_seconds`` passed and every reachable cluster synced (R3: an
+unreachable remote must not keep the federator unready forever, nor may it become ready
+before the reachable ones have been listed). On start it also registers the planner, so the
+status API can compute a plan on the federator's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from federator.core.model import ClusterId, ServiceKey
+from federator.lifecycle import cancel_and_wait
+from federator.metrics import FederatorMetrics
+from federator.reactor.cache import ClusterCache
+from federator.status import ClusterStatus, Planner, StatusRegistry
+
+CONFLICT_REASONS = ("PortConflict", "TopologyConflict")
+"""Every ``reason`` label of the conflicts gauge (each set, to 0 when there is none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReporterSettings:
+    """How often the status is refreshed, and the readiness grace period."""
+
+    tick_seconds: float = 1.0
+    """Status/metrics refresh and readiness check period."""
+    ready_grace_seconds: float = 30.0
+    """After this long, unreachable clusters no longer hold back readiness."""
+
+
+class StatusReporter:
+    """See the module docstring. ``start()`` returns at once; ``shutdown()`` is idempotent."""
+
+    def __init__(
+        self,
+        *,
+        caches: Mapping[ClusterId, ClusterCache],
+        imported: Mapping[ClusterId, Set[ServiceKey]],
+        status: StatusRegistry,
+        metrics: FederatorMetrics,
+        planner: Planner,
+        settings: ReporterSettings | None = None,
+    ) -> None:
+        self.settings = settings or ReporterSettings()
+        self._caches = caches
+        self._imported = imported
+        self._status = status
+        self._metrics = metrics
+        self._planner = planner
+        self._started = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    async def start(self) -> None:
+        if self._task is not None or self._stopped:
+            return
+        self._started = time.monotonic()
+        self._status.set_planner(self._planner)
+        self._task = asyncio.create_task(self._tick(), name="status-reporter")
+
+    async def shutdown(self) -> None:
+        """Stop refreshing (idempotent); the registry keeps the last status."""
+        self._stopped = True
+        task, self._task = self._task, None
+        await cancel_and_wait([task] if task is not None else [])
+
+    async def _tick(self) -> None:
+        while True:
+            self.refresh()
+            await asyncio.sleep(self.settings.tick_seconds)
+
+    def refresh(self) -> None:
+        """One refresh of every cluster's status and gauges, the conflicts and readiness."""
+        now = time.monotonic()
+        for name, cache in self._caches.items():
+            self._status.set_cluster(
+                ClusterStatus(
+                    name=name,
+                    reachable=cache.healthy,
+                    synced=cache.synced,
+                    stale=not (cache.synced and cache.healthy),
+                    last_sync_time=cache.last_sync,
+                    exported_count=len(cache.exported_keys()),
+                    imported_count=len(self._imported[name]),
+                    error=None if cache.healthy else cache.error,
+                )
+            )
+            self._metrics.cluster_up.labels(cluster=name).set(1 if cache.healthy else 0)
+            self._metrics.cluster_synced.labels(cluster=name).set(1 if cache.synced else 0)
+            age = None if cache.last_sync is None else _age(cache.last_sync)
+            if cache.healthy and cache.synced:
+                age = 0.0
+            if age is not None:
+                self._metrics.cluster_last_sync_age.labels(cluster=name).set(age)
+        by_reason: dict[str, int] = {}
+        for svc in self._status.services():
+            for conflict in svc.conflicts:
+                by_reason[conflict.reason.value] = by_reason.get(conflict.reason.value, 0) + 1
+        for reason in CONFLICT_REASONS:
+            self._metrics.conflicts.labels(reason=reason).set(by_reason.get(reason, 0))
+        caches = self._caches.values()
+        all_synced = all(c.synced for c in caches)
+        grace_over = now - self._started >= self.settings.ready_grace_seconds
+        reachable_synced = all(c.synced for c in caches if c.healthy or not c.error)
+        self._status.set_ready(all_synced or (grace_over and reachable_synced))
+
+
+def _age(when: datetime) -> float:
+    return max(0.0, (datetime.now(UTC) - when).total_seconds())

@@ -1,0 +1,211 @@
+"""Sources: watches -> per-cluster caches -> keys. Keys, not events, leave this module.
+
+Per member cluster, one watch task per kind (Services, EndpointSlices, ServiceExports,
+Namespaces) keeps that cluster's ``ClusterCache`` current; what a change touches
+(``federator.core.mapping``) becomes keys offered to a ``KeySink`` (the controller), stamped
+with the time the change was observed. Fifty EndpointSlice updates of one service are one key
+in the queue, not fifty events. Besides changes, every key is offered:
+
+- when a cluster becomes synced and healthy (first sync, or back after an outage), together
+  with the keys of the objects meshfed owns there (orphans from an earlier run): this is what
+  converges after a restart or a partition (R2, R6);
+- every ``resyncPeriod`` (drift by other writers is undone);
+- after ``restart(cluster)``, which the federator calls when that cluster's client was
+  replaced (rotated credentials, R7): its watches restart with the new client (their relist
+  refreshes the cache) and work refused with the old credentials is retried.
+
+"Every key" is every key a cache knows, the orphans, and every key the reconciler has written
+objects for somewhere (``imported``: a service no cluster exports any more still has objects
+to prune).
+
+A watch task never ends on its own (``watch_resource`` retries every ``FederatorError``); if a
+bug ends one, it is logged and that kind is marked disconnected, so the cluster is reported
+stale instead of silently serving a frozen cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Set
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from federator.core.config import FederationConfig
+from federator.core.mapping import NAMESPACES, Affected
+from federator.core.model import SERVICE_ANNOTATION, ClusterId, ServiceKey
+from federator.errors import FederatorError
+from federator.kube.client import KubeClient
+from federator.kube.watching import Changed, Disconnected, Relisted, WatchSettings, watch_resource
+from federator.lifecycle import cancel_and_wait
+from federator.metrics import FederatorMetrics
+from federator.reactor.cache import ClusterCache
+from federator.reactor.world import RESOURCES
+from federator.reconcile.reconciler import list_owned
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """Timing of the watches and of the check for clusters that became trustworthy."""
+
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    """List+watch timing of every watch."""
+    trust_check_seconds: float = 1.0
+    """How often each cluster is checked for having become synced and healthy."""
+
+
+class KeySink(Protocol):
+    """Where keys go (``federator.reactor.controller.Controller``)."""
+
+    def add(self, key: ServiceKey, *, observed_at: float | None = None) -> bool: ...
+
+
+class Sources:
+    """See the module docstring. ``start()`` returns at once; ``shutdown()`` is idempotent."""
+
+    def __init__(
+        self,
+        *,
+        config: FederationConfig,
+        clients: Mapping[ClusterId, KubeClient],
+        caches: Mapping[ClusterId, ClusterCache],
+        imported: Mapping[ClusterId, Set[ServiceKey]],
+        sink: KeySink,
+        metrics: FederatorMetrics,
+        settings: SourceSettings | None = None,
+    ) -> None:
+        self.settings = settings or SourceSettings()
+        self._config = config
+        self._clients = clients
+        self._caches = caches
+        self._imported = imported
+        self._sink = sink
+        self._metrics = metrics
+        self._orphans: set[ServiceKey] = set()
+        self._trusted: dict[ClusterId, bool] = dict.fromkeys(config.cluster_ids, False)
+        self._watches: dict[ClusterId, list[asyncio.Task[None]]] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopped = False
+
+    # ---- lifecycle
+    async def start(self) -> None:
+        if self._loops or self._stopped:
+            return
+        for name in self._config.cluster_ids:
+            self._start_watches(name)
+        self._loops = [
+            asyncio.create_task(self._check_trust(), name="trust-check"),
+            asyncio.create_task(self._resync(), name="resync"),
+        ]
+
+    async def shutdown(self) -> None:
+        """Cancel every watch and loop and wait for them (idempotent)."""
+        self._stopped = True
+        tasks = [*self._loops, *(t for ts in self._watches.values() for t in ts)]
+        self._loops, self._watches = [], {}
+        await cancel_and_wait(tasks)
+
+    async def restart(self, name: ClusterId) -> None:
+        """Restart ``name``'s watches with its current client, then offer every key."""
+        if self._stopped or not self._loops:
+            return
+        old = self._watches.pop(name, [])
+        try:
+            await cancel_and_wait(old)
+        finally:
+            if not self._stopped:
+                self._start_watches(name)
+                self.enqueue_all()
+
+    def _start_watches(self, name: ClusterId) -> None:
+        self._watches[name] = [
+            asyncio.create_task(self._watch(name, kind), name=f"watch-{name}-{kind}")
+            for kind in RESOURCES
+        ]
+
+    # ---- keys
+    def all_keys(self) -> set[ServiceKey]:
+        """Every key worth reconciling (see the module docstring)."""
+        keys = set(self._orphans)
+        for cache in self._caches.values():
+            keys |= cache.candidate_keys()
+        for imported in self._imported.values():
+            keys |= imported
+        return keys
+
+    def enqueue_all(self) -> None:
+        """Offer every key (a full resync)."""
+        for key in self.all_keys():
+            self._sink.add(key)
+
+    def _enqueue(self, cache: ClusterCache, affected: Affected, *, observed: bool) -> None:
+        if not affected or not cache.synced:
+            return  # the initial lists are followed by a full enqueue (_check_trust)
+        keys = set(affected.keys)
+        if affected.whole_cluster:
+            keys |= cache.candidate_keys()
+        if affected.namespaces:
+            keys |= {k for k in self.all_keys() if k.namespace in affected.namespaces}
+        now = time.monotonic() if observed else None
+        for key in keys:
+            self._sink.add(key, observed_at=now)
+
+    # ---- watches
+    async def _watch(self, name: ClusterId, kind: str) -> None:
+        cache = self._caches[name]
+        observed = kind != NAMESPACES  # a namespace is no service's change: no latency sample
+
+        def restarted(reason: str) -> None:
+            self._metrics.watch_restarts.labels(
+                cluster=name, resource=RESOURCES[kind].plural, reason=reason
+            ).inc()
+
+        try:
+            async for event in watch_resource(
+                client=self._clients[name],
+                resource=RESOURCES[kind],
+                settings=self.settings.watch,
+                on_restart=restarted,
+            ):
+                if isinstance(event, Relisted):
+                    self._enqueue(cache, cache.replace(kind, event.items), observed=observed)
+                elif isinstance(event, Changed):
+                    affected = cache.apply_event(kind, event.type, event.obj)
+                    self._enqueue(cache, affected, observed=observed)
+                elif isinstance(event, Disconnected):
+                    cache.mark_disconnected(kind, event.error)
+                    log.warning("cluster %s: watch of %s failed: %s", name, kind, event.error)
+        except Exception as exc:  # a bug: report the cluster stale rather than frozen
+            log.exception("cluster %s: watch of %s crashed", name, kind)
+            cache.mark_disconnected(kind, f"watch of {kind} crashed: {exc!r}")
+
+    # ---- periodic
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.resync_period_seconds)
+            self.enqueue_all()
+
+    async def _check_trust(self) -> None:
+        while True:
+            for name, cache in self._caches.items():
+                trusted = cache.synced and cache.healthy
+                if trusted and not self._trusted[name]:
+                    await self._on_trusted(name)
+                self._trusted[name] = trusted
+            await asyncio.sleep(self.settings.trust_check_seconds)
+
+    async def _on_trusted(self, name: ClusterId) -> None:
+        """A cluster (re)gained synced+healthy: offer every key, orphans included."""
+        try:
+            for obj in await list_owned(self._clients[name]):
+                raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(SERVICE_ANNOTATION)
+                if isinstance(raw, str) and "/" in raw:
+                    ns, _, svc = raw.partition("/")
+                    self._orphans.add(ServiceKey(ns, svc))
+        except FederatorError as exc:
+            log.warning("cluster %s: listing owned objects failed: %s", name, exc)
+        log.info("cluster %s synced and healthy: enqueueing all services", name)
+        self.enqueue_all()
