@@ -10,9 +10,9 @@ because the working directory comes first on ``sys.path``.
 
 Numbers are compared by line shape: each output line with its numbers replaced by ``#`` is
 a shape, and every number in it a slot, so ``write rate  123,456 samples/s`` from either
-tree lands in one row. Prints, per bench and slot, the median of each tree and the ratio
-(head / base), and the machine's load average before and after. Full outputs are kept under
-``bench/results/ab-<time>/``.
+tree lands in one row (a shape printed several times is numbered). Prints, per bench and
+slot, the median and range of each tree and the ratio (head / base), and the machine's load
+average before and after. Full outputs are kept under ``bench/results/ab-<time>/``.
 
     .venv/bin/python bench/ab_refs.py --base b33bdb8 --rounds 3 \\
         --bench "bench/store_write.py --series 500 --samples 300" \\
@@ -62,16 +62,24 @@ def run(tree: Path, command: str, timeout: float) -> str:
     return done.stdout
 
 
-def slots(output: str) -> dict[tuple[str, int], float]:
-    found: dict[tuple[str, int], float] = {}
+def slots(output: str) -> dict[tuple[str, int, int], float]:
+    """Every number of ``output`` keyed by (line shape, occurrence of that shape, slot)."""
+    found: dict[tuple[str, int, int], float] = {}
+    seen: dict[str, int] = defaultdict(int)
     for line in output.splitlines():
         numbers = NUMBER.findall(line)
         if not numbers:
             continue
         shape = " ".join(NUMBER.sub("#", line).split())
+        occurrence = seen[shape]
+        seen[shape] += 1
         for i, text in enumerate(numbers):
-            found.setdefault((shape, i), float(text.replace(",", "")))
+            found[(shape, occurrence, i)] = float(text.replace(",", ""))
     return found
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):,.4g} ({min(values):,.3g}-{max(values):,.3g})"
 
 
 def main() -> None:
@@ -87,7 +95,7 @@ def main() -> None:
     out_dir.mkdir(parents=True)
     print(f"load average before: {os.getloadavg()}; cores: {os.cpu_count()}", flush=True)
     for command in args.bench:
-        values: dict[str, dict[tuple[str, int], list[float]]] = {
+        values: dict[str, dict[tuple[str, int, int], list[float]]] = {
             name: defaultdict(list) for name in trees
         }
         for round_no in range(args.rounds):
@@ -100,15 +108,18 @@ def main() -> None:
                     values[name][key].append(value)
                 print(f"  {command} [{name} round {round_no + 1}] done", flush=True)
         print(f"\n## {command}")
-        print("| line (numbers as #) | slot | base median | head median | head/base |")
+        print(
+            "| line (numbers as #) | slot | base median (min-max) | head median (min-max) | ratio |"
+        )
         print("|---|---|---|---|---|")
         for key in values["head"]:
             base, head = values["base"].get(key), values["head"][key]
-            if not base:
-                continue
+            if not base or len(set(base + head)) == 1:
+                continue  # constants (sizes, flags echoed back) say nothing
             b, h = statistics.median(base), statistics.median(head)
             ratio = f"{h / b:.2f}" if b else "-"
-            print(f"| {key[0][:70]} | {key[1]} | {b:,.4g} | {h:,.4g} | {ratio} |")
+            line = f"{key[0][:70]} ({key[1] + 1})" if key[1] else key[0][:70]
+            print(f"| {line} | {key[2]} | {spread(base)} | {spread(head)} | {ratio} |")
     print(f"\nload average after: {os.getloadavg()}; outputs in {out_dir}")
 
 
