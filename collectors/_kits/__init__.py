@@ -1,5 +1,5 @@
-"""Runtime kits shared by the upper layers: the HTTP server on a bound socket, ending owned
-tasks (``cancel_and_wait``), and the jittered-backoff retry of store writes.
+"""Runtime kits shared by the upper layers: the HTTP server on a bound socket and ending
+owned tasks (``cancel_and_wait``).
 
 They do I/O or run tasks (unlike ``_core``), so the pure layers never import them
 (import-linter).

@@ -2,9 +2,12 @@
 
 Defaults follow the reference daemon (npm ``statsd`` 0.9): 10 s flush, percentile 90, idle
 stats kept (counters/timers/sets re-sent as zeros, gauges re-sent). Every bound that decides
-memory is here: distinct keys and raw values per interval, events, TCP line length, pending
-flushes. ``validate()`` raises :class:`collectors._core.errors.ConfigError` naming the field and
-the fix; ``from_mapping`` reads the YAML mapping.
+memory is here: distinct keys and raw values per interval, events, TCP line length. Flushes
+are not queued here (the pipeline's bounded queue is the only place they wait) and nothing is
+retried, so neither has a setting. ``validate()`` raises
+:class:`collectors._core.errors.ConfigError` naming the field and the fix; ``from_mapping``
+reads the YAML mapping (a field it does not know, such as a removed one, is a
+``ConfigError`` naming it).
 """
 
 from __future__ import annotations
@@ -71,19 +74,12 @@ class StatsdSettings:
     """Prefix of the receiver's own counters (``statsd.bad_lines_seen``, ``.packets_received``,
     ``.metrics_received``), flushed like any counter."""
     max_batch_samples: int = 10_000
-    """Samples per write to the pipeline; a flush is written in several batches, one after
-    the other (keep it below ``pipeline.batch.max_queued_samples``)."""
-    max_pending_flushes: int = 4
-    """Flushes waiting behind the one being written (the store is slow or down); when full,
-    a new flush is dropped and its samples counted (``dropped{reason="queue_full"}``)."""
-    write_retries: int = 3
-    """Retries of a batch the store refused with a retryable error (jittered backoff); then
-    the batch is dropped and counted (``dropped{reason="store_unavailable"}``)."""
-    retry_base_s: float = 0.5
-    """First retry delay; doubles per attempt, capped at the flush interval."""
+    """Samples per write to the pipeline; a flush is handed over in several batches, one
+    after the other (keep it below ``pipeline.batch.max_queued_samples``). A batch the
+    pipeline refuses is dropped and counted, not retried."""
     shutdown_grace_s: float = 10.0
-    """On shutdown, time allowed for the final flush (and any still waiting) to be written;
-    what is left is counted (``dropped{reason="shutdown"}``)."""
+    """On shutdown, time allowed for the final flush (and any other still being handed
+    over) to reach the pipeline; what is left is counted (``dropped{reason="shutdown"}``)."""
 
     @property
     def udp_address(self) -> tuple[str, int] | None:
@@ -147,8 +143,6 @@ class StatsdSettings:
             "max_tcp_line_bytes": (512, 64 * MIB),
             "gauges_max_ttl": (1, 1_000_000),
             "max_batch_samples": (1, 200_000),
-            "max_pending_flushes": (1, 1000),
-            "write_retries": (0, 100),
         }
         for name, (low, high) in bounds.items():
             value = getattr(self, name)
@@ -156,8 +150,10 @@ class StatsdSettings:
                 raise ConfigError(f"statsd.{name} must be in {low}..{high}; got {value}")
         if not self.prefix_stats:
             raise ConfigError("statsd.prefix_stats must not be empty (the reference uses 'statsd')")
-        if self.retry_base_s <= 0 or self.shutdown_grace_s <= 0:
-            raise ConfigError("statsd.retry_base_s and statsd.shutdown_grace_s must be > 0")
+        if self.shutdown_grace_s <= 0:
+            raise ConfigError(
+                f"statsd.shutdown_grace_s must be > 0 (seconds); got {self.shutdown_grace_s}"
+            )
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> StatsdSettings:

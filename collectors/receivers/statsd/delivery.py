@@ -1,36 +1,49 @@
-"""Hands every StatsD flush to the sink — the pipeline — in flush order, retrying refusals.
+"""Hands every StatsD flush to the sink — the pipeline — without keeping any of it back.
 
 The sink does the rest of the path every receiver shares (resource labels, memory limit,
-merging batches into store writes, the pipeline's bounded queue). What is left here is what
-StatsD alone needs, because it has no acknowledgement: nobody resends a flush the store
-could not take, so a batch refused with a ``RetryableError`` is retried ``write_retries``
-times with jittered backoff (:mod:`collectors._kits.retry`) before it is dropped and counted.
-Retrying holds the flush, hence two rules:
+merging batches into store writes, its bounded queue), so the pipeline is the only place
+StatsD's samples wait. What is left here is what StatsD alone needs:
 
-* flushes are written one after the other, in flush order: a later flush must not reach the
-  store before an earlier one still being retried (the store would refuse the earlier
-  samples as out of order);
-* at most ``max_pending_flushes`` flushes wait behind the one being written; a flush beyond
-  that is dropped and counted at once, so a store outage costs bounded memory.
+* **The flush timer never waits for the store.** Rates are computed for flushes on the
+  interval boundary (like the reference daemon's), so each flush is handed over by a task of
+  its own, in batches of ``max_batch_samples``, one batch after the other; the receiver
+  keeps no queue of flushes. Shutdown waits for these tasks up to ``shutdown_grace_s``, then
+  cancels them.
+* **Nothing is retried.** StatsD has no acknowledgement, and like the reference daemon,
+  whose backends lose a flush they cannot deliver, a batch the sink refuses is dropped and
+  counted. Since nothing is retried, a retry can never hold a flush back behind a later
+  one, and flush order is not violated by retries. (Flushes are not serialized either: when
+  handing one over takes longer than the interval, the next one's task starts beside it, and
+  a sample of the older flush reaching a series after the newer one is refused by the store
+  as out of order and counted.)
 
-Everything is counted (``stored``, ``dropped{reason="store_unavailable"|"queue_full"|
-"shutdown"|"internal_error"}``, ``rejected``), nothing is logged per sample.
+Everything is counted per sample (and per event), nothing is logged per sample:
+``stored``; ``dropped{reason="memory_limit"|"queue_full"|"store_unavailable"}`` for a batch
+refused with a ``RetryableError`` (``MemoryLimitError``, ``QueueFullError``, any other);
+``rejected{reason="permanent"}`` for a ``PermanentError``; ``rejected{reason=
+"out_of_order"|...}`` from the store's ``WriteResult``; ``dropped{reason="shutdown"}`` for
+what a task cancelled at shutdown still held; ``dropped{reason="internal_error"}`` for the
+rest of a flush after an unexpected exception (logged once, with its traceback). A flush
+that lost anything logs one line, whatever the number of its batches.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from collectors._core.component import TelemetrySink
-from collectors._core.errors import PermanentError, RetryableError
+from collectors._core.errors import (
+    MemoryLimitError,
+    PermanentError,
+    QueueFullError,
+    RetryableError,
+)
 from collectors._core.model import LogRecord, Sample, Severity
 from collectors._core.selfmetrics import ReceiverMetrics
-from collectors._kits.retry import Backoff, retry
 from collectors._kits.tasks import cancel_and_wait
 from collectors.receivers.statsd.aggregate import FlushResult
 from collectors.receivers.statsd.config import StatsdSettings
@@ -48,11 +61,33 @@ _CHECK_SEVERITY = (Severity.INFO, Severity.WARN, Severity.ERROR, Severity.UNSPEC
 _CHECK_STATUS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 _REJECTED = ("out_of_order", "duplicate_conflicts", "over_limit")
 
-T = TypeVar("T")
+
+def dropped_reason(error: RetryableError) -> str:
+    """The ``dropped`` reason of a batch the sink refused with ``error`` (not retried)."""
+    if isinstance(error, MemoryLimitError):
+        return "memory_limit"
+    if isinstance(error, QueueFullError):
+        return "queue_full"
+    return "store_unavailable"
 
 
-class _GaveUpError(Exception):
-    """A write was given up (already counted); the flush goes on with its next batch."""
+@dataclass(slots=True)
+class _Losses:
+    """What one flush lost to refusals, for its single log line."""
+
+    items: dict[str, int] = field(default_factory=dict)
+    """Samples and events per reason."""
+    first: Exception | None = None
+    """The first refusal, quoted in the log line."""
+
+    def add(self, reason: str, n: int, error: Exception) -> None:
+        self.items[reason] = self.items.get(reason, 0) + n
+        if self.first is None:
+            self.first = error
+
+    def __str__(self) -> str:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.items.items()))
+        return f"{reasons}; first refusal: {self.first}"
 
 
 def event_record(
@@ -109,7 +144,7 @@ def event_record(
 
 
 class FlushDelivery:
-    """Writes offered flushes to ``sink`` one at a time, in the order they were offered."""
+    """Hands each offered flush to ``sink`` in a task of its own; keeps the tasks for shutdown."""
 
     def __init__(
         self,
@@ -121,78 +156,72 @@ class FlushDelivery:
     ) -> None:
         self._sink = sink
         self._metrics = metrics
-        self._s = settings
+        self._batch = settings.max_batch_samples
         self._resource = resource
-        self._backoff = Backoff(base_s=settings.retry_base_s, cap_s=settings.flush_interval_s)
-        self._turn = asyncio.Lock()
-        """Held by the flush being written; the others wait for it in offer order (FIFO)."""
         self._tasks: set[asyncio.Task[None]] = set()
-        self._waiting = 0
 
     @property
-    def waiting(self) -> int:
-        """Flushes offered but not yet being written (``queue_depth``)."""
-        return self._waiting
+    def in_flight(self) -> int:
+        """Flushes still being handed to the sink."""
+        return len(self._tasks)
 
-    def offer(self, result: FlushResult) -> bool:
-        """Write ``result`` after the flushes offered before it; returns at once. False (and
-        its samples and events counted as dropped) when too many flushes already wait."""
-        if self._waiting >= self._s.max_pending_flushes:
-            self._metrics.dropped("queue_full", len(result.samples) + len(result.events))
-            return False
-        self._set_waiting(self._waiting + 1)
-        task = asyncio.create_task(self._deliver(result), name="statsd-write")
+    def offer(self, result: FlushResult) -> None:
+        """Start handing ``result`` to the sink; returns at once (the timer never waits)."""
+        if not result.samples and not result.events:
+            return
+        task = asyncio.create_task(self._deliver(result), name="statsd-flush-write")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return True
 
     async def drain(self, timeout_s: float) -> None:
-        """Wait up to ``timeout_s`` for every offered flush to be written, then cancel the
-        rest (what they still held is counted as ``dropped{reason="shutdown"}``)."""
+        """Wait up to ``timeout_s`` for every offered flush to be handed over, then cancel
+        the rest (what they still held is counted as ``dropped{reason="shutdown"}``)."""
         tasks = list(self._tasks)
         if not tasks:
             return
         _, late = await asyncio.wait(tasks, timeout=timeout_s)
         if late:
-            log.warning("statsd: %d flushes not written at shutdown", len(late))
+            log.warning("statsd: %d flushes not handed over within the shutdown grace", len(late))
         await cancel_and_wait(tasks)
 
-    def _set_waiting(self, n: int) -> None:
-        self._waiting = n
-        self._metrics.set_queue_depth(n)
-
     async def _deliver(self, result: FlushResult) -> None:
-        size = self._s.max_batch_samples
-        samples = result.samples
-        left = len(samples) + len(result.events)
-        queued = True
+        samples, events = result.samples, result.events
+        left = len(samples) + len(events)
+        losses = _Losses()
         try:
-            async with self._turn:
-                queued = False
-                self._set_waiting(self._waiting - 1)
-                for start in range(0, len(samples), size):
-                    batch = samples[start : start + size]  # one slice at a time: bounded copies
-                    await self._write_samples(batch)
-                    left -= len(batch)
-                if result.events:
-                    await self._write_events(result.events)
+            for start in range(0, len(samples), self._batch):
+                batch = samples[start : start + self._batch]  # one slice at a time: bounded copies
+                await self._write_samples(batch, losses)
+                left -= len(batch)
+            if events:
+                await self._write_events(events, losses)
+                left -= len(events)
         except asyncio.CancelledError:
             self._metrics.dropped("shutdown", left)
             raise
-        except Exception:  # a bug: nobody awaits this task, so report it here; go on
-            log.exception("statsd: writing a flush failed unexpectedly")
+        except Exception:  # a bug: nobody awaits this task, so report it here, once
             self._metrics.dropped("internal_error", left)
-        finally:
-            if queued:  # cancelled before its turn
-                self._set_waiting(self._waiting - 1)
+            log.exception(
+                "statsd: handing a flush to the pipeline failed unexpectedly; %d of its %d "
+                "samples and events not written%s",
+                left,
+                len(samples) + len(events),
+                f" (before that, refused: {losses})" if losses.items else "",
+            )
+            return
+        if losses.items:
+            log.warning(
+                "statsd: a flush of %d samples and events lost %s",
+                len(samples) + len(events),
+                losses,
+            )
 
-    async def _write_samples(self, batch: Sequence[Sample]) -> None:
+    async def _write_samples(self, batch: Sequence[Sample], losses: _Losses) -> None:
         began = time.monotonic()
         try:
-            written = await self._retrying(
-                functools.partial(self._sink.write_samples, batch), len(batch)
-            )
-        except _GaveUpError:
+            written = await self._sink.write_samples(batch)
+        except (RetryableError, PermanentError) as e:
+            self._refused(e, len(batch), losses)
             return
         for reason in _REJECTED:
             if n := getattr(written, reason):
@@ -200,26 +229,24 @@ class FlushDelivery:
         self._metrics.stored("metrics", written.accepted + written.duplicates_ignored)
         self._metrics.observe_batch(time.monotonic() - began)
 
-    async def _write_events(self, events: Sequence[DogEvent | ServiceCheck]) -> None:
+    async def _write_events(
+        self, events: Sequence[DogEvent | ServiceCheck], losses: _Losses
+    ) -> None:
         now_ms = round(time.time() * 1000)
         records = [event_record(e, now_ms, self._resource) for e in events]
         try:
-            await self._retrying(functools.partial(self._sink.write_logs, records), len(records))
-        except _GaveUpError:
+            await self._sink.write_logs(records)
+        except (RetryableError, PermanentError) as e:
+            self._refused(e, len(records), losses)
             return
         self._metrics.stored("logs", len(records))
 
-    async def _retrying(self, call: Callable[[], Awaitable[T]], items: int) -> T:
-        """``call()`` with the shared retry policy; a final refusal is counted and becomes
-        ``_GaveUpError``."""
-        try:
-            return await retry(call, retries=self._s.write_retries, backoff=self._backoff)
-        except RetryableError as e:
-            log.warning(
-                "statsd: store write failed after %d attempts: %s", self._s.write_retries + 1, e
-            )
-            self._metrics.dropped("store_unavailable", items)
-        except PermanentError as e:
-            log.warning("statsd: store refused a batch of %d: %s", items, e)
-            self._metrics.rejected("permanent", items)
-        raise _GaveUpError
+    def _refused(self, error: RetryableError | PermanentError, n: int, losses: _Losses) -> None:
+        """Count a refused batch of ``n`` under its reason; it is not retried."""
+        if isinstance(error, PermanentError):
+            reason = "permanent"
+            self._metrics.rejected(reason, n)
+        else:
+            reason = dropped_reason(error)
+            self._metrics.dropped(reason, n)
+        losses.add(reason, n, error)

@@ -4,10 +4,12 @@ Data flow: datagrams -> :class:`~collectors.receivers.statsd.aggregate.Accumulat
 ``udp_workers`` reader processes sharing one socket, or in this event loop) -> at every
 flush boundary (multiples of the interval since the epoch) the partials are merged and
 flushed into samples stamped with the flush time -> the sink (the pipeline), through
-:class:`~collectors.receivers.statsd.delivery.FlushDelivery`, which writes flushes in order
-and retries what the store refused (StatsD has no acknowledgement). The flush timer never
-waits for the store. Shutdown stops the listeners, drains the workers' sockets, performs a
-final flush and waits (bounded) for it to be written.
+:class:`~collectors.receivers.statsd.delivery.FlushDelivery`: one task per flush hands it
+over in batches; a batch the pipeline refuses is dropped and counted, never retried (StatsD
+has no acknowledgement, and the pipeline's bounded queue is the only place samples wait).
+The flush timer never waits for the store. Shutdown stops the listeners, drains the
+workers' sockets, performs a final flush and waits (bounded by ``shutdown_grace_s``) for
+the flushes still being handed over, then cancels them.
 """
 
 from __future__ import annotations

@@ -106,6 +106,11 @@ def test_yaml_then_flags_then_set(tmp_path: Path) -> None:
         pytest.param({"forward": {"enabled": "no"}}, "forward.enabled", id="enabled-not-bool"),
         pytest.param({"http": {"port": 1}}, "http.port is not a known", id="unknown-field"),
         pytest.param(
+            {"statsd": {"max_queued_flushes": 4}},  # StatsD keeps no queue of flushes
+            "statsd.max_queued_flushes is not a known setting",
+            id="statsd-unknown-field",
+        ),
+        pytest.param(
             {"statsd": {"tcp_listen": "127.0.0.1:4317"}},
             "both use 127.0.0.1:4317",
             id="statsd-port-conflict",
