@@ -56,6 +56,7 @@ bench: ## every benchmark in bench/ at a small size, each stopped after BENCH_TI
 	$(call run_bench,bench/statsd.py --seconds 2)
 	$(call run_bench,bench/federator_propagation.py --clusters 2 --services 10 --changes 10 \
 		--idle-seconds 30 --converge-timeout 300)
+	$(call run_bench,bench/istio_propagation.py --changes 20)
 
 run_bench = @echo "==> $(1)" && timeout -s INT -k 30 $(BENCH_TIMEOUT) $(PY) $(1)
 

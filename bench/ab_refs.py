@@ -85,12 +85,15 @@ def spread(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", required=True, help="git ref to compare against (e.g. main~3)")
+    parser.add_argument(
+        "--head", default=None, help="git ref to measure (default: this working tree as it is)"
+    )
     parser.add_argument("--bench", action="append", required=True, help="script and its flags")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each tree (interleaved)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per bench run")
     args = parser.parse_args()
 
-    trees = {"base": worktree(args.base), "head": REPO}
+    trees = {"base": worktree(args.base), "head": worktree(args.head) if args.head else REPO}
     out_dir = REPO / "bench" / "results" / time.strftime("ab-%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True)
     print(f"load average before: {os.getloadavg()}; cores: {os.cpu_count()}", flush=True)
