@@ -48,6 +48,10 @@ def worktree(ref: str) -> Path:
         subprocess.run(["git", "worktree", "add", "--detach", str(path), sha], cwd=REPO, check=True)
     if (REPO / GENERATED).exists() and not (path / GENERATED).exists():
         shutil.copytree(REPO / GENERATED, path / GENERATED)
+    if not (path / ".venv").exists():
+        # Benchmarks that start `.venv/bin/meshfed` find it here; PYTHONPATH (set in run())
+        # makes that interpreter import the worktree's code, not this checkout's.
+        (path / ".venv").symlink_to(REPO / ".venv")
     return path
 
 
