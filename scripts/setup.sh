@@ -30,6 +30,14 @@ step "Python venv and meshfed with dev dependencies"
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[dev]'
+# xds-protos (the Envoy API for `meshfed mesh inspect`) bundles an old copy of the
+# opentelemetry/proto modules in the same import path; whichever wheel pip installed last owns
+# those files. The collectors need opentelemetry-proto's own (newer) ones, and the Envoy
+# messages work with them, so reinstall them last.
+otel_proto=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("opentelemetry-proto"))')
+.venv/bin/pip install -q --force-reinstall --no-deps "opentelemetry-proto==$otel_proto"
+.venv/bin/python -c 'from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope' \
+  || { echo "error: opentelemetry-proto is shadowed by another package's copy" >&2; exit 1; }
 
 step "generated code (gRPC stubs)"
 bash scripts/gen-protos.sh
@@ -37,8 +45,12 @@ bash scripts/gen-protos.sh
 step "Kubernetes control plane and kwok (Go build, cached)"
 bash scripts/build-k8s.sh
 
+step "istiod (pilot-discovery) and pilot-agent from istio.io/istio (Go build, cached)"
+bash scripts/build-istio.sh
+
 step "Istio and MCS CRDs, kwok stages (Go modules, cached)"
 bash scripts/fetch-manifests.sh
+bash scripts/fetch-promql-testdata.sh  # Prometheus 2.42's promql/testdata, linked from the Go module cache
 
 step "Node.js peers: reference StatsD daemon, fluent-logger (npm, cached)"
 bash scripts/setup-peers.sh

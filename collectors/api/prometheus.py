@@ -137,11 +137,11 @@ def guarded(handler: Handler) -> Handler:
     return run
 
 
-def _matcher_sets(values: Sequence[str]) -> list[list[LabelMatcher]]:
+def _matcher_sets(values: Sequence[str], *, dotall: bool) -> list[list[LabelMatcher]]:
     sets = []
     for text in values:
         try:
-            node = parse(text)
+            node = parse(text, dotall=dotall)
         except BadQueryError as e:
             raise ParamError("match[]", str(e)) from e
         if not isinstance(node, VectorSel):
@@ -243,7 +243,7 @@ class PrometheusApi:
             return _error("bad_data", "no match[] parameter provided")
         start, end = _range(params)
         limit = self._limit(params)
-        sets = _matcher_sets(matches)
+        sets = _matcher_sets(matches, dotall=self._settings.query.prometheus3)
         page = await self._source.series(sets, start, end, limit)
         found = [tuple(sorted(d.items())) for d in page.items[:limit]]
         warnings = _cut(limit + 1 if page.truncated else len(found), limit, "series")
@@ -254,7 +254,7 @@ class PrometheusApi:
         """``/api/v1/labels``: label names, of the series matching ``match[]`` if given."""
         params = await _params(request)
         start, end = _range(params)
-        sets = _matcher_sets(params.getlist("match[]"))
+        sets = _matcher_sets(params.getlist("match[]"), dotall=self._settings.query.prometheus3)
         limit = self._limit(params)
         page = await self._source.label_names_page(sets, start, end, limit)
         return self._listing(page, limit)
@@ -266,7 +266,7 @@ class PrometheusApi:
             return _error("bad_data", f'invalid label name: "{name}"')
         params = await _params(request)
         start, end = _range(params)
-        sets = _matcher_sets(params.getlist("match[]"))
+        sets = _matcher_sets(params.getlist("match[]"), dotall=self._settings.query.prometheus3)
         limit = self._limit(params)
         page = await self._source.label_values_page(name, sets, start, end, limit)
         return self._listing(page, limit)

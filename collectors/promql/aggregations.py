@@ -143,12 +143,15 @@ def _top(
             kept[worst_i] = sample
     out: list[Sample] = []
     for kept in groups.values():
-        out.extend(sorted(kept, key=lambda s: _rank(s[1]), reverse=largest))
+        out.extend(sorted(kept, key=lambda s: _rank(s[1], largest=largest), reverse=largest))
     return out
 
 
-def _rank(v: float) -> float:
-    return -math.inf if math.isnan(v) else v
+def _rank(v: float, *, largest: bool) -> float:
+    """Sort key putting NaN last either way (Go's reversed value heaps)."""
+    if math.isnan(v):
+        return -math.inf if largest else math.inf
+    return v
 
 
 def _worst(kept: list[Sample], *, largest: bool) -> int:

@@ -3,7 +3,9 @@
 promql-parser does the parsing (we write no parser); this module turns its objects into
 small frozen dataclasses with times in integer milliseconds, numbers every selector so
 the planner can fetch each one once, and rejects what the engine does not evaluate with
-a ``bad_data`` error that names it, before any I/O happens.
+a ``bad_data`` error that names it, before any I/O happens. The text goes through
+``rewrite`` first (``@`` times and ``holt_winters``, which the binding cannot take), and
+function arguments are type-checked again (the parser lets ``log2(-Inf)`` through).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import promql_parser as pp
 
 from collectors._core.errors import BadQueryError
+from collectors.promql.rewrite import Rewritten, rewrite
 from collectors.promql.source import LabelMatcher, MatchType
 
 SUPPORTED_FUNCTIONS = frozenset(
@@ -28,6 +31,11 @@ SUPPORTED_FUNCTIONS = frozenset(
         "abs", "ceil", "floor", "round", "clamp", "clamp_min", "clamp_max", "sqrt", "ln",
         "log2", "log10", "exp", "sgn",
         "absent", "vector", "scalar", "time", "timestamp", "sort", "sort_desc",
+        "deriv", "predict_linear", "holt_winters", "double_exponential_smoothing",
+        "year", "month", "day_of_month", "day_of_week", "day_of_year", "days_in_month",
+        "hour", "minute",
+        "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
+        "atanh", "deg", "rad", "pi", "histogram_count", "histogram_sum", "histogram_fraction",
     }
 )  # fmt: skip
 SUPPORTED_AGGREGATIONS = frozenset(
@@ -41,8 +49,15 @@ _MATCH_TYPES = {
     "MatchOp.Re": MatchType.REGEX,
     "MatchOp.NotRe": MatchType.NOT_REGEX,
 }
+_TYPE_NAMES = {
+    "vector": "instant vector",
+    "matrix": "range vector",
+    "scalar": "scalar",
+    "string": "string",
+}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
+_SECOND = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,13 +144,22 @@ _CARDS = {
 }
 
 
-def parse(query: str) -> Node:
-    """Parse ``query`` into the engine's tree; ``BadQueryError`` for anything unusable."""
+def parse(query: str, *, dotall: bool = False) -> Node:
+    """Parse ``query`` into the engine's tree; ``BadQueryError`` for anything unusable.
+
+    ``dotall``: regex matchers where ``.`` matches a newline (Prometheus 3)."""
+    text = rewrite(query)
     try:
-        tree = pp.parse(query)
+        tree = pp.parse(text.text)
     except ValueError as e:
         raise BadQueryError(f"parse error: {e}") from e
-    return _Converter().convert(tree)
+    except BaseException as e:
+        # a panic inside the Rust binding: pyo3's PanicException, a BaseException that its
+        # module (created at run time) does not let us import by name
+        if type(e).__module__ != "pyo3_runtime":
+            raise
+        raise BadQueryError(f"parse error: {e}") from e
+    return _Converter(text, dotall=dotall).convert(tree)
 
 
 def value_type(node: Node) -> str:
@@ -160,19 +184,20 @@ def _ms(delta: timedelta | None) -> int:
     return 0 if delta is None else delta // _MS
 
 
-def _at(modifier: Any) -> At | None:
-    if modifier is None:
-        return None
-    if modifier.type == pp.AtModifierType.Start:
-        return At("start")
-    if modifier.type == pp.AtModifierType.End:
-        return At("end")
-    return At("at", (modifier.at - _EPOCH) // _MS)
-
-
 class _Converter:
-    def __init__(self) -> None:
+    def __init__(self, text: Rewritten, *, dotall: bool) -> None:
         self._ids = itertools.count()
+        self._text = text
+        self._dotall = dotall
+
+    def _at(self, modifier: Any) -> At | None:
+        if modifier is None:
+            return None
+        if modifier.type == pp.AtModifierType.Start:
+            return At("start")
+        if modifier.type == pp.AtModifierType.End:
+            return At("end")
+        return At("at", self._text.resolve((modifier.at - _EPOCH) / _SECOND))
 
     def convert(self, e: Any) -> Node:
         if isinstance(e, pp.ParenExpr):
@@ -187,7 +212,7 @@ class _Converter:
             return MatrixSel(self._selector(e.vector_selector), _ms(e.range))
         if isinstance(e, pp.SubqueryExpr):
             return Subquery(
-                self.convert(e.expr), _ms(e.range), _ms(e.step), _ms(e.offset), _at(e.at)
+                self.convert(e.expr), _ms(e.range), _ms(e.step), _ms(e.offset), self._at(e.at)
             )
         if isinstance(e, pp.UnaryExpr):
             return Negate(self.convert(e.expr))
@@ -203,18 +228,29 @@ class _Converter:
         if e.matchers.or_matchers:
             raise BadQueryError("unsupported: 'or' inside a label matcher list")
         matchers = [
-            LabelMatcher(m.name, _MATCH_TYPES[str(m.op)], m.value) for m in e.matchers.matchers
+            LabelMatcher(m.name, _MATCH_TYPES[str(m.op)], m.value, dotall=self._dotall)
+            for m in e.matchers.matchers
         ]
         if e.name:
             matchers.insert(0, LabelMatcher("__name__", MatchType.EQUAL, e.name))
-        return VectorSel(next(self._ids), tuple(matchers), _ms(e.offset), _at(e.at))
+        return VectorSel(next(self._ids), tuple(matchers), _ms(e.offset), self._at(e.at))
 
     def _call(self, e: Any) -> Call:
         name = str(e.func.name)
         if name not in SUPPORTED_FUNCTIONS:
             raise BadQueryError(f'unsupported function "{name}": meshfed does not evaluate it')
         ret = str(e.func.return_type).rsplit(".", 1)[-1].lower()
-        return Call(name, tuple(self.convert(a) for a in e.args), ret)
+        args = tuple(self.convert(a) for a in e.args)
+        wanted = [str(t).rsplit(".", 1)[-1].lower() for t in e.func.arg_types]
+        for i, arg in enumerate(args):
+            # promql-parser lets some literals through (``log2(-Inf)``): check again
+            want, got = wanted[min(i, len(wanted) - 1)], value_type(arg)
+            if wanted and got != want:
+                raise BadQueryError(
+                    f'expected type {_TYPE_NAMES[want]} in call to function "{name}", '
+                    f"got {_TYPE_NAMES[got]}"
+                )
+        return Call(name, args, ret)
 
     def _aggregate(self, e: Any) -> Aggregate:
         op = str(e.op)

@@ -26,6 +26,8 @@ from collectors.promql.labels import (
 )
 
 ARITHMETIC = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
+DROPS_NAME = ARITHMETIC - {"atan2"}
+"""2.42's ``shouldDropMetricName``: ``atan2`` keeps the metric name (Prometheus 3 drops it)."""
 COMPARISON = frozenset({"==", "!=", ">", "<", ">=", "<="})
 
 
@@ -92,11 +94,16 @@ def scalar_scalar(op: str, lhs: float, rhs: float) -> float:
     return 1.0 if CMPS[op](lhs, rhs) else 0.0
 
 
+def drops_name(op: str, *, p3: bool) -> bool:
+    """Whether ``op`` drops the metric name (``atan2`` does only in Prometheus 3)."""
+    return op in DROPS_NAME or (p3 and op == "atan2")
+
+
 def vector_scalar(
-    op: str, vector: list[Sample], scalar: float, *, swap: bool, return_bool: bool
+    op: str, vector: list[Sample], scalar: float, *, swap: bool, return_bool: bool, p3: bool = False
 ) -> list[Sample]:
     out: list[Sample] = []
-    drop = op in ARITHMETIC or return_bool
+    drop = drops_name(op, p3=p3) or return_bool
     for labels, v in vector:
         lv, rv = (scalar, v) if swap else (v, scalar)
         value, keep = elem(op, lv, rv)
@@ -117,7 +124,9 @@ def _signature(node: Binary) -> Callable[[Labels], Labels]:
     return lambda labels: drop_labels(labels, ignored)
 
 
-def vector_vector(node: Binary, lhs: list[Sample], rhs: list[Sample]) -> list[Sample]:
+def vector_vector(
+    node: Binary, lhs: list[Sample], rhs: list[Sample], *, p3: bool = False
+) -> list[Sample]:
     if node.op == "and":
         sig = _signature(node)
         right = {sig(labels) for labels, _ in rhs}
@@ -130,10 +139,10 @@ def vector_vector(node: Binary, lhs: list[Sample], rhs: list[Sample]) -> list[Sa
         sig = _signature(node)
         left = {sig(labels) for labels, _ in lhs}
         return lhs + [s for s in rhs if sig(s[0]) not in left]
-    return _match(node, lhs, rhs)
+    return _match(node, lhs, rhs, p3=p3)
 
 
-def _match(node: Binary, lhs: list[Sample], rhs: list[Sample]) -> list[Sample]:
+def _match(node: Binary, lhs: list[Sample], rhs: list[Sample], *, p3: bool) -> list[Sample]:
     if not lhs or not rhs:
         return []
     sig = _signature(node)
@@ -168,7 +177,7 @@ def _match(node: Binary, lhs: list[Sample], rhs: list[Sample]) -> list[Sample]:
             value = 1.0 if keep else 0.0
         elif not keep:
             continue
-        metric = _result_metric(labels, found[0], node)
+        metric = _result_metric(labels, found[0], node, p3=p3)
         if node.return_bool:
             metric = drop_name(metric)
         if node.card == "one-to-one":
@@ -198,9 +207,9 @@ def _match_labels(labels: Labels, node: Binary) -> Labels:
     return drop_labels(labels, (*node.matching, METRIC_NAME))
 
 
-def _result_metric(lhs: Labels, rhs: Labels, node: Binary) -> Labels:
+def _result_metric(lhs: Labels, rhs: Labels, node: Binary, *, p3: bool) -> Labels:
     metric = lhs
-    if node.op in ARITHMETIC:
+    if drops_name(node.op, p3=p3):
         metric = drop_name(metric)
     if node.card == "one-to-one":
         keep = node.on

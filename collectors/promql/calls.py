@@ -12,10 +12,14 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-from collectors.promql import functions
+from collectors.promql import functions, mathfuncs
 from collectors.promql.ast import Call, Node, VectorSel
 from collectors.promql.labels import Labels, Sample, drop_name
 from collectors.promql.values import RangeSteps, ScalarSteps, Value, VectorSteps
+
+NATIVE_HISTOGRAM_FUNCTIONS = frozenset({"histogram_count", "histogram_sum", "histogram_fraction"})
+"""They read native histogram samples only; the store holds floats, so they yield nothing
+(2.42 skips every float sample)."""
 
 
 class CallContext(Protocol):
@@ -24,6 +28,11 @@ class CallContext(Protocol):
     @property
     def steps(self) -> list[int]:
         """Evaluation times in ms, ascending."""
+        ...
+
+    @property
+    def prometheus3(self) -> bool:
+        """Whether the query runs with Prometheus 3 semantics (``QuerySettings``)."""
         ...
 
     def eval(self, node: Node) -> Value:
@@ -40,8 +49,9 @@ class CallContext(Protocol):
         """``timestamp(selector)``: the selected samples' own times, in seconds."""
         ...
 
-    def range_function(self, name: str, arg: RangeSteps, params: list[float]) -> VectorSteps:
-        """Apply range function ``name`` to every series of ``arg`` at every step."""
+    def range_function(self, name: str, arg: RangeSteps, params: list[list[float]]) -> VectorSteps:
+        """Apply range function ``name`` to every series of ``arg`` at every step, with
+        ``params`` (one list of per-step values per scalar argument)."""
         ...
 
     def present_steps(self, arg: RangeSteps) -> list[bool]:
@@ -80,16 +90,23 @@ def call(ev: CallContext, node: Call) -> Value:
                 for step, t in zip(steps, ev.steps, strict=True)
             ]
         )
+    if name in NATIVE_HISTOGRAM_FUNCTIONS:
+        ev.eval(args[-1])
+        return VectorSteps([[] for _ in range(n)])
+    if name == "pi":
+        return ScalarSteps([math.pi] * n)
+    if name in mathfuncs.DATE and not args:
+        return VectorSteps([mathfuncs.date_now(name, t) for t in ev.steps])
     if name in ("sort", "sort_desc"):
         return VectorSteps([_sort(step, desc=name == "sort_desc") for step in ev.vector(args[0])])
     first = ev.eval(args[0])
     if isinstance(first, RangeSteps):
-        return ev.range_function(name, first, [])
+        return ev.range_function(name, first, [ev.scalar(a) for a in args[1:]])
     if name == "quantile_over_time":
         phis = ev.scalar(args[0])
         arg = ev.eval(args[1])
         assert isinstance(arg, RangeSteps)
-        return ev.range_function(name, arg, phis)
+        return ev.range_function(name, arg, [phis])
     if name == "histogram_quantile":
         phis = first.values if isinstance(first, ScalarSteps) else [math.nan] * n
         vectors = ev.vector(args[1])
@@ -100,6 +117,10 @@ def call(ev: CallContext, node: Call) -> Value:
     vectors = first.steps
     if name in functions.SIMPLE:
         return _checked(ev, [functions.simple(name, v) for v in vectors])
+    if name in mathfuncs.TRIG:
+        return _checked(ev, [mathfuncs.trig(name, v) for v in vectors])
+    if name in mathfuncs.DATE:
+        return _checked(ev, [mathfuncs.date(name, v) for v in vectors])
     if name == "round":
         to = ev.scalar(args[1]) if len(args) > 1 else [1.0] * n
         return _checked(ev, [functions.round_to(v, x) for v, x in zip(vectors, to, strict=True)])
@@ -119,7 +140,7 @@ def call(ev: CallContext, node: Call) -> Value:
         )
     if name == "label_replace":
         strings = [ev.string(a) for a in args[1:5]]
-        replacement = functions.Replacement.build(*strings)
+        replacement = functions.Replacement.build(*strings, dotall=ev.prometheus3)
         return _checked(ev, [functions.label_replace(v, replacement) for v in vectors])
     if name == "label_join":
         dst, sep, *srcs = [ev.string(a) for a in args[1:]]

@@ -11,6 +11,7 @@ the same order (rows in series order), so both paths see the same vectors.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -98,8 +99,13 @@ class Windows:
         return self.hi - self.lo
 
 
-def windows(series: list[RangeSeries], refs: IntArray, range_ms: int) -> Windows:
+def windows(
+    series: list[RangeSeries], refs: IntArray, range_ms: int, *, left_open: bool = False
+) -> Windows:
     """Cut every step's window out of every series with one binary search.
+
+    Windows are ``[ref - range, ref]`` as in Prometheus 2.x, or ``(ref - range, ref]`` with
+    ``left_open`` (Prometheus 3).
 
     Series ``r``'s times are shifted by ``r * span`` (``span`` covers every time and
     window bound), which makes the concatenation one sorted array to search.
@@ -114,6 +120,7 @@ def windows(series: list[RangeSeries], refs: IntArray, range_ms: int) -> Windows
         return Windows(
             np.zeros(0, dtype=np.int64), np.zeros(0), zeros, zeros, first, starts, refs, range_ms
         )
+    side: Literal["left", "right"] = "right" if left_open else "left"
     ts = np.concatenate([s.timestamps_ms for s in series])
     vs = np.concatenate([s.values for s in series])
     base = min(int(ts.min()), int(starts.min()))
@@ -121,13 +128,13 @@ def windows(series: list[RangeSeries], refs: IntArray, range_ms: int) -> Windows
     if span * rows < 2**62:
         shift = np.arange(rows, dtype=np.int64)[:, None] * span - base
         keys = ts + np.repeat(shift[:, 0], lengths)
-        lo = np.searchsorted(keys, starts + shift, side="left")
+        lo = np.searchsorted(keys, starts + shift, side=side)
         hi = np.searchsorted(keys, refs + shift, side="right")
     else:  # times too far apart to shift: one search per series
         lo = np.zeros((rows, len(refs)), dtype=np.int64)
         hi = np.zeros((rows, len(refs)), dtype=np.int64)
         for r, s in enumerate(series):
-            lo[r] = np.searchsorted(s.timestamps_ms, starts, side="left") + first[r]
+            lo[r] = np.searchsorted(s.timestamps_ms, starts, side=side) + first[r]
             hi[r] = np.searchsorted(s.timestamps_ms, refs, side="right") + first[r]
     return Windows(ts, vs, lo, hi, first, starts, refs, range_ms)
 

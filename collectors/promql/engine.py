@@ -54,6 +54,10 @@ class QuerySettings:
     """Series one response may carry; more are cut and a warning says so."""
     timeout_s: float = 120.0
     """Default evaluation deadline when the request gives no ``timeout``."""
+    prometheus3: bool = False
+    """Prometheus 3 semantics where they differ from 2.42 (the default): range selectors,
+    the lookback and subquery grids are left-open ``(t - range, t]``, a regex's ``.``
+    matches a newline, and ``atan2`` drops the metric name."""
 
     def validate(self) -> None:
         if self.lookback_delta_ms <= 0:
@@ -75,7 +79,7 @@ async def evaluate_instant(
     timeout_s: float | None = None,
 ) -> QueryResult:
     """Evaluate ``query`` at one instant (``/api/v1/query``)."""
-    node = ast.parse(query)
+    node = ast.parse(query, dotall=settings.prometheus3)
     value, _ = await _run(node, [time_ms], source, settings, timeout_s)
     warnings: list[str] = []
     if isinstance(value, ScalarSteps):
@@ -83,7 +87,7 @@ async def evaluate_instant(
     if isinstance(value, StringValue):
         return StringResult(time_ms, value.value)
     if isinstance(value, RangeSteps):
-        series = _range_at(value, time_ms)
+        series = _range_at(value, time_ms, left_open=settings.prometheus3)
         series = _cap(series, settings.max_series, warnings)
         return MatrixResult(series, tuple(warnings))
     samples = value.steps[0]
@@ -114,7 +118,7 @@ async def evaluate_range(
         raise BadQueryError("end timestamp must not be before start time")
     if (end_ms - start_ms) // step_ms > MAX_POINTS_PER_SERIES:
         raise BadQueryError(RESOLUTION_ERROR)
-    node = ast.parse(query)
+    node = ast.parse(query, dotall=settings.prometheus3)
     kind = ast.value_type(node)
     if kind not in ("scalar", "vector"):
         documented = "range vector" if kind == "matrix" else kind
@@ -154,7 +158,12 @@ async def _run(
     timeout_s: float | None,
 ) -> tuple[Value, Evaluator]:
     times = QueryTimes(
-        steps[0], steps[-1], settings.lookback_delta_ms, settings.default_subquery_step_ms
+        steps[0],
+        steps[-1],
+        settings.lookback_delta_ms,
+        settings.default_subquery_step_ms,
+        settings.max_samples,
+        settings.prometheus3,
     )
     selectors, windows = plan(node, steps[0], steps[-1], times)
     data = await fetch(
@@ -177,12 +186,13 @@ def _block_series(block: Block, steps: list[int]) -> list[SeriesPoints]:
     return out
 
 
-def _range_at(value: RangeSteps, time_ms: int) -> list[SeriesPoints]:
+def _range_at(value: RangeSteps, time_ms: int, *, left_open: bool) -> list[SeriesPoints]:
     """An instant query of a range selector: each series' points in the window."""
     ref = (value.at_ms if value.at_ms is not None else time_ms) - value.offset_ms
+    start = ref - value.range_ms + (1 if left_open else 0)
     out = []
     for s in value.series:
-        mask = (s.timestamps_ms >= ref - value.range_ms) & (s.timestamps_ms <= ref)
+        mask = (s.timestamps_ms >= start) & (s.timestamps_ms <= ref)
         if mask.any():
             out.append(
                 SeriesPoints(s.labels, s.timestamps_ms[mask].tolist(), s.values[mask].tolist())
@@ -192,6 +202,10 @@ def _range_at(value: RangeSteps, time_ms: int) -> list[SeriesPoints]:
 
 
 def _sorted_by_value(node: ast.Node) -> bool:
+    """Whether the result keeps the engine's order: ``sort``, ``sort_desc``, and ``topk`` /
+    ``bottomk`` (each group sorted by value, groups in first-seen order, as Prometheus)."""
+    if isinstance(node, ast.Aggregate):
+        return node.op in ("topk", "bottomk")
     return isinstance(node, ast.Call) and node.name in ("sort", "sort_desc")
 
 

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from collectors._core.errors import QueryExecutionError, QueryTimeoutError
-from collectors.promql import aggregations, binary, rangevec
+from collectors.promql import aggregations, binary, rangevec, rangewindow
 from collectors.promql.ast import (
     Aggregate,
     Binary,
@@ -82,6 +82,10 @@ class Evaluator:
             return self._aggregate(node)
         return self._binary(node)
 
+    @property
+    def prometheus3(self) -> bool:
+        return self.times.prometheus3
+
     def vector(self, node: Node) -> list[list[Sample]]:
         value = self.eval(node)
         assert isinstance(value, VectorSteps)
@@ -109,7 +113,7 @@ class Evaluator:
         refs = self.refs(sel.offset_ms, at_ms)
         data = self.data.get(sel.id, [])
         series = [RangeSeries(f.labels, f.timestamps_ms, f.values) for f in data]
-        w = windows(series, refs, self.times.lookback_ms)
+        w = windows(series, refs, self.times.lookback_ms, left_open=self.times.prometheus3)
         present = w.counts >= 1
         if not len(w.ts):
             return Block([f.labels for f in data], np.zeros(present.shape), present)
@@ -137,7 +141,7 @@ class Evaluator:
         at_ms = None if node.at is None else self.times.resolve(node.at)
         lo, hi = (self.steps[0], self.steps[-1]) if at_ms is None else (at_ms, at_ms)
         step = node.step_ms or self.times.default_step_ms
-        grid = subquery_grid(lo, hi, node.range_ms, node.offset_ms, step)
+        grid = subquery_grid(lo, hi, node.range_ms, node.offset_ms, step, self.times)
         if not grid:
             return RangeSteps([], node.range_ms, node.offset_ms, at_ms)
         inner = Evaluator(steps=grid, data=self.data, times=self.times, deadline=self.deadline)
@@ -160,13 +164,18 @@ class Evaluator:
         series.sort(key=lambda s: s.labels)
         return RangeSteps(series, node.range_ms, node.offset_ms, at_ms)
 
-    def range_function(self, name: str, arg: RangeSteps, params: list[float]) -> VectorSteps:
-        """Apply a range function to every series at every step (see ``rangevec``)."""
+    def range_function(self, name: str, arg: RangeSteps, params: list[list[float]]) -> VectorSteps:
+        """Apply a range function to every series at every step (see ``rangevec``, and
+        ``rangewindow`` for the rare ones); ``params`` holds a scalar argument per step."""
         refs = self.refs(arg.offset_ms, arg.at_ms)
         keep_name = name == "last_over_time"
-        w = windows(arg.series, refs, arg.range_ms)
-        phis = np.asarray(params if params else [0.0] * len(self.steps), dtype=np.float64)
-        values, present = rangevec.apply(name, w, phis)
+        w = windows(arg.series, refs, arg.range_ms, left_open=self.times.prometheus3)
+        rows = np.asarray(params, dtype=np.float64).reshape(len(params), len(self.steps))
+        if name in rangewindow.WINDOW_FUNCTIONS:
+            values, present = rangewindow.apply_windowed(name, w, rows, self.steps)
+        else:
+            phis = rows[0] if len(rows) else np.zeros(len(self.steps))
+            values, present = rangevec.apply(name, w, phis)
         labels = [s.labels if keep_name else drop_name(s.labels) for s in arg.series]
         block = Block(labels, values, present)
         self.check_block(block)
@@ -174,7 +183,8 @@ class Evaluator:
 
     def present_steps(self, arg: RangeSteps) -> list[bool]:
         """For ``absent_over_time``: whether any series has a sample in the step's window."""
-        w = windows(arg.series, self.refs(arg.offset_ms, arg.at_ms), arg.range_ms)
+        refs = self.refs(arg.offset_ms, arg.at_ms)
+        w = windows(arg.series, refs, arg.range_ms, left_open=self.times.prometheus3)
         present = np.asarray((w.counts >= 1).any(axis=0), dtype=np.bool_)
         return [bool(p) for p in present]
 
@@ -232,6 +242,7 @@ class Evaluator:
 
     def _binary(self, node: Binary) -> Value:
         lhs, rhs = self.eval(node.lhs), self.eval(node.rhs)
+        p3 = self.times.prometheus3
         if isinstance(lhs, ScalarSteps) and isinstance(rhs, ScalarSteps):
             return ScalarSteps(
                 [
@@ -241,18 +252,19 @@ class Evaluator:
             )
         if isinstance(lhs, VectorSteps) and isinstance(rhs, ScalarSteps):
             steps = [
-                binary.vector_scalar(node.op, v, s, swap=False, return_bool=node.return_bool)
+                binary.vector_scalar(node.op, v, s, swap=False, return_bool=node.return_bool, p3=p3)
                 for v, s in zip(lhs.steps, rhs.values, strict=True)
             ]
         elif isinstance(lhs, ScalarSteps) and isinstance(rhs, VectorSteps):
             steps = [
-                binary.vector_scalar(node.op, v, s, swap=True, return_bool=node.return_bool)
+                binary.vector_scalar(node.op, v, s, swap=True, return_bool=node.return_bool, p3=p3)
                 for v, s in zip(rhs.steps, lhs.values, strict=True)
             ]
         else:
             assert isinstance(lhs, VectorSteps) and isinstance(rhs, VectorSteps)
             steps = [
-                binary.vector_vector(node, a, b) for a, b in zip(lhs.steps, rhs.steps, strict=True)
+                binary.vector_vector(node, a, b, p3=p3)
+                for a, b in zip(lhs.steps, rhs.steps, strict=True)
             ]
         self.check_unique(steps)
         return VectorSteps(steps)

@@ -13,9 +13,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from collectors._core.errors import QueryExecutionError
+from collectors._core.errors import BadQueryError, QueryExecutionError
 from collectors.promql.labels import (
-    METRIC_NAME,
     Labels,
     Sample,
     drop_labels,
@@ -23,6 +22,7 @@ from collectors.promql.labels import (
     get_label,
     set_label,
 )
+from collectors.promql.regex import compile_anchored
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
@@ -92,12 +92,22 @@ def simple(name: str, vector: list[Sample]) -> list[Sample]:
 
 
 def round_to(vector: list[Sample], to_nearest: float) -> list[Sample]:
-    inverse = 1 / to_nearest
+    """Go's ``math.Floor(v*inverse+0.5) / inverse`` with IEEE division (``round(x, 0)`` is NaN)."""
+    inverse = _ieee_div(1.0, to_nearest)
     out = []
     for labels, v in vector:
         finite = not (math.isnan(v) or math.isinf(v))
-        out.append((drop_name(labels), _go_floor(v * inverse + 0.5) / inverse if finite else v))
+        rounded = _ieee_div(_go_floor(v * inverse + 0.5), inverse) if finite else v
+        out.append((drop_name(labels), rounded))
     return out
+
+
+def _ieee_div(a: float, b: float) -> float:
+    if b == 0:
+        if a == 0 or math.isnan(a):
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+    return a / b
 
 
 def _go_floor(v: float) -> float:
@@ -107,7 +117,7 @@ def _go_floor(v: float) -> float:
 def clamp(vector: list[Sample], low: float, high: float) -> list[Sample]:
     if high < low:
         return []
-    return [(drop_name(labels), max(low, min(high, v))) for labels, v in vector]
+    return [(drop_name(labels), _go_max(low, _go_min(high, v))) for labels, v in vector]
 
 
 def clamp_min(vector: list[Sample], low: float) -> list[Sample]:
@@ -140,10 +150,12 @@ class Replacement:
     regex: re.Pattern[str]
 
     @classmethod
-    def build(cls, dst: str, template: str, src: str, regex: str) -> Replacement:
+    def build(
+        cls, dst: str, template: str, src: str, regex: str, *, dotall: bool = False
+    ) -> Replacement:
         try:
-            compiled = re.compile(f"^(?:{regex})$", re.DOTALL)
-        except re.error as e:
+            compiled = compile_anchored(regex, dotall=dotall)
+        except BadQueryError as e:
             raise QueryExecutionError(
                 f"invalid regular expression in label_replace(): {regex}"
             ) from e
@@ -232,7 +244,11 @@ def label_join(vector: list[Sample], dst: str, sep: str, srcs: list[str]) -> lis
 
 
 def histogram_quantile(q: float, vector: list[Sample]) -> list[Sample]:
-    """Quantiles from classic ``_bucket`` series grouped by all labels but ``le``."""
+    """Quantiles from classic ``_bucket`` series grouped by all labels but ``le``.
+
+    As in 2.42, series of different names are different histograms whose results lose the
+    name: two of them with the same other labels make the step's vector invalid (the caller
+    reports the duplicate label set)."""
     groups: dict[Labels, list[tuple[float, float]]] = {}
     for labels, v in vector:
         le = get_label(labels, "le")
@@ -240,9 +256,9 @@ def histogram_quantile(q: float, vector: list[Sample]) -> list[Sample]:
             bound = _parse_go_float(le)
         except ValueError:
             continue
-        key = drop_labels(labels, (METRIC_NAME, "le"))
+        key = drop_labels(labels, ("le",))
         groups.setdefault(key, []).append((bound, v))
-    return [(key, bucket_quantile(q, buckets)) for key, buckets in groups.items()]
+    return [(drop_name(key), bucket_quantile(q, buckets)) for key, buckets in groups.items()]
 
 
 def _parse_go_float(text: str) -> float:

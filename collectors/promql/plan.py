@@ -51,6 +51,11 @@ class QueryTimes:
     end_ms: int
     lookback_ms: int
     default_step_ms: int
+    max_steps: int = 5_000_000
+    """Most evaluation times a subquery may have (the query's ``max_samples``)."""
+    prometheus3: bool = False
+    """Prometheus 3 semantics: ranges ``(t - range, t]`` instead of 2.x's ``[t - range, t]``
+    (and, for the evaluator, ``atan2`` dropping the name, ``.`` matching a newline)."""
 
     def resolve(self, at: At) -> int:
         if at.kind == "start":
@@ -60,17 +65,24 @@ class QueryTimes:
         return at.ms
 
 
-def subquery_grid(lo: int, hi: int, range_ms: int, offset_ms: int, step_ms: int) -> list[int]:
+def subquery_grid(  # noqa: PLR0917
+    lo: int, hi: int, range_ms: int, offset_ms: int, step_ms: int, times: QueryTimes
+) -> list[int]:
     """Evaluation times of a subquery evaluated for outer times ``[lo, hi]``.
 
     Aligned to multiples of the step and starting at the first one at or after
-    ``lo - offset - range``, as Prometheus does.
+    ``lo - offset - range`` (after it when ranges are left-open), as Prometheus does. More
+    than ``times.max_steps`` times is refused as too many samples (a ``[100y:1s]``
+    subquery would otherwise exhaust memory).
     """
     first = lo - offset_ms - range_ms
     start = step_ms * (first // step_ms)
-    if start < first:
+    if start < first or (times.prometheus3 and start == first):
         start += step_ms
-    return list(range(start, hi - offset_ms + 1, step_ms))
+    end = hi - offset_ms
+    if end >= start and (end - start) // step_ms >= times.max_steps:
+        raise QueryExecutionError(TOO_MANY_SAMPLES)
+    return list(range(start, end + 1, step_ms))
 
 
 def plan(
@@ -107,7 +119,7 @@ def _walk(  # noqa: PLR0917
     elif isinstance(node, Subquery):
         base_lo, base_hi = (lo, hi) if node.at is None else (times.resolve(node.at),) * 2
         step = node.step_ms or times.default_step_ms
-        grid = subquery_grid(base_lo, base_hi, node.range_ms, node.offset_ms, step)
+        grid = subquery_grid(base_lo, base_hi, node.range_ms, node.offset_ms, step, times)
         if grid:
             _walk(node.expr, grid[0], grid[-1], times, found, windows)
     elif isinstance(node, Call):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from collectors._core.model import MetricMetadata
+from collectors.promql.regex import compile_anchored
 
 T = TypeVar("T")
 
@@ -34,16 +35,19 @@ class MatchType(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class LabelMatcher:
-    """``name <op> "value"``. Regexes are fully anchored, as in Prometheus."""
+    """``name <op> "value"``. Regexes are fully anchored with RE2's meaning, as in Prometheus
+    2.42 (``regex``); one Python cannot express that way raises ``BadQueryError``."""
 
     name: str
     type: MatchType
     value: str
+    dotall: bool = False
+    """Prometheus 3: ``.`` also matches a newline (2.42: it does not)."""
     _compiled: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.type in (MatchType.REGEX, MatchType.NOT_REGEX):
-            object.__setattr__(self, "_compiled", re.compile(f"^(?:{self.value})$", re.DOTALL))
+            object.__setattr__(self, "_compiled", compile_anchored(self.value, dotall=self.dotall))
 
     def matches(self, value: str) -> bool:
         """Whether a label value (``""`` when the label is absent) satisfies the matcher."""

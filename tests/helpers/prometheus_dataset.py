@@ -57,6 +57,10 @@ def make_dataset(now_ms: int | None = None) -> tuple[int, list[Series]]:
         for b, points in zip(bounds, per_bound, strict=True):
             name = "request_duration_seconds_bucket"
             series.append(({"__name__": name, "job": job, "le": b}, points))
+            # a second histogram with the same labels (different name): 2.42 fails when a
+            # selector matches both (the results would share a label set)
+            doubled = [(t, c * 2) for t, c in points]
+            series.append(({"__name__": "request_size_bytes_bucket", "job": job, "le": b}, doubled))
     up = [(t, 1.0) for t in times(0)]
     up[100] = (up[100][0], STALE_NAN)
     series.append(({"__name__": "up", "job": "flaky"}, up[:101] + up[140:]))

@@ -66,10 +66,10 @@ def test_client_methods(served: tuple[str, int], method: str) -> None:
         ),
         pytest.param(
             "query",
-            {"query": "predict_linear(up[5m], 60)"},
+            {"query": 'sort_by_label(up, "job")'},
             400,
             "bad_data",
-            '"predict_linear"',
+            '"sort_by_label"',
             id="unsupported-function",
         ),
         pytest.param(

@@ -113,7 +113,68 @@ QUERIES = [
     pytest.param("time()", id="time"),
     pytest.param("-temperature_celsius", id="negation"),
     pytest.param("max_over_time(rate(http_requests_total[1m])[10m:1m])", id="subquery"),
+    # added for full 2.42 parity (issue 17)
+    pytest.param("deriv(temperature_celsius[10m])", id="deriv"),
+    pytest.param("deriv(http_requests_total[5m] @ {at})", id="deriv-at"),
+    pytest.param("predict_linear(temperature_celsius[15m], 3600)", id="predict-linear"),
+    pytest.param("predict_linear(http_requests_total[10m] offset 2m, 600)", id="predict-offset"),
+    pytest.param("holt_winters(temperature_celsius[10m], 0.5, 0.3)", id="holt-winters"),
+    pytest.param("year()", id="year"),
+    pytest.param("month()", id="month"),
+    pytest.param("day_of_month()", id="day-of-month"),
+    pytest.param("day_of_week()", id="day-of-week"),
+    pytest.param("day_of_year()", id="day-of-year"),
+    pytest.param("days_in_month()", id="days-in-month"),
+    pytest.param("hour()", id="hour"),
+    pytest.param("minute(timestamp(up))", id="minute-of-timestamp"),
+    pytest.param("hour(timestamp(temperature_celsius @ {at}))", id="hour-at"),
+    pytest.param("day_of_week(vector(1e9) + temperature_celsius * 86400)", id="day-of-week-vector"),
+    pytest.param("sin(temperature_celsius)", id="sin"),
+    pytest.param("cos(temperature_celsius)", id="cos"),
+    pytest.param("tan(odd_gauge)", id="tan-nan"),
+    pytest.param("asin(temperature_celsius / 40)", id="asin"),
+    pytest.param("acos(odd_gauge / 60)", id="acos"),
+    pytest.param("atan(temperature_celsius)", id="atan"),
+    pytest.param("sinh(temperature_celsius / 10)", id="sinh"),
+    pytest.param("cosh(temperature_celsius / 10)", id="cosh"),
+    pytest.param("tanh(odd_gauge)", id="tanh"),
+    pytest.param("asinh(odd_gauge)", id="asinh"),
+    pytest.param("acosh(temperature_celsius)", id="acosh"),
+    pytest.param("atanh(odd_gauge / 60)", id="atanh"),
+    pytest.param("deg(temperature_celsius)", id="deg"),
+    pytest.param("rad(temperature_celsius)", id="rad"),
+    pytest.param("pi()", id="pi"),
+    pytest.param("temperature_celsius atan2 2", id="atan2-scalar-keeps-name"),
+    pytest.param("temperature_celsius atan2 temperature_celsius offset 5m", id="atan2-vector"),
+    pytest.param("clamp(temperature_celsius, 0, NaN)", id="clamp-nan"),
+    pytest.param("round(temperature_celsius, 0)", id="round-zero"),
+    pytest.param('http_requests_total{job=~".*((?i)PI).*"}', id="regex-inline-flag"),
+    pytest.param('http_requests_total{instance=~"(?i)A.*|x"}', id="regex-flag-alternation"),
+    pytest.param(
+        'http_requests_total{instance!~"[[:alpha:]]:[[:digit:]]+"}', id="regex-posix-class"
+    ),
+    pytest.param('up{job=~"(?U)st.*y"}', id="regex-ungreedy"),
+    pytest.param(
+        'label_replace(temperature_celsius, "x", "$1/$2", "room", "(?U)(.+)(.*)")',
+        id="label-replace-ungreedy",
+    ),
+    pytest.param(
+        'label_replace(temperature_celsius, "x", "$1", "room", "(?i)(K|H).*")',
+        id="label-replace-inline-flag",
+    ),
+    pytest.param(
+        "histogram_quantile(0.9, rate(request_duration_seconds_bucket[5m] offset 1m))",
+        id="histogram-quantile-offset",
+    ),
 ]
+ORDERED = [
+    pytest.param("topk(3, http_requests_total)", id="topk"),
+    pytest.param("bottomk(3, http_requests_total)", id="bottomk"),
+    pytest.param("topk by (job) (2, http_requests_total)", id="topk-by"),
+    pytest.param("bottomk(2, odd_gauge or temperature_celsius)", id="bottomk-nan"),
+    pytest.param("sort_desc(temperature_celsius)", id="sort-desc"),
+]
+"""Instant queries whose result order Prometheus defines (sorted), compared in order."""
 
 
 def _key(item: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -192,10 +253,23 @@ def test_range_selector_instant(peers: Peers) -> None:
         _compare(prom.custom_query(q, params=at), mesh.custom_query(q, params=at))
 
 
+@pytest.mark.parametrize("query", ORDERED)
+def test_order(peers: Peers, query: str) -> None:
+    prom, mesh = _clients(peers)
+    at = {"time": (peers.t0_ms + 40 * 60_000) / 1000}
+    want, got = prom.custom_query(query, params=at), mesh.custom_query(query, params=at)
+    _compare(want, got)
+    assert [_key(s) for s in got] == [_key(s) for s in want]
+
+
 @pytest.mark.parametrize(
     "query",
     [
         pytest.param("http_requests_total + ignoring(code) http_requests_total", id="many-to-many"),
+        pytest.param(
+            'histogram_quantile(0.9, {__name__=~"request_.*_bucket"})', id="two-histograms"
+        ),
+        pytest.param("holt_winters(temperature_celsius[10m], 1.5, 0.3)", id="bad-smoothing"),
         pytest.param("sum(", id="parse-error"),
         pytest.param(
             "sum by (job) (http_requests_total) * on(job) group_right(code) "

@@ -231,7 +231,7 @@ async def test_instant(query: str, at_s: float, expected: object) -> None:
     [
         pytest.param("sum(", BadQueryError, "parse error", id="parse"),
         pytest.param(
-            "predict_linear(g[5m], 1)", BadQueryError, '"predict_linear"', id="unsupported"
+            'sort_by_label(g, "room")', BadQueryError, '"sort_by_label"', id="unsupported"
         ),
         pytest.param(
             "g + ignoring(room) g",
