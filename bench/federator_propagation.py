@@ -9,8 +9,8 @@ of every owned object), then makes ``--changes`` sequential changes - a merge pa
 Service's port to a new number - and takes, per other cluster, the time from just before
 the patch to the ServiceEntry with that port arriving on a watch in that cluster. The
 federator is then stopped and a plain loop does the same changes itself: patch, render with
-the federator's pure desired/render code over caches listed once, server-side apply every
-manifest to every cluster in turn with the same KubeClient, timed by the same watches.
+the federator's pure code over caches listed once, server-side apply every manifest to every
+cluster concurrently (as the federator does), timed by the same watches.
 Federator RSS is read from /proc (VmRSS, VmHWM). The sandbox is always stopped.
 
     .venv/bin/python bench/federator_propagation.py --clusters 3 --services 100
@@ -38,7 +38,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from federator.core.config import FederationConfig
+from federator.core.config import ClusterSettings, FederationConfig
 from federator.core.config_parse import load_config
 from federator.core.desired import compute_desired
 from federator.core.mapping import SERVICES
@@ -345,11 +345,14 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
         world.caches[src].apply_event(SERVICES, "MODIFIED", service)
         key = ServiceKey(NS, name)
         desired = compute_desired(config=config, views=world.views([key]), keys=[key])
-        for target in config.clusters:
+
+        async def write(target: ClusterSettings) -> None:
             namespaces = world.caches[target.name].namespaces()
             rendered = render_cluster(desired, target=target, namespaces=namespaces, config=config)
             for manifest in rendered.manifests.values():
                 await clients[target.name].apply(manifest)
+
+        await asyncio.gather(*(write(target) for target in config.clusters))
 
     plain_changes = [(src, name, port + 10000) for src, name, port in changes]
     plain_lat = await run_changes(

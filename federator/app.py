@@ -1,21 +1,26 @@
 """``Federator``: everything ``meshfed federate`` runs, as one object with ``start``/``shutdown``.
 
 It owns the cluster registry (a client per member), the caches, the reconciler, the controller
-(queue, workers, result policy), the sources (watches -> caches -> keys), the status reporter,
-credential rotation, the HTTP server (/metrics, /healthz, /readyz) and the gRPC status API -
-each as configured. The CLI and the tests build this one object instead of wiring the parts.
+(queue, workers, result policy), the sources (watches -> caches -> keys), the east-west
+gateway prober, the status reporter, the leader elector (its Lease fences every member
+client's writes), credential rotation, the HTTP server (/metrics, /healthz, /readyz) and the
+gRPC status API - each as configured. The CLI and the tests build this one object instead of
+wiring the parts.
 
 Start order follows the data flow backwards: clients, the servers people read (so /healthz
 answers and a port clash fails before any work), the controller (somewhere for keys to go),
-the sources (keys start to flow), the status reporter, then credential rotation (which may
-restart sources). ``shutdown()`` runs in reverse, stops every part even if one fails (and then
-raises that failure), and closes the clients last. Both are idempotent; ``start`` shuts down
-what it started if it fails half-way.
+the sources (keys start to flow), the gateway prober, the status reporter, the leader elector
+(a replica that wins enqueues every key; a standby runs everything but writes nothing), then
+credential rotation (which may restart sources). ``shutdown()`` runs in reverse, stops every
+part even if one fails (and then raises that failure), and closes the clients last. Both are
+idempotent; ``start`` shuts down what it started if it fails half-way.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import uuid
 from dataclasses import dataclass, field
 
 from federator.api.server import ApiServer, ApiSettings
@@ -25,10 +30,12 @@ from federator.health import HealthServer
 from federator.kube.client import Credentials, KubeClient, Timeouts
 from federator.kube.clusters import ClusterRegistry
 from federator.kube.credentials_watch import CredentialsWatcher, RotationSettings
+from federator.kube.leader import LeaderElector
 from federator.lifecycle import Component
 from federator.metrics import FederatorMetrics
 from federator.reactor.cache import ClusterCache
 from federator.reactor.controller import Controller, ControllerSettings
+from federator.reactor.gateways import GatewayProber
 from federator.reactor.reporter import ReporterSettings, StatusReporter
 from federator.reactor.sources import Sources, SourceSettings
 from federator.reactor.world import CacheWorld
@@ -63,6 +70,14 @@ class FederatorSettings:
     """Serve the gRPC status API on ``listen.grpc``."""
     watch_credentials: bool = True
     """Pick up rotated member credentials (Secrets and files) without a restart."""
+    identity: str = ""
+    """This replica's identity in the leader Lease; empty: ``<hostname>-<random>`` (in a Pod
+    the hostname is the Pod's name)."""
+
+
+def default_identity() -> str:
+    """``<hostname>-<8 hex>``: unique per process, readable in the Lease."""
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
 
 class Federator:
@@ -82,8 +97,24 @@ class Federator:
         self.settings = s = settings or FederatorSettings()
         self.metrics = FederatorMetrics()
         self.status = StatusRegistry(clusters=config.cluster_ids)
+        election = config.leader_election
+        self.elector: LeaderElector | None = None
+        if election.enabled:
+            self.elector = LeaderElector(
+                client=lambda: self.registry.home,
+                namespace=config.namespace,
+                identity=s.identity or default_identity(),
+                settings=election,
+                metrics=self.metrics,
+                on_started_leading=self._takeover,
+            )
         self.registry = ClusterRegistry(
-            config, home=home, timeouts=s.timeouts, retire_after=s.retired_client_grace_seconds
+            config,
+            home=home,
+            timeouts=s.timeouts,
+            retire_after=s.retired_client_grace_seconds,
+            fence=self.elector,
+            lease_home=election.enabled,
         )
         self.caches = {c.name: ClusterCache(settings=c) for c in config.clusters}
         self.reconciler = Reconciler(
@@ -92,6 +123,7 @@ class Federator:
             clients=self.registry.clients,
             metrics=self.metrics,
             status=self.status,
+            leading=(lambda: True) if self.elector is None else (lambda: self.leading),
         )
         self.controller = Controller(
             reconciler=self.reconciler,
@@ -108,6 +140,9 @@ class Federator:
             metrics=self.metrics,
             settings=s.sources,
         )
+        self.prober = GatewayProber(
+            config=config, caches=self.caches, sink=self.controller, metrics=self.metrics
+        )
         self.reporter = StatusReporter(
             caches=self.caches,
             imported=self.reconciler.imported,
@@ -115,6 +150,8 @@ class Federator:
             metrics=self.metrics,
             planner=self.reconciler.plan_all,
             settings=s.reporter,
+            leadership=None if self.elector is None else self.elector.leadership,
+            gateways=self.prober.health,
         )
         self.health: HealthServer | None = None
         self.api: ApiServer | None = None
@@ -155,7 +192,10 @@ class Federator:
                 await self._start(self.api)
             await self._start(self.controller)
             await self._start(self.sources)
+            await self._start(self.prober)
             await self._start(self.reporter)
+            if self.elector is not None:
+                await self._start(self.elector)
             if s.watch_credentials:
                 self.rotation = CredentialsWatcher(
                     config=self.config,
@@ -210,6 +250,14 @@ class Federator:
         await self.registry.replace(name, client)
         await self.sources.restart(name)
         log.info("cluster %s: new client in use, watches restarted", name)
+
+    @property
+    def leading(self) -> bool:
+        """This replica may write (always, without leader election)."""
+        return self.elector is None or self.elector.leading
+
+    async def _takeover(self) -> None:
+        await self.sources.takeover()
 
     def resync_all(self) -> None:
         """Offer every key to the controller now (what ``resyncPeriod`` does)."""

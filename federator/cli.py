@@ -54,10 +54,17 @@ def _load(path: Path) -> FederationConfig:
 
 
 def _home(
-    config: FederationConfig, home_kubeconfig: Path | None, home_context: str | None
+    config: FederationConfig,
+    home_kubeconfig: Path | None,
+    home_context: str | None,
+    *,
+    lease: bool = False,
 ) -> Credentials | None:
-    """The home cluster's credentials, if a member's kubeconfig is in a Secret there."""
-    if not any(c.secret is not None for c in config.clusters):
+    """The home cluster's credentials, if a member's kubeconfig is in a Secret there or
+    (``lease``: ``federate``) the leader Lease is."""
+    if not (lease and config.leader_election.enabled) and not any(
+        c.secret is not None for c in config.clusters
+    ):
         return None
     if home_kubeconfig is not None:
         return file_credentials(str(home_kubeconfig), home_context)
@@ -107,7 +114,8 @@ def federate(
     cfg = _load(config)
 
     async def main() -> None:
-        federator = Federator(config=cfg, home=_home(cfg, home_kubeconfig, home_context))
+        home = _home(cfg, home_kubeconfig, home_context, lease=True)
+        federator = Federator(config=cfg, home=home)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -8,7 +8,9 @@ One place to read, because the class of a failure decides what happens next, in 
     │   │                             .retry_after: the server's Retry-After (0: none)
     │   ├── ApiRetryableError         an apiserver unreachable, timing out, 409, 429, 5xx
     │   │                             .status: the HTTP status (None: no answer)
-    │   └── ExpiredError              410 Gone: the watch's resourceVersion is too old; relist
+    │   ├── ExpiredError              410 Gone: the watch's resourceVersion is too old; relist
+    │   └── NotLeaderError            a write refused by the fence: this replica does not hold
+    │                                 the Lease (or has not renewed it in time); never sent
     ├── PermanentError                refused for good: a status condition, no hot retry;
     │   │                             gRPC FAILED_PRECONDITION; CLI exit 1
     │   │                             .status: the HTTP status if an apiserver answered
@@ -61,6 +63,11 @@ class ApiRetryableError(RetryableError):
 
 class ExpiredError(RetryableError):
     """The requested resourceVersion is too old (410 Gone): the caller must relist."""
+
+
+class NotLeaderError(RetryableError):
+    """A write refused before it was sent: this replica does not hold the leader Lease, or
+    has not renewed it within the renew deadline (it may have been paused). Fencing (R5)."""
 
 
 class PermanentError(FederatorError):

@@ -3,7 +3,9 @@
 A few lines of asyncio instead of a web framework: three GET endpoints, HTTP/1.1 with
 ``Connection: close``, request head bounded to 8 KiB and 5 s. ``/healthz`` answers 200 while
 the event loop runs; ``/readyz`` answers 200 once the status reporter says ready (every
-reachable cluster synced), 503 before.
+reachable cluster synced), 503 before; its body names the replica's role (``ready (leader)``,
+``ready (standby)``, ``ready (single)``): a standby is ready too - its caches are warm, so it
+can take over at once.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class HealthServer:
             "/metrics": lambda: (200, metrics.render(), "text/plain; version=0.0.4"),
             "/healthz": lambda: (200, b"ok\n", "text/plain"),
             "/readyz": lambda: (
-                (200, b"ready\n", "text/plain")
+                (200, f"ready ({status.leadership.role})\n".encode(), "text/plain")
                 if status.ready
                 else (503, b"not ready: waiting for clusters to sync\n", "text/plain")
             ),

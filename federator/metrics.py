@@ -88,6 +88,29 @@ class FederatorMetrics:
             ["cluster"],
             registry=r,
         )
+        self.gateway_up = Gauge(
+            p + "gateway_up",
+            "1 unless the cluster's east-west gateway failed failureThreshold probes in a row.",
+            ["cluster"],
+            registry=r,
+        )
+        self.gateway_probe_failures = Counter(
+            p + "gateway_probe_failures",
+            "Failed east-west gateway probes.",
+            ["cluster"],
+            registry=r,
+        )
+        self.leader = Gauge(
+            p + "leader", "1 while this replica holds the leader Lease and may write.", registry=r
+        )
+        self.leader_transitions = Counter(
+            p + "leader_transitions", "Times this replica became the leader.", registry=r
+        )
+        self.writes_fenced = Counter(
+            p + "writes_fenced",
+            "Write requests not sent because this replica did not hold the Lease (R5).",
+            registry=r,
+        )
         self.events_dropped = Counter(
             p + "events_dropped", "Kubernetes Events not recorded (failed or capped).", registry=r
         )

@@ -13,10 +13,11 @@ many.
 Public API (stable; the gRPC layer codes against it):
 
 - reads: ``clusters()``, ``cluster(name)``, ``services()``, ``service(key)``, ``ready``,
+  ``leadership``,
   ``subscribe(max_queue=...)`` -> ``Subscription`` (async iterator of ``ChangeEvent``),
   ``await plan()`` -> ``federator.core.diff.Plan`` (computed on demand, writes nothing).
 - writes (the federator's event loop only): ``set_cluster``, ``set_service``,
-  ``remove_service``, ``publish``, ``set_planner``, ``set_ready``.
+  ``remove_service``, ``publish``, ``set_planner``, ``set_ready``, ``set_leadership``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from datetime import datetime
 from types import TracebackType
 
 from federator.core.diff import Plan
+from federator.core.election import Leadership
 from federator.core.model import ClusterId, Condition, ConflictReport, Endpoint, ServiceKey
+from federator.core.probing import GatewayHealth
 
 Planner = Callable[[], Awaitable[Plan]]
 """Computes the plan of the whole federation against live state; performs no writes."""
@@ -55,6 +58,11 @@ class ClusterStatus:
     """Global services written into this cluster (ServiceEntries owned by meshfed)."""
     error: str | None = None
     """The last connection/watch error, if the cluster is not reachable."""
+    staleness_seconds: float | None = None
+    """Seconds since the data was last known current: 0 while synced and reachable; None if
+    it never was. Its exports are "unknown (stale)" while this grows, not "none"."""
+    gateway: GatewayHealth = field(default_factory=GatewayHealth)
+    """Its east-west gateway as the prober last saw it (R4)."""
 
 
 FORBIDDEN = "Forbidden"
@@ -192,6 +200,7 @@ class StatusRegistry:
         self._planner: Planner | None = None
         self._planner_loop: asyncio.AbstractEventLoop | None = None
         self._ready = False
+        self._leadership = Leadership()
 
     # ---- reads
     def clusters(self) -> tuple[ClusterStatus, ...]:
@@ -216,6 +225,11 @@ class StatusRegistry:
     def ready(self) -> bool:
         """Every reachable cluster synced (or the start-up grace period ran out)."""
         return self._ready
+
+    @property
+    def leadership(self) -> Leadership:
+        """This replica's role in the leader election (``single`` when it is off)."""
+        return self._leadership
 
     def subscribe(self, *, max_queue: int = 256) -> Subscription:
         """A new change feed bound to the running event loop.
@@ -256,6 +270,9 @@ class StatusRegistry:
 
     def set_ready(self, ready: bool) -> None:
         self._ready = ready
+
+    def set_leadership(self, leadership: Leadership) -> None:
+        self._leadership = leadership
 
     def set_planner(self, planner: Planner) -> None:
         """Register the plan callable; it runs on the caller's (the federator's) event loop."""

@@ -38,9 +38,21 @@ def _yes(value: bool) -> str:
     return "[green]yes[/]" if value else "[red]no[/]"
 
 
+def _staleness(c: pb.ClusterStatus) -> str:
+    return f"{c.staleness_seconds:.0f}s" if c.HasField("staleness_seconds") else "yes"
+
+
+def _gateway(g: pb.GatewayHealth) -> str:
+    if g.state == pb.GatewayHealth.STATE_DOWN:
+        return f"[red]down[/] ({g.consecutive_failures} failed)"
+    if g.state == pb.GatewayHealth.STATE_UP:
+        return "[green]up[/]"
+    return "-"
+
+
 def clusters_table(clusters: list[pb.ClusterStatus]) -> Table:
     table = Table(title="Clusters", title_justify="left")
-    for column in ("Cluster", "Reachable", "Synced", "Stale", "Last sync"):
+    for column in ("Cluster", "Reachable", "Synced", "Stale", "Last sync", "Gateway"):
         table.add_column(column)
     table.add_column("Exported", justify="right")
     table.add_column("Imported", justify="right")
@@ -50,8 +62,9 @@ def clusters_table(clusters: list[pb.ClusterStatus]) -> Table:
             c.name,
             _yes(c.reachable),
             _yes(c.synced),
-            "[yellow]yes[/]" if c.stale else "no",
+            f"[yellow]{_staleness(c)}[/]" if c.stale else "no",
             _when(c.last_sync_time),
+            _gateway(c.gateway),
             str(c.exported_services),
             str(c.imported_services),
             c.error,
@@ -107,6 +120,14 @@ def _print_status(console: Console, stub: Any, *, namespace: str, timeout: float
         f"federator {ready}: {len(status.clusters)} clusters, {status.services} global "
         f"services, {status.conflicts} conflicts, last applied {_when(status.last_applied_time)}"
     )
+    election = status.leader_election
+    if election.enabled:
+        role = "[green]leader[/]" if election.leader else "standby"
+        console.print(
+            f"this replica ({election.identity}) is the {role}; leader: "
+            f"{election.holder or 'none'} (lease transitions {election.transitions}, "
+            f"renewed {_when(election.renew_time)})"
+        )
     console.print(clusters_table(list(status.clusters)))
     console.print(services_table(list(listed.services)))
     conflicts = [(s.key, c) for s in listed.services for c in s.conflicts]

@@ -17,6 +17,7 @@ from meshfed import DISTRIBUTION, installed_version
 
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("meshfed.sandbox.cli", "app"),
+    "mesh": ("meshfed.mesh.cli", "app"),
     "federate": ("federator.cli", "federate"),
     "plan": ("federator.cli", "plan"),
     "clusters": ("federator.cli", "clusters"),

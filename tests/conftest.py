@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.helpers.sandbox", "tests.helpers.prometheus_peer"]
+pytest_plugins = [
+    "tests.helpers.sandbox",
+    "tests.helpers.istio",
+    "tests.helpers.gateways",
+    "tests.helpers.prometheus_peer",
+]
 
 _TESTS = Path(__file__).parent
 _MARKER_BY_DIRECTORY = {"unit": pytest.mark.unit, "integration": pytest.mark.integration}

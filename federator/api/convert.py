@@ -11,12 +11,13 @@ and keeps its text in a string field, so a newer federator never breaks an older
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from federator.api._generated.meshfed.v1 import federation_pb2 as pb
 from federator.core.desired import host_for
 from federator.core.diff import Action, ClusterPlan, Op, Plan
+from federator.core.election import Leadership
 from federator.core.model import SERVICE_ANNOTATION, ClusterId, Endpoint, ServiceKey
 from federator.errors import InvalidRequestError
 from federator.status import ChangeEvent, ClusterStatus, ServiceStatus
@@ -69,7 +70,17 @@ def cluster_to_pb(cluster: ClusterStatus) -> pb.ClusterStatus:
         exported_services=cluster.exported_count,
         imported_services=cluster.imported_count,
         error=cluster.error or "",
+        gateway=pb.GatewayHealth(
+            state=f"STATE_{cluster.gateway.state.name}",
+            address=cluster.gateway.address,
+            consecutive_failures=cluster.gateway.failures,
+            error=cluster.gateway.error,
+        ),
     )
+    if cluster.staleness_seconds is not None:
+        msg.staleness_seconds = cluster.staleness_seconds
+    if cluster.gateway.since is not None:
+        msg.gateway.since.FromDatetime(cluster.gateway.since)
     if cluster.last_sync_time is not None:
         msg.last_sync_time.FromDatetime(cluster.last_sync_time)
     return msg
@@ -85,16 +96,27 @@ def endpoint_to_pb(endpoint: Endpoint) -> pb.Endpoint:
 
 
 def service_to_pb(
-    service: ServiceStatus, *, host_suffix: str, include_endpoints: bool
+    service: ServiceStatus,
+    *,
+    host_suffix: str,
+    include_endpoints: bool,
+    clusters: Mapping[ClusterId, ClusterStatus] | None = None,
 ) -> pb.ServiceStatus:
-    """One global service; ``include_endpoints`` adds the endpoint lists (counts always)."""
+    """One global service; ``include_endpoints`` adds the endpoint lists (counts always).
+    ``clusters`` (by name) say whether each exporter's endpoints are current or the last
+    known ones of a stale cluster; an exporter whose cluster is unknown counts as current."""
+    clusters = clusters or {}
     msg = pb.ServiceStatus(key=key_to_pb(service.key), host=host_for(service.key, host_suffix))
     for cluster in sorted(set(service.exporting_clusters) | set(service.endpoints)):
         endpoints = sorted(service.endpoints.get(cluster, ()), key=lambda e: e.address)
+        state = clusters.get(cluster)
+        stale = state is not None and state.stale
         exporter = msg.exporters.add(
             cluster=cluster,
             ready_endpoints=sum(1 for e in endpoints if e.ready),
             total_endpoints=len(endpoints),
+            freshness="ENDPOINTS_FRESHNESS_STALE" if stale else "ENDPOINTS_FRESHNESS_CURRENT",
+            staleness_seconds=(state.staleness_seconds or 0.0) if state is not None else 0.0,
         )
         if include_endpoints:
             exporter.endpoints.extend(endpoint_to_pb(e) for e in endpoints)
@@ -125,17 +147,32 @@ def status_to_pb(
     clusters: Sequence[ClusterStatus],
     services: Sequence[ServiceStatus],
     now: datetime,
+    leadership: Leadership | None = None,
 ) -> pb.GetStatusResponse:
     msg = pb.GetStatusResponse(
         ready=ready,
         clusters=[cluster_to_pb(c) for c in clusters],
         services=len(services),
         conflicts=sum(len(s.conflicts) for s in services),
+        leader_election=leadership_to_pb(leadership or Leadership()),
     )
     applied = [when for s in services for when in s.last_applied.values()]
     if applied:
         msg.last_applied_time.FromDatetime(max(applied))
     msg.observed_time.FromDatetime(now)
+    return msg
+
+
+def leadership_to_pb(leadership: Leadership) -> pb.LeaderElection:
+    msg = pb.LeaderElection(
+        enabled=leadership.enabled,
+        leader=leadership.leader,
+        identity=leadership.identity,
+        holder=leadership.holder,
+        transitions=leadership.transitions,
+    )
+    if leadership.renew_time is not None:
+        msg.renew_time.FromDatetime(leadership.renew_time)
     return msg
 
 

@@ -97,6 +97,7 @@ class FederationServicer:
             clusters=self._status.clusters(),
             services=self._status.services(),
             now=self._now(),
+            leadership=self._status.leadership,
         )
 
     async def ListClusters(  # noqa: N802
@@ -110,10 +111,14 @@ class FederationServicer:
         self, request: pb.ListServicesRequest, context: Context
     ) -> pb.ListServicesResponse:
         services = convert.services_in(self._status.services(), namespace=request.namespace)
+        clusters = {c.name: c for c in self._status.clusters()}
         return pb.ListServicesResponse(
             services=[
                 convert.service_to_pb(
-                    s, host_suffix=self._host_suffix, include_endpoints=request.include_endpoints
+                    s,
+                    host_suffix=self._host_suffix,
+                    include_endpoints=request.include_endpoints,
+                    clusters=clusters,
                 )
                 for s in services
             ]
@@ -128,7 +133,10 @@ class FederationServicer:
             await _abort(context, grpc.StatusCode.NOT_FOUND, f"no cluster exports {key}")
         return pb.GetServiceResponse(
             service=convert.service_to_pb(
-                service, host_suffix=self._host_suffix, include_endpoints=True
+                service,
+                host_suffix=self._host_suffix,
+                include_endpoints=True,
+                clusters={c.name: c for c in self._status.clusters()},
             )
         )
 

@@ -133,6 +133,71 @@ class ListenSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LeaderElectionSettings:
+    """One writer among replicas: a ``coordination.k8s.io`` Lease in the home cluster (R5).
+
+    The timing is client-go's: a standby takes over once the Lease went unrenewed for
+    ``leaseDuration`` (as its own clock measured), so a dead leader is replaced within
+    ``leaseDuration + retryPeriod``; a leader that could not renew for ``renewDeadline``
+    stops writing (the fence), before any standby may take over."""
+
+    enabled: bool = False
+    """Elect a leader; only it writes. Needs the home cluster (in a Pod, or
+    ``--home-kubeconfig``). Off: this process writes unconditionally (run one replica)."""
+    lease_name: str = "meshfed-federator"
+    """Name of the Lease, in ``namespace`` of the home cluster."""
+    lease_duration_seconds: float = 15.0
+    """How long a Lease stays valid after its last renewal, for the standbys."""
+    renew_deadline_seconds: float = 10.0
+    """The leader writes only while its last successful renewal is younger than this."""
+    retry_period_seconds: float = 2.0
+    """How often the leader renews and a standby tries to acquire."""
+
+    def validate(self) -> None:
+        if not self.enabled:
+            return
+        _check_dns_label("leaderElection.leaseName", self.lease_name, subdomain=True)
+        if not 0 < self.retry_period_seconds < self.renew_deadline_seconds:
+            raise ConfigError(
+                "leaderElection.retryPeriod must be > 0 and shorter than renewDeadline "
+                "(defaults 2s and 10s)"
+            )
+        if not self.renew_deadline_seconds < self.lease_duration_seconds:
+            raise ConfigError(
+                "leaderElection.renewDeadline must be shorter than leaseDuration, or a paused "
+                "leader could still write after a standby took over (defaults 10s and 15s)"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayProbeSettings:
+    """How remote east-west gateways are probed (R4): a TCP connect to the gateway port,
+    plus a TLS handshake when ``tls`` is set, every ``interval``; ``failureThreshold``
+    failures in a row mark a gateway down, one success marks it up again."""
+
+    enabled: bool = True
+    """Probe every member's east-west gateway (gateway topology)."""
+    interval_seconds: float = 3.0
+    """Probe period (Linkerd's gateway probe uses 3 s)."""
+    timeout_seconds: float = 1.0
+    """Connect (and handshake) timeout of one probe; at most ``interval``."""
+    failure_threshold: int = 3
+    """Consecutive failed probes before a gateway is reported down."""
+    port: int = 15443
+    """The gateway port probed (the AUTO_PASSTHROUGH port)."""
+    tls: bool = False
+    """Also complete a TLS handshake (certificates are not verified: liveness only)."""
+
+    def validate(self) -> None:
+        if not 0 < self.timeout_seconds <= self.interval_seconds:
+            raise ConfigError("gatewayProbe.timeout must be > 0 and at most gatewayProbe.interval")
+        if self.failure_threshold < 1:
+            raise ConfigError("gatewayProbe.failureThreshold must be >= 1")
+        if not 0 < self.port < 65536:
+            raise ConfigError("gatewayProbe.port must be between 1 and 65535")
+
+
+@dataclass(frozen=True, slots=True)
 class FederationConfig:
     """The whole federation: defaults for every service, and the member clusters."""
 
@@ -149,6 +214,8 @@ class FederationConfig:
     failover: FailoverSettings = field(default_factory=FailoverSettings)
     outlier_detection: OutlierDetectionSettings = field(default_factory=OutlierDetectionSettings)
     listen: ListenSettings = field(default_factory=ListenSettings)
+    leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
+    gateway_probe: GatewayProbeSettings = field(default_factory=GatewayProbeSettings)
 
     @property
     def cluster_ids(self) -> tuple[ClusterId, ...]:
@@ -185,6 +252,8 @@ class FederationConfig:
                 "give each server its own port"
             )
         self._validate_outlier()
+        self.leader_election.validate()
+        self.gateway_probe.validate()
         seen: dict[str, int] = {}
         for i, cluster in enumerate(self.clusters):
             _validate_cluster(i, cluster)

@@ -19,9 +19,11 @@ from federator.core.config import (
     ClusterSettings,
     FailoverSettings,
     FederationConfig,
+    GatewayProbeSettings,
     GatewaySettings,
     KubeconfigFile,
     KubeconfigSecret,
+    LeaderElectionSettings,
     ListenSettings,
     OutlierDetectionSettings,
 )
@@ -158,6 +160,53 @@ def _cluster(value: Any, where: str, base_dir: Path) -> ClusterSettings:
     return cluster
 
 
+def _bool(f: _Fields, key: str, default: bool) -> bool:
+    v = f.get(key)
+    if v is None:
+        return default
+    if not isinstance(v, bool):
+        raise ConfigError(f"{f.path(key)} must be true or false, got {v!r}")
+    return v
+
+
+def _seconds(f: _Fields, key: str, default: float) -> float:
+    v = f.get(key)
+    return default if v is None else _duration_seconds(v, f.path(key))
+
+
+def _leader_election(value: Any) -> LeaderElectionSettings:
+    d = LeaderElectionSettings()
+    if value is None:
+        return d
+    f = _Fields(value, "leaderElection")
+    out = LeaderElectionSettings(
+        enabled=_bool(f, "enabled", d.enabled),
+        lease_name=f.str_("leaseName", d.lease_name),
+        lease_duration_seconds=_seconds(f, "leaseDuration", d.lease_duration_seconds),
+        renew_deadline_seconds=_seconds(f, "renewDeadline", d.renew_deadline_seconds),
+        retry_period_seconds=_seconds(f, "retryPeriod", d.retry_period_seconds),
+    )
+    f.finish()
+    return out
+
+
+def _gateway_probe(value: Any) -> GatewayProbeSettings:
+    d = GatewayProbeSettings()
+    if value is None:
+        return d
+    f = _Fields(value, "gatewayProbe")
+    out = GatewayProbeSettings(
+        enabled=_bool(f, "enabled", d.enabled),
+        interval_seconds=_seconds(f, "interval", d.interval_seconds),
+        timeout_seconds=_seconds(f, "timeout", d.timeout_seconds),
+        failure_threshold=f.int_("failureThreshold", d.failure_threshold),
+        port=f.int_("port", d.port),
+        tls=_bool(f, "tls", d.tls),
+    )
+    f.finish()
+    return out
+
+
 def _topology(value: str, where: str) -> Topology:
     try:
         return Topology(value)
@@ -212,6 +261,8 @@ def parse_document(doc: Any, *, base_dir: Path) -> FederationConfig:
 
     resync = f.get("resyncPeriod")
     config = FederationConfig(
+        leader_election=_leader_election(f.get("leaderElection")),
+        gateway_probe=_gateway_probe(f.get("gatewayProbe")),
         clusters=clusters,
         topology=_topology(f.str_("topology", defaults.topology.value), "topology"),
         host_suffix=f.str_("hostSuffix", defaults.host_suffix),

@@ -185,6 +185,7 @@ class Reason(enum.StrEnum):
     NAMESPACE_MISSING = "NamespaceMissing"
     GATEWAY_ADDRESS_UNKNOWN = "GatewayAddressUnknown"
     GATEWAY_UNHEALTHY = "GatewayUnhealthy"
+    LAST_ENDPOINT_KEPT = "LastEndpointKept"
     NO_READY_ENDPOINTS = "NoReadyEndpoints"
 
 

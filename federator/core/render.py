@@ -13,7 +13,10 @@ ServiceEntry, per target cluster T (ADR 0001 explains the host and the ``network
 - per other exporter X, gateway topology: one endpoint, X's east-west gateway address, every
   port mapped to 15443, X's locality, ``weight`` = X's ready endpoint count. Left out while X
   has no ready endpoint (Istio reads weight 0 as 1), no known gateway address, or a gateway
-  the prober reports down;
+  the prober reports down - except that the last endpoint is never withdrawn: if leaving
+  the unhealthy gateways out would leave T with no endpoint for the service, they stay
+  (``LastEndpointKept`` condition; users of Linkerd and Cilium lost healthy services to
+  over-eager cleanup);
 - per other exporter X, vpn topology: X's ready pod IPs with their pod ports;
 - every endpoint labelled ``topology.istio.io/cluster: <cluster>``; no ``network`` is set;
 - ``resolution: DNS`` when an address is a hostname, else ``STATIC``.
@@ -152,9 +155,11 @@ def _pod_ports(ep: Endpoint, ports: tuple[ServicePort, ...]) -> dict[str, int]:
 
 
 def _gateway_entry(
-    c: Contribution, ports: tuple[ServicePort, ...]
+    c: Contribution, ports: tuple[ServicePort, ...], *, keep_unhealthy: bool
 ) -> tuple[str, str, dict[str, Any]] | None:
-    if c.gateway_address is None or not c.gateway_healthy or c.ready_count == 0:
+    if c.gateway_address is None or c.ready_count == 0:
+        return None
+    if not (c.gateway_healthy or keep_unhealthy):
         return None
     entry = _entry(
         c.gateway_address,
@@ -166,17 +171,38 @@ def _gateway_entry(
     return c.cluster, c.gateway_address, entry
 
 
-def service_entry(service: GlobalService, target: ClusterId) -> Manifest:
-    """The ServiceEntry for ``service`` as written into ``target``."""
+def _rows(
+    service: GlobalService, target: ClusterId, *, keep_unhealthy: bool
+) -> list[tuple[str, str, dict[str, Any]]]:
     rows: list[tuple[str, str, dict[str, Any]]] = []
     for c in service.contributions:
         if c.cluster == target or service.topology is Topology.VPN:
             rows.extend(_pod_entries(c, service.ports))
         else:
-            row = _gateway_entry(c, service.ports)
+            row = _gateway_entry(c, service.ports, keep_unhealthy=keep_unhealthy)
             if row is not None:
                 rows.append(row)
     rows.sort(key=lambda r: (r[0], r[1]))
+    return rows
+
+
+def kept_unhealthy(service: GlobalService, target: ClusterId) -> tuple[ClusterId, ...]:
+    """Exporters whose unhealthy gateway stays in ``target``'s ServiceEntry because it is
+    all ``target`` has left for the service (the last-endpoint rule, R4)."""
+    if _rows(service, target, keep_unhealthy=False):
+        return ()
+    return tuple(ClusterId(r[0]) for r in _rows(service, target, keep_unhealthy=True))
+
+
+def service_entry(service: GlobalService, target: ClusterId) -> Manifest:
+    """The ServiceEntry for ``service`` as written into ``target``.
+
+    An exporter whose gateway the prober reports down is left out - unless that would leave
+    ``target`` with no endpoint at all for the service: the last endpoint is never withdrawn
+    (``kept_unhealthy``; a ``LastEndpointKept`` condition says so)."""
+    rows = _rows(service, target, keep_unhealthy=False) or _rows(
+        service, target, keep_unhealthy=True
+    )
     endpoints = [r[2] for r in rows]
     dns = any(not is_ip(e["address"]) for e in endpoints)
     spec: dict[str, Any] = {
@@ -265,6 +291,17 @@ def render_cluster(
                 )
             )
             continue
+        conditions.extend(
+            Condition(
+                service.key,
+                target.name,
+                Reason.LAST_ENDPOINT_KEPT,
+                f"the east-west gateway of {cluster} does not answer, but it is the last "
+                f"endpoint of {service.host} in {target.name}: kept rather than leaving "
+                "the service without endpoints",
+            )
+            for cluster in kept_unhealthy(service, target.name)
+        )
         for manifest in (
             service_entry(service, target.name),
             destination_rule(service, config),

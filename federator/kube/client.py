@@ -18,12 +18,16 @@ changed them (meshfed is the authority for its own objects, as controllers are);
 managers set and meshfed does not are left alone by SSA regardless of ``force`` (R5).
 Deletes carry ``preconditions`` (uid and resourceVersion), so an object changed since it was
 read is not deleted (the apiserver answers 409, retried after a fresh read).
+
+Fencing (R5): a client built with a ``WriteFence`` asks it before every write request (apply,
+delete, event) and again, through an httpcore trace hook, at the last moment before the
+request's bytes are written to the connection; a fence that refuses raises ``NotLeaderError``
+and nothing is sent (``federator.kube.leader``).
 """
 
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +37,9 @@ import httpx
 
 from federator.core.model import FIELD_MANAGER, ClusterId
 from federator.errors import ApiPermanentError, ApiRetryableError, ExpiredError, FederatorError
+from federator.kube.fence import WriteFence, fence_trace
+from federator.kube.tls import ssl_context
+from federator.kube.token_file import FileToken
 
 Object = dict[str, Any]
 
@@ -64,6 +71,7 @@ ENDPOINT_SLICES = Resource("discovery.k8s.io", "v1", "endpointslices", "Endpoint
 SERVICE_EXPORTS = Resource("multicluster.x-k8s.io", "v1alpha1", "serviceexports", "ServiceExport")
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 SECRETS = Resource("", "v1", "secrets", "Secret")
+LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 EVENTS = Resource("", "v1", "events", "Event")
 SERVICE_ENTRIES = Resource("networking.istio.io", "v1", "serviceentries", "ServiceEntry")
 DESTINATION_RULES = Resource("networking.istio.io", "v1", "destinationrules", "DestinationRule")
@@ -78,6 +86,9 @@ class Credentials:
     server: str
     ca_pem: bytes | None = None
     token: str | None = None
+    token_file: str | None = None
+    """A file holding the token, re-read when it changes (the in-cluster service account's
+    projected token, which the kubelet rotates); takes precedence over ``token``."""
     cert_pem: bytes | None = None
     key_pem: bytes | None = None
     username: str | None = None
@@ -98,26 +109,6 @@ class Timeouts:
     """TCP+TLS connect timeout."""
     request: float = 30.0
     """Read timeout of ordinary (non-watch) requests."""
-
-
-def _ssl_context(creds: Credentials) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    if creds.ca_pem:
-        ctx = ssl.create_default_context(cadata=creds.ca_pem.decode())
-    if creds.cert_pem and creds.key_pem:
-        import os  # noqa: PLC0415
-        import tempfile  # noqa: PLC0415
-        from pathlib import Path  # noqa: PLC0415
-
-        # ssl can only load a client key from a file: write it 0600, load, remove at once.
-        with tempfile.TemporaryDirectory(prefix="meshfed-") as tmp:
-            cert, key = str(Path(tmp) / "c.pem"), str(Path(tmp) / "k.pem")
-            for path, data in ((cert, creds.cert_pem), (key, creds.key_pem)):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-            ctx.load_cert_chain(cert, key)
-    return ctx
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -151,22 +142,35 @@ class KubeClient:
     """Async client of one cluster's apiserver. ``aclose()`` when done."""
 
     def __init__(
-        self, *, cluster: ClusterId, credentials: Credentials, timeouts: Timeouts | None = None
+        self,
+        *,
+        cluster: ClusterId,
+        credentials: Credentials,
+        timeouts: Timeouts | None = None,
+        fence: WriteFence | None = None,
     ) -> None:
         self.cluster = cluster
+        self.fence = fence
+        """Asked before every write request (None: writes are not fenced)."""
         self.server = credentials.server.rstrip("/")
         self._timeouts = timeouts or Timeouts()
         headers = {"Accept": "application/json", "User-Agent": "meshfed-federator"}
         if credentials.token:
             headers["Authorization"] = f"Bearer {credentials.token}"
-        auth = None
+        auth: httpx.Auth | None = None
         if credentials.username is not None and credentials.password is not None:
             auth = httpx.BasicAuth(credentials.username, credentials.password)
+        if credentials.token_file:
+            auth = FileToken(credentials.token_file)
         self._http = httpx.AsyncClient(
             base_url=self.server,
             headers=headers,
             auth=auth,
-            verify=_ssl_context(credentials),
+            verify=ssl_context(
+                ca_pem=credentials.ca_pem,
+                cert_pem=credentials.cert_pem,
+                key_pem=credentials.key_pem,
+            ),
             timeout=httpx.Timeout(self._timeouts.request, connect=self._timeouts.connect),
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
         )
@@ -191,9 +195,13 @@ class KubeClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
+        extensions: dict[str, Any] = {}
+        if method != "GET" and self.fence is not None:
+            self.fence.check(what)
+            extensions["trace"] = fence_trace(self.fence, what)
         try:
             response = await self._http.request(
-                method, path, params=params, content=content, headers=headers
+                method, path, params=params, content=content, headers=headers, extensions=extensions
             )
         except httpx.HTTPError as exc:
             raise ApiRetryableError(f"{what} in {self.cluster}: {exc!r}") from exc
@@ -279,6 +287,25 @@ class KubeClient:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
+            raise classify(response, what)
+        result: Object = response.json()
+        return result
+
+    async def write_json(
+        self, method: str, resource: Resource, namespace: str, body: Mapping[str, Any]
+    ) -> Object:
+        """POST (create) or PUT (replace, with the body's resourceVersion as precondition: 409
+        if the object changed since it was read) ``body``; not counted in ``writes``."""
+        name = None if method == "POST" else body["metadata"]["name"]
+        what = f"{method} {resource.kind} {namespace}/{name or ''} in {self.cluster}"
+        response = await self._request(
+            method,
+            resource.path(namespace, name),
+            what,
+            content=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        if response.status_code not in (200, 201):
             raise classify(response, what)
         result: Object = response.json()
         return result

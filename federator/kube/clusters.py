@@ -32,6 +32,7 @@ from federator.core.kubeconfig_safety import check_kubeconfig
 from federator.core.model import CLUSTER_SECRET_LABEL, ClusterId
 from federator.errors import ConfigError, FederatorError
 from federator.kube.client import SECRETS, Credentials, KubeClient, Timeouts
+from federator.kube.fence import WriteFence
 from federator.lifecycle import cancel_and_wait
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -154,7 +155,7 @@ def in_cluster_credentials() -> Credentials:
     return Credentials(
         server=f"https://{host}:{port}",
         ca_pem=(SERVICE_ACCOUNT_DIR / "ca.crt").read_bytes(),
-        token=(SERVICE_ACCOUNT_DIR / "token").read_text().strip(),
+        token_file=str(SERVICE_ACCOUNT_DIR / "token"),  # re-read when the kubelet rotates it
     )
 
 
@@ -209,8 +210,10 @@ async def open_members(
     *,
     home: KubeClient | None = None,
     timeouts: Timeouts | None = None,
+    fence: WriteFence | None = None,
 ) -> tuple[dict[ClusterId, KubeClient], dict[ClusterId, LoadedCredentials]]:
-    """One client per member and the credentials each was built from.
+    """One client per member (its writes fenced by ``fence``) and the credentials each was
+    built from.
 
     Raises ``ConfigError`` (after closing what it opened)."""
     clients: dict[ClusterId, KubeClient] = {}
@@ -222,6 +225,7 @@ async def open_members(
                 cluster=settings.name,
                 credentials=loaded[settings.name].credentials,
                 timeouts=timeouts,
+                fence=fence,
             )
     except BaseException:
         for client in clients.values():
@@ -249,7 +253,9 @@ class ClusterRegistry:
     life: the reconciler and the sources read that same dict, so ``replace`` (rotated
     credentials) is seen by all at once; the replaced client is closed ``retire_after``
     seconds later (longer than a request timeout, so requests in flight on it finish).
-    ``aclose()`` closes every client, retired ones included (idempotent)."""
+    ``aclose()`` closes every client, retired ones included (idempotent). Every member client
+    writes through ``fence`` (leader election, R5), rotated ones included; the home client is
+    built also when leader election is on (the Lease lives there)."""
 
     def __init__(
         self,
@@ -258,8 +264,14 @@ class ClusterRegistry:
         home: Credentials | None = None,
         timeouts: Timeouts | None = None,
         retire_after: float = 40.0,
+        fence: WriteFence | None = None,
+        lease_home: bool = False,
     ) -> None:
+        """``lease_home``: build the home client even without Secret members (the leader
+        Lease lives in the home cluster)."""
         self._config = config
+        self._fence = fence
+        self._lease_home = lease_home
         self._home_credentials = home
         self._timeouts = timeouts
         self._retire_after = retire_after
@@ -273,12 +285,17 @@ class ClusterRegistry:
 
     async def open(self) -> None:
         """Build every client; ``ConfigError`` (after closing what was opened) if one fails."""
-        needs_home = any(c.secret is not None for c in self._config.clusters)
+        if self._lease_home and self._home_credentials is None:
+            raise ConfigError(
+                "leaderElection.enabled needs the home cluster, where the Lease lives: run the "
+                "federator in a Pod or pass --home-kubeconfig"
+            )
+        needs_home = self._lease_home or any(c.secret is not None for c in self._config.clusters)
         if needs_home and self._home_credentials is not None and self.home is None:
             self.home = KubeClient(cluster=HOME, credentials=self._home_credentials)
         try:
             clients, loaded = await open_members(
-                self._config, home=self.home, timeouts=self._timeouts
+                self._config, home=self.home, timeouts=self._timeouts, fence=self._fence
             )
         except BaseException:
             await self.aclose()
@@ -289,6 +306,7 @@ class ClusterRegistry:
     async def replace(self, name: ClusterId, client: KubeClient) -> None:
         """Use ``client`` for ``name`` from now on; close the one it replaces later."""
         old = self.clients[name]
+        client.fence = self._fence
         self.clients[name] = client
         self._retiring[old] = asyncio.create_task(
             self._close_later(old), name=f"close-old-client-{name}"

@@ -65,6 +65,8 @@ class ClusterCache:
         """When every watch was last current (set on each event while healthy)."""
         self._gateways: tuple[str, ...] | None = None
         """Memoised gateway addresses; reset whenever a gateway Service changes."""
+        self.gateway_healthy = True
+        """False while the gateway prober reports this cluster's east-west gateway down."""
 
     # ---- watch state
     @property
@@ -190,6 +192,7 @@ class ClusterCache:
             endpoints=endpoints,
             namespaces=self.namespaces(),
             gateway_addresses=self.gateway_addresses(),
+            gateway_healthy=self.gateway_healthy,
         )
 
     def gateway_addresses(self) -> tuple[str, ...]:

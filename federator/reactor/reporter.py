@@ -1,5 +1,7 @@
 """The status reporter: the caches and the reconciler's bookkeeping -> the status registry,
-the cluster gauges and readiness, once per ``tick_seconds``.
+the cluster gauges and readiness, once per ``tick_seconds``; with them each cluster's
+freshness (``staleness_seconds``), its gateway as the prober saw it, and this replica's role
+in the leader election.
 
 Kept apart from the sources and the controller because it only reads them: how fresh the
 status is (one tick) never decides when anything is reconciled. Readiness: every cluster
@@ -13,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from federator.core.election import Leadership
 from federator.core.model import ClusterId, ServiceKey
+from federator.core.probing import GatewayHealth
 from federator.lifecycle import cancel_and_wait
 from federator.metrics import FederatorMetrics
 from federator.reactor.cache import ClusterCache
@@ -49,8 +53,14 @@ class StatusReporter:
         metrics: FederatorMetrics,
         planner: Planner,
         settings: ReporterSettings | None = None,
+        leadership: Callable[[], Leadership] | None = None,
+        gateways: Mapping[ClusterId, GatewayHealth] | None = None,
     ) -> None:
+        """``leadership``: this replica's role (leader election); None: no election.
+        ``gateways``: the gateway prober's latest health per cluster."""
         self.settings = settings or ReporterSettings()
+        self._leadership = leadership
+        self._gateways = gateways or {}
         self._caches = caches
         self._imported = imported
         self._status = status
@@ -82,6 +92,9 @@ class StatusReporter:
         """One refresh of every cluster's status and gauges, the conflicts and readiness."""
         now = time.monotonic()
         for name, cache in self._caches.items():
+            age = None if cache.last_sync is None else _age(cache.last_sync)
+            if cache.healthy and cache.synced:
+                age = 0.0
             self._status.set_cluster(
                 ClusterStatus(
                     name=name,
@@ -92,13 +105,12 @@ class StatusReporter:
                     exported_count=len(cache.exported_keys()),
                     imported_count=len(self._imported[name]),
                     error=None if cache.healthy else cache.error,
+                    staleness_seconds=age,
+                    gateway=self._gateways.get(name, GatewayHealth()),
                 )
             )
             self._metrics.cluster_up.labels(cluster=name).set(1 if cache.healthy else 0)
             self._metrics.cluster_synced.labels(cluster=name).set(1 if cache.synced else 0)
-            age = None if cache.last_sync is None else _age(cache.last_sync)
-            if cache.healthy and cache.synced:
-                age = 0.0
             if age is not None:
                 self._metrics.cluster_last_sync_age.labels(cluster=name).set(age)
         by_reason: dict[str, int] = {}
@@ -107,6 +119,8 @@ class StatusReporter:
                 by_reason[conflict.reason.value] = by_reason.get(conflict.reason.value, 0) + 1
         for reason in CONFLICT_REASONS:
             self._metrics.conflicts.labels(reason=reason).set(by_reason.get(reason, 0))
+        if self._leadership is not None:
+            self._status.set_leadership(self._leadership())
         caches = self._caches.values()
         all_synced = all(c.synced for c in caches)
         grace_over = now - self._started >= self.settings.ready_grace_seconds

@@ -10,6 +10,7 @@ in the queue, not fifty events. Besides changes, every key is offered:
   with the keys of the objects meshfed owns there (orphans from an earlier run): this is what
   converges after a restart or a partition (R2, R6);
 - every ``resyncPeriod`` (drift by other writers is undone);
+- when this replica becomes the leader (``takeover``: orphans rescanned everywhere);
 - after ``restart(cluster)``, which the federator calls when that cluster's client was
   replaced (rotated credentials, R7): its watches restart with the new client (their relist
   refreshes the cache) and work refused with the old credentials is retried.
@@ -199,6 +200,20 @@ class Sources:
 
     async def _on_trusted(self, name: ClusterId) -> None:
         """A cluster (re)gained synced+healthy: offer every key, orphans included."""
+        await self._scan_owned(name)
+        log.info("cluster %s synced and healthy: enqueueing all services", name)
+        self.enqueue_all()
+
+    async def takeover(self) -> None:
+        """This replica became the leader: find what meshfed owns in every trusted cluster
+        (the previous leader may have written services this replica never reconciled) and
+        offer every key."""
+        for name in [n for n, trusted in self._trusted.items() if trusted]:
+            await self._scan_owned(name)
+        log.info("leading: enqueueing all services")
+        self.enqueue_all()
+
+    async def _scan_owned(self, name: ClusterId) -> None:
         try:
             for obj in await list_owned(self._clients[name]):
                 raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(SERVICE_ANNOTATION)
@@ -207,5 +222,3 @@ class Sources:
                     self._orphans.add(ServiceKey(ns, svc))
         except FederatorError as exc:
             log.warning("cluster %s: listing owned objects failed: %s", name, exc)
-        log.info("cluster %s synced and healthy: enqueueing all services", name)
-        self.enqueue_all()

@@ -17,6 +17,10 @@ without a failure (a target skipped, or failing only transiently, keeps its refu
 service whose objects could not all be pruned stays in ``imported``, so resyncs retry the
 prune instead of forgetting the leftover. Nothing else is deleted instead.
 
+Leader election (R5): a replica that does not lead reconciles nothing (its caches stay warm
+for a takeover), and the lease is checked again before each target's write batch; the
+client checks it once more before every request (``federator.kube.leader``).
+
 Also here: port/topology conflicts become Kubernetes Events on the losing Service (once per
 distinct conflict), the status registry is updated, and ``plan_all`` computes the whole
 federation's plan without writing (``meshfed plan`` and the status API).
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -44,7 +48,7 @@ from federator.core.model import (
     ServiceKey,
 )
 from federator.core.render import RenderedCluster, render_cluster, service_label_value
-from federator.errors import FederatorError, PermanentError, RetryableError
+from federator.errors import FederatorError, NotLeaderError, PermanentError, RetryableError
 from federator.kube.client import DESTINATION_RULES, SERVICE_ENTRIES, KubeClient
 from federator.metrics import FederatorMetrics
 from federator.reconcile.apply import ApplyOutcome, Refusal, execute
@@ -181,8 +185,11 @@ class Reconciler:
         clients: Mapping[ClusterId, KubeClient],
         metrics: FederatorMetrics,
         status: StatusRegistry,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
+        """``leading``: whether this replica may write now (leader election)."""
         self._config = config
+        self._leading = leading
         self._world = world
         self._clients = clients
         self._metrics = metrics
@@ -193,6 +200,8 @@ class Reconciler:
         self.conflicts: dict[ServiceKey, int] = {}
 
     async def reconcile(self, key: ServiceKey, *, observed_at: float | None = None) -> Result:
+        if not self._leading():
+            return Result()  # a standby: the leader reconciles; a takeover enqueues every key
         views = self._world.views([key])
         desired = compute_desired(config=self._config, views=views, keys=[key])
         members = {c: (views[c].trusted if c in views else False) for c in self._config.cluster_ids}
@@ -248,6 +257,9 @@ class Reconciler:
         plan = diff_cluster(
             cluster=target, desired=rendered.manifests, actual=actual, members=members
         )
+        if plan.actions and not self._leading():  # the fence, before each write batch
+            error = NotLeaderError(f"writes to {target} for {key}: this replica stopped leading")
+            return ApplyOutcome(retryable=error)
         outcome = await execute(plan, client=client)
         self._record(key, plan, outcome.written, observed_at)
         if rendered.manifests or plan.kept or outcome.failed:

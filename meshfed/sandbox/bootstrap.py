@@ -3,7 +3,9 @@ east-west gateway.
 
 Applied with the real ``kubectl`` (server-side apply, so re-running ``up`` is a no-op), then
 waited on: CRDs Established, nodes Ready (kwok), the default ServiceAccount present (pods of
-Deployments are admitted only after it exists).
+Deployments are admitted only after it exists). With Istio, the Istio CRDs come from the same
+``istio.io/istio`` module as istiod, and the Gateway is left to :mod:`meshfed.sandbox.istio`
+(it applies Istio's own sample once istiod validates it).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from meshfed.sandbox.components import Binaries
+from meshfed.sandbox.components import Binaries, IstioDist
 from meshfed.sandbox.layout import EASTWEST_PORT, ClusterLayout, Topology
 
 NODES_PER_CLUSTER = 2
@@ -108,9 +110,11 @@ def node_manifests(cluster: ClusterLayout) -> list[dict[str, Any]]:
     return nodes
 
 
-def gateway_manifests(cluster: ClusterLayout, topology: Topology) -> list[dict[str, Any]]:
+def gateway_manifests(
+    cluster: ClusterLayout, topology: Topology, *, with_gateway: bool = True
+) -> list[dict[str, Any]]:
     """The east-west gateway as Istio installs it: a Service labelled ``istio: eastwestgateway``
-    on 15443 (type LoadBalancer), its pods, and the AUTO_PASSTHROUGH Gateway."""
+    on 15443 (type LoadBalancer), its pods, and (``with_gateway``) the AUTO_PASSTHROUGH Gateway."""
     labels = {
         "istio": "eastwestgateway",
         "app": "istio-eastwestgateway",
@@ -165,7 +169,7 @@ def gateway_manifests(cluster: ClusterLayout, topology: Topology) -> list[dict[s
             },
         },
     ]
-    if topology is Topology.GATEWAY:
+    if topology is Topology.GATEWAY and with_gateway:
         docs.append(
             {
                 "apiVersion": "networking.istio.io/v1",
@@ -208,14 +212,15 @@ def bootstrap_cluster(
     bins: Binaries,
     kubeconfig: Path,
     timeout: float = 120.0,
+    istio: IstioDist | None = None,
 ) -> None:
     """Install CRDs, nodes and the east-west gateway into ``cluster`` and wait until usable."""
     kubectl = Kubectl(binary=bins.kubectl, kubeconfig=kubeconfig, context=cluster.name)
-    kubectl.apply_file(bins.istio_crds)
+    kubectl.apply_file(istio.crds if istio else bins.istio_crds)
     kubectl.apply_file(bins.mcs_crds)
     kubectl.run("wait", "--for=condition=Established", "crd", "--all", f"--timeout={int(timeout)}s")
     kubectl.apply(node_manifests(cluster))
-    kubectl.apply(gateway_manifests(cluster, topology))
+    kubectl.apply(gateway_manifests(cluster, topology, with_gateway=istio is None))
     status = {"status": {"loadBalancer": {"ingress": [{"ip": cluster.gateway_ip}]}}}
     kubectl.run(
         "patch",

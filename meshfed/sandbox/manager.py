@@ -12,12 +12,11 @@ import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from meshfed.sandbox import bootstrap, components, kubeconfigs, processes
+from meshfed.sandbox import bootstrap, components, istio, kubeconfigs, processes
 from meshfed.sandbox.layout import (
     DEFAULT_BASE_PORT,
     ClusterLayout,
@@ -25,7 +24,9 @@ from meshfed.sandbox.layout import (
     Topology,
     plan_layout,
 )
+from meshfed.sandbox.mesh_pki import ensure_mesh_root
 from meshfed.sandbox.pki import ClusterCredentials, ensure_ca, ensure_cluster_credentials
+from meshfed.sandbox.status import ClusterStatus, cluster_statuses
 
 Progress = Callable[[str, int], None]
 """Called with (what just finished, how many steps it counts for)."""
@@ -41,22 +42,9 @@ def _quiet(_: str, __: int) -> None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterStatus:
-    """One row of ``meshfed sandbox status``."""
-
-    name: str
-    region: str
-    zone: str
-    server: str
-    processes: dict[str, bool]
-    ready: bool
-    rss_bytes: int
-
-
-def steps_for(clusters: int) -> int:
-    """How many progress steps ``up`` reports (etcd + 4 per cluster + files)."""
-    return 1 + 4 * clusters + 1
+def steps_for(clusters: int, *, istio: bool = False) -> int:
+    """How many progress steps ``up`` reports (etcd + 4 per cluster (+2 with Istio) + files)."""
+    return 1 + (6 if istio else 4) * clusters + 1
 
 
 class Sandbox:
@@ -74,9 +62,13 @@ class Sandbox:
         clusters: int,
         topology: Topology = Topology.GATEWAY,
         base_port: int | None = None,
+        istio: bool = False,
         progress: Progress = _quiet,
     ) -> SandboxLayout:
+        """Start or repair the sandbox; ``istio`` adds an istiod per cluster (a sandbox that
+        has Istio keeps it: remove it with ``down``)."""
         state = processes.load_state(self.directory)
+        istio = istio or (state is not None and state.istio)
         if state is not None and state.clusters != clusters:
             raise SandboxError(
                 f"the sandbox in {self.directory} has {state.clusters} clusters, not {clusters}; "
@@ -94,19 +86,28 @@ class Sandbox:
             clusters=clusters,
             topology=Topology(state.topology) if state else topology,
             base_port=port,
+            istio=istio,
         )
         try:
             bins = components.find_binaries()
+            dist = components.find_istio() if istio else None
         except components.MissingBinaryError as err:
             raise SandboxError(str(err)) from err
         self.directory.mkdir(parents=True, exist_ok=True)
         state = state or processes.SandboxState(
             clusters=clusters, topology=layout.topology.value, base_port=layout.base_port
         )
+        state.istio = istio
         ca_cert, ca_key = ensure_ca(self.directory / "pki")
         logs = self.directory / "logs"
 
-        def ensure(name: str, argv: list[str], ports: tuple[int, ...]) -> None:
+        def ensure(
+            name: str,
+            argv: list[str],
+            ports: tuple[int, ...],
+            env: dict[str, str] | None = None,
+            cwd: Path | None = None,
+        ) -> None:
             record = state.processes.get(name)
             if record is not None and processes.is_alive(record):
                 return
@@ -116,7 +117,9 @@ class Sandbox:
                     f"cannot start {name}: port(s) {busy} already in use by another process; "
                     "stop it or choose other ports with --base-port"
                 )
-            state.processes[name] = processes.start(name=name, argv=argv, log_dir=logs)
+            state.processes[name] = processes.start(
+                name=name, argv=argv, log_dir=logs, env=env, cwd=cwd
+            )
             processes.save_state(self.directory, state)
 
         ensure(
@@ -177,18 +180,24 @@ class Sandbox:
 
         def prepare(cluster: ClusterLayout) -> str:
             bootstrap.bootstrap_cluster(
-                cluster=cluster, topology=layout.topology, bins=bins, kubeconfig=self.kubeconfig
+                cluster=cluster,
+                topology=layout.topology,
+                bins=bins,
+                kubeconfig=self.kubeconfig,
+                istio=dist,
             )
             return cluster.name
 
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            futures = [pool.submit(prepare, c) for c in layout.clusters]
-            for fut in futures:
-                try:
-                    name = fut.result()
-                except bootstrap.BootstrapError as err:
-                    raise SandboxError(f"{err}\nlogs: {logs}") from err
-                progress(f"{name} CRDs, nodes, gateway", 2)
+        self._each(layout, prepare, progress, "CRDs, nodes, gateway", 2)
+        if dist is not None:
+            self._up_istio(
+                layout=layout,
+                dist=dist,
+                bins=bins,
+                ca_cert=ca_cert,
+                ensure=ensure,
+                progress=progress,
+            )
 
         kubeconfigs.write_yaml(
             self.federation_config,
@@ -198,6 +207,65 @@ class Sandbox:
         processes.save_state(self.directory, state)
         progress("kubeconfig, federation.yaml", 1)
         return layout
+
+    def _each(
+        self,
+        layout: SandboxLayout,
+        work: Callable[[ClusterLayout], str],
+        progress: Progress,
+        what: str,
+        steps: int,
+    ) -> None:
+        """Run ``work`` for every cluster concurrently; report each as it finishes."""
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = [pool.submit(work, c) for c in layout.clusters]
+            for fut in futures:
+                try:
+                    name = fut.result()
+                except bootstrap.BootstrapError as err:
+                    raise SandboxError(f"{err}\nlogs: {self.directory / 'logs'}") from err
+                progress(f"{name} {what}", steps)
+
+    def _up_istio(
+        self,
+        *,
+        layout: SandboxLayout,
+        dist: components.IstioDist,
+        bins: components.Binaries,
+        ca_cert: Path,
+        ensure: Callable[..., None],
+        progress: Progress,
+    ) -> None:
+        """One istiod per cluster: identity and CA first, then the process, then validation
+        and the Gateway (:mod:`meshfed.sandbox.istio`)."""
+        mesh_root = ensure_mesh_root(self.directory / "pki")
+
+        def start(cluster: ClusterLayout) -> str:
+            launch = istio.prepare(
+                cluster=cluster,
+                dist=dist,
+                bins=bins,
+                admin_kubeconfig=self.kubeconfig,
+                cluster_dir=self.directory / cluster.name,
+                ca_cert=ca_cert,
+                mesh_root=mesh_root,
+            )
+            ensure(f"{cluster.name}/istiod", launch.argv, launch.ports, launch.env, launch.workdir)
+            return cluster.name
+
+        def finish(cluster: ClusterLayout) -> str:
+            istio.finish(
+                cluster=cluster,
+                topology=layout.topology,
+                dist=dist,
+                bins=bins,
+                admin_kubeconfig=self.kubeconfig,
+                log=self.directory / "logs" / f"{cluster.name}-istiod.log",
+            )
+            return cluster.name
+
+        self._each(layout, start, progress, "istiod started", 1)
+        self._each(layout, finish, progress, "istiod ready, validation on, Gateway", 1)
 
     def _write_kubeconfigs(
         self, layout: SandboxLayout, creds: dict[str, ClusterCredentials], ca_cert: Path
@@ -262,57 +330,11 @@ class Sandbox:
 
     # ---- status / down ----------------------------------------------------------------
     def status(self) -> list[ClusterStatus]:
+        """One row per cluster (empty when no sandbox runs here)."""
         state = processes.load_state(self.directory)
         if state is None:
             return []
-        layout = plan_layout(
-            directory=self.directory,
-            clusters=state.clusters,
-            topology=Topology(state.topology),
-            base_port=state.base_port,
-        )
-        ca = self.directory / "pki" / "ca.crt"
-        rows = []
-        for c in layout.clusters:
-            procs = {
-                name.split("/", 1)[1]: processes.is_alive(rec)
-                for name, rec in state.processes.items()
-                if name.startswith(f"{c.name}/")
-            }
-            rss = sum(
-                processes.rss_bytes(rec.pid)
-                for name, rec in state.processes.items()
-                if name.startswith(f"{c.name}/") and processes.is_alive(rec)
-            )
-            rows.append(
-                ClusterStatus(
-                    name=c.name,
-                    region=c.region,
-                    zone=c.zone,
-                    server=c.server_url,
-                    processes=procs,
-                    ready=self._ready(c, ca),
-                    rss_bytes=rss,
-                )
-            )
-        return rows
-
-    def _ready(self, cluster: ClusterLayout, ca: Path) -> bool:
-        token_file = self.directory / cluster.name / "pki" / "tokens.csv"
-        if not token_file.exists() or not ca.exists():
-            return False
-        token = token_file.read_text().split(",", 1)[0]
-        try:
-            ctx = ssl.create_default_context(cafile=str(ca))
-            resp = httpx.get(
-                f"{cluster.server_url}/readyz",
-                verify=ctx,
-                timeout=2.0,
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        except httpx.HTTPError:
-            return False
-        return resp.status_code == 200
+        return cluster_statuses(self.directory, state)
 
     def down(self, *, keep_data: bool = False) -> list[int]:
         """Stop every process (controllers, then apiservers, then etcd); return open ports.
@@ -339,6 +361,7 @@ class Sandbox:
             clusters=state.clusters,
             topology=Topology(state.topology),
             base_port=state.base_port,
+            istio=state.istio,
         )
         (self.directory / processes.STATE_FILE).unlink()
         if not keep_data:

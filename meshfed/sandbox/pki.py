@@ -40,12 +40,12 @@ class ClusterCredentials:
     scheduler_token: str
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     path.write_bytes(data)
     path.chmod(0o600)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def private_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -53,7 +53,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
+def load_key(path: Path) -> ec.EllipticCurvePrivateKey:
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise TypeError(f"{path} is not an EC private key; delete the sandbox dir and retry")
@@ -94,7 +94,7 @@ def ensure_ca(pki_dir: Path) -> tuple[Path, Path]:
         )
         .sign(key, hashes.SHA256())
     )
-    _write_private(key_path, _key_pem(key))
+    write_private(key_path, private_key_pem(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
@@ -103,7 +103,7 @@ def _serving_cert(
     *, ca_cert: Path, ca_key: Path, common_name: str, dns: list[str], ips: list[str]
 ) -> tuple[bytes, bytes]:
     ca = x509.load_pem_x509_certificate(ca_cert.read_bytes())
-    signer = _load_key(ca_key)
+    signer = load_key(ca_key)
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
@@ -121,7 +121,7 @@ def _serving_cert(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(signer, hashes.SHA256())
     )
-    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+    return cert.public_bytes(serialization.Encoding.PEM), private_key_pem(key)
 
 
 def _read_tokens(token_file: Path) -> dict[str, str]:
@@ -155,12 +155,12 @@ def ensure_cluster_credentials(
             ],
             ips=["127.0.0.1", service_ip],
         )
-        _write_private(serving_key, key_pem)
+        write_private(serving_key, key_pem)
         serving_cert.write_bytes(cert_pem)
     sa_key, sa_pub = pki / "sa.key", pki / "sa.pub"
     if not (sa_key.exists() and sa_pub.exists()):
         key = ec.generate_private_key(ec.SECP256R1())
-        _write_private(sa_key, _key_pem(key))
+        write_private(sa_key, private_key_pem(key))
         sa_pub.write_bytes(
             key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -178,7 +178,7 @@ def ensure_cluster_credentials(
             token = secrets.token_hex(24)
             suffix = f',"{group}"' if group else ""
             lines.append(f"{token},{user},{user}{suffix}")
-        _write_private(token_file, ("\n".join(lines) + "\n").encode())
+        write_private(token_file, ("\n".join(lines) + "\n").encode())
     tokens = _read_tokens(token_file)
     return ClusterCredentials(
         serving_cert=serving_cert,

@@ -40,6 +40,8 @@ class SandboxState:
     topology: str
     base_port: int
     processes: dict[str, ProcessRecord] = field(default_factory=dict)
+    istio: bool = False
+    """An istiod per cluster (``up --istio``); absent in state files written before it."""
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -92,9 +94,15 @@ def rss_bytes(pid: int) -> int:
 
 
 def start(
-    *, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None
+    *,
+    name: str,
+    argv: list[str],
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> ProcessRecord:
-    """Start ``argv`` detached in its own session, output appended to its log file."""
+    """Start ``argv`` detached in its own session, output appended to its log file; ``cwd``
+    for programs that write relative paths (istiod's ``./etc/...``, ``./var/run/...``)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name.replace('/', '-')}.log"
     with log_path.open("ab") as log:
@@ -105,6 +113,7 @@ def start(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
     return ProcessRecord(name=name, argv=argv, pid=proc.pid, log=str(log_path))
 

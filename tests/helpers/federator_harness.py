@@ -5,6 +5,7 @@ Members reached through kubeconfig Secrets: ``tests.helpers.federator_members``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import subprocess
 import threading
@@ -21,6 +22,7 @@ from federator.core.model import ClusterId
 from federator.kube.client import Credentials, KubeClient
 from federator.kube.credentials_watch import CredentialsWatcher
 from meshfed.sandbox.components import find_binaries
+from tests.helpers.gateways import TEST_GATEWAY_PORT
 
 T = TypeVar("T")
 GATEWAY_IP = {"c1": "127.0.1.1", "c2": "127.0.2.1", "c3": "127.0.3.1"}
@@ -160,9 +162,16 @@ HARNESS_SETTINGS = FederatorSettings(serve_http=False, serve_api=False, watch_cr
 no credential polling (the rotation tests turn it on)."""
 
 
+def probing_test_gateways(config: FederationConfig) -> FederationConfig:
+    """``config`` with the gateway prober aimed at the test listeners' port."""
+    probe = dataclasses.replace(config.gateway_probe, port=TEST_GATEWAY_PORT)
+    return dataclasses.replace(config, gateway_probe=probe)
+
+
 class FederatorThread:
     """The real ``Federator`` on its own event loop in a thread, so tests can poll it with plain
-    blocking calls; ``stop()`` shuts it down.
+    blocking calls; ``stop()`` shuts it down. Its gateway prober probes the test listeners
+    (``tests.helpers.gateways``).
 
     ``home``: the home cluster's credentials, for members reached through kubeconfig Secrets."""
 
@@ -173,7 +182,7 @@ class FederatorThread:
         settings: FederatorSettings = HARNESS_SETTINGS,
         home: Credentials | None = None,
     ) -> None:
-        self.config = config
+        self.config = config = probing_test_gateways(config)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.helpers.federator_harness import app_docs, apply, kubectl, service_entry, wait_for
+from tests.helpers.gateways import TEST_GATEWAY_PORT
 from tests.helpers.sandbox import RunningSandbox
 
 MESHFED = [str(Path(sys.executable).parent / "meshfed")]
@@ -32,6 +33,7 @@ def _free_port() -> int:
 def _config(sandbox: RunningSandbox, tmp_path: Path, **changes: Any) -> Path:
     doc = yaml.safe_load((sandbox.directory / "federation.yaml").read_text())
     doc["listen"] = {"http": f"127.0.0.1:{_free_port()}", "grpc": f"127.0.0.1:{_free_port()}"}
+    doc["gatewayProbe"] = {"port": TEST_GATEWAY_PORT}
     doc.update(changes)
     path = tmp_path / "federation.yaml"
     path.write_text(yaml.safe_dump(doc))

@@ -289,16 +289,25 @@ def _ports_of(pids: set[int]) -> set[int]:
     return ports
 
 
-def test_down_leaves_no_process_and_no_listening_port(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("istio", "base_port"),
+    [pytest.param(False, 24000, id="kubernetes"), pytest.param(True, 24100, id="with-istiod")],
+)
+def test_down_leaves_no_process_and_no_listening_port(
+    tmp_path: Path, istio: bool, base_port: int
+) -> None:
     sb = Sandbox(tmp_path / "sb")
-    layout = sb.up(clusters=1, topology=Topology.VPN, base_port=24000)
+    layout = sb.up(clusters=1, topology=Topology.VPN, base_port=base_port, istio=istio)
     state = processes.load_state(sb.directory)
     assert state is not None
     records = list(state.processes.values())
     assert all(processes.is_alive(r) for r in records)
+    assert ("c1/istiod" in state.processes) is istio
     members = _group_members({r.pid for r in records})
     sandbox_ports = _ports_of(members)
     assert {layout.etcd_client_port, layout.clusters[0].apiserver_port} <= sandbox_ports
+    if istio:
+        assert set(layout.clusters[0].istiod.all) <= sandbox_ports
     assert sb.down() == []
     assert not any(processes.is_alive(r) for r in records)
     assert not _group_members({r.pid for r in records}), "processes left in sandbox groups"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,9 @@ import pytest
 from federator.api import convert
 from federator.api._generated.meshfed.v1 import federation_pb2 as pb
 from federator.core.diff import Op
+from federator.core.election import Leadership
 from federator.core.model import Reason, ServiceKey
+from federator.core.probing import GatewayHealth, GatewayState
 from federator.errors import InvalidRequestError
 from federator.status import ClusterStatus
 from tests.helpers.federator_builders import T0, cid
@@ -225,3 +228,62 @@ def test_planned_services_come_from_the_service_annotation() -> None:
 def test_services_in_namespace() -> None:
     assert [s.key for s in convert.services_in(SERVICES, namespace="shop")] == [CART]
     assert len(convert.services_in(SERVICES, namespace="")) == 2
+
+
+@pytest.mark.parametrize(
+    ("stale", "endpoints", "freshness", "ready"),
+    [
+        pytest.param(False, 1, pb.ENDPOINTS_FRESHNESS_CURRENT, 1, id="current"),
+        pytest.param(False, 0, pb.ENDPOINTS_FRESHNESS_CURRENT, 0, id="exports-no-endpoints"),
+        pytest.param(True, 1, pb.ENDPOINTS_FRESHNESS_STALE, 1, id="unknown-last-known-kept"),
+    ],
+)
+def test_exporter_freshness_tells_none_from_unknown(
+    stale: bool, endpoints: int, freshness: int, ready: int
+) -> None:
+    c2 = ClusterStatus(
+        name=cid("c2"), reachable=not stale, synced=True, stale=stale, staleness_seconds=42.0
+    )
+    service = dataclasses.replace(
+        SERVICES[1], endpoints={cid("c2"): SERVICES[1].endpoints[cid("c2")][:endpoints]}
+    )
+    msg = convert.service_to_pb(
+        service, host_suffix=HOST_SUFFIX, include_endpoints=False, clusters={c2.name: c2}
+    )
+    [exporter] = msg.exporters
+    assert (exporter.freshness, exporter.ready_endpoints) == (freshness, ready)
+    assert exporter.staleness_seconds == 42.0
+
+
+def test_cluster_staleness_and_gateway_health() -> None:
+    down = GatewayHealth(
+        state=GatewayState.DOWN, address="127.0.2.1:15443", failures=3, error="refused", since=T0
+    )
+    msg = convert.cluster_to_pb(ClusterStatus(name=cid("c2"), staleness_seconds=12.5, gateway=down))
+    assert msg.staleness_seconds == 12.5
+    assert msg.gateway.state == pb.GatewayHealth.STATE_DOWN
+    assert (msg.gateway.address, msg.gateway.consecutive_failures) == ("127.0.2.1:15443", 3)
+    assert msg.gateway.HasField("since")
+    never = convert.cluster_to_pb(ClusterStatus(name=cid("c3")))
+    assert not never.HasField("staleness_seconds")
+    assert never.gateway.state == pb.GatewayHealth.STATE_UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("leadership", "expected"),
+    [
+        pytest.param(Leadership(), (False, True, ""), id="no-election"),
+        pytest.param(
+            Leadership(enabled=True, leader=False, identity="b", holder="a", transitions=2),
+            (True, False, "a"),
+            id="standby",
+        ),
+    ],
+)
+def test_status_reports_the_leader(
+    leadership: Leadership, expected: tuple[bool, bool, str]
+) -> None:
+    msg = convert.status_to_pb(
+        ready=True, clusters=(), services=(), now=T0, leadership=leadership
+    ).leader_election
+    assert (msg.enabled, msg.leader, msg.holder) == expected

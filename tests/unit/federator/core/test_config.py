@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -286,3 +287,60 @@ def test_split_host_port(value: str, expected: tuple[str, int] | None) -> None:
             split_host_port(value)
     else:
         assert split_host_port(value) == expected
+
+
+def test_leader_election_and_gateway_probe_are_parsed(tmp_path: Path) -> None:
+    doc = base_doc() | {
+        "leaderElection": {"enabled": True, "leaseName": "fed", "leaseDuration": "20s"},
+        "gatewayProbe": {"interval": "5s", "failureThreshold": 2, "tls": True},
+    }
+    config = load_config(write(tmp_path, doc))
+    le, probe = config.leader_election, config.gateway_probe
+    assert (le.enabled, le.lease_name, le.lease_duration_seconds) == (True, "fed", 20.0)
+    assert (le.renew_deadline_seconds, le.retry_period_seconds) == (10.0, 2.0)
+    assert (probe.interval_seconds, probe.failure_threshold, probe.tls) == (5.0, 2, True)
+    assert (probe.port, probe.timeout_seconds, probe.enabled) == (15443, 1.0, True)
+    defaults = load_config(write(tmp_path, base_doc()))
+    assert not defaults.leader_election.enabled and defaults.gateway_probe.enabled
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        pytest.param(
+            {"leaderElection": {"enabled": True, "renewDeadline": "15s"}},
+            "renewDeadline must be shorter than leaseDuration",
+            id="renew-deadline-not-below-lease",
+        ),
+        pytest.param(
+            {"leaderElection": {"enabled": True, "retryPeriod": "10s"}},
+            "retryPeriod must be > 0 and shorter than renewDeadline",
+            id="retry-not-below-renew-deadline",
+        ),
+        pytest.param(
+            {"leaderElection": {"enabled": "yes"}},
+            "leaderElection.enabled must be true or false",
+            id="enabled-not-a-bool",
+        ),
+        pytest.param(
+            {"gatewayProbe": {"timeout": "5s"}},
+            "gatewayProbe.timeout must be > 0 and at most gatewayProbe.interval",
+            id="probe-timeout-above-interval",
+        ),
+        pytest.param(
+            {"gatewayProbe": {"failureThreshold": 0}},
+            "gatewayProbe.failureThreshold must be >= 1",
+            id="probe-threshold-zero",
+        ),
+        pytest.param(
+            {"gatewayProbe": {"periode": "3s"}},
+            "gatewayProbe.periode is not a known field",
+            id="probe-unknown-field",
+        ),
+    ],
+)
+def test_bad_ha_settings_fail_with_the_field(
+    tmp_path: Path, section: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(write(tmp_path, base_doc() | section))

@@ -145,6 +145,40 @@ def test_remote_gateway_left_out(case: str, views_change: dict[str, dict[str, An
     assert se["metadata"]["annotations"]["meshfed.io/source-clusters"] == "c1,c2"
 
 
+@pytest.mark.parametrize(
+    ("target", "down", "kept"),
+    [
+        pytest.param("c3", ("c1", "c2"), ("c1", "c2"), id="every-gateway-down-all-kept"),
+        pytest.param("c3", ("c2",), (), id="one-down-withdrawn-other-left"),
+        pytest.param("c1", ("c2",), (), id="own-pods-left-gateway-withdrawn"),
+        pytest.param("c2", ("c1",), (), id="exporter-keeps-own-pods-only"),
+    ],
+)
+def test_last_endpoint_of_a_target_is_never_withdrawn(
+    target: str, down: tuple[str, ...], kept: tuple[str, ...]
+) -> None:
+    views = acceptance_views()
+    for name in down:
+        views[cid(name)] = view(
+            name,
+            [export(name)],
+            {REVIEWS: pods(f"10.{name[1]}.0", 2 if name == "c1" else 1)},
+            gateway_healthy=False,
+        )
+    config = make_config()
+    desired = compute_desired(config=config, views=views)
+    rendered = render_cluster(
+        desired, target=config.cluster(target), namespaces=frozenset({"default"}), config=config
+    )
+    se = by_kind(list(rendered.manifests.values()), "ServiceEntry")
+    gateways = {e[0] for e in endpoints(se) if e[2] == {"http": 15443}}
+    assert gateways == set(kept) | ({"c1", "c2"} - set(down) - {target})
+    assert endpoints(se)  # never left without an endpoint
+    last = [c for c in rendered.conditions if c.reason is Reason.LAST_ENDPOINT_KEPT]
+    assert {c.cluster for c in last} <= {target}  # about the target where it was kept
+    assert sorted(c.message.split()[4] for c in last) == list(kept)
+
+
 def test_no_endpoints_anywhere_still_renders_static_entry() -> None:
     views = {cid("c1"): view("c1", [export("c1")]), cid("c3"): view("c3")}
     se = by_kind(manifests_for(make_config(names=("c1", "c3")), views, "c3"), "ServiceEntry")
