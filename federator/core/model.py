@@ -39,6 +39,9 @@ CLUSTER_SECRET_LABEL = "meshfed.io/cluster"  # noqa: S105 (a label key, not a se
 """Label a kubeconfig Secret must carry (value: the cluster name) to be used for that cluster."""
 ISTIO_CLUSTER_LABEL = "topology.istio.io/cluster"
 """Endpoint label naming the cluster an endpoint lives in (Istio's own well-known label)."""
+ISTIO_TLS_MODE_LABEL = "security.istio.io/tlsMode"
+"""Endpoint label saying the endpoint speaks Istio mTLS (sidecar injection puts it on pods).
+AUTO_PASSTHROUGH east-west gateways forward only to endpoints that carry it."""
 FIELD_MANAGER = "meshfed"
 """Server-side-apply field manager of every write."""
 

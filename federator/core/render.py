@@ -18,7 +18,10 @@ ServiceEntry, per target cluster T (ADR 0001 explains the host and the ``network
   (``LastEndpointKept`` condition; users of Linkerd and Cilium lost healthy services to
   over-eager cleanup);
 - per other exporter X, vpn topology: X's ready pod IPs with their pod ports;
-- every endpoint labelled ``topology.istio.io/cluster: <cluster>``; no ``network`` is set;
+- every endpoint labelled ``topology.istio.io/cluster: <cluster>`` and
+  ``security.istio.io/tlsMode: istio`` (the DestinationRule makes all of them mTLS, and the
+  exporting cluster's AUTO_PASSTHROUGH gateway only forwards to endpoints with that label);
+  no ``network`` is set;
 - ``resolution: DNS`` when an address is a hostname, else ``STATIC``.
 
 DestinationRule: ``tls.mode: ISTIO_MUTUAL``, ``outlierDetection`` from the config (locality
@@ -38,6 +41,7 @@ from federator.core.config import ClusterSettings, FederationConfig
 from federator.core.desired import Contribution, DesiredState, GlobalService
 from federator.core.model import (
     ISTIO_CLUSTER_LABEL,
+    ISTIO_TLS_MODE_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     SERVICE_ANNOTATION,
@@ -128,7 +132,10 @@ def _entry(
     entry: dict[str, Any] = {"address": address}
     if ports:
         entry["ports"] = ports
-    entry["labels"] = {ISTIO_CLUSTER_LABEL: cluster}
+    # tlsMode: the DestinationRule makes every endpoint ISTIO_MUTUAL, so every endpoint is
+    # labelled as a mesh workload; without it the exporting cluster's AUTO_PASSTHROUGH gateway
+    # leaves the endpoint out of its SNI cluster and resets cross-cluster connections.
+    entry["labels"] = {ISTIO_CLUSTER_LABEL: cluster, ISTIO_TLS_MODE_LABEL: "istio"}
     if locality:
         entry["locality"] = locality
     if weight is not None:

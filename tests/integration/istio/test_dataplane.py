@@ -3,17 +3,16 @@ configured by their istiods (pilot-agent from the pinned module, PyPI Envoy 1.40
 
 What works (docs/istio.md, "Data plane"): both proxies get their certificates from istiod's CA
 and accept every cluster and listener istiod sends (no NACK); the gateway listens on 15443 with
-one SNI filter chain per service. What meshfed writes is not yet enough for traffic:
-AUTO_PASSTHROUGH gateways keep only endpoints labelled ``security.istio.io/tlsMode: istio``
-(Istio's sidecar-injection label) and meshfed's ServiceEntry endpoints carry no such label,
-so the SNI cluster of the federated host is empty (a strict xfail). With that label added,
-one real mTLS connection goes through the gateway by SNI, and an HTTP request from the c3
-sidecar reaches the backend behind c1's gateway.
+one SNI filter chain per service. AUTO_PASSTHROUGH gateways keep only endpoints labelled
+``security.istio.io/tlsMode: istio`` (Istio's sidecar-injection label); meshfed writes it on
+every ServiceEntry endpoint, so the gateway's SNI cluster for the federated host holds the
+exporting cluster's pod, one real mTLS connection goes through the gateway by SNI, and an
+HTTP request from the c3 sidecar reaches the backend behind c1's gateway, all from the
+objects exactly as meshfed wrote them.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +27,6 @@ from tests.helpers.istio_workloads import REPLY, MtlsBackend, host_ip, mtls_call
 NAME = "reviews-dp"
 HOST = clusterset_host(NAME)
 SNI_CLUSTER = f"outbound_.9080_._.{HOST}"
-TLS_MODE = "security.istio.io/tlsMode"
 
 
 @pytest.fixture(scope="module")
@@ -96,29 +94,12 @@ def test_envoy_accepts_everything_istiod_sends(istio_sandbox: IstioSandbox, gate
     assert "pilot_total_xds_rejects" not in istio_sandbox.metrics("c1")
 
 
-def _label_c1_endpoint(sb: IstioSandbox) -> None:
-    """Label c1's ServiceEntry endpoint ``security.istio.io/tlsMode: istio``, as the federator
-    should for pods in the mesh (it does not yet: see the xfail above)."""
-    label = {"op": "add", "path": f"/spec/endpoints/0/labels/{TLS_MODE.replace('/', '~1')}"}
-    kubectl(
-        sb.kubeconfig, "c1", "patch", "serviceentries.networking.istio.io",
-        f"meshfed-{NAME}", "--type=json", "--field-manager=conformance",
-        "-p", json.dumps([{**label, "value": "istio"}]), check=False,
-    )  # fmt: skip
-
-
 def _chains(gateway: Proxy) -> str:
     return httpx.get(
         f"http://{gateway.admin}/config_dump?resource=dynamic_listeners", timeout=5
     ).text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="meshfed's ServiceEntry endpoints lack security.istio.io/tlsMode=istio, and "
-    "AUTO_PASSTHROUGH gateways drop endpoints without it (docs/istio.md)",
-)
 def test_the_gateway_routes_meshfeds_host_as_written(gateway: Proxy, backend: MtlsBackend) -> None:
     wait_for(
         "an endpoint in the gateway's SNI cluster",
@@ -130,8 +111,6 @@ def test_the_gateway_routes_meshfeds_host_as_written(gateway: Proxy, backend: Mt
 def test_one_mtls_connection_through_the_gateway_by_sni(
     istio_sandbox: IstioSandbox, gateway: Proxy, backend: MtlsBackend, tmp_path: Path
 ) -> None:
-    """The c1 ServiceEntry's endpoint labelled as a sidecar-injected pod's would be."""
-    _label_c1_endpoint(istio_sandbox)
     wait_for(
         "the backend in the gateway's SNI cluster",
         lambda: gateway.endpoints(SNI_CLUSTER) == {f"{host_ip()}:{backend.port}"},
@@ -154,7 +133,6 @@ def test_http_from_a_c3_sidecar_through_c1s_gateway(
     """The whole path as Istio runs it: a real sidecar Envoy in c3, configured by c3's istiod
     from meshfed's ServiceEntry and DestinationRule, with its certificate from c3's istiod,
     opens mTLS by SNI to c1's east-west gateway, which passes it to the backend."""
-    _label_c1_endpoint(istio_sandbox)
     wait_for(
         "the backend in the gateway's SNI cluster",
         lambda: gateway.endpoints(SNI_CLUSTER) == {f"{host_ip()}:{backend.port}"},

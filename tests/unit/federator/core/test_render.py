@@ -319,3 +319,19 @@ def test_rendering_is_byte_identical_across_runs_and_input_orders() -> None:
     first = json.dumps(manifests_for(config, views, "c1"))
     assert first == json.dumps(manifests_for(config, views, "c1"))
     assert first == json.dumps(manifests_for(config, shuffled, "c1"))
+
+
+@pytest.mark.parametrize(
+    "topology",
+    [pytest.param(Topology.GATEWAY, id="gateway"), pytest.param(Topology.VPN, id="vpn")],
+)
+@pytest.mark.parametrize("target", [pytest.param(c, id=c) for c in ("c1", "c2", "c3")])
+def test_every_endpoint_is_labelled_as_an_istio_mtls_workload(
+    topology: Topology, target: str
+) -> None:
+    """AUTO_PASSTHROUGH gateways forward only to endpoints labelled tlsMode=istio; the
+    DestinationRule makes every endpoint ISTIO_MUTUAL, so every endpoint carries it."""
+    config = make_config(topology=topology)
+    se = by_kind(manifests_for(config, acceptance_views(), target), "ServiceEntry")
+    assert se["spec"]["endpoints"]
+    assert all(e["labels"]["security.istio.io/tlsMode"] == "istio" for e in se["spec"]["endpoints"])
