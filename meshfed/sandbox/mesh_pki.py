@@ -21,7 +21,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from meshfed.sandbox.pki import VALIDITY, load_key, private_key_pem, write_private
+from meshfed.sandbox.pki import (
+    VALIDITY,
+    ca_key_usage,
+    load_key,
+    private_key_pem,
+    write_private,
+)
 
 ISTIOD_DNS = ("istiod.istio-system.svc", "istiod.istio-system.svc.cluster.local", "localhost")
 MESH_ORG = "meshfed-sandbox-mesh"
@@ -48,20 +54,6 @@ class MeshCerts:
             "cert-chain.pem": self.cert_chain.read_bytes(),
             "root-cert.pem": self.root_cert.read_bytes(),
         }
-
-
-def _ca_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        key_cert_sign=True,
-        crl_sign=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -99,7 +91,7 @@ def ensure_mesh_root(pki_dir: Path) -> tuple[Path, Path]:
     cert = (
         _builder(name, name, key)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_ca_usage(), critical=True)
+        .add_extension(ca_key_usage(), critical=True)
         .sign(key, hashes.SHA256())
     )
     write_private(key_path, private_key_pem(key))
@@ -135,7 +127,7 @@ def ensure_mesh_certs(
         ca = (
             _builder(subject, root.subject, ca_key)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_ca_usage(), critical=True)
+            .add_extension(ca_key_usage(), critical=True)
             .sign(load_key(root_key), hashes.SHA256())
         )
         write_private(certs.ca_key, private_key_pem(ca_key))

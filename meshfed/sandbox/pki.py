@@ -79,17 +79,7 @@ def ensure_ca(pki_dir: Path) -> tuple[Path, Path]:
         .not_valid_after(now + VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            ca_key_usage(),
             critical=True,
         )
         .sign(key, hashes.SHA256())
@@ -189,4 +179,19 @@ def ensure_cluster_credentials(
         admin_token=tokens[ADMIN_USER],
         controller_manager_token=tokens[CONTROLLER_MANAGER_USER],
         scheduler_token=tokens[SCHEDULER_USER],
+    )
+
+
+def ca_key_usage() -> x509.KeyUsage:
+    """Key usage of a CA certificate: signs certificates and CRLs, nothing else."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        key_cert_sign=True,
+        crl_sign=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        encipher_only=False,
+        decipher_only=False,
     )
