@@ -3,12 +3,17 @@
 Thin client of the gRPC status API (``protos/meshfed/v1/federation.proto``): one GetStatus
 and one ListServices call, printed as two tables (clusters, global services); ``--watch``
 then follows WatchEvents and prints one line per change the federator applies. It reads
-nothing from clusters itself, so it works wherever the API port is reachable.
+nothing from clusters itself, so it works wherever the API port is reachable. ``--ca`` turns
+TLS on (``--cert``/``--key`` add a client certificate for mutual TLS); the bearer token comes
+from ``--token-file`` or ``MESHFED_API_TOKEN`` and is sent as ``authorization`` metadata.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from datetime import UTC
+from pathlib import Path
 from typing import Annotated, Any
 
 import grpc
@@ -23,6 +28,11 @@ from federator.core.config import ListenSettings
 
 DEFAULT_SERVER = ListenSettings().grpc
 """The default of ``listen.grpc`` in the federation config, where ``federate`` listens."""
+
+TOKEN_ENV = "MESHFED_API_TOKEN"  # noqa: S105 - a variable name, not a secret
+"""Environment variable holding the API token (``--token-file`` wins)."""
+
+Metadata = Sequence[tuple[str, str]]
 
 MAX_CONFLICT_LINES = 20
 """Conflict messages printed under the services table (the table always counts them all)."""
@@ -110,10 +120,14 @@ def _unreachable(server: str, error: grpc.RpcError) -> str:
     )
 
 
-def _print_status(console: Console, stub: Any, *, namespace: str, timeout: float) -> None:
-    status: pb.GetStatusResponse = stub.GetStatus(pb.GetStatusRequest(), timeout=timeout)
+def _print_status(
+    console: Console, stub: Any, *, namespace: str, timeout: float, metadata: Metadata
+) -> None:
+    status: pb.GetStatusResponse = stub.GetStatus(
+        pb.GetStatusRequest(), timeout=timeout, metadata=metadata
+    )
     listed: pb.ListServicesResponse = stub.ListServices(
-        pb.ListServicesRequest(namespace=namespace), timeout=timeout
+        pb.ListServicesRequest(namespace=namespace), timeout=timeout, metadata=metadata
     )
     ready = "[green]ready[/]" if status.ready else "[yellow]not ready[/]"
     console.print(
@@ -137,9 +151,9 @@ def _print_status(console: Console, stub: Any, *, namespace: str, timeout: float
         console.print(f"... and {len(conflicts) - MAX_CONFLICT_LINES} more conflicts")
 
 
-def _watch(console: Console, stub: Any, *, namespace: str, limit: int) -> None:
+def _watch(console: Console, stub: Any, *, namespace: str, limit: int, metadata: Metadata) -> None:
     console.print("watching applied changes (Ctrl-C to stop)")
-    stream = stub.WatchEvents(pb.WatchEventsRequest(namespace=namespace))
+    stream = stub.WatchEvents(pb.WatchEventsRequest(namespace=namespace), metadata=metadata)
     seen = 0
     try:
         for event in stream:
@@ -151,7 +165,52 @@ def _watch(console: Console, stub: Any, *, namespace: str, limit: int) -> None:
         stream.cancel()
 
 
-def status(
+def _read(path: Path | None, option: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        typer.echo(f"error: {option} {path}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _token(token_file: Path | None) -> str:
+    raw = _read(token_file, "--token-file")
+    token = raw.decode("utf-8", "replace") if raw is not None else os.environ.get(TOKEN_ENV, "")
+    if token_file is not None and not token.strip():
+        typer.echo(f"error: --token-file {token_file} is empty", err=True)
+        raise typer.Exit(2)
+    return token.strip()
+
+
+def channel_for(
+    server: str,
+    *,
+    ca: Path | None = None,
+    cert: Path | None = None,
+    key: Path | None = None,
+    server_name: str = "",
+) -> grpc.Channel:
+    """A plaintext channel, or a TLS one when ``ca`` is given (mutual TLS with cert/key)."""
+    if (cert is None) != (key is None):
+        typer.echo("error: --cert and --key go together", err=True)
+        raise typer.Exit(2)
+    if ca is None:
+        if cert is not None:
+            typer.echo("error: --cert/--key need --ca (the CA that signed the server)", err=True)
+            raise typer.Exit(2)
+        return grpc.insecure_channel(server)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_read(ca, "--ca"),
+        private_key=_read(key, "--key"),
+        certificate_chain=_read(cert, "--cert"),
+    )
+    options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+    return grpc.secure_channel(server, credentials, options=options)
+
+
+def status(  # noqa: PLR0917 - typer maps parameters to options
     server: Annotated[
         str,
         typer.Option(help="host:port of the federator's gRPC API (listen.grpc in its config)."),
@@ -166,15 +225,32 @@ def status(
         int, typer.Option(help="With --watch: stop after this many events (0: never).", min=0)
     ] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 10.0,
+    ca: Annotated[
+        Path | None, typer.Option(help="CA (PEM) that signed the server's certificate: use TLS.")
+    ] = None,
+    cert: Annotated[
+        Path | None, typer.Option(help="Client certificate (PEM) for mutual TLS; needs --key.")
+    ] = None,
+    key: Annotated[Path | None, typer.Option(help="Private key (PEM) of --cert.")] = None,
+    tls_server_name: Annotated[
+        str, typer.Option(help="Name to verify in the server's certificate (default: host).")
+    ] = "",
+    token_file: Annotated[
+        Path | None,
+        typer.Option(help=f"File holding the API bearer token (default: ${TOKEN_ENV})."),
+    ] = None,
 ) -> None:
     """Show the federation's clusters and global services from a running `meshfed federate`."""
     console = Console()
-    with grpc.insecure_channel(server) as channel:
+    token = _token(token_file)
+    metadata = [("authorization", f"Bearer {token}")] if token else []
+    channel = channel_for(server, ca=ca, cert=cert, key=key, server_name=tls_server_name)
+    with channel:
         stub = pb_grpc.FederationServiceStub(channel)
         try:
-            _print_status(console, stub, namespace=namespace, timeout=timeout)
+            _print_status(console, stub, namespace=namespace, timeout=timeout, metadata=metadata)
             if watch:
-                _watch(console, stub, namespace=namespace, limit=limit)
+                _watch(console, stub, namespace=namespace, limit=limit, metadata=metadata)
         except grpc.RpcError as error:
             if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 typer.echo(_unreachable(server, error), err=True)

@@ -30,6 +30,14 @@ def collect(  # noqa: PLR0917 - typer maps parameters to options
         list[str] | None, _Opt(help="resource.static_labels entry name=value (repeatable).")
     ] = None,
     http: Annotated[str | None, _Opt(help="http.listen (query API, remote_write).")] = None,
+    http_token_file: Annotated[
+        Path | None, _Opt(help="http.bearer_token_file: token for the HTTP port.")
+    ] = None,
+    http_tls_cert: Annotated[Path | None, _Opt(help="http.tls_cert_file (HTTPS).")] = None,
+    http_tls_key: Annotated[Path | None, _Opt(help="http.tls_key_file.")] = None,
+    http_client_ca: Annotated[
+        Path | None, _Opt(help="http.tls_client_ca_file (mutual TLS).")
+    ] = None,
     statsd: Annotated[
         str | None, _Opt(help="statsd.udp_listen and statsd.tcp_listen (same port).")
     ] = None,
@@ -95,6 +103,14 @@ def collect(  # noqa: PLR0917 - typer maps parameters to options
             pull=pull or [],
             disable=disable or [],
         )
+        for name, path in (
+            ("http.bearer_token_file", http_token_file),
+            ("http.tls_cert_file", http_tls_cert),
+            ("http.tls_key_file", http_tls_key),
+            ("http.tls_client_ca_file", http_client_ca),
+        ):
+            if path is not None:
+                overrides[name] = str(path)
         settings: CollectorConfig = load(config, overrides=overrides, assignments=set_ or [])
     except ConfigError as e:
         typer.echo(f"error: {e}", err=True)

@@ -25,12 +25,13 @@ from collectors.api.app import build_app
 from collectors.api.prometheus import PrometheusApiSettings
 from collectors.app.config import CollectorConfig
 from collectors.app.http import combined_app, metrics_route
+from collectors.app.http_auth import PROBE_PATHS, protect
 from collectors.pipeline.pipeline import Pipeline
 from collectors.receivers.forward.receiver import ForwardReceiver
 from collectors.receivers.otlp.grpc import OtlpGrpcReceiver
 from collectors.receivers.otlp.http import OtlpHttpReceiver
 from collectors.receivers.prometheus.pull import PrometheusPullReceiver
-from collectors.receivers.prometheus.remote_write import remote_write_routes
+from collectors.receivers.prometheus.remote_write import WRITE_PATH, remote_write_routes
 from collectors.receivers.statsd.receiver import StatsdReceiver
 from collectors.store.store import TelemetryStore
 
@@ -80,11 +81,18 @@ class Collector:
                 metrics=self.metrics_for("remote_write"),
             )
         query_app = build_app(store=self.store, settings=PrometheusApiSettings())
-        host, port = self.config.http.address
+        http = self.config.http
+        host, port = http.address
         self.http = HttpServer(
-            app=combined_app(query_app=query_app, routes=routes),
+            app=protect(
+                combined_app(query_app=query_app, routes=routes),
+                token_file=http.bearer_token_file,
+                name="http.bearer_token_file",
+                open_paths=self._open_paths(),
+            ),
             listen=(host, port),
             setting_name="http.listen",
+            tls=http.tls,
         )
         try:
             await self.http.start()
@@ -101,6 +109,16 @@ class Collector:
             self.http.port,
             ", ".join([*(["remote_write"] if self.config.remote_write else []), *self.receivers]),
         )
+
+    def _open_paths(self) -> frozenset[str]:
+        """Paths the ``http`` token does not guard: the probes, ``/metrics`` if public, and
+        remote_write when it has a token of its own (its handler checks that one)."""
+        rw = self.config.remote_write
+        own_token = rw is not None and (rw.bearer_token or rw.bearer_token_file is not None)
+        return PROBE_PATHS | {
+            *(["/metrics"] if self.config.http.public_metrics else []),
+            *([WRITE_PATH] if own_token else []),
+        }
 
     def _build_receivers(self) -> dict[str, Component]:
         c = self.config

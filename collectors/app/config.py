@@ -21,6 +21,8 @@ import yaml
 from collectors._core.errors import ConfigError
 from collectors._core.net import parse_host_port
 from collectors._core.settings import build, parse_assignment, set_path
+from collectors._kits.http_server import ServerTls
+from collectors.app.http_auth import check_security
 from collectors.pipeline.memory import MIB
 from collectors.pipeline.normalize import ResourceSettings
 from collectors.pipeline.pipeline import PipelineSettings
@@ -37,17 +39,41 @@ RECEIVERS = ("remote_write", "pull", "statsd", "forward", "otlp")
 
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
-    """The HTTP listener: query API, ``POST /api/v1/write`` and ``/metrics``."""
+    """The HTTP listener: query API, ``POST /api/v1/write`` and ``/metrics``; optionally
+    HTTPS (mutual TLS with a client CA) and a bearer token on every route but the probes."""
 
     listen: str = "127.0.0.1:9201"
     """``host:port``; port 0 picks a free port."""
+    tls_cert_file: Path | None = None
+    """Server certificate (PEM); with ``tls_key_file`` the port speaks HTTPS."""
+    tls_key_file: Path | None = None
+    """Private key (PEM) of ``tls_cert_file``."""
+    tls_client_ca_file: Path | None = None
+    """CA bundle (PEM) client certificates must chain to; set, every client needs one (mTLS)."""
+    bearer_token_file: Path | None = None
+    """File holding the token every request (but ``/``, ``/-/healthy``, ``/-/ready``) must
+    send as ``Authorization: Bearer <token>``; re-read when the file changes."""
+    public_metrics: bool = False
+    """With a token set, serve ``/metrics`` without it."""
 
     @property
     def address(self) -> tuple[str, int]:
         return parse_host_port(self.listen, field="http.listen")
 
+    @property
+    def tls(self) -> ServerTls | None:
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            return None
+        return ServerTls(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
+
     def validate(self) -> None:
         self.address  # noqa: B018 - parses and raises ConfigError
+        check_security(
+            cert=("http.tls_cert_file", self.tls_cert_file),
+            key=("http.tls_key_file", self.tls_key_file),
+            client_ca=("http.tls_client_ca_file", self.tls_client_ca_file),
+            token_file=("http.bearer_token_file", self.bearer_token_file),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ slowing anyone else; ``Event.dropped_before`` is the gap in sequence numbers it 
 time a Plan may take.
 The health service says SERVING only while the registry is ready; the registry has no change
 callback, so readiness is polled (cheap: one attribute read per interval).
+Who may call is ``federator.api.auth``'s: TLS or mutual TLS on the port, and a bearer token on
+every RPC but health (``ApiSecuritySettings``, the ``api:`` section of the config).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from grpc_reflection.v1alpha import reflection
 from federator.api import convert
 from federator.api._generated.meshfed.v1 import federation_pb2 as pb
 from federator.api._generated.meshfed.v1 import federation_pb2_grpc as pb_grpc
+from federator.api.auth import BearerTokenInterceptor, TokenFile, server_credentials
+from federator.core.config_security import ApiSecuritySettings
 from federator.core.model import ClusterId
 from federator.errors import InvalidRequestError, PermanentError, RetryableError
 from federator.lifecycle import cancel_and_wait
@@ -247,9 +251,11 @@ class ApiServer:
         host_suffix: str,
         listen: str,
         settings: ApiSettings | None = None,
+        security: ApiSecuritySettings | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._listen = listen
+        self._security = security or ApiSecuritySettings()
         self._status = status
         self._host_suffix = host_suffix
         self._settings = settings or ApiSettings()
@@ -257,6 +263,8 @@ class ApiServer:
         self.port: int | None = None
         """The bound port once started (useful with ``listen="127.0.0.1:0"``)."""
         self._server: Any = None
+        self.interceptor: BearerTokenInterceptor | None = None
+        """The token check, when ``security.token_file`` is set (counts refusals)."""
         self._servicer: FederationServicer | None = None
         self._health: Any = None
         self._stopping = asyncio.Event()
@@ -272,8 +280,14 @@ class ApiServer:
             raise RuntimeError("the status API server was shut down; create a new one")
         if self.port is not None:
             return
-        listen = self._listen
+        listen, security = self._listen, self._security
+        self.interceptor = (
+            BearerTokenInterceptor(TokenFile(security.token_file))
+            if security.token_file is not None
+            else None
+        )
         server = grpc.aio.server(
+            interceptors=[self.interceptor] if self.interceptor else None,
             maximum_concurrent_rpcs=self._settings.max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", self._settings.max_request_bytes),
@@ -296,7 +310,11 @@ class ApiServer:
             (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         try:
-            port = int(server.add_insecure_port(listen))
+            port = int(
+                server.add_secure_port(listen, server_credentials(security))
+                if security.tls
+                else server.add_insecure_port(listen)
+            )
         except RuntimeError as exc:
             raise PermanentError(_bind_error(listen)) from exc
         if not port:
@@ -304,7 +322,7 @@ class ApiServer:
         await server.start()
         self._server, self.port = server, port
         self._poller = asyncio.create_task(self._poll_health(), name="meshfed-api-health")
-        log.info("status API listening on %s (gRPC, port %d)", listen, port)
+        log.info("status API listening on %s (gRPC, port %d, %s)", listen, port, security.mode)
 
     @property
     def open_streams(self) -> int:
