@@ -36,6 +36,9 @@ from federator.kube.fence import WriteFence
 from federator.lifecycle import cancel_and_wait
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+SERVICE_ACCOUNT_DIR_ENV = "MESHFED_SERVICEACCOUNT_DIR"
+"""Overrides ``SERVICE_ACCOUNT_DIR`` (``token``, ``ca.crt``): a test and development aid for
+running in-cluster mode outside a Pod; a Pod never needs it."""
 HOME = ClusterId("home")
 """The name of the home cluster's client (in its error messages)."""
 
@@ -152,10 +155,11 @@ def in_cluster_credentials() -> Credentials:
             "clusters[].secret needs the federator's home cluster: run it in a Pod or pass "
             "--home-kubeconfig"
         )
+    account = Path(os.environ.get(SERVICE_ACCOUNT_DIR_ENV) or SERVICE_ACCOUNT_DIR)
     return Credentials(
         server=f"https://{host}:{port}",
-        ca_pem=(SERVICE_ACCOUNT_DIR / "ca.crt").read_bytes(),
-        token_file=str(SERVICE_ACCOUNT_DIR / "token"),  # re-read when the kubelet rotates it
+        ca_pem=(account / "ca.crt").read_bytes(),
+        token_file=str(account / "token"),  # re-read when the kubelet rotates it
     )
 
 

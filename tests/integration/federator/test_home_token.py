@@ -1,8 +1,8 @@
 """R7, in-cluster credentials: the home client's token file is replaced under a running
 federator (as the kubelet rotates a projected service-account token) and the old token is
 made invalid; the federator keeps renewing its Lease with the new one, without a restart.
-It runs as the ServiceAccount of deploy/multicluster/federator.yaml with that file's RBAC, so
-the Lease rules shipped there are the ones exercised."""
+It runs as the federator ServiceAccount of the Helm chart (release ``meshfed``) with the
+chart's home RBAC, so the Lease rules shipped there are the ones exercised."""
 
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from federator.core.config_parse import load_config
 from federator.kube.client import Credentials
 from federator.kube.token_file import FileToken
+from tests.helpers.chart import RBAC_KINDS, render
 from tests.helpers.federator_harness import (
     HARNESS_SETTINGS,
     FederatorThread,
@@ -25,20 +24,17 @@ from tests.helpers.federator_harness import (
     wait_for,
 )
 from tests.helpers.federator_members import cluster_entry
-from tests.helpers.paths import REPO_ROOT
 from tests.helpers.sandbox import RunningSandbox
 
-FEDERATOR_YAML = REPO_ROOT / "deploy" / "multicluster" / "federator.yaml"
 NAMESPACE, ACCOUNT, LEASE = "meshfed-system", "meshfed-federator", "meshfed-federator"
-RBAC_KINDS = {"Namespace", "ServiceAccount", "Role", "RoleBinding"}
 BOUND = ("token-old", "token-new")
 """Secrets the two tokens are bound to: deleting one invalidates its token."""
 
 
 def _deploy_rbac() -> list[dict[str, Any]]:
-    """The home-cluster RBAC of deploy/multicluster/federator.yaml (not the Deployment)."""
-    docs = yaml.safe_load_all(FEDERATOR_YAML.read_text())
-    return [d for d in docs if d and d["kind"] in RBAC_KINDS]
+    """The chart's home-cluster RBAC (not the Deployment); the federator's default Lease."""
+    docs = render(values={"federator": {"clusters": [{"name": "c1"}]}}, namespace=NAMESPACE)
+    return [d for d in docs if d["kind"] in RBAC_KINDS]
 
 
 def _replace(path: Path, token: str) -> None:
@@ -51,6 +47,7 @@ def test_rotated_token_file_is_used_without_restart(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
     kc = sandbox.kubeconfig
+    kubectl(kc, "c1", "create", "namespace", NAMESPACE, check=False)
     apply(kc, "c1", _deploy_rbac())
     secrets = [
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": n, "namespace": NAMESPACE}}

@@ -18,6 +18,7 @@ import yaml
 from federator.core.config_parse import load_config
 from federator.core.model import ClusterId
 from federator.kube.credentials_watch import RotationSettings
+from tests.helpers.chart import member_rbac
 from tests.helpers.federator_harness import (
     FederatorThread,
     app_docs,
@@ -28,7 +29,6 @@ from tests.helpers.federator_harness import (
 )
 from tests.helpers.federator_members import (
     ACCOUNT,
-    MEMBER_RBAC,
     NAMESPACE,
     api_status,
     member_kubeconfig,
@@ -72,7 +72,7 @@ class Rig:
         """Re-create the member ServiceAccount (its old tokens stop working); a new token."""
         kc = self.sandbox.kubeconfig
         kubectl(kc, cluster, "delete", "serviceaccount", ACCOUNT, "-n", NAMESPACE)
-        kubectl(kc, cluster, "apply", "-f", str(MEMBER_RBAC))
+        apply(kc, cluster, member_rbac(NAMESPACE))
         return mint_token(self.sandbox, cluster)
 
     def exported(self, source: str, name: str, target: str) -> None:

@@ -1,5 +1,5 @@
 """Members reached through labelled kubeconfig Secrets in the home cluster (c1), as the
-least-privileged ServiceAccount of deploy/multicluster/member-rbac.yaml (S6): federation works,
+least-privileged ServiceAccount of the chart's member mode (S6): federation works,
 Secrets in the member are unreadable, a denied verb is reported without deletions or a crash,
 and unlabelled or unsafe Secrets are refused by the CLI with the documented message."""
 
@@ -21,6 +21,7 @@ from federator.errors import ConfigError, PermanentError
 from federator.kube.client import SECRETS
 from federator.kube.clusters import ClusterRegistry, file_credentials
 from federator.status import FORBIDDEN, RefusalCondition
+from tests.helpers.chart import member_rbac
 from tests.helpers.federator_harness import (
     FederatorThread,
     app_docs,
@@ -32,7 +33,6 @@ from tests.helpers.federator_harness import (
 from tests.helpers.federator_members import (
     ACCOUNT,
     HOME,
-    MEMBER_RBAC,
     NAMESPACE,
     api_status,
     member_kubeconfig,
@@ -110,7 +110,7 @@ def test_federates_through_secrets_with_least_privilege(
 
 
 def _role_without_istio_delete() -> list[dict[str, Any]]:
-    docs = [d for d in yaml.safe_load_all(MEMBER_RBAC.read_text()) if d["kind"] == "ClusterRole"]
+    docs = [d for d in member_rbac(NAMESPACE) if d["kind"] == "ClusterRole"]
     for rule in docs[0]["rules"]:
         if "networking.istio.io" in rule["apiGroups"]:
             rule["verbs"] = [v for v in rule["verbs"] if v != "delete"]
@@ -148,7 +148,7 @@ def test_denied_delete_is_reported_without_deletion_or_crash(
         wait_for("new entry in c2", lambda: service_entry(kc, "c2", later))
         assert service_entry(kc, "c2", gone) is not None
     finally:
-        kubectl(kc, "c2", "apply", "-f", str(MEMBER_RBAC))
+        apply(kc, "c2", member_rbac(NAMESPACE))
         _delete_app(sandbox, "c3", later)
         _delete_app(sandbox, "c3", gone)
     wait_for("delete allowed again in c2", lambda: _may_delete_entries(sandbox, "c2"))
