@@ -18,6 +18,7 @@ from meshfed import DISTRIBUTION, installed_version
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("meshfed.sandbox.cli", "app"),
     "mesh": ("meshfed.mesh.cli", "app"),
+    "certs": ("meshfed.trust.cli", "app"),
     "federate": ("federator.cli", "federate"),
     "plan": ("federator.cli", "plan"),
     "clusters": ("federator.cli", "clusters"),

@@ -26,12 +26,10 @@ from meshfed.sandbox import kubeconfigs
 from meshfed.sandbox.bootstrap import BootstrapError, Kubectl
 from meshfed.sandbox.components import Binaries, IstioDist
 from meshfed.sandbox.istio_manifests import (
-    CACERTS_SECRET,
     ISTIO_NAMESPACE,
     ROOT_CERT_CONFIGMAP,
     TOKEN_SECRET,
     WEBHOOK_NAME,
-    cacerts_secret,
     identity_manifests,
     istiod_argv,
     istiod_env,
@@ -40,7 +38,15 @@ from meshfed.sandbox.istio_manifests import (
     validating_webhook,
 )
 from meshfed.sandbox.layout import ClusterLayout, Topology
-from meshfed.sandbox.mesh_pki import MeshCerts, ensure_mesh_certs
+from meshfed.sandbox.mesh_pki import (
+    MeshCerts,
+    ensure_mesh_certs,
+    ensure_serving_cert,
+    link_cluster,
+    mesh_store,
+)
+from meshfed.trust.bundle import CACERTS as CACERTS_SECRET
+from meshfed.trust.bundle import cacerts_manifest
 
 ISTIOD_READY_TIMEOUT = 60.0
 WEBHOOK_FAIL_CLOSED_TIMEOUT = 60.0
@@ -108,15 +114,22 @@ def prepare(
     kubeconfigs.write_component_kubeconfig(
         path=kubeconfig, cluster=cluster, token=token, ca_cert=ca_cert
     )
+    istio_dir = cluster_dir / "pki" / "istio"
     certs: MeshCerts = ensure_mesh_certs(
-        istio_dir=cluster_dir / "pki" / "istio",
+        istio_dir=istio_dir,
         root_cert=mesh_root[0],
         root_key=mesh_root[1],
         cluster_name=cluster.name,
     )
-    encoded = {k: base64.b64encode(v).decode() for k, v in certs.cacerts_data().items()}
-    kubectl.apply([cacerts_secret(encoded)])
-    _mount_cacerts(kubectl, workdir / "cacerts")
+    link_cluster(mesh_store(cluster_dir.parent / "pki"), cluster.name, istio_dir)
+    _create_cacerts(kubectl, certs)
+    cacerts = workdir / "cacerts"
+    _mount_cacerts(kubectl, cacerts)
+    # istiod's serving chain and the bundle it publishes follow the cacerts it loads, as a
+    # real istiod's self-made serving certificate does (docs/security.md)
+    serving_cert, serving_key = ensure_serving_cert(
+        cacerts_dir=cacerts, serving_dir=istio_dir, cluster_name=cluster.name
+    )
     mesh, networks = workdir / "mesh.yaml", workdir / "meshNetworks.yaml"
     mesh.write_text(yaml.safe_dump(mesh_config(cluster), sort_keys=False))
     networks.write_text(yaml.safe_dump(networks_config()))
@@ -126,12 +139,23 @@ def prepare(
         kubeconfig=kubeconfig,
         mesh=mesh,
         networks=networks,
-        serving_cert=certs.serving_cert,
-        serving_key=certs.serving_key,
-        root_cert=certs.root_cert,
+        serving_cert=serving_cert,
+        serving_key=serving_key,
+        root_cert=cacerts / "root-cert.pem",
     )
-    env = istiod_env(cluster=cluster, cacerts_dir=workdir / "cacerts")
+    env = istiod_env(cluster=cluster, cacerts_dir=cacerts)
     return IstiodLaunch(argv=argv, env=env, workdir=workdir, ports=cluster.istiod.all)
+
+
+def _create_cacerts(kubectl: Kubectl, certs: MeshCerts) -> None:
+    """Create the ``cacerts`` Secret from the sandbox's files unless it exists: once created,
+    ``meshfed certs apply|rotate`` owns it and a later ``up`` must not roll it back."""
+    found = kubectl.run(
+        "get", "secret", CACERTS_SECRET, "-n", ISTIO_NAMESPACE, "-o", "name", "--ignore-not-found"
+    )
+    if found.strip():
+        return
+    kubectl.run("create", "-f", "-", stdin=yaml.safe_dump(cacerts_manifest(certs.cacerts_data())))
 
 
 def _mount_cacerts(kubectl: Kubectl, directory: Path) -> None:

@@ -1,5 +1,5 @@
-"""What ``up --istio`` writes for each cluster's istiod: its identity, RBAC, plug-in CA
-Secret, validating webhook, mesh config and command line.
+"""What ``up --istio`` writes for each cluster's istiod: its identity, RBAC, validating
+webhook, mesh config and command line (the plug-in CA Secret is :mod:`meshfed.trust`'s).
 
 Pure (plain dicts and argv lists) so the unit tests can pin every choice. The shapes follow
 Istio's own Helm charts in the pinned module (``manifests/charts/base`` and
@@ -20,7 +20,6 @@ from meshfed.sandbox.layout import ClusterLayout
 ISTIO_NAMESPACE = "istio-system"
 ISTIOD_ACCOUNT = "istiod"
 TOKEN_SECRET = "istiod-token"  # noqa: S105 (a Secret's name)
-CACERTS_SECRET = "cacerts"  # noqa: S105 (a Secret's name)
 ROOT_CERT_CONFIGMAP = "istio-ca-root-cert"
 WEBHOOK_NAME = "istiod-default-validator"
 CLUSTER_ROLE = "istiod-clusterrole-istio-system"
@@ -141,17 +140,6 @@ def identity_manifests() -> list[dict[str, Any]]:
             "subjects": subject,
         },
     ]
-
-
-def cacerts_secret(data: dict[str, str]) -> dict[str, Any]:
-    """The plug-in CA Secret istiod loads at start (``data``: base64 of each PEM file)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {"name": CACERTS_SECRET, "namespace": ISTIO_NAMESPACE},
-        "data": data,
-    }
 
 
 def validating_webhook(cluster: ClusterLayout) -> dict[str, Any]:

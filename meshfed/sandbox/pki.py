@@ -19,6 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from meshfed.trust.issue import ca_key_usage, key_pem
+from meshfed.trust.store import write_file
+
 VALIDITY = dt.timedelta(days=365)
 
 ADMIN_USER = "meshfed-admin"
@@ -41,16 +44,7 @@ class ClusterCredentials:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
-    path.chmod(0o600)
-
-
-def private_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    write_file(path, data, private=True)
 
 
 def load_key(path: Path) -> ec.EllipticCurvePrivateKey:
@@ -84,7 +78,7 @@ def ensure_ca(pki_dir: Path) -> tuple[Path, Path]:
         )
         .sign(key, hashes.SHA256())
     )
-    write_private(key_path, private_key_pem(key))
+    write_private(key_path, key_pem(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
@@ -111,7 +105,7 @@ def _serving_cert(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(signer, hashes.SHA256())
     )
-    return cert.public_bytes(serialization.Encoding.PEM), private_key_pem(key)
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem(key)
 
 
 def _read_tokens(token_file: Path) -> dict[str, str]:
@@ -132,7 +126,7 @@ def ensure_cluster_credentials(
     pki.mkdir(parents=True, exist_ok=True)
     serving_cert, serving_key = pki / "apiserver.crt", pki / "apiserver.key"
     if not (serving_cert.exists() and serving_key.exists()):
-        cert_pem, key_pem = _serving_cert(
+        serving_pem, serving_key_pem = _serving_cert(
             ca_cert=ca_cert,
             ca_key=ca_key,
             common_name=f"{cluster_name}-apiserver",
@@ -145,12 +139,12 @@ def ensure_cluster_credentials(
             ],
             ips=["127.0.0.1", service_ip],
         )
-        write_private(serving_key, key_pem)
-        serving_cert.write_bytes(cert_pem)
+        write_private(serving_key, serving_key_pem)
+        serving_cert.write_bytes(serving_pem)
     sa_key, sa_pub = pki / "sa.key", pki / "sa.pub"
     if not (sa_key.exists() and sa_pub.exists()):
         key = ec.generate_private_key(ec.SECP256R1())
-        write_private(sa_key, private_key_pem(key))
+        write_private(sa_key, key_pem(key))
         sa_pub.write_bytes(
             key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -179,19 +173,4 @@ def ensure_cluster_credentials(
         admin_token=tokens[ADMIN_USER],
         controller_manager_token=tokens[CONTROLLER_MANAGER_USER],
         scheduler_token=tokens[SCHEDULER_USER],
-    )
-
-
-def ca_key_usage() -> x509.KeyUsage:
-    """Key usage of a CA certificate: signs certificates and CRLs, nothing else."""
-    return x509.KeyUsage(
-        digital_signature=True,
-        key_cert_sign=True,
-        crl_sign=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        encipher_only=False,
-        decipher_only=False,
     )
