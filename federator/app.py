@@ -188,6 +188,7 @@ class Federator:
                     host_suffix=self.config.host_suffix,
                     listen=listen.grpc,
                     settings=s.api,
+                    security=self.config.api,
                 )
                 await self._start(self.api)
             await self._start(self.controller)

@@ -26,6 +26,7 @@ from federator.app import Federator
 from federator.core.config import FederationConfig
 from federator.core.config_parse import load_config
 from federator.core.model import ClusterId
+from federator.core.render_policy import is_global_service_entry
 from federator.errors import ConfigError, PermanentError
 from federator.kube.client import Credentials
 from federator.kube.clusters import ClusterRegistry, file_credentials, in_cluster_credentials
@@ -171,7 +172,7 @@ def clusters(
             if name not in errors:
                 with contextlib.suppress(Exception):
                     owned = await list_owned(clients[name])
-                    imported = sum(1 for o in owned if o.get("kind") == "ServiceEntry")
+                    imported = sum(1 for o in owned if is_global_service_entry(o))
             rows.append(
                 (
                     name,

@@ -12,16 +12,25 @@ Every field has a default and a docstring; docs/configuration.md mirrors them.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from federator.core.config_checks import DNS_LABEL, split_host_port
+from federator.core.config_checks import check_address as _check_address
+from federator.core.config_checks import check_dns_label as _check_dns_label
+from federator.core.config_checks import check_listen as _check_listen
+from federator.core.config_checks import check_subdomain as _check_subdomain
+from federator.core.config_policy import (
+    EgressSettings,
+    ServiceAccess,
+    TrustSettings,
+    validate_policy,
+)
+from federator.core.config_security import ApiSecuritySettings
 from federator.core.model import ClusterId, Topology
 from federator.errors import ConfigError
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _DURATION = re.compile(r"^[0-9]+(ms|s|m|h)$")
 
@@ -84,6 +93,8 @@ class ClusterSettings:
     cluster's gateway endpoint."""
     east_west_gateway: GatewaySettings = field(default_factory=GatewaySettings)
     """The cluster's east-west gateway."""
+    trust_domain: str = ""
+    """SPIFFE trust domain of the cluster's workloads; empty: the federation's ``trustDomain``."""
 
     @property
     def locality(self) -> str:
@@ -216,6 +227,14 @@ class FederationConfig:
     listen: ListenSettings = field(default_factory=ListenSettings)
     leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
     gateway_probe: GatewayProbeSettings = field(default_factory=GatewayProbeSettings)
+    trust: TrustSettings = field(default_factory=TrustSettings)
+    """``trustDomain`` and ``trustDomainAliases`` (``federator.core.config_policy``)."""
+    egress: EgressSettings = field(default_factory=EgressSettings)
+    """The federated egress allow-list (``egress:``, docs/security.md)."""
+    access: tuple[ServiceAccess, ...] = ()
+    """Cross-cluster access policy per global service (``access:``, docs/security.md)."""
+    api: ApiSecuritySettings = field(default_factory=ApiSecuritySettings)
+    """TLS, mutual TLS and bearer token of the gRPC status API (``api:``, docs/api.md)."""
 
     @property
     def cluster_ids(self) -> tuple[ClusterId, ...]:
@@ -254,6 +273,7 @@ class FederationConfig:
         self._validate_outlier()
         self.leader_election.validate()
         self.gateway_probe.validate()
+        self.api.validate()
         seen: dict[str, int] = {}
         for i, cluster in enumerate(self.clusters):
             _validate_cluster(i, cluster)
@@ -264,6 +284,7 @@ class FederationConfig:
                 )
             seen[cluster.name] = i
         self._validate_failover()
+        validate_policy(self)
 
     def _validate_outlier(self) -> None:
         od = self.outlier_detection
@@ -305,7 +326,7 @@ def _validate_cluster(i: int, c: ClusterSettings) -> None:
     where = f"clusters[{i}]"
     if not c.name:
         raise ConfigError(f"{where}.name is missing: give every cluster a unique name")
-    if not _DNS_LABEL.match(c.name) or len(c.name) > 63:
+    if not DNS_LABEL.match(c.name) or len(c.name) > 63:
         raise ConfigError(
             f'{where}.name "{c.name}" is not a valid cluster name: use lowercase letters, '
             "digits and '-' (at most 63), as it becomes a label value"
@@ -339,61 +360,3 @@ def _validate_cluster(i: int, c: ClusterSettings) -> None:
         )
     if gw.address is not None:
         _check_address(f"{where}.eastWestGateway.address", gw.address)
-
-
-def _check_dns_label(where: str, value: str, *, subdomain: bool = False) -> None:
-    pattern = _DNS_SUBDOMAIN if subdomain else _DNS_LABEL
-    limit = 253 if subdomain else 63
-    if not value or len(value) > limit or not pattern.match(value):
-        raise ConfigError(
-            f'{where} "{value}" is not a valid Kubernetes name: use lowercase letters, '
-            f"digits and '-' (at most {limit} characters)"
-        )
-
-
-def _check_subdomain(where: str, value: str) -> None:
-    if not value or len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
-        raise ConfigError(
-            f'{where} "{value}" is not a valid DNS suffix: use lowercase labels separated '
-            'by dots, e.g. "clusterset.local"'
-        )
-
-
-def _check_address(where: str, value: str) -> None:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        if not _DNS_SUBDOMAIN.match(value) or len(value) > 253:
-            raise ConfigError(
-                f'{where} "{value}" is neither an IP address nor a DNS name: give the '
-                "gateway's reachable IP or hostname (no port, no scheme)"
-            ) from None
-
-
-def split_host_port(value: str) -> tuple[str, int]:
-    """``host:port`` -> ``(host, port)``, the brackets of an IPv6 host (``[::1]:80``) removed.
-
-    The federator's one parser of listen addresses. ``ValueError`` unless there is a host and
-    a port between 1 and 65535."""
-    host, sep, port = value.rpartition(":")
-    if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
-        raise ValueError(f"{value!r} is not host:port")
-    return host.strip("[]"), int(port)
-
-
-def _check_listen(where: str, value: str) -> None:
-    try:
-        host, _ = split_host_port(value)
-    except ValueError:
-        ok = False
-    else:
-        try:
-            ipaddress.ip_address(host)
-            ok = True
-        except ValueError:
-            ok = host == "localhost"
-    if not ok:
-        raise ConfigError(
-            f'{where} "{value}" is not a listen address: write host:port with an IP host, '
-            'e.g. "127.0.0.1:9464"'
-        )

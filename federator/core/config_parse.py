@@ -27,6 +27,10 @@ from federator.core.config import (
     ListenSettings,
     OutlierDetectionSettings,
 )
+from federator.core.config_checks import Fields as _Fields
+from federator.core.config_policy import TrustSettings
+from federator.core.config_policy_parse import parse_access, parse_egress, strings
+from federator.core.config_security import parse_api_security
 from federator.core.model import ClusterId, Topology
 from federator.errors import ConfigError
 
@@ -47,52 +51,6 @@ def read_document(path: Path) -> Any:
         return yaml.safe_load(data)
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-
-
-class _Fields:
-    """A mapping being parsed at ``where``; remembers which keys were consumed."""
-
-    def __init__(self, value: Any, where: str) -> None:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{where or 'the document'} must be a mapping")
-        self.value: Mapping[Any, Any] = value
-        self.where = where
-        self.used: set[str] = set()
-
-    def path(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def get(self, key: str) -> Any:
-        self.used.add(key)
-        return self.value.get(key)
-
-    def str_(self, key: str, default: str) -> str:
-        v = self.get(key)
-        if v is None:
-            return default
-        if not isinstance(v, str):
-            raise ConfigError(f"{self.path(key)} must be a string, got {type(v).__name__}")
-        return v
-
-    def opt_str(self, key: str) -> str | None:
-        v = self.get(key)
-        return None if v is None else self.str_(key, "")
-
-    def int_(self, key: str, default: int) -> int:
-        v = self.get(key)
-        if v is None:
-            return default
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(f"{self.path(key)} must be an integer, got {v!r}")
-        return v
-
-    def finish(self) -> None:
-        unknown = sorted(str(k) for k in self.value if str(k) not in self.used)
-        if unknown:
-            raise ConfigError(
-                f"{self.path(unknown[0])} is not a known field; known fields here: "
-                f"{', '.join(sorted(self.used))}"
-            )
 
 
 def _duration_seconds(value: Any, where: str) -> float:
@@ -155,6 +113,7 @@ def _cluster(value: Any, where: str, base_dir: Path) -> ClusterSettings:
         region=f.str_("region", ""),
         zone=f.str_("zone", ""),
         east_west_gateway=_gateway(f.get("eastWestGateway"), f.path("eastWestGateway")),
+        trust_domain=f.str_("trustDomain", ""),
     )
     f.finish()
     return cluster
@@ -273,6 +232,13 @@ def parse_document(doc: Any, *, base_dir: Path) -> FederationConfig:
         failover=failover,
         outlier_detection=outlier,
         listen=listen,
+        api=parse_api_security(f.get("api"), base_dir=base_dir),
+        trust=TrustSettings(
+            trust_domain=f.str_("trustDomain", TrustSettings().trust_domain),
+            aliases=strings(f, "trustDomainAliases"),
+        ),
+        egress=parse_egress(f.get("egress")),
+        access=parse_access(f.get("access")),
     )
     f.finish()
     return config

@@ -29,7 +29,8 @@ Rules, per object (identity = kind/namespace/name):
    annotation is synced and healthy, or no longer a member (removed from the config on
    purpose). Otherwise it is **kept** (prune suppressed) and the plan says which cluster
    blocks it. An object without a readable annotation can be deleted only when every member
-   is synced and healthy.
+   is synced and healthy; one whose annotation lists no cluster (the egress objects, made
+   from the config alone) has nothing to wait for.
 """
 
 from __future__ import annotations
@@ -300,7 +301,8 @@ def _prune_blockers(
     if sources is None:
         blockers = sorted(c for c, ok in members.items() if not ok)
         return blockers, "no source annotation, so every member must be synced and healthy"
-    return sorted(s for s in sources if members.get(s) is False), f"sources {','.join(sources)}"
+    basis = f"sources {','.join(sources)}" if sources else "made from the config alone"
+    return sorted(s for s in sources if members.get(s) is False), basis
 
 
 def diff_cluster(

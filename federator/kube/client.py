@@ -75,7 +75,9 @@ LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 EVENTS = Resource("", "v1", "events", "Event")
 SERVICE_ENTRIES = Resource("networking.istio.io", "v1", "serviceentries", "ServiceEntry")
 DESTINATION_RULES = Resource("networking.istio.io", "v1", "destinationrules", "DestinationRule")
-WRITTEN = {r.kind: r for r in (SERVICE_ENTRIES, DESTINATION_RULES)}
+SIDECARS = Resource("networking.istio.io", "v1", "sidecars", "Sidecar")
+AUTH_POLICIES = Resource("security.istio.io", "v1", "authorizationpolicies", "AuthorizationPolicy")
+WRITTEN = {r.kind: r for r in (SERVICE_ENTRIES, DESTINATION_RULES, SIDECARS, AUTH_POLICIES)}
 """The kinds meshfed writes, by kind."""
 
 
@@ -172,7 +174,10 @@ class KubeClient:
                 key_pem=credentials.key_pem,
             ),
             timeout=httpx.Timeout(self._timeouts.request, connect=self._timeouts.connect),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+            # Keep every connection alive: with fewer, each burst of concurrent reads and
+            # applies closed the extra ones and the next reopened them, a TLS handshake each
+            # (measured at 10 clusters: ~700 connections opened in 20 s instead of ~100).
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
         self.writes = 0
         """Write requests sent (apply, delete, event): lets tests and benchmarks count writes."""
@@ -258,12 +263,8 @@ class KubeClient:
         Ends when the server closes the watch (after ``timeout_seconds``); raises
         ``ExpiredError`` for 410 and ``ApiRetryableError`` for connection problems."""
         what = f"watch {resource.plural} in {self.cluster}"
-        params = {
-            "watch": "1",
-            "resourceVersion": resource_version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(timeout_seconds),
-        }
+        params = {"watch": "1", "resourceVersion": resource_version, "allowWatchBookmarks": "true"}
+        params["timeoutSeconds"] = str(timeout_seconds)
         if label_selector:
             params["labelSelector"] = label_selector
         timeout = httpx.Timeout(timeout_seconds + 30.0, connect=self._timeouts.connect)

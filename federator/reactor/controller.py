@@ -32,7 +32,7 @@ from federator.errors import QueueShutdown
 from federator.lifecycle import cancel_and_wait
 from federator.metrics import FederatorMetrics
 from federator.reactor.workqueue import WorkQueue
-from federator.reconcile.reconciler import Result
+from federator.reconcile.outcome import Result
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +104,15 @@ class Controller:
         metrics.queue_depth.set_function(lambda: len(self.queue))
         metrics.queue_drops.set_function(lambda: self.queue.drops)
 
-    def add(self, key: ServiceKey, *, observed_at: float | None = None) -> bool:
+    def add(
+        self, key: ServiceKey, *, observed_at: float | None = None, background: bool = False
+    ) -> bool:
         """Queue ``key``; ``observed_at`` (monotonic) is when a source saw its change, if one
-        did. False if the queue refused it (full: counted as a drop; or shut down)."""
+        did; ``background``: offered by a full pass, not a change (it waits behind changed
+        keys). False if the queue refused it (full: counted as a drop; or shut down)."""
         if observed_at is not None:
             self._observed.setdefault(key, observed_at)
-        return self.queue.add(key)
+        return self.queue.add(key, background=background)
 
     @property
     def idle(self) -> bool:

@@ -4,7 +4,8 @@ Per member cluster, one watch task per kind (Services, EndpointSlices, ServiceEx
 Namespaces) keeps that cluster's ``ClusterCache`` current; what a change touches
 (``federator.core.mapping``) becomes keys offered to a ``KeySink`` (the controller), stamped
 with the time the change was observed. Fifty EndpointSlice updates of one service are one key
-in the queue, not fifty events. Besides changes, every key is offered:
+in the queue, not fifty events. Besides changes, every key is offered in the background
+(behind every changed key, ``federator.reactor.workqueue``):
 
 - when a cluster becomes synced and healthy (first sync, or back after an outage), together
   with the keys of the objects meshfed owns there (orphans from an earlier run): this is what
@@ -15,9 +16,9 @@ in the queue, not fifty events. Besides changes, every key is offered:
   replaced (rotated credentials, R7): its watches restart with the new client (their relist
   refreshes the cache) and work refused with the old credentials is retried.
 
-"Every key" is every key a cache knows, the orphans, and every key the reconciler has written
+"Every key" is every key a cache knows, the orphans, every key the reconciler has written
 objects for somewhere (``imported``: a service no cluster exports any more still has objects
-to prune).
+to prune), and the egress keys of the config (``federator.core.render_policy``).
 
 A watch task never ends on its own (``watch_resource`` retries every ``FederatorError``); if a
 bug ends one, it is logged and that kind is marked disconnected, so the cluster is reported
@@ -36,6 +37,7 @@ from typing import Protocol
 from federator.core.config import FederationConfig
 from federator.core.mapping import NAMESPACES, Affected
 from federator.core.model import SERVICE_ANNOTATION, ClusterId, ServiceKey
+from federator.core.render_policy import policy_keys
 from federator.errors import FederatorError
 from federator.kube.client import KubeClient
 from federator.kube.watching import Changed, Disconnected, Relisted, WatchSettings, watch_resource
@@ -61,7 +63,11 @@ class SourceSettings:
 class KeySink(Protocol):
     """Where keys go (``federator.reactor.controller.Controller``)."""
 
-    def add(self, key: ServiceKey, *, observed_at: float | None = None) -> bool: ...
+    def add(
+        self, key: ServiceKey, *, observed_at: float | None = None, background: bool = False
+    ) -> bool:
+        """``background``: offered by a full pass (resync, trust, takeover), not a change."""
+        ...
 
 
 class Sources:
@@ -130,7 +136,7 @@ class Sources:
     # ---- keys
     def all_keys(self) -> set[ServiceKey]:
         """Every key worth reconciling (see the module docstring)."""
-        keys = set(self._orphans)
+        keys = set(self._orphans) | policy_keys(self._config)  # egress: one key a namespace
         for cache in self._caches.values():
             keys |= cache.candidate_keys()
         for imported in self._imported.values():
@@ -138,9 +144,9 @@ class Sources:
         return keys
 
     def enqueue_all(self) -> None:
-        """Offer every key (a full resync)."""
+        """Offer every key (a full resync) in the background: changed keys go first."""
         for key in self.all_keys():
-            self._sink.add(key)
+            self._sink.add(key, background=True)
 
     def _enqueue(self, cache: ClusterCache, affected: Affected, *, observed: bool) -> None:
         if not affected or not cache.synced:

@@ -7,7 +7,14 @@ again when the worker calls ``done`` (per-key serialisation, no lost update). ``
 adds a key back after a jittered exponential backoff that grows with the key's consecutive
 failures; ``forget`` resets them after a success. The queue is bounded: ``add`` on a full
 queue returns False and counts a drop (the periodic resync picks the key up again).
-Single event loop; no locks needed.
+
+Two priorities (controller-runtime's priority queue does the same for its initial list and
+resyncs): a key offered by a full pass over every key (``background``: resync, a cluster
+becoming trusted, a takeover) waits behind every key offered because something changed, and
+a background key that changes meanwhile moves up. Without it a change arriving during a
+resync waited behind every key of the pass (the whole federation, at scale). A steady
+stream of changes can delay background keys, never drop them. Single event loop; no locks
+needed.
 """
 
 from __future__ import annotations
@@ -32,9 +39,14 @@ class WorkQueue(Generic[K]):
         self._max_size = max_size
         self._backoff = backoff or BackoffSettings(base=0.2, cap=60.0)
         self._queue: deque[K] = deque()
+        """Keys offered because something changed, handed out first."""
+        self._background: deque[K] = deque()
+        """Keys offered by a full pass only (their set: ``_low``)."""
+        self._low: set[K] = set()
         self._queued: set[K] = set()
         self._processing: set[K] = set()
-        self._dirty: set[K] = set()
+        self._dirty: dict[K, bool] = {}
+        """Keys added while processing -> whether every such add was a background one."""
         self._failures: dict[K, int] = {}
         self._timers: dict[K, asyncio.TimerHandle] = {}
         self._wakeup = asyncio.Event()
@@ -44,21 +56,26 @@ class WorkQueue(Generic[K]):
 
     def __len__(self) -> int:
         """Keys waiting (not counting those being processed or delayed)."""
-        return len(self._queue)
+        return len(self._queued)
 
     @property
     def idle(self) -> bool:
         """Nothing queued, processing or delayed."""
-        return not (self._queue or self._processing or self._timers)
+        return not (self._queued or self._processing or self._timers)
 
-    def add(self, key: K) -> bool:
-        """Queue ``key`` now (no-op if already queued). False if refused (full or shut down)."""
+    def add(self, key: K, *, background: bool = False) -> bool:
+        """Queue ``key`` now (no-op if already queued; a changed key already waiting in the
+        background moves up). False if refused (full or shut down)."""
         if self._shutdown:
             return False
         if key in self._processing:
-            self._dirty.add(key)
+            self._dirty[key] = self._dirty.get(key, True) and background
             return True
         if key in self._queued:
+            if not background and key in self._low:
+                self._low.discard(key)
+                self._background.remove(key)  # O(n), once per key and pass
+                self._queue.append(key)
             return True
         if len(self._queued) >= self._max_size:
             self.drops += 1
@@ -67,7 +84,11 @@ class WorkQueue(Generic[K]):
         if timer is not None:
             timer.cancel()
         self._queued.add(key)
-        self._queue.append(key)
+        if background:
+            self._low.add(key)
+            self._background.append(key)
+        else:
+            self._queue.append(key)
         self._wakeup.set()
         return True
 
@@ -116,8 +137,9 @@ class WorkQueue(Generic[K]):
         while True:
             if self._shutdown:
                 raise QueueShutdown
-            if self._queue:
-                key = self._queue.popleft()
+            if self._queue or self._background:
+                key = (self._queue or self._background).popleft()
+                self._low.discard(key)
                 self._queued.discard(key)
                 self._processing.add(key)
                 return key
@@ -127,9 +149,9 @@ class WorkQueue(Generic[K]):
     def done(self, key: K) -> None:
         """Finish ``key``; if it was added while being processed, queue it again."""
         self._processing.discard(key)
-        if key in self._dirty:
-            self._dirty.discard(key)
-            self.add(key)
+        background = self._dirty.pop(key, None)
+        if background is not None:
+            self.add(key, background=background)
 
     def shutdown(self) -> None:
         """Stop handing out keys and cancel timers (idempotent)."""

@@ -6,7 +6,9 @@ writers own are kept. Deletes carry the uid and resourceVersion read during the 
 preconditions: an object someone changed after the diff is not deleted (409, retried with a
 fresh read). ``KEEP`` actions (fail-static) are never executed.
 
-Every action is attempted even if an earlier one failed; the outcome reports what was done,
+The actions touch independent objects and run concurrently (a service's ServiceEntry and
+DestinationRule cost one round trip, not two); the outcome lists them in plan order. Every
+action is attempted even if another one failed; the outcome reports what was done,
 every action that failed (so the caller keeps tracking objects whose prune did not happen),
 each refusal with the RBAC verb and the apiserver's message (the caller turns them into
 status conditions: S6, a denied verb must be visible, not only logged), and the first
@@ -15,9 +17,10 @@ retryable and permanent failures; the caller decides about the requeue.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
-from federator.core.diff import ClusterPlan, Op
+from federator.core.diff import Action, ClusterPlan, Op
 from federator.core.model import ObjectRef
 from federator.errors import PermanentError, RetryableError
 from federator.kube.client import WRITTEN, KubeClient
@@ -67,30 +70,41 @@ class ApplyOutcome:
     """The largest server Retry-After seen."""
 
 
+async def _run(action: Action, client: KubeClient) -> bool:
+    """Carry out one action; False if there was nothing to do (a KEEP)."""
+    if action.op in (Op.CREATE, Op.UPDATE) and action.desired is not None:
+        await client.apply(action.desired)
+        return True
+    if action.op is Op.DELETE and action.actual is not None:
+        meta = action.actual.get("metadata") or {}
+        await client.delete(
+            WRITTEN[action.ref.kind],
+            action.ref.namespace,
+            action.ref.name,
+            uid=str(meta.get("uid", "")),
+            resource_version=str(meta.get("resourceVersion", "")),
+        )
+        return True
+    return False
+
+
 async def execute(plan: ClusterPlan, *, client: KubeClient) -> ApplyOutcome:
     """Apply ``plan`` in its cluster through ``client`` (see the module docstring)."""
     out = ApplyOutcome()
-    for action in plan.actions:
-        try:
-            if action.op in (Op.CREATE, Op.UPDATE) and action.desired is not None:
-                await client.apply(action.desired)
-                out.written.append((action.ref, action.op))
-            elif action.op is Op.DELETE and action.actual is not None:
-                meta = action.actual.get("metadata") or {}
-                await client.delete(
-                    WRITTEN[action.ref.kind],
-                    action.ref.namespace,
-                    action.ref.name,
-                    uid=str(meta.get("uid", "")),
-                    resource_version=str(meta.get("resourceVersion", "")),
-                )
-                out.written.append((action.ref, action.op))
-        except RetryableError as exc:
+    results = await asyncio.gather(
+        *(_run(action, client) for action in plan.actions), return_exceptions=True
+    )
+    for action, result in zip(plan.actions, results, strict=True):
+        if isinstance(result, RetryableError):
             out.failed.append((action.ref, action.op))
-            out.retryable = out.retryable or exc
-            out.retry_after = max(out.retry_after, exc.retry_after)
-        except PermanentError as exc:
+            out.retryable = out.retryable or result
+            out.retry_after = max(out.retry_after, result.retry_after)
+        elif isinstance(result, PermanentError):
             out.failed.append((action.ref, action.op))
-            out.refused.append(Refusal.of(action.ref, VERBS[action.op], exc))
-            out.permanent = out.permanent or exc
+            out.refused.append(Refusal.of(action.ref, VERBS[action.op], result))
+            out.permanent = out.permanent or result
+        elif isinstance(result, BaseException):
+            raise result  # a bug (or a cancellation): the controller's crash path
+        elif result:
+            out.written.append((action.ref, action.op))
     return out

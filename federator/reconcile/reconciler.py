@@ -17,6 +17,9 @@ without a failure (a target skipped, or failing only transiently, keeps its refu
 service whose objects could not all be pruned stays in ``imported``, so resyncs retry the
 prune instead of forgetting the leftover. Nothing else is deleted instead.
 
+Policies (``federator.reconcile.policy``): a service's access policy is written with its other
+objects; an egress key (``<namespace>/egress.meshfed``) reconciles a namespace's egress objects.
+
 Leader election (R5): a replica that does not lead reconciles nothing (its caches stay warm
 for a takeover), and the lease is checked again before each target's write batch; the
 client checks it once more before every request (``federator.kube.leader``).
@@ -31,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -44,19 +46,30 @@ from federator.core.model import (
     SERVICE_LABEL,
     ClusterId,
     ClusterView,
-    ObjectRef,
     ServiceKey,
 )
 from federator.core.render import RenderedCluster, render_cluster, service_label_value
-from federator.errors import FederatorError, NotLeaderError, PermanentError, RetryableError
-from federator.kube.client import DESTINATION_RULES, SERVICE_ENTRIES, KubeClient
+from federator.core.render_policy import Withheld, is_egress_key, policy_keys, render_egress
+from federator.errors import FederatorError, NotLeaderError, PermanentError
+from federator.kube.client import DESTINATION_RULES, SERVICE_ENTRIES, KubeClient, Resource
 from federator.metrics import FederatorMetrics
-from federator.reconcile.apply import ApplyOutcome, Refusal, execute
+from federator.reconcile.apply import ApplyOutcome, execute
+from federator.reconcile.outcome import (
+    Result,
+    Tally,
+    carried_refusals,
+    condition_order,
+    list_failed,
+)
+from federator.reconcile.policy import (
+    list_sidecars,
+    optional_resources,
+    owned_resources,
+    render_services,
+    withheld_conditions,
+)
 from federator.status import (
-    FORBIDDEN,
-    REFUSED,
     ChangeEvent,
-    RefusalCondition,
     ServiceCondition,
     ServiceStatus,
     StatusRegistry,
@@ -64,8 +77,6 @@ from federator.status import (
 
 OWNED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
 MAX_REMEMBERED_EVENTS = 10_000
-LISTED_KINDS = "ServiceEntry,DestinationRule"
-"""``RefusalCondition.kind`` of a refused list of the owned objects."""
 
 
 class World(Protocol):
@@ -80,98 +91,46 @@ class World(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    """How one reconcile went, over all targets: facts for the controller, not instructions.
-
-    ``Result()`` is a full success."""
-
-    retryable: RetryableError | None = None
-    """The first transient failure (some target was not fully written)."""
-    refused: PermanentError | None = None
-    """The first request a target refused for good."""
-    forbidden: bool = False
-    """Some refusal was RBAC's (403): it may be fixed any time, unlike an invalid object."""
-    retry_after: float = 0.0
-    """The largest Retry-After a server asked for."""
-
-
-async def list_owned(client: KubeClient, key: ServiceKey | None = None) -> list[dict[str, Any]]:
-    """Objects meshfed owns in a cluster (for one service, or all).
+async def list_owned(
+    client: KubeClient,
+    key: ServiceKey | None = None,
+    resources: tuple[Resource, ...] = (SERVICE_ENTRIES, DESTINATION_RULES),
+    optional: frozenset[Resource] = frozenset(),
+) -> list[dict[str, Any]]:
+    """Objects of ``resources`` meshfed owns in a cluster (for one key, or all).
 
     For one service the read is namespaced and served from the apiserver's watch cache
     (``resourceVersion=0``): a stale answer is safe because applies are server-side applies
     (idempotent) and deletes carry uid/resourceVersion preconditions, and it keeps a
     reconcile from costing a consistent etcd LIST per target. The whole-cluster read (plan,
-    clusters) stays consistent."""
+    clusters) stays consistent. The kinds are listed concurrently: one round trip, not one
+    per kind (measured: sequential reads were the largest part of a change's latency that a
+    plain apply loop does not pay). The first failure, in ``resources`` order, is raised -
+    except a refusal (``PermanentError``) to list a kind in ``optional``, which counts as
+    none owned (a policy kind the config does not use and RBAC may not allow)."""
     selector = OWNED_SELECTOR
     namespace: str | None = None
     version: str | None = None
     if key is not None:
         selector += f",{SERVICE_LABEL}={service_label_value(key)}"
         namespace, version = key.namespace, "0"
-    items: list[dict[str, Any]] = []
-    for resource in (SERVICE_ENTRIES, DESTINATION_RULES):
-        listed = await client.list(
-            resource, namespace=namespace, label_selector=selector, resource_version=version
-        )
-        items.extend(listed.items)
-    return items
-
-
-def refusal_condition(key: ServiceKey, refusal: Refusal) -> RefusalCondition:
-    """The status condition reporting ``refusal`` on ``key`` (pure)."""
-    ref = refusal.ref
-    return RefusalCondition(
-        key=key,
-        cluster=ref.cluster,
-        reason=FORBIDDEN if refusal.forbidden else REFUSED,
-        verb=refusal.verb,
-        kind=ref.kind,
-        name=f"{ref.namespace}/{ref.name}" if ref.name else ref.namespace,
-        message=refusal.message,
+    listed = await asyncio.gather(
+        *(
+            client.list(
+                resource, namespace=namespace, label_selector=selector, resource_version=version
+            )
+            for resource in resources
+        ),
+        return_exceptions=True,
     )
-
-
-def carried_refusals(old: ServiceStatus | None, settled: set[ClusterId]) -> list[RefusalCondition]:
-    """The refusals of the last status in targets this reconcile did not settle (pure)."""
-    if old is None:
-        return []
-    return [
-        c for c in old.conditions if isinstance(c, RefusalCondition) and c.cluster not in settled
-    ]
-
-
-@dataclass(slots=True)
-class Tally:
-    """The targets' outcomes of one reconcile, folded into what decides status and requeue."""
-
-    key: ServiceKey
-    conditions: list[ServiceCondition] = field(default_factory=list)
-    last_applied: dict[ClusterId, datetime] = field(default_factory=dict)
-    retryable: RetryableError | None = None
-    permanent: PermanentError | None = None
-    retry_after: float = 0.0
-    denied: bool = False
-    """Some target answered 403 Forbidden."""
-    settled: set[ClusterId] = field(default_factory=set)
-    """Targets whose earlier refusals this reconcile replaces: it got refusals there, or every
-    request there succeeded. A target that only failed transiently keeps its old ones."""
-
-    def add(self, target: ClusterId, outcome: ApplyOutcome) -> None:
-        if outcome.written:
-            self.last_applied[target] = datetime.now(UTC)
-        self.conditions.extend(refusal_condition(self.key, r) for r in outcome.refused)
-        self.denied = self.denied or any(r.forbidden for r in outcome.refused)
-        if outcome.refused or outcome.retryable is None:
-            self.settled.add(target)
-        self.retryable = self.retryable or outcome.retryable
-        self.permanent = self.permanent or outcome.permanent
-        self.retry_after = max(self.retry_after, outcome.retry_after)
-
-
-def condition_order(condition: ServiceCondition) -> tuple[str, str, str]:
-    return (condition.cluster, str(condition.reason), condition.message)
+    items: list[dict[str, Any]] = []
+    for resource, result in zip(resources, listed, strict=True):
+        if isinstance(result, PermanentError) and resource in optional:
+            continue
+        if isinstance(result, BaseException):
+            raise result
+        items.extend(result.items)
+    return items
 
 
 class Reconciler:
@@ -202,6 +161,8 @@ class Reconciler:
     async def reconcile(self, key: ServiceKey, *, observed_at: float | None = None) -> Result:
         if not self._leading():
             return Result()  # a standby: the leader reconciles; a takeover enqueues every key
+        if is_egress_key(key):
+            return await self._reconcile_egress(key, observed_at)
         views = self._world.views([key])
         desired = compute_desired(config=self._config, views=views, keys=[key])
         members = {c: (views[c].trusted if c in views else False) for c in self._config.cluster_ids}
@@ -210,11 +171,16 @@ class Reconciler:
         if old is not None:
             tally.last_applied.update(old.last_applied)
         renders = [
-            render_cluster(
-                desired,
-                target=target,
-                namespaces=views[target.name].namespaces,
+            render_services(
+                render_cluster(
+                    desired,
+                    target=target,
+                    namespaces=views[target.name].namespaces,
+                    config=self._config,
+                ),
+                desired.services,
                 config=self._config,
+                world=self._world,
             )
             for target in self._config.clusters
             if self._world.writable(target.name) and target.name in views
@@ -222,20 +188,64 @@ class Reconciler:
         # Targets are independent: write them concurrently, so a reconcile costs the slowest
         # target's round trips rather than the sum over all clusters.
         outcomes = await asyncio.gather(
-            *(self._write_target(key, rendered, members, observed_at) for rendered in renders)
+            *(self._write_target(key, rendered, members, observed_at) for rendered, _ in renders)
         )
-        for rendered, outcome in zip(renders, outcomes, strict=True):
+        for (rendered, withheld), outcome in zip(renders, outcomes, strict=True):
             tally.conditions.extend(rendered.conditions)
+            tally.conditions.extend(withheld_conditions(key, withheld))
             tally.add(rendered.cluster, outcome)
         await self._send_conflict_events(desired)
         tally.conditions.extend(carried_refusals(old, tally.settled))
         self._update_status(key, views, desired, tally.conditions, tally.last_applied)
-        return Result(
-            retryable=tally.retryable,
-            refused=tally.permanent,
-            forbidden=tally.denied,
-            retry_after=tally.retry_after,
+        return tally.result()
+
+    async def _reconcile_egress(self, key: ServiceKey, observed_at: float | None) -> Result:
+        """The egress objects of one namespace (``key``), in every writable target."""
+        views = self._world.views(())
+        members = {c: (views[c].trusted if c in views else False) for c in self._config.cluster_ids}
+        targets = [c for c in self._config.cluster_ids if self._world.writable(c) and c in views]
+        writes = (
+            self._write_egress(key, c, views[c].namespaces, members, observed_at) for c in targets
         )
+        outcomes = await asyncio.gather(*writes)
+        old = self._status.service(key)
+        tally = Tally(key=key)
+        if old is not None:
+            tally.last_applied.update(old.last_applied)
+        for target, (outcome, withheld) in zip(targets, outcomes, strict=True):
+            tally.conditions.extend(withheld_conditions(key, withheld))
+            tally.add(target, outcome)
+        tally.conditions.extend(carried_refusals(old, tally.settled))
+        if tally.conditions:  # an egress namespace is listed only while something is wrong
+            self._status.set_service(
+                ServiceStatus(
+                    key=key,
+                    conditions=tuple(sorted(set(tally.conditions), key=condition_order)),
+                    last_applied=tally.last_applied,
+                )
+            )
+        else:
+            self._status.remove_service(key)
+        return tally.result()
+
+    async def _write_egress(
+        self,
+        key: ServiceKey,
+        target: ClusterId,
+        namespaces: frozenset[str],
+        members: Mapping[ClusterId, bool],
+        observed_at: float | None,
+    ) -> tuple[ApplyOutcome, tuple[Withheld, ...]]:
+        client = self._clients[target]
+        try:
+            sidecars = await list_sidecars(client, key.namespace)
+        except FederatorError as exc:
+            return list_failed(target, key, owned_resources(key), exc), ()
+        rendered, withheld = render_egress(
+            key, config=self._config, target=target, namespaces=namespaces, sidecars=sidecars
+        )
+        outcome = await self._write_target(key, rendered, members, observed_at, extra=sidecars)
+        return outcome, withheld
 
     async def _write_target(
         self,
@@ -243,17 +253,21 @@ class Reconciler:
         rendered: RenderedCluster,
         members: Mapping[ClusterId, bool],
         observed_at: float | None,
+        *,
+        extra: list[dict[str, Any]] | None = None,
     ) -> ApplyOutcome:
-        """List what meshfed owns for ``key`` in the target, diff, execute, track imports."""
+        """List what meshfed owns for ``key`` in the target, diff, execute, track imports.
+        ``extra``: objects of other kinds already read (an egress key's Sidecars)."""
         target = rendered.cluster
         client = self._clients[target]
+        resources = owned_resources(key)
+        if extra is not None:
+            resources = tuple(r for r in resources if r.kind != "Sidecar")
+        optional = optional_resources(self._config)
         try:
-            actual = await list_owned(client, key)
-        except RetryableError as exc:
-            return ApplyOutcome(retryable=exc, retry_after=exc.retry_after)
-        except PermanentError as exc:
-            ref = ObjectRef(target, LISTED_KINDS, key.namespace, "")
-            return ApplyOutcome(refused=[Refusal.of(ref, "list", exc)], permanent=exc)
+            actual = [*await list_owned(client, key, resources, optional), *(extra or [])]
+        except FederatorError as exc:
+            return list_failed(target, key, tuple(r for r in resources if r not in optional), exc)
         plan = diff_cluster(
             cluster=target, desired=rendered.manifests, actual=actual, members=members
         )
@@ -262,7 +276,9 @@ class Reconciler:
             return ApplyOutcome(retryable=error)
         outcome = await execute(plan, client=client)
         self._record(key, plan, outcome.written, observed_at)
-        if rendered.manifests or plan.kept or outcome.failed:
+        if is_egress_key(key):
+            pass  # not a global service: reconciled from the config, not tracked as imported
+        elif rendered.manifests or plan.kept or outcome.failed:
             self.imported[target].add(key)  # a failed prune is retried, not forgotten
         else:
             self.imported[target].discard(key)
@@ -361,13 +377,23 @@ async def plan_all(
     for target in config.clusters:
         if not world.writable(target.name) or target.name not in views:
             continue
-        rendered = render_cluster(
-            desired, target=target, namespaces=views[target.name].namespaces, config=config
+        namespaces = views[target.name].namespaces
+        rendered, _ = render_services(
+            render_cluster(desired, target=target, namespaces=namespaces, config=config),
+            desired.services,
+            config=config,
+            world=world,
         )
-        actual = await list_owned(clients[target.name])
-        plans.append(
-            diff_cluster(
-                cluster=target.name, desired=rendered.manifests, actual=actual, members=members
+        client = clients[target.name]
+        manifests = dict(rendered.manifests)
+        sidecars = await list_sidecars(client, None) if config.egress.allow else []
+        for key in sorted(policy_keys(config)):
+            egress, _ = render_egress(
+                key, config=config, target=target.name, namespaces=namespaces, sidecars=sidecars
             )
+            manifests.update(egress.manifests)
+        actual = await list_owned(client, None, owned_resources(None), optional_resources(config))
+        plans.append(
+            diff_cluster(cluster=target.name, desired=manifests, actual=actual, members=members)
         )
     return Plan(clusters=tuple(plans))

@@ -12,6 +12,7 @@ host and the test asserts on the :class:`~meshfed.mesh.views.ClusterView`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -139,24 +140,72 @@ def istio_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IstioSan
         sb.down()
 
 
+class FederateRunner:
+    """``meshfed federate`` over the Istio sandbox, restartable with another config.
+
+    One at a time: two federators with different configs would prune each other's objects.
+    The HTTP/gRPC ports stay the same across restarts. Its gateway prober is off: most of
+    these tests run no gateway on 15443, and the prober would withdraw the gateways it cannot
+    reach (R4 is tested in tests/integration/federator)."""
+
+    def __init__(self, sb: IstioSandbox) -> None:
+        self.sb = sb
+        self.http = f"127.0.0.1:{free_port()}"
+        self.grpc = f"127.0.0.1:{free_port()}"
+        self.overrides: dict[str, object] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def ensure(self, overrides: dict[str, object] | None = None) -> str:
+        """Run with the sandbox's federation.yaml plus ``overrides`` (top-level keys);
+        restarts only if the overrides differ. Returns the HTTP address."""
+        overrides = overrides or {}
+        if self._proc is not None and self.overrides == overrides:
+            return self.http
+        self.stop()
+        doc = yaml.safe_load((self.sb.directory / "federation.yaml").read_text())
+        doc["listen"] = {"http": self.http, "grpc": self.grpc}
+        doc["gatewayProbe"] = {"enabled": False}
+        doc.update(overrides)
+        config = self.sb.directory / "federation-test.yaml"
+        config.write_text(yaml.safe_dump(doc))
+        log = self.sb.directory / "logs" / "federate.log"
+        with log.open("ab") as out:
+            self._proc = subprocess.Popen(
+                [MESHFED, "federate", "--config", str(config)], stdout=out, stderr=subprocess.STDOUT
+            )
+        self.overrides = overrides
+        wait_http_ok(f"http://{self.http}/readyz", self._proc, what="meshfed federate", log=log)
+        return self.http
+
+    @contextlib.contextmanager
+    def configured(self, overrides: dict[str, object]) -> Iterator[str]:
+        """Run with ``overrides`` for the ``with`` block, then as before (or stopped)."""
+        previous = self.overrides
+        try:
+            yield self.ensure(overrides)
+        finally:
+            if previous is None:
+                self.stop()
+            else:
+                self.ensure(previous)
+
+    def stop(self) -> None:
+        proc, self._proc, self.overrides = self._proc, None, None
+        if proc is not None:
+            stop(proc, timeout_s=20)
+
+
 @pytest.fixture(scope="session")
-def mesh_federator(istio_sandbox: IstioSandbox) -> Iterator[str]:
-    """``meshfed federate`` over the Istio sandbox; yields its HTTP address. Its gateway
-    prober is off: most of these tests run no gateway on 15443, and the prober would withdraw
-    the gateways it cannot reach (R4 is tested in tests/integration/federator)."""
-    doc = yaml.safe_load((istio_sandbox.directory / "federation.yaml").read_text())
-    http = f"127.0.0.1:{free_port()}"
-    doc["listen"] = {"http": http, "grpc": f"127.0.0.1:{free_port()}"}
-    doc["gatewayProbe"] = {"enabled": False}
-    config = istio_sandbox.directory / "federation-test.yaml"
-    config.write_text(yaml.safe_dump(doc))
-    log = istio_sandbox.directory / "logs" / "federate.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [MESHFED, "federate", "--config", str(config)], stdout=out, stderr=subprocess.STDOUT
-        )
+def federate_runner(istio_sandbox: IstioSandbox) -> Iterator[FederateRunner]:
+    runner = FederateRunner(istio_sandbox)
     try:
-        wait_http_ok(f"http://{http}/readyz", proc, what="meshfed federate", log=log)
-        yield http
+        yield runner
     finally:
-        stop(proc, timeout_s=20)
+        runner.stop()
+
+
+@pytest.fixture(scope="session")
+def mesh_federator(federate_runner: FederateRunner) -> str:
+    """``meshfed federate`` over the Istio sandbox with its own config; yields its HTTP
+    address (a module that runs it with another config restores this one afterwards)."""
+    return federate_runner.ensure({})

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from federator.core.config import FederationConfig, split_host_port
+from federator.core.config import FederationConfig
+from federator.core.config_checks import split_host_port
 from federator.core.config_parse import load_config
 from federator.core.model import Topology
 from federator.errors import ConfigError

@@ -18,7 +18,7 @@ from federator.reactor.controller import (
     Step,
     next_step,
 )
-from federator.reconcile.reconciler import Result
+from federator.reconcile.outcome import Result
 
 KEY = ServiceKey("default", "reviews")
 DENIED = 60.0

@@ -229,6 +229,46 @@ async def test_workqueue_dedups_and_serialises_per_key() -> None:
     assert await q.get() == "a"
 
 
+@pytest.mark.parametrize(
+    ("adds", "order"),
+    [
+        pytest.param([("a", True), ("b", True), ("c", False)], ["c", "a", "b"], id="changed-first"),
+        pytest.param([("a", True), ("b", True), ("b", False)], ["b", "a"], id="changed-moves-up"),
+        pytest.param([("a", False), ("b", True), ("a", True)], ["a", "b"], id="never-moves-down"),
+        pytest.param([("a", True), ("b", False), ("c", False)], ["b", "c", "a"], id="fifo-within"),
+    ],
+)
+async def test_workqueue_hands_out_changed_keys_before_background_ones(
+    adds: list[tuple[str, bool]], order: list[str]
+) -> None:
+    q: WorkQueue[str] = WorkQueue(max_size=10)
+    for key, background in adds:
+        assert q.add(key, background=background)
+    assert len(q) == len(order)
+    assert [await q.get() for _ in order] == order
+    assert len(q) == 0
+
+
+@pytest.mark.parametrize(
+    ("background_adds", "then_first"),
+    [
+        pytest.param([True], "b", id="background-only-stays-background"),
+        pytest.param([True, False], "a", id="a-change-meanwhile-goes-first"),
+    ],
+)
+async def test_workqueue_dirty_key_keeps_its_priority(
+    background_adds: list[bool], then_first: str
+) -> None:
+    q: WorkQueue[str] = WorkQueue(max_size=10)
+    q.add("a")
+    assert await q.get() == "a"
+    for background in background_adds:
+        q.add("a", background=background)  # while processing
+    q.add("b", background=True)
+    q.done("a")
+    assert await q.get() == then_first
+
+
 async def test_workqueue_bounded_counts_drops() -> None:
     q: WorkQueue[int] = WorkQueue(max_size=2)
     assert q.add(1) and q.add(2)

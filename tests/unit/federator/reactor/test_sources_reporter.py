@@ -37,9 +37,13 @@ def exported(namespace: str, name: str) -> dict[str, Any]:
 class Sink:
     def __init__(self) -> None:
         self.keys: list[ServiceKey] = []
+        self.background: list[bool] = []
 
-    def add(self, key: ServiceKey, *, observed_at: float | None = None) -> bool:
+    def add(
+        self, key: ServiceKey, *, observed_at: float | None = None, background: bool = False
+    ) -> bool:
         self.keys.append(key)
+        self.background.append(background)
         return True
 
 
@@ -56,6 +60,7 @@ async def test_every_key_includes_what_was_written_but_is_no_longer_exported() -
     assert sources.all_keys() == {REVIEWS, GONE}
     sources.enqueue_all()
     assert sorted(sink.keys) == sorted([REVIEWS, GONE])
+    assert sink.background == [True, True]  # a full pass waits behind changed keys
     await sources.restart(C1)  # not started: nothing to restart, nothing offered
     assert len(sink.keys) == 2
     await sources.shutdown()

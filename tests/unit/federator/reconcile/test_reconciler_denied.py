@@ -24,7 +24,8 @@ from federator.kube.client import WRITTEN, KubeClient, ListResult, Resource
 from federator.metrics import FederatorMetrics
 from federator.reactor.controller import ERROR, ControllerSettings, Step, next_step
 from federator.reconcile.apply import Refusal
-from federator.reconcile.reconciler import Reconciler, Result, refusal_condition
+from federator.reconcile.outcome import Result, refusal_condition
+from federator.reconcile.reconciler import Reconciler
 from federator.status import FORBIDDEN, REFUSED, RefusalCondition, StatusRegistry
 from tests.helpers.federator_builders import REVIEWS, cid, export, make_config, pods, view
 

@@ -10,7 +10,8 @@ from federator.core.model import ClusterId
 from federator.errors import NotLeaderError
 from federator.kube.client import KubeClient
 from federator.metrics import FederatorMetrics
-from federator.reconcile.reconciler import Reconciler, Result
+from federator.reconcile.outcome import Result
+from federator.reconcile.reconciler import Reconciler
 from federator.status import StatusRegistry
 from tests.helpers.federator_builders import REVIEWS, make_config
 from tests.unit.federator.reconcile.test_reconciler_denied import (
