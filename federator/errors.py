@@ -15,7 +15,9 @@ One place to read, because the class of a failure decides what happens next, in 
     │   │                             gRPC FAILED_PRECONDITION; CLI exit 1
     │   │                             .status: the HTTP status if an apiserver answered
     │   ├── ApiPermanentError         400, 401, 403 (RBAC: a Forbidden condition), 404, 422
-    │   └── InvalidRequestError       a malformed status-API request: gRPC INVALID_ARGUMENT
+    │   ├── InvalidRequestError       a malformed status-API request: gRPC INVALID_ARGUMENT
+    │   └── DrillSpecError            an invalid Drill spec: refused at admission or plan
+    │                                 .field: the path of the offending field
     └── ConfigError                   invalid configuration, at start-up: CLI exit 1, one line
         └── UnsafeKubeconfigError     a kubeconfig would run a plugin or read local files
 
@@ -92,6 +94,18 @@ class ApiPermanentError(PermanentError):
 
 class InvalidRequestError(PermanentError):
     """A status-API request the server cannot answer as asked (gRPC INVALID_ARGUMENT)."""
+
+
+class DrillSpecError(PermanentError):
+    """A Drill spec (the resource's ``spec`` or the CLI's file) is invalid. The message starts
+    with the field path: ``spec.steps[2].abort.percentage: must be between 0 and 100``."""
+
+    field: str
+    """The path of the offending field (``spec.steps[2].abort.percentage``)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
 
 
 class ConfigError(FederatorError):
