@@ -1,9 +1,13 @@
 """Benchmark: federator propagation latency vs a plain apply loop, idle writes, federator RSS.
 
 Not part of CI. Starts a sandbox of ``--clusters`` real apiservers, creates
-``--services`` exported Services per cluster (distinct names, no pods: each global service
-gets a ServiceEntry and a DestinationRule in every cluster) and runs ``meshfed federate`` as a
-subprocess with the sandbox's federation config. After convergence it counts writes during
+``--services`` exported Services per cluster (distinct names: each global service gets a
+ServiceEntry and a DestinationRule in every cluster) and runs ``meshfed federate`` as a
+subprocess with the sandbox's federation config. Without ``--endpoints`` the Services select
+no pod; with ``--endpoints N`` they have no selector and the bench writes their
+EndpointSlices itself (N ready endpoints per cluster, spread over its Services), which the
+federator reads exactly like the slices the EndpointSlice controller writes for pods (the
+workload: ``bench/federator_workload.py``). After convergence it counts writes during
 ``--idle-seconds`` (federator metrics, the apiservers' own request counters, resourceVersions
 of every owned object), then makes ``--changes`` sequential changes - a merge patch of one
 Service's port to a new number - and takes, per other cluster, the time from just before
@@ -11,7 +15,9 @@ the patch to the ServiceEntry with that port arriving on a watch in that cluster
 federator is then stopped and a plain loop does the same changes itself: patch, render with
 the federator's pure code over caches listed once, server-side apply every manifest to every
 cluster concurrently (as the federator does), timed by the same watches.
-Federator RSS is read from /proc (VmRSS, VmHWM). The sandbox is always stopped.
+Federator RSS is read from /proc (VmRSS, VmHWM), the apiservers' and etcd's from the
+sandbox's process records, the machine's load average at every phase. The sandbox is
+always stopped.
 
     .venv/bin/python bench/federator_propagation.py --clusters 3 --services 100
 """
@@ -20,12 +26,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import math
 import random
-import ssl
 import subprocess
 import sys
 import time
@@ -38,6 +42,16 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.federator_workload import (
+    NS,
+    apiserver_writes,
+    create_endpoint_slices,
+    create_services,
+    load,
+    patch_port,
+    raw_clients,
+    sandbox_rss_mib,
+)
 from federator.core.config import ClusterSettings, FederationConfig
 from federator.core.config_parse import load_config
 from federator.core.desired import compute_desired
@@ -52,69 +66,6 @@ from meshfed.sandbox.manager import Sandbox
 from tests.helpers.processes import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-NS = "bench"
-WRITE_VERBS = ("APPLY", "PATCH", "POST", "PUT", "DELETE", "DELETECOLLECTION")
-WRITTEN_RESOURCES = ('resource="serviceentries"', 'resource="destinationrules"')
-
-
-def raw_clients(kubeconfig: Path) -> dict[str, httpx.AsyncClient]:
-    """Plain httpx clients per context (Service creates/patches and apiserver /metrics)."""
-    doc = yaml.safe_load(kubeconfig.read_text())
-    clusters = {c["name"]: c["cluster"] for c in doc["clusters"]}
-    users = {u["name"]: u["user"] for u in doc["users"]}
-    out = {}
-    for ctx in doc["contexts"]:
-        cluster, user = clusters[ctx["context"]["cluster"]], users[ctx["context"]["user"]]
-        ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
-        out[ctx["name"]] = httpx.AsyncClient(
-            base_url=cluster["server"],
-            verify=ssl.create_default_context(cadata=ca),
-            headers={"Authorization": f"Bearer {user['token']}"},
-            timeout=60,
-        )
-    return out
-
-
-async def create_services(http: httpx.AsyncClient, names: list[str]) -> None:
-    r = await http.post("/api/v1/namespaces", json={"metadata": {"name": NS}})
-    assert r.status_code in (201, 409), r.text
-    sem = asyncio.Semaphore(8)
-
-    async def one(name: str) -> None:
-        async with sem:
-            meta = {"name": name, "namespace": NS, "labels": {"meshfed.io/export": "true"}}
-            spec = {"selector": {"app": name}, "ports": [{"name": "http", "port": 9080}]}
-            doc = {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
-            r = await http.post(f"/api/v1/namespaces/{NS}/services", json=doc)
-            assert r.status_code in (201, 409), r.text
-
-    await asyncio.gather(*(one(n) for n in names))
-
-
-async def patch_port(http: httpx.AsyncClient, name: str, port: int) -> dict[str, Any]:
-    body = {"spec": {"ports": [{"name": "http", "port": port, "targetPort": 9080}]}}
-    r = await http.patch(
-        f"/api/v1/namespaces/{NS}/services/{name}",
-        content=json.dumps(body),
-        headers={"Content-Type": "application/merge-patch+json"},
-    )
-    assert r.status_code == 200, r.text
-    obj: dict[str, Any] = r.json()
-    obj.setdefault("apiVersion", "v1")
-    obj.setdefault("kind", "Service")
-    return obj
-
-
-async def apiserver_writes(http: httpx.AsyncClient) -> int:
-    """Write requests the apiserver served for ServiceEntries and DestinationRules."""
-    lines = (await http.get("/metrics")).text.splitlines()
-    return sum(
-        int(float(line.rsplit(" ", 1)[1]))
-        for line in lines
-        if line.startswith("apiserver_request_total{")
-        and any(r in line for r in WRITTEN_RESOURCES)
-        and any(f'verb="{v}"' in line for v in WRITE_VERBS)
-    )
 
 
 class Watchers:
@@ -257,11 +208,28 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
     raw = raw_clients(sandbox.kubeconfig)
     cids = list(config.cluster_ids)
     names = {c: [f"s{c}-{j}" for j in range(args.services)] for c in cids}
-    result: dict[str, Any] = {"clusters": len(cids), "services_per_cluster": args.services}
+    result: dict[str, Any] = {
+        "clusters": len(cids),
+        "services_per_cluster": args.services,
+        "endpoints_per_cluster": args.endpoints,
+        "load_1_5_15": {"start": load()},
+    }
+    print(f"load average {result['load_1_5_15']['start']}")
     t = time.monotonic()
-    await asyncio.gather(*(create_services(raw[c], names[c]) for c in cids))
+    selector = not args.endpoints
+    await asyncio.gather(*(create_services(raw[c], names[c], selector=selector) for c in cids))
     result["create_services_s"] = round(time.monotonic() - t, 1)
     print(f"created {args.services * len(cids)} Services in {result['create_services_s']} s")
+    if args.endpoints:
+        t = time.monotonic()
+        await asyncio.gather(
+            *(
+                create_endpoint_slices(raw[c], names[c], args.endpoints, cluster_index=i)
+                for i, c in enumerate(cids)
+            )
+        )
+        result["create_endpoints_s"] = round(time.monotonic() - t, 1)
+        print(f"created {args.endpoints * len(cids)} endpoints in {result['create_endpoints_s']} s")
 
     fed_http = httpx.AsyncClient(base_url=f"http://{config.listen.http}", timeout=30)
     log = (args.dir / "federator.log").open("wb")
@@ -283,6 +251,8 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
                     versions = await owned_versions(clients)
         result["converge_s"] = round(time.monotonic() - t, 1)
         result["queue_depth_at_converge"] = m["depth"]
+        result["load_1_5_15"]["converged"] = load()
+        result["sandbox_rss_mib"] = sandbox_rss_mib(args.dir)
         print(f"converged: {expected} objects in {result['converge_s']} s; idle phase")
 
         watchers = Watchers(clients)
@@ -314,6 +284,7 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
             for k, src in enumerate(rng.choice(cids) for _ in range(args.changes))
         ]
 
+        result["load_1_5_15"]["federator_changes"] = load()
         m0 = await fed_metrics(fed_http)
         fed_lat = await run_changes(
             changes,
@@ -354,6 +325,7 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
 
         await asyncio.gather(*(write(target) for target in config.clusters))
 
+    result["load_1_5_15"]["plain_loop_changes"] = load()
     plain_changes = [(src, name, port + 10000) for src, name, port in changes]
     plain_lat = await run_changes(
         plain_changes, watchers=watchers, targets=cids, make_change=plain, timeout=30
@@ -363,6 +335,7 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
     f, p = result["federator"], result["plain_loop"]
     result["ratio_p50"] = round(f["p50_ms"] / p["p50_ms"], 2)
     result["ratio_p99"] = round(f["p99_ms"] / p["p99_ms"], 2)
+    result["load_1_5_15"]["end"] = load()
     await watchers.close()
     await asyncio.gather(*(c.aclose() for c in clients.values()))
     await asyncio.gather(*(h.aclose() for h in raw.values()))
@@ -373,9 +346,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clusters", type=int, default=3)
     parser.add_argument("--services", type=int, default=100, help="exported Services per cluster")
+    parser.add_argument(
+        "--endpoints",
+        type=int,
+        default=0,
+        help="ready endpoints per cluster (EndpointSlices written by the bench; 0: none)",
+    )
     parser.add_argument("--changes", type=int, default=50)
     parser.add_argument("--idle-seconds", type=float, default=300.0)
     parser.add_argument("--converge-timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--resync-period", default="", help="the federator's resyncPeriod (default: its own)"
+    )
     parser.add_argument("--base-port", type=int, default=33000)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/meshfed-bench-propagation"))
     args = parser.parse_args()
@@ -383,9 +365,16 @@ def main() -> None:
     t = time.monotonic()
     try:
         sandbox.up(clusters=args.clusters, base_port=args.base_port)
-        print(f"sandbox of {args.clusters} clusters up in {time.monotonic() - t:.0f} s")
+        print(
+            f"sandbox of {args.clusters} clusters up in {time.monotonic() - t:.0f} s, load {load()}"
+        )
         doc = yaml.safe_load(sandbox.federation_config.read_text())
         doc["listen"] = {"http": f"127.0.0.1:{free_port()}", "grpc": f"127.0.0.1:{free_port()}"}
+        if args.resync_period:
+            doc["resyncPeriod"] = args.resync_period
+        # The sandbox runs no east-west gateway: a probe would follow whatever else on the
+        # machine listens on 127.0.<i>.1:15443 (other test runs), flapping every service.
+        doc["gatewayProbe"] = {"enabled": False}
         config_path = args.dir / "bench-federation.yaml"
         config_path.write_text(yaml.safe_dump(doc))
         result = asyncio.run(bench(args, sandbox, config_path))

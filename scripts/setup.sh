@@ -9,11 +9,15 @@ mkdir -p "$CACHE"
 step() { printf '\n==> %s\n' "$*"; }
 
 # Debian peers: Prometheus 2.42 (differential tests, remote_write peer) and redis-server 7
-# (Redis Cluster tests, redis-benchmark baselines).
+# (Redis Cluster tests, redis-benchmark baselines); buildah, podman, runc and debootstrap build
+# and run the container image (tests/integration/packaging/test_image.py).
 need_apt=()
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v redis-benchmark >/dev/null || need_apt+=(redis-tools)
+for tool in buildah podman runc debootstrap; do
+  command -v "$tool" >/dev/null || need_apt+=("$tool")
+done
 if ((${#need_apt[@]})); then
   step "apt-get install ${need_apt[*]}"
   if [[ $(id -u) -ne 0 ]]; then
@@ -47,6 +51,13 @@ bash scripts/build-k8s.sh
 
 step "istiod (pilot-discovery) and pilot-agent from istio.io/istio (Go build, cached)"
 bash scripts/build-istio.sh
+bash scripts/gen-istio-ca-protos.sh  # istiod's CA gRPC client for the tests, from istio.io/api
+
+step "Helm (helm.sh/helm/v4, Go build, cached) for the chart tests"
+bash scripts/build-helm.sh
+
+step "container base image from a Debian root filesystem (debootstrap, cached)"
+bash deploy/image/debian-base.sh
 
 step "Istio and MCS CRDs, kwok stages (Go modules, cached)"
 bash scripts/fetch-manifests.sh
