@@ -311,9 +311,13 @@ class KubeClient:
         result: Object = response.json()
         return result
 
-    async def apply(self, manifest: Mapping[str, Any]) -> Object:
-        """Server-side apply ``manifest`` (field manager meshfed, force: see module docstring)."""
-        resource = WRITTEN[manifest["kind"]]
+    async def apply(
+        self, manifest: Mapping[str, Any], *, resource: Resource | None = None,
+        field_manager: str = FIELD_MANAGER,
+    ) -> Object:  # fmt: skip
+        """Server-side apply ``manifest`` (force: see module docstring); ``resource`` defaults
+        to the kind's entry in ``WRITTEN``, for the kinds the federator writes."""
+        resource = resource or WRITTEN[manifest["kind"]]
         meta = manifest["metadata"]
         what = f"apply {resource.kind} {meta['namespace']}/{meta['name']} in {self.cluster}"
         self.writes += 1
@@ -321,7 +325,7 @@ class KubeClient:
             "PATCH",
             resource.path(meta["namespace"], meta["name"]),
             what,
-            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            params={"fieldManager": field_manager, "force": "true"},
             content=json.dumps(manifest).encode(),  # JSON is YAML
             headers={"Content-Type": "application/apply-patch+yaml"},
         )

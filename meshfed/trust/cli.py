@@ -24,6 +24,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from federator.errors import FederatorError
+from federator.kube.client import KubeClient
 from meshfed.trust import rotation, writer
 from meshfed.trust.bundle import PluginCa, check_plugin_ca, fingerprint, plugin_ca
 from meshfed.trust.errors import CertsError
@@ -162,7 +163,7 @@ def issue(
 
 
 async def _check_clusters(
-    clients: Mapping[str, writer.CertsClient], plans: Mapping[str, PluginCa], domain: str | None
+    clients: Mapping[str, KubeClient], plans: Mapping[str, PluginCa], domain: str | None
 ) -> None:
     """Cluster-side checks before any write: istiod's trust domain matches the root's."""
     for name, client in clients.items():

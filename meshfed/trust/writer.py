@@ -2,7 +2,7 @@
 what istiod works from (the Secret, the mesh config's trust domain, the root ConfigMap).
 
 Through the federator's own Kubernetes client (``federator.kube.client``), extended here
-with server-side apply of a Secret under a field manager of its own (``meshfed-certs``), so
+which server-side applies the Secret under a field manager of its own (``meshfed-certs``), so
 the certificates' owner is visible in ``managedFields`` apart from the federator's objects.
 Errors carry object names and HTTP status only: never a Secret's data.
 """
@@ -10,16 +10,14 @@ Errors carry object names and HTTP status only: never a Secret's data.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import yaml
 
 from federator.core.config import FederationConfig
 from federator.core.config_parse import load_config
 from federator.errors import ConfigError, FederatorError
-from federator.kube.client import SECRETS, KubeClient, Resource, classify
+from federator.kube.client import SECRETS, KubeClient, Resource
 from federator.kube.clusters import load_credentials
 from meshfed.trust.bundle import CACERTS, FIELD_MANAGER, ISTIO_NAMESPACE, cacerts_manifest
 from meshfed.trust.errors import CertsError
@@ -29,27 +27,8 @@ ROOT_CONFIGMAP = "istio-ca-root-cert"
 CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
 
 
-class CertsClient(KubeClient):
-    """The federator's client plus server-side apply of any namespaced object."""
-
-    async def apply_object(self, resource: Resource, manifest: Mapping[str, Any]) -> None:
-        meta = manifest["metadata"]
-        what = f"apply {resource.kind} {meta['namespace']}/{meta['name']} in {self.cluster}"
-        self.writes += 1
-        response = await self._request(
-            "PATCH",
-            resource.path(meta["namespace"], meta["name"]),
-            what,
-            params={"fieldManager": FIELD_MANAGER, "force": "true"},
-            content=json.dumps(manifest).encode(),
-            headers={"Content-Type": "application/apply-patch+yaml"},
-        )
-        if response.status_code not in (200, 201):
-            raise classify(response, what)
-
-
-async def apply_cacerts(client: CertsClient, files: Mapping[str, bytes]) -> None:
-    await client.apply_object(SECRETS, cacerts_manifest(files))
+async def apply_cacerts(client: KubeClient, files: Mapping[str, bytes]) -> None:
+    await client.apply(cacerts_manifest(files), resource=SECRETS, field_manager=FIELD_MANAGER)
 
 
 async def read_cacerts(client: KubeClient) -> dict[str, bytes] | None:
@@ -91,14 +70,14 @@ def member_names(config: str) -> list[str]:
     return [c.name for c in _federation(config).clusters]
 
 
-async def open_clients(config: str, only: Sequence[str] = ()) -> dict[str, CertsClient]:
+async def open_clients(config: str, only: Sequence[str] = ()) -> dict[str, KubeClient]:
     """A client per member cluster of federation config ``config`` (``only``: a subset)."""
     federation = _federation(config)
     names = [c.name for c in federation.clusters]
     unknown = sorted(set(only) - set(names))
     if unknown:
         raise CertsError("--cluster", f"{unknown} are not members of {config} ({names})")
-    clients: dict[str, CertsClient] = {}
+    clients: dict[str, KubeClient] = {}
     try:
         for settings in federation.clusters:
             if only and settings.name not in only:
@@ -107,7 +86,7 @@ async def open_clients(config: str, only: Sequence[str] = ()) -> dict[str, Certs
                 loaded = await load_credentials(settings, config=federation, home=None)
             except FederatorError as err:
                 raise CertsError(f"clusters[{settings.name}].kubeconfig", str(err)) from err
-            clients[settings.name] = CertsClient(
+            clients[settings.name] = KubeClient(
                 cluster=settings.name, credentials=loaded.credentials
             )
     except BaseException:

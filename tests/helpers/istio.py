@@ -28,7 +28,7 @@ from meshfed.mesh.node import SidecarIdentity, sidecar_node
 from meshfed.mesh.views import ClusterView, cluster_view
 from meshfed.mesh.xds import XdsError, snapshot
 from meshfed.sandbox.components import MissingBinaryError, find_istio
-from meshfed.sandbox.layout import ClusterLayout, Topology
+from meshfed.sandbox.layout import ClusterLayout, SandboxLayout, Topology
 from meshfed.sandbox.manager import Sandbox, SandboxError
 from tests.helpers.processes import free_port, stop, wait_http_ok
 from tests.helpers.sandbox import RunningSandbox
@@ -117,27 +117,39 @@ def gateways(view: ClusterView | None) -> dict[str, int]:
     return {e.address: e.weight for e in view.endpoints if e.port == 15443}
 
 
-@pytest.fixture(scope="session")
-def istio_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IstioSandbox]:
-    """Three clusters (c1, c2 in region-a; c3 in region-b), gateway topology, istiod each."""
+@contextlib.contextmanager
+def running_istio_sandbox(
+    directory: Path, *, clusters: int, base_port: int, why: str
+) -> Iterator[tuple[Sandbox, SandboxLayout]]:
+    """A gateway-topology sandbox with istiod in every cluster, torn down on exit; a missing
+    istiod or a failed ``up`` fails the test (``why`` says which tests needed it)."""
     try:
         find_istio()
     except MissingBinaryError as err:
-        pytest.fail(f"{err} The Istio conformance tests need it.")
-    sb = Sandbox(tmp_path_factory.mktemp("istio-sandbox"))
+        pytest.fail(f"{err} {why}")
+    sb = Sandbox(directory)
     try:
         try:
             layout = sb.up(
-                clusters=3,
-                topology=Topology.GATEWAY,
-                base_port=ISTIO_SANDBOX_BASE_PORT,
-                istio=True,
+                clusters=clusters, topology=Topology.GATEWAY, base_port=base_port, istio=True
             )
         except SandboxError as err:
             pytest.fail(f"sandbox up --istio failed: {err}")
-        yield IstioSandbox(sb, layout)
+        yield sb, layout
     finally:
         sb.down()
+
+
+@pytest.fixture(scope="session")
+def istio_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IstioSandbox]:
+    """Three clusters (c1, c2 in region-a; c3 in region-b), gateway topology, istiod each."""
+    with running_istio_sandbox(
+        tmp_path_factory.mktemp("istio-sandbox"),
+        clusters=3,
+        base_port=ISTIO_SANDBOX_BASE_PORT,
+        why="The Istio conformance tests need it.",
+    ) as (sb, layout):
+        yield IstioSandbox(sb, layout)
 
 
 class FederateRunner:

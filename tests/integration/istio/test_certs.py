@@ -25,14 +25,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from meshfed.sandbox import processes
-from meshfed.sandbox.components import MissingBinaryError, find_istio
-from meshfed.sandbox.layout import SandboxLayout, Topology
-from meshfed.sandbox.manager import Sandbox, SandboxError
+from meshfed.sandbox.layout import SandboxLayout
+from meshfed.sandbox.manager import Sandbox
 from meshfed.trust.bundle import fingerprint, verify_chain
 from meshfed.trust.issue import CaSpec, IssuedCa, issue_root, key_pem
 from meshfed.trust.store import TrustStore
 from tests.helpers.federator_harness import get_json, kubectl
-from tests.helpers.istio import ISTIO_SANDBOX_BASE_PORT, MESHFED
+from tests.helpers.istio import ISTIO_SANDBOX_BASE_PORT, MESHFED, running_istio_sandbox
 from tests.helpers.istio_ca import WorkloadCert, create_certificate, service_account_token
 
 CERTS_BASE_PORT = int(
@@ -138,22 +137,13 @@ def openssl_verify(tmp: Path, cert: WorkloadCert, roots: tuple[x509.Certificate,
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    try:
-        find_istio()
-    except MissingBinaryError as err:
-        pytest.fail(f"{err} The certificate tests need istiod.")
-    sb = Sandbox(tmp_path_factory.mktemp("certs-sandbox"))
-    try:
-        try:
-            layout = sb.up(
-                clusters=len(CLUSTERS), topology=Topology.GATEWAY,
-                base_port=CERTS_BASE_PORT, istio=True,
-            )  # fmt: skip
-        except SandboxError as err:
-            pytest.fail(f"sandbox up --istio failed: {err}")
+    with running_istio_sandbox(
+        tmp_path_factory.mktemp("certs-sandbox"),
+        clusters=len(CLUSTERS),
+        base_port=CERTS_BASE_PORT,
+        why="The certificate tests need istiod.",
+    ) as (sb, layout):
         yield Mesh(sb, layout)
-    finally:
-        sb.down()
 
 
 def _check_mesh(mesh: Mesh, tmp: Path, root: x509.Certificate) -> dict[str, WorkloadCert]:
