@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import shutil
 import statistics
 import subprocess
@@ -111,6 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("prometheus") is None:
         sys.exit("prometheus is not installed (apt-get install -y prometheus)")
+    print(f"load average before: {os.getloadavg()}; cores: {os.cpu_count()}", flush=True)
     total = args.series * args.rounds
     p_rates: list[float] = []
     m_rates: list[float] = []
@@ -131,6 +133,7 @@ def main() -> None:
             f" meshfed {statistics.median(m_rates):,.0f}/s,"
             f" ratio {statistics.median(ratios):.2f}x (range {ratios[0]:.2f}-{ratios[-1]:.2f})"
         )
+    print(f"load average after: {os.getloadavg()}; cores: {os.cpu_count()}")
 
 
 def run_pair(bodies: list[list[bytes]], appendfsync: str | None) -> tuple[float, float]:

@@ -22,6 +22,7 @@ from collectors.api.grafana import GrafanaApi
 from collectors.api.logs import LogApi
 from collectors.api.prometheus import PrometheusApi, PrometheusApiSettings
 from collectors.api.traces import TraceApi
+from collectors.api.tsdb_status import TsdbStatusApi, TsdbStatusSource
 from collectors.promql.source import LabelMatcher, MatchType, PagedSeriesSource
 from collectors.store.logs import LogStore
 from collectors.store.traces import TraceStore
@@ -58,6 +59,8 @@ def build_app(
     settings.validate()
     routes: list[BaseRoute] = [*_Health(store=store, clock=clock).routes()]
     routes += PrometheusApi(source=store.metrics, settings=settings, clock=clock).routes()
+    if isinstance(store.metrics, TsdbStatusSource):
+        routes += TsdbStatusApi(source=store.metrics).routes()
     routes += GrafanaApi().routes()
     traces, logs = store.traces, store.logs
     if traces is not None:

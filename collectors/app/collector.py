@@ -23,6 +23,7 @@ from collectors._kits.http_server import HttpServer
 from collectors._kits.tasks import cancel_and_wait
 from collectors.api.app import build_app
 from collectors.api.prometheus import PrometheusApiSettings
+from collectors.app.cardinality_metrics import StoreCardinalityMetrics
 from collectors.app.config import CollectorConfig
 from collectors.app.http import combined_app, metrics_route
 from collectors.app.http_auth import PROBE_PATHS, protect
@@ -72,7 +73,11 @@ class Collector:
         self._started = True
         await self.store.start()
         await self.pipeline.start()
-        routes = [metrics_route(self.registry)]
+        cardinality = StoreCardinalityMetrics(
+            read=lambda: self.store.metrics.tsdb_status(top=0, label_pairs=False)
+        )
+        self.registry.register(cardinality)
+        routes = [metrics_route(self.registry, refresh=cardinality.refresh)]
         if self.config.remote_write is not None:
             routes += remote_write_routes(
                 sink=self.pipeline,

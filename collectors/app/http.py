@@ -8,7 +8,7 @@ that app, :class:`collectors._kits.http_server.HttpServer` serves it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
@@ -17,10 +17,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 
-def metrics_route(registry: CollectorRegistry) -> Route:
-    """``GET /metrics``: the process's own metrics in the text exposition format."""
+def metrics_route(
+    registry: CollectorRegistry, *, refresh: Callable[[], Awaitable[None]] | None = None
+) -> Route:
+    """``GET /metrics``: the process's own metrics in the text exposition format;
+    ``refresh`` (if any) is awaited first, for figures read from elsewhere (the store)."""
 
     async def metrics(request: Request) -> Response:
+        if refresh is not None:
+            await refresh()
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return Route("/metrics", metrics, methods=["GET"])

@@ -24,6 +24,7 @@ from collectors._core.model import MetricMetadata, MetricType, Sample
 from collectors._core.series_batch import SeriesBatch
 from collectors.promql.source import LabelMatcher, Page, SeriesData
 from collectors.store import keys
+from collectors.store.cardinality import CardinalityReader, TsdbStatus
 from collectors.store.config import StoreSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
 from collectors.store.metrics_compact import CompactionReport, Compactor
@@ -42,6 +43,9 @@ class MetricsStore:
         self._writer = SampleWriter(redis=redis, chunks=settings.chunks, limits=settings.limits)
         self._reader = SeriesReader(
             redis=redis, chunks=settings.chunks, tiers=settings.tiers, limits=settings.limits
+        )
+        self._cardinality = CardinalityReader(
+            redis=redis, shards=settings.chunks.shards, limits=settings.limits
         )
         self._compactor = Compactor(
             redis=redis,
@@ -78,6 +82,11 @@ class MetricsStore:
     async def compact(self, now_ms: int) -> CompactionReport:
         """One maintenance pass (idle head cuts, downsampling, retention)."""
         return await self._compactor.run(now_ms)
+
+    async def tsdb_status(self, *, top: int = 10, label_pairs: bool = True) -> TsdbStatus:
+        """Series per metric name, label pair and tenant, the caps and the refusals over
+        them (``collectors.store.cardinality``); ``StoreUnavailableError`` if Redis is down."""
+        return await self._cardinality.status(top=top, label_pairs=label_pairs)
 
     # --- SeriesSource -------------------------------------------------------------------
 

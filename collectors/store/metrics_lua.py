@@ -24,6 +24,10 @@ import redis.exceptions as rexc
 # Each series id appears at most once per call (the client groups by series).
 # Returns {accepted, duplicates ignored, out of order, conflicting duplicates, over limit,
 # series created, series refused, id, head, id, head...} — the heads that need a cut.
+# Refused new series are also counted in the shard's stats HASH, in total
+# (``series_refused``, ``samples_over_limit``) and per reason (the cap that refused them,
+# ``max_series_total`` first) and tenant: ``refused_series|<reason>|<tenant>`` and
+# ``refused_samples|<reason>|<tenant>`` (read by ``collectors.store.cardinality``).
 #
 # Why this shape: every redis.call costs about a microsecond of glue besides its work, so
 # per-series calls are kept to the head APPEND (and a GETRANGE for the span check); the
@@ -57,7 +61,7 @@ for i = 1, m, SLICE do
   for k = 1, #got do lasts[i + k - 1] = got[k] end
 end
 local accepted, ignored, ooo, conflict, over, created, refused = 0, 0, 0, 0, 0, 0, 0
-local out, total, in_tenant, tenant_added = {}, nil, {}, {}
+local out, total, in_tenant, tenant_added, refusals = {}, nil, {}, {}, {}
 local new_all, new_series, new_first, new_last, new_values = {}, {}, {}, {}, {}
 for i = 1, m do
   local sid, recs, last = sids[i], recss[i], lasts[i]
@@ -71,6 +75,15 @@ for i = 1, m do
     if total >= cap_total or in_tenant[tenant] >= cap_tenant then
       over = over + n
       refused = refused + 1
+      local why = 'max_series_per_tenant'
+      if total >= cap_total then why = 'max_series_total' end
+      local k = why .. '|' .. tenant
+      local r = refusals[k]
+      if r == nil then
+        r = {0, 0}
+        refusals[k] = r
+      end
+      r[1], r[2] = r[1] + 1, r[2] + n
       n = 0
     else
       total = total + 1
@@ -152,6 +165,10 @@ each_slice(names, SLICE, function(...) redis.call('SADD', names_key, ...) end)
 if refused > 0 then
   redis.call('HINCRBY', stats_key, 'series_refused', refused)
   redis.call('HINCRBY', stats_key, 'samples_over_limit', over)
+  for k, r in pairs(refusals) do
+    redis.call('HINCRBY', stats_key, 'refused_series|' .. k, r[1])
+    redis.call('HINCRBY', stats_key, 'refused_samples|' .. k, r[2])
+  end
 end
 local result = {accepted, ignored, ooo, conflict, over, created, refused}
 for k = 1, #out do result[#result + 1] = out[k] end
