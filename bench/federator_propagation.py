@@ -30,6 +30,7 @@ import contextlib
 import json
 import math
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -61,7 +62,7 @@ from federator.core.render import object_name, render_cluster
 from federator.kube.client import SERVICE_ENTRIES, KubeClient
 from federator.kube.clusters import build_clients
 from federator.reactor.world import CacheWorld, snapshot
-from federator.reconcile.reconciler import OWNED_SELECTOR, list_owned
+from federator.reconcile.owned import OWNED_SELECTOR, list_owned
 from meshfed.sandbox.manager import Sandbox
 from tests.helpers.processes import free_port
 
@@ -202,6 +203,24 @@ async def owned_versions(clients: dict[ClusterId, KubeClient]) -> dict[str, str]
     return out
 
 
+def start_profile(args: argparse.Namespace, pid: int) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the federator (CPU stacks, collapsed) during its change phase."""
+    if not args.profile:
+        return None
+    out = args.dir / "federator-changes.pyspy.txt"
+    command = [args.profile, "record", "--pid", str(pid), "--format", "raw", "-r", "200"]
+    return subprocess.Popen([*command, "--nonblocking", "--output", str(out)])
+
+
+def stop_profile(spy: subprocess.Popen[bytes] | None) -> None:
+    if spy is None:
+        return
+    spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        spy.wait(30)
+    spy.kill()  # no-op once it exited
+
+
 async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -> dict[str, Any]:
     config: FederationConfig = load_config(config_path)
     clients = await build_clients(config)
@@ -286,6 +305,7 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
 
         result["load_1_5_15"]["federator_changes"] = load()
         m0 = await fed_metrics(fed_http)
+        spy = start_profile(args, fed.pid)
         fed_lat = await run_changes(
             changes,
             watchers=watchers,
@@ -293,6 +313,7 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
             make_change=lambda src, name, port: patch_port(raw[src], name, port),
             timeout=30,
         )
+        stop_profile(spy)
         await asyncio.sleep(2)
         m1 = await fed_metrics(fed_http)
         result["federator"] = summary(*fed_lat)
@@ -357,6 +378,9 @@ def main() -> None:
     parser.add_argument("--converge-timeout", type=float, default=900.0)
     parser.add_argument(
         "--resync-period", default="", help="the federator's resyncPeriod (default: its own)"
+    )
+    parser.add_argument(
+        "--profile", default="", help="path of a py-spy binary: sample the federator's changes"
     )
     parser.add_argument("--base-port", type=int, default=33000)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/meshfed-bench-propagation"))

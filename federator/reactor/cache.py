@@ -1,7 +1,8 @@
 """Per-cluster index of the watched objects, and the ``ClusterView`` the pure core reads.
 
 One ``ClusterCache`` per member cluster holds the last-known Services, ServiceExports,
-EndpointSlices and Namespaces, kept current by the watches (``apply_event``/``replace``). A
+EndpointSlices and Namespaces (and the labels of the pods behind the slices, for subset
+labels such as ``version``), kept current by the watches (``apply_event``/``replace``). A
 relist replaces a kind's whole index, so objects deleted during a watch gap disappear. When a
 watch fails the content is **kept** and the cluster is marked unhealthy: other clusters keep
 its last-known endpoints (fail-static) and nothing is pruned on its behalf. ``view(keys)``
@@ -14,7 +15,7 @@ write, the reconciler and the status reporter read).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,9 @@ from federator.core.config import ClusterSettings
 from federator.core.mapping import (
     ENDPOINT_SLICES,
     KINDS,
+    LABEL_KINDS,
     NAMESPACES,
+    PODS,
     SERVICE_EXPORTS,
     SERVICES,
     Affected,
@@ -35,8 +38,13 @@ Object = dict[str, Any]
 ObjKey = tuple[str, str]
 
 
-def _slim(obj: Mapping[str, Any]) -> Object:
-    """Drop what the federator never reads (managedFields is most of an object's size)."""
+def _slim(obj: Mapping[str, Any], kind: str) -> Object:
+    """Drop what the federator never reads (managedFields is most of an object's size; of a
+    pod only its identity and labels are read)."""
+    if kind == PODS:
+        m = convert.meta(obj)
+        keep = ("name", "namespace", "labels", "resourceVersion")
+        return {"metadata": {k: m[k] for k in keep if k in m}}
     out = dict(obj)
     m = dict(out.get("metadata") or {})
     m.pop("managedFields", None)
@@ -55,8 +63,11 @@ class ClusterCache:
     def __init__(self, *, settings: ClusterSettings) -> None:
         self.settings = settings
         self.name = settings.name
-        self._objects: dict[str, dict[ObjKey, Object]] = {k: {} for k in KINDS}
+        self._objects: dict[str, dict[ObjKey, Object]] = {k: {} for k in (*KINDS, *LABEL_KINDS)}
         self._slices_by_service: dict[ServiceKey, set[ObjKey]] = {}
+        self._services_by_pod: dict[ObjKey, dict[ServiceKey, int]] = {}
+        """Pod -> the services whose slices name it (with how many slices do): a pod's label
+        change touches exactly those services."""
         self._synced: set[str] = set()
         self._connected: set[str] = set()
         self.error: str | None = None
@@ -67,6 +78,8 @@ class ClusterCache:
         """Memoised gateway addresses; reset whenever a gateway Service changes."""
         self.gateway_healthy = True
         """False while the gateway prober reports this cluster's east-west gateway down."""
+        self.generation = 0
+        """Counts changes of the content (a reader may memoise what it derives per value)."""
 
     # ---- watch state
     @property
@@ -89,8 +102,9 @@ class ClusterCache:
     # ---- updates
     def replace(self, kind: str, items: Iterable[Mapping[str, Any]]) -> Affected:
         """A relist of ``kind``: the complete set. Returns what changed."""
+        self.generation += 1
         old = self._objects[kind]
-        new = {_objkey(o): _slim(o) for o in items}
+        new = {_objkey(o): _slim(o, kind) for o in items}
         affected = Affected()
         for k in set(old) | set(new):
             before, after = old.get(k), new.get(k)
@@ -102,6 +116,7 @@ class ClusterCache:
             self._gateways = None
         if kind == ENDPOINT_SLICES:
             self._slices_by_service = {}
+            self._services_by_pod = {}
             for k, obj in new.items():
                 self._index_slice(k, obj)
         self._synced.add(kind)
@@ -111,10 +126,11 @@ class ClusterCache:
 
     def apply_event(self, kind: str, event_type: str, obj: Mapping[str, Any]) -> Affected:
         """One watch event. Returns what it touches."""
+        self.generation += 1
         k = _objkey(obj)
         index = self._objects[kind]
         before = index.get(k)
-        after = None if event_type == "DELETED" else _slim(obj)
+        after = None if event_type == "DELETED" else _slim(obj, kind)
         if kind == ENDPOINT_SLICES and before is not None:
             self._unindex_slice(k, before)
         if after is None:
@@ -127,6 +143,9 @@ class ClusterCache:
         return self._affected(kind, before, after)
 
     def _affected(self, kind: str, before: Object | None, after: Object | None) -> Affected:
+        if kind == PODS:
+            pod = _objkey(after or before or {})
+            return Affected(keys=set(self._services_by_pod.get(pod, ())))
         out = affected_by_change(kind, before, after, gateway=self.settings.east_west_gateway)
         if out.whole_cluster:
             self._gateways = None
@@ -136,13 +155,25 @@ class ClusterCache:
         key = convert.slice_service_key(obj)
         if key is not None:
             self._slices_by_service.setdefault(key, set()).add(k)
+            for pod in _pods_of(obj):
+                counts = self._services_by_pod.setdefault(pod, {})
+                counts[key] = counts.get(key, 0) + 1
 
     def _unindex_slice(self, k: ObjKey, obj: Object) -> None:
         key = convert.slice_service_key(obj)
-        if key is not None and key in self._slices_by_service:
+        if key is None:
+            return
+        if key in self._slices_by_service:
             self._slices_by_service[key].discard(k)
             if not self._slices_by_service[key]:
                 del self._slices_by_service[key]
+        for pod in _pods_of(obj):
+            counts = self._services_by_pod.get(pod, {})
+            counts[key] = counts.get(key, 1) - 1
+            if counts[key] <= 0:
+                counts.pop(key, None)
+            if not counts:
+                self._services_by_pod.pop(pod, None)
 
     # ---- reads
     def service_object(self, key: ServiceKey) -> Object | None:
@@ -170,8 +201,10 @@ class ClusterCache:
 
     def endpoints(self, key: ServiceKey) -> tuple[Endpoint, ...]:
         slices = self._objects[ENDPOINT_SLICES]
+        pods = self._objects[PODS]
         return convert.endpoints_from_slices(
-            slices[k] for k in sorted(self._slices_by_service.get(key, ()))
+            (slices[k] for k in sorted(self._slices_by_service.get(key, ()))),
+            pod_labels=_PodLabels(pods) if pods else None,
         )
 
     def view(self, keys: Iterable[ServiceKey] | None = None) -> ClusterView:
@@ -201,6 +234,34 @@ class ClusterCache:
                 self._objects[SERVICES].values(), self.settings.east_west_gateway
             )
         return self._gateways
+
+
+class _PodLabels(Mapping[ObjKey, Mapping[str, str]]):
+    """The cached pods seen as (namespace, name) -> labels, without copying them."""
+
+    def __init__(self, pods: Mapping[ObjKey, Object]) -> None:
+        self._pods = pods
+
+    def __getitem__(self, key: ObjKey) -> Mapping[str, str]:
+        labels = convert.meta(self._pods[key]).get("labels")
+        return labels if isinstance(labels, Mapping) else {}
+
+    def __iter__(self) -> Iterator[ObjKey]:
+        return iter(self._pods)
+
+    def __len__(self) -> int:
+        return len(self._pods)
+
+
+def _pods_of(slice_obj: Mapping[str, Any]) -> set[ObjKey]:
+    """The pods an EndpointSlice's endpoints name in their ``targetRef``."""
+    namespace = str(convert.meta(slice_obj).get("namespace", ""))
+    out: set[ObjKey] = set()
+    for ep in slice_obj.get("endpoints") or []:
+        ref = ep.get("targetRef") if isinstance(ep, Mapping) else None
+        if isinstance(ref, Mapping) and ref.get("kind", "Pod") == "Pod" and ref.get("name"):
+            out.add((str(ref.get("namespace") or namespace), str(ref["name"])))
+    return out
 
 
 def _rv(obj: Mapping[str, Any]) -> Any:

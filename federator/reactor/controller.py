@@ -43,6 +43,9 @@ class ControllerSettings:
 
     workers: int = 4
     """Concurrent reconciles (different keys; one key is never reconciled twice at once)."""
+    background_workers: int = 2
+    """Of those, at most this many reconcile keys offered by a full pass (resync, trust,
+    takeover) at once: the others stay free for changed keys."""
     queue_max: int = 100_000
     """Work queue bound (keys); a key refused when full is picked up by the next resync."""
     denied_retry_seconds: float = 60.0
@@ -97,7 +100,10 @@ class Controller:
         self._reconciler = reconciler
         self._metrics = metrics
         self._denied_retry = min(self.settings.denied_retry_seconds, resync_period_seconds)
-        self.queue: WorkQueue[ServiceKey] = WorkQueue(max_size=self.settings.queue_max)
+        self.queue: WorkQueue[ServiceKey] = WorkQueue(
+            max_size=self.settings.queue_max,
+            background_limit=max(1, min(self.settings.background_workers, self.settings.workers)),
+        )
         self._observed: dict[ServiceKey, float] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._stopped = False

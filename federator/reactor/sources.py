@@ -1,10 +1,12 @@
 """Sources: watches -> per-cluster caches -> keys. Keys, not events, leave this module.
 
 Per member cluster, one watch task per kind (Services, EndpointSlices, ServiceExports,
-Namespaces) keeps that cluster's ``ClusterCache`` current; what a change touches
-(``federator.core.mapping``) becomes keys offered to a ``KeySink`` (the controller), stamped
-with the time the change was observed. Fifty EndpointSlice updates of one service are one key
-in the queue, not fifty events. Besides changes, every key is offered in the background
+Namespaces) keeps that cluster's ``ClusterCache`` current, and one per owned kind (labelled
+ServiceEntries, DestinationRules, AuthorizationPolicies) the reconciler's ``OwnedIndex`` of
+what meshfed owns there. What a change touches (``federator.core.mapping``) becomes keys
+offered to a ``KeySink`` (the controller), stamped with the time the change was observed.
+Fifty EndpointSlice updates of one service are one key in the queue, not fifty events.
+Besides changes, every key is offered in the background
 (behind every changed key, ``federator.reactor.workqueue``):
 
 - when a cluster becomes synced and healthy (first sync, or back after an outage), together
@@ -39,15 +41,23 @@ from federator.core.mapping import NAMESPACES, Affected
 from federator.core.model import SERVICE_ANNOTATION, ClusterId, ServiceKey
 from federator.core.render_policy import policy_keys
 from federator.errors import FederatorError
-from federator.kube.client import KubeClient
+from federator.kube.client import (
+    AUTH_POLICIES,
+    DESTINATION_RULES,
+    SERVICE_ENTRIES,
+    KubeClient,
+    Resource,
+)
 from federator.kube.watching import Changed, Disconnected, Relisted, WatchSettings, watch_resource
 from federator.lifecycle import cancel_and_wait
 from federator.metrics import FederatorMetrics
 from federator.reactor.cache import ClusterCache
-from federator.reactor.world import RESOURCES
-from federator.reconcile.reconciler import list_owned
+from federator.reactor.world import LABEL_RESOURCES, RESOURCES, watched
+from federator.reconcile.owned import OWNED_SELECTOR, OwnedIndex, list_owned
 
 log = logging.getLogger(__name__)
+OWNED_WATCHED = (SERVICE_ENTRIES, DESTINATION_RULES, AUTH_POLICIES)
+"""The owned kinds a service key's reconcile reads (``federator.reconcile.owned``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +93,11 @@ class Sources:
         sink: KeySink,
         metrics: FederatorMetrics,
         settings: SourceSettings | None = None,
+        owned: Mapping[ClusterId, OwnedIndex] | None = None,
     ) -> None:
+        """``owned``: the reconciler's indexes of what meshfed owns, fed here."""
         self.settings = settings or SourceSettings()
+        self._owned = owned or {}
         self._config = config
         self._clients = clients
         self._caches = caches
@@ -124,14 +137,21 @@ class Sources:
             await cancel_and_wait(old)
         finally:
             if not self._stopped:
+                for resource in OWNED_WATCHED if name in self._owned else ():
+                    self._owned[name].disconnected(resource.kind)  # until the new relist
                 self._start_watches(name)
                 self.enqueue_all()
 
     def _start_watches(self, name: ClusterId) -> None:
         self._watches[name] = [
             asyncio.create_task(self._watch(name, kind), name=f"watch-{name}-{kind}")
-            for kind in RESOURCES
+            for kind in (*RESOURCES, *LABEL_RESOURCES)
         ]
+        if name in self._owned:
+            self._watches[name] += [
+                asyncio.create_task(self._watch_owned(name, r), name=f"owned-{name}-{r.plural}")
+                for r in OWNED_WATCHED
+            ]
 
     # ---- keys
     def all_keys(self) -> set[ServiceKey]:
@@ -164,30 +184,63 @@ class Sources:
     async def _watch(self, name: ClusterId, kind: str) -> None:
         cache = self._caches[name]
         observed = kind != NAMESPACES  # a namespace is no service's change: no latency sample
+        resource, selector = watched(kind)
+        warned = False
 
         def restarted(reason: str) -> None:
             self._metrics.watch_restarts.labels(
-                cluster=name, resource=RESOURCES[kind].plural, reason=reason
+                cluster=name, resource=resource.plural, reason=reason
             ).inc()
 
         try:
             async for event in watch_resource(
                 client=self._clients[name],
-                resource=RESOURCES[kind],
+                resource=resource,
                 settings=self.settings.watch,
                 on_restart=restarted,
+                label_selector=selector,
             ):
                 if isinstance(event, Relisted):
                     self._enqueue(cache, cache.replace(kind, event.items), observed=observed)
                 elif isinstance(event, Changed):
                     affected = cache.apply_event(kind, event.type, event.obj)
                     self._enqueue(cache, affected, observed=observed)
+                elif isinstance(event, Disconnected) and kind in LABEL_RESOURCES:
+                    # optional (pods, for subset labels): the cluster stays healthy; said once
+                    if not warned:
+                        warned = True
+                        log.warning(
+                            "cluster %s: watch of %s failed (%s): endpoints carry no subset "
+                            "labels until it works (grant list/watch on %s)",
+                            name, kind, event.error, kind,
+                        )  # fmt: skip
                 elif isinstance(event, Disconnected):
                     cache.mark_disconnected(kind, event.error)
                     log.warning("cluster %s: watch of %s failed: %s", name, kind, event.error)
         except Exception as exc:  # a bug: report the cluster stale rather than frozen
             log.exception("cluster %s: watch of %s crashed", name, kind)
             cache.mark_disconnected(kind, f"watch of {kind} crashed: {exc!r}")
+
+    async def _watch_owned(self, name: ClusterId, resource: Resource) -> None:
+        """Keep ``name``'s index of owned ``resource`` current. No keys: our own writes come
+        back here, and drift by other writers is undone by the resync, as before."""
+        index = self._owned[name]
+        try:
+            async for event in watch_resource(
+                client=self._clients[name],
+                resource=resource,
+                settings=self.settings.watch,
+                label_selector=OWNED_SELECTOR,
+            ):
+                if isinstance(event, Relisted):
+                    index.replace(resource.kind, event.items)
+                elif isinstance(event, Changed):
+                    index.apply_event(event.type, event.obj)
+                else:
+                    index.disconnected(resource.kind)  # reconciles list until the relist
+        except Exception:  # a bug: the reconciler lists instead of reading a frozen index
+            log.exception("cluster %s: watch of owned %s crashed", name, resource.plural)
+            index.disconnected(resource.kind)
 
     # ---- periodic
     async def _resync(self) -> None:

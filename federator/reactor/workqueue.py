@@ -13,8 +13,9 @@ resyncs): a key offered by a full pass over every key (``background``: resync, a
 becoming trusted, a takeover) waits behind every key offered because something changed, and
 a background key that changes meanwhile moves up. Without it a change arriving during a
 resync waited behind every key of the pass (the whole federation, at scale). A steady
-stream of changes can delay background keys, never drop them. Single event loop; no locks
-needed.
+stream of changes can delay background keys, never drop them. ``background_limit`` caps how
+many background keys are processed at once, so a change also finds a free worker (and more
+of the event loop) while a pass runs. Single event loop; no locks needed.
 """
 
 from __future__ import annotations
@@ -33,10 +34,22 @@ K = TypeVar("K", bound=Hashable)
 class WorkQueue(Generic[K]):
     """See the module docstring."""
 
-    def __init__(self, *, max_size: int = 100_000, backoff: BackoffSettings | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_size: int = 100_000,
+        backoff: BackoffSettings | None = None,
+        background_limit: int | None = None,
+    ) -> None:
+        """``background_limit``: at most this many background keys processed at once (None:
+        no limit), so a changed key always finds a free worker."""
         if max_size < 1:
             raise ValueError("max_size must be >= 1")
+        if background_limit is not None and background_limit < 1:
+            raise ValueError("background_limit must be >= 1")
         self._max_size = max_size
+        self._background_limit = background_limit
+        self._background_processing: set[K] = set()
         self._backoff = backoff or BackoffSettings(base=0.2, cap=60.0)
         self._queue: deque[K] = deque()
         """Keys offered because something changed, handed out first."""
@@ -137,8 +150,10 @@ class WorkQueue(Generic[K]):
         while True:
             if self._shutdown:
                 raise QueueShutdown
-            if self._queue or self._background:
+            if self._queue or (self._background and self._may_take_background()):
                 key = (self._queue or self._background).popleft()
+                if key in self._low:
+                    self._background_processing.add(key)
                 self._low.discard(key)
                 self._queued.discard(key)
                 self._processing.add(key)
@@ -149,9 +164,16 @@ class WorkQueue(Generic[K]):
     def done(self, key: K) -> None:
         """Finish ``key``; if it was added while being processed, queue it again."""
         self._processing.discard(key)
+        if key in self._background_processing:
+            self._background_processing.discard(key)
+            self._wakeup.set()  # a worker may wait for a background slot
         background = self._dirty.pop(key, None)
         if background is not None:
             self.add(key, background=background)
+
+    def _may_take_background(self) -> bool:
+        limit = self._background_limit
+        return limit is None or len(self._background_processing) < limit
 
     def shutdown(self) -> None:
         """Stop handing out keys and cancel timers (idempotent)."""

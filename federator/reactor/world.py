@@ -9,16 +9,18 @@ it is neither written nor trusted for pruning.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from federator.core import mapping
 from federator.core.config import FederationConfig
-from federator.core.model import ClusterId, ClusterView, ServiceKey
+from federator.core.model import SUBSET_LABELS, ClusterId, ClusterView, ServiceKey
 from federator.errors import FederatorError
 from federator.kube.client import (
     ENDPOINT_SLICES,
     NAMESPACES,
+    PODS,
     SERVICE_EXPORTS,
     SERVICES,
     KubeClient,
@@ -33,6 +35,18 @@ RESOURCES: dict[str, Resource] = {
     mapping.NAMESPACES: NAMESPACES,
 }
 """The watched kinds and their API resources."""
+LABEL_RESOURCES: dict[str, tuple[Resource, str | None]] = {
+    mapping.PODS: (PODS, ",".join(SUBSET_LABELS) if len(SUBSET_LABELS) == 1 else None),
+}
+"""Optional kinds (``mapping.LABEL_KINDS``) with their label selector: only pods carrying the
+subset label are listed (``version``; with several subset labels, every pod)."""
+
+
+def watched(kind: str) -> tuple[Resource, str | None]:
+    """The API resource and label selector of any watched kind."""
+    if kind in RESOURCES:
+        return RESOURCES[kind], None
+    return LABEL_RESOURCES[kind]
 
 
 class CacheWorld:
@@ -75,6 +89,12 @@ async def snapshot(
         except FederatorError as exc:
             caches[name] = ClusterCache(settings=config.cluster(name))
             errors[name] = str(exc)
+            return
+        for kind, (resource, selector) in LABEL_RESOURCES.items():
+            # optional: without them endpoints simply carry no subset labels
+            with contextlib.suppress(FederatorError):
+                result = await clients[name].list(resource, label_selector=selector)
+                caches[name].replace(kind, result.items)
 
     await asyncio.gather(*(load(c) for c in config.cluster_ids))
     return CacheWorld(caches), errors

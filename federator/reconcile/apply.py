@@ -12,13 +12,16 @@ action is attempted even if another one failed; the outcome reports what was don
 every action that failed (so the caller keeps tracking objects whose prune did not happen),
 each refusal with the RBAC verb and the apiserver's message (the caller turns them into
 status conditions: S6, a denied verb must be visible, not only logged), and the first
-retryable and permanent failures; the caller decides about the requeue.
+retryable and permanent failures; the caller decides about the requeue. It also carries the
+apply responses and deleted versions, so the caller's index of owned objects sees its own
+writes at once (``federator.reconcile.owned``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from federator.core.diff import Action, ClusterPlan, Op
 from federator.core.model import ObjectRef
@@ -68,24 +71,28 @@ class ApplyOutcome:
     """The first refusal (invalid object, forbidden); reported, not hot-retried."""
     retry_after: float = 0.0
     """The largest server Retry-After seen."""
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    """The apiserver's responses to the applies that succeeded (the objects as now stored)."""
+    deleted: list[tuple[ObjectRef, str]] = field(default_factory=list)
+    """The deletes that succeeded (or found the object gone), with the version deleted."""
 
 
-async def _run(action: Action, client: KubeClient) -> bool:
-    """Carry out one action; False if there was nothing to do (a KEEP)."""
+async def _run(action: Action, client: KubeClient) -> dict[str, Any] | str | None:
+    """Carry out one action: the apply's response, the deleted version, or None (a KEEP)."""
     if action.op in (Op.CREATE, Op.UPDATE) and action.desired is not None:
-        await client.apply(action.desired)
-        return True
+        return await client.apply(action.desired)
     if action.op is Op.DELETE and action.actual is not None:
         meta = action.actual.get("metadata") or {}
+        version = str(meta.get("resourceVersion", ""))
         await client.delete(
             WRITTEN[action.ref.kind],
             action.ref.namespace,
             action.ref.name,
             uid=str(meta.get("uid", "")),
-            resource_version=str(meta.get("resourceVersion", "")),
+            resource_version=version,
         )
-        return True
-    return False
+        return version
+    return None
 
 
 async def execute(plan: ClusterPlan, *, client: KubeClient) -> ApplyOutcome:
@@ -105,6 +112,10 @@ async def execute(plan: ClusterPlan, *, client: KubeClient) -> ApplyOutcome:
             out.permanent = out.permanent or result
         elif isinstance(result, BaseException):
             raise result  # a bug (or a cancellation): the controller's crash path
-        elif result:
+        elif isinstance(result, dict):
             out.written.append((action.ref, action.op))
+            out.applied.append(result)
+        elif isinstance(result, str):
+            out.written.append((action.ref, action.op))
+            out.deleted.append((action.ref, result))
     return out

@@ -269,6 +269,31 @@ async def test_workqueue_dirty_key_keeps_its_priority(
     assert await q.get() == then_first
 
 
+@pytest.mark.parametrize(
+    ("limit", "second"),
+    [
+        pytest.param(1, "c", id="limit-reached-a-change-still-goes"),
+        pytest.param(2, "b", id="under-the-limit"),
+        pytest.param(None, "b", id="no-limit"),
+    ],
+)
+async def test_workqueue_caps_background_keys_in_progress(limit: int | None, second: str) -> None:
+    q: WorkQueue[str] = WorkQueue(max_size=10, background_limit=limit)
+    q.add("a", background=True)
+    q.add("b", background=True)
+    assert await q.get() == "a"
+    waiting = asyncio.create_task(q.get())
+    await asyncio.sleep(0.01)
+    q.add("c")  # a change, while "a" (background) is processed
+    assert await asyncio.wait_for(waiting, 1) == second
+    if second == "c":
+        blocked = asyncio.create_task(q.get())
+        await asyncio.sleep(0.01)
+        assert not blocked.done()  # "b" waits for the background slot
+        q.done("a")
+        assert await asyncio.wait_for(blocked, 1) == "b"
+
+
 async def test_workqueue_bounded_counts_drops() -> None:
     q: WorkQueue[int] = WorkQueue(max_size=2)
     assert q.add(1) and q.add(2)
