@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from federator.api._generated.meshfed.v1 import federation_pb2 as pb
 from federator.core.desired import host_for
 from federator.core.diff import Action, ClusterPlan, Op, Plan
+from federator.core.drills.summary import summarize
 from federator.core.election import Leadership
 from federator.core.model import SERVICE_ANNOTATION, ClusterId, Endpoint, ServiceKey
 from federator.errors import InvalidRequestError
@@ -253,3 +255,41 @@ def event_to_pb(event: ChangeEvent, *, dropped_before: int) -> pb.Event:
 
 def services_in(services: Iterable[ServiceStatus], *, namespace: str) -> tuple[ServiceStatus, ...]:
     return tuple(s for s in services if not namespace or s.key.namespace == namespace)
+
+
+DRILL_EVENT_TYPES = {
+    "ADDED": "DRILL_EVENT_TYPE_ADDED",
+    "MODIFIED": "DRILL_EVENT_TYPE_MODIFIED",
+    "DELETED": "DRILL_EVENT_TYPE_DELETED",
+}
+
+
+def drill_to_pb(obj: Mapping[str, Any]) -> pb.DrillSummary:
+    """A Drill object as read from the home cluster (``federator.core.drills.summary``)."""
+    s = summarize(obj)
+    msg = pb.DrillSummary(
+        namespace=s.namespace,
+        name=s.name,
+        phase=s.phase,
+        reason=s.reason,
+        step=s.step,
+        step_name=s.step_name,
+        steps=s.steps,
+        verdict=s.verdict,
+        targets=list(s.targets),
+        applied=list(s.applied),
+        services=[key_to_pb(k) for k in s.services],
+        halt=s.halt,
+        error=s.error,
+    )
+    if s.created is not None:
+        msg.created_time.FromDatetime(s.created)
+    if s.started is not None:
+        msg.started_time.FromDatetime(s.started)
+    return msg
+
+
+def drill_event_to_pb(kind: str, obj: Mapping[str, Any]) -> pb.DrillEvent:
+    return pb.DrillEvent(
+        type=DRILL_EVENT_TYPES.get(kind, "DRILL_EVENT_TYPE_UNSPECIFIED"), drill=drill_to_pb(obj)
+    )

@@ -11,6 +11,9 @@
 - Endpoints: every address of every IPv4/IPv6 EndpointSlice labelled
   ``kubernetes.io/service-name``; ``conditions.ready`` absent means ready (API contract). An
   address listed by two slices (during a slice rebalance) counts once, ready if any says so.
+- Subset labels: an endpoint whose ``targetRef`` names a Pod gets that pod's labels listed in
+  ``subset_labels`` (default ``version``) from the ``pod_labels`` lookup the caller passes
+  (EndpointSlices do not carry pod labels); DestinationRule subsets select on them.
 - Gateway addresses: ``status.loadBalancer.ingress[].ip`` (or ``hostname``) of the Services in
   the gateway namespace whose labels contain the configured selector, sorted by Service name.
 """
@@ -24,6 +27,7 @@ from typing import Any
 from federator.core.config import GatewaySettings
 from federator.core.model import (
     EXPORT_LABEL,
+    SUBSET_LABELS,
     TOPOLOGY_ANNOTATION,
     ClusterId,
     Endpoint,
@@ -138,8 +142,32 @@ def exported_service(
     )
 
 
-def endpoints_from_slices(slices: Iterable[Object]) -> tuple[Endpoint, ...]:
+PodLabels = Mapping[tuple[str, str], Mapping[str, str]]
+"""(namespace, pod name) -> the pod's labels."""
+
+
+def subset_labels_of(
+    ep: Mapping[str, Any],
+    namespace: str,
+    pod_labels: PodLabels,
+    subset_labels: tuple[str, ...],
+) -> dict[str, str]:
+    """The ``subset_labels`` of the pod an EndpointSlice endpoint's ``targetRef`` names."""
+    ref = ep.get("targetRef")
+    if not isinstance(ref, Mapping) or ref.get("kind", "Pod") != "Pod" or not ref.get("name"):
+        return {}
+    labels = pod_labels.get((str(ref.get("namespace") or namespace), str(ref["name"]))) or {}
+    return {k: str(labels[k]) for k in subset_labels if k in labels}
+
+
+def endpoints_from_slices(
+    slices: Iterable[Object],
+    *,
+    pod_labels: PodLabels | None = None,
+    subset_labels: tuple[str, ...] = SUBSET_LABELS,
+) -> tuple[Endpoint, ...]:
     """All endpoints (ready or not) of one Service's EndpointSlices, sorted by address."""
+    pods: PodLabels = pod_labels or {}
     by_address: dict[str, Endpoint] = {}
     for s in slices:
         if s.get("addressType", "IPv4") not in ("IPv4", "IPv6"):
@@ -154,12 +182,17 @@ def endpoints_from_slices(slices: Iterable[Object]) -> tuple[Endpoint, ...]:
                 continue
             ready = (ep.get("conditions") or {}).get("ready") is not False
             zone = ep.get("zone")
+            labels = subset_labels_of(ep, str(meta(s).get("namespace", "")), pods, subset_labels)
             for address in ep.get("addresses") or []:
                 known = by_address.get(address)
                 if known is not None and (known.ready or not ready):
                     continue
                 by_address[address] = Endpoint.of(
-                    str(address), ports, ready=ready, zone=str(zone) if zone else None
+                    str(address),
+                    ports,
+                    ready=ready,
+                    zone=str(zone) if zone else None,
+                    labels=labels,
                 )
     return tuple(by_address[a] for a in sorted(by_address))
 

@@ -26,7 +26,12 @@ ENDPOINT_SLICES = "endpointslices"
 SERVICE_EXPORTS = "serviceexports"
 NAMESPACES = "namespaces"
 KINDS = (SERVICES, ENDPOINT_SLICES, SERVICE_EXPORTS, NAMESPACES)
-"""The per-cluster watched kinds (by resource plural)."""
+"""The per-cluster watched kinds (by resource plural) a cluster must have listed to be synced."""
+PODS = "pods"
+LABEL_KINDS = (PODS,)
+"""Also watched, for the subset labels of endpoints only (a pod's ``version``): optional, a
+cluster whose pods cannot be listed still syncs and its endpoints carry no subset labels.
+What a pod change touches is known from the cache's slice index (``ClusterCache``)."""
 
 
 @dataclass(slots=True)

@@ -44,6 +44,10 @@ ISTIO_TLS_MODE_LABEL = "security.istio.io/tlsMode"
 AUTO_PASSTHROUGH east-west gateways forward only to endpoints that carry it."""
 FIELD_MANAGER = "meshfed"
 """Server-side-apply field manager of every write."""
+SUBSET_LABELS = ("version",)
+"""Pod labels carried onto federated endpoints by default: the ones DestinationRule subsets
+select on (Bookinfo's ``reviews`` v1/v2/v3). Without them a subset of a federated host selects
+no endpoint in istiod."""
 
 
 class Topology(enum.StrEnum):
@@ -133,17 +137,35 @@ class Endpoint:
     """``conditions.ready``; only ready endpoints are federated."""
     zone: str | None = None
     """The EndpointSlice endpoint's ``zone``; the cluster's configured zone if absent."""
+    labels: tuple[tuple[str, str], ...] = ()
+    """Subset labels of the endpoint's pod (``SUBSET_LABELS``, e.g. ``version``), sorted pairs;
+    empty when the pod is unknown or carries none of them."""
 
     @staticmethod
     def of(
-        address: str, ports: Mapping[str, int], *, ready: bool = True, zone: str | None = None
+        address: str,
+        ports: Mapping[str, int],
+        *,
+        ready: bool = True,
+        zone: str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> Endpoint:
         """Build an endpoint from a port mapping (pairs are sorted for stable equality)."""
-        return Endpoint(address=address, ports=tuple(sorted(ports.items())), ready=ready, zone=zone)
+        return Endpoint(
+            address=address,
+            ports=tuple(sorted(ports.items())),
+            ready=ready,
+            zone=zone,
+            labels=tuple(sorted((labels or {}).items())),
+        )
 
     @property
     def port_map(self) -> dict[str, int]:
         return dict(self.ports)
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,14 +10,17 @@ ServiceEntry, per target cluster T (ADR 0001 explains the host and the ``network
 - ``hosts: [<name>.<ns>.svc.<suffix>]``, ``location: MESH_INTERNAL``, the merged ports with
   the protocol from ``federator.core.protocol``;
 - T's own ready pods (if T exports), locality ``region/zone``;
-- per other exporter X, gateway topology: one endpoint, X's east-west gateway address, every
-  port mapped to 15443, X's locality, ``weight`` = X's ready endpoint count. Left out while X
+- per other exporter X, gateway topology: one endpoint per distinct set of subset labels
+  (``version``) among X's ready pods - X's east-west gateway address, every port mapped to
+  15443, X's locality, those labels, ``weight`` = how many of X's ready pods carry them (so a
+  DestinationRule subset ``version: v3`` selects exactly the gateways of clusters running v3,
+  weighted by their v3 pods). Left out while X
   has no ready endpoint (Istio reads weight 0 as 1), no known gateway address, or a gateway
   the prober reports down - except that the last endpoint is never withdrawn: if leaving
   the unhealthy gateways out would leave T with no endpoint for the service, they stay
   (``LastEndpointKept`` condition; users of Linkerd and Cilium lost healthy services to
   over-eager cleanup);
-- per other exporter X, vpn topology: X's ready pod IPs with their pod ports;
+- per other exporter X, vpn topology: X's ready pod IPs with their pod ports and subset labels;
 - every endpoint labelled ``topology.istio.io/cluster: <cluster>`` and
   ``security.istio.io/tlsMode: istio`` (the DestinationRule makes all of them mTLS, and the
   exporting cluster's AUTO_PASSTHROUGH gateway only forwards to endpoints with that label);
@@ -126,16 +129,31 @@ def _locality(region: str, zone: str | None) -> str:
     return f"{region}/{zone}" if zone else region
 
 
+Row = tuple[str, str, tuple[tuple[str, str], ...], dict[str, Any]]
+"""(cluster, address, subset labels, ServiceEntry endpoint): sorted on the first three."""
+
+
 def _entry(
-    address: str, ports: dict[str, int], *, cluster: ClusterId, locality: str, weight: int | None
+    address: str,
+    ports: dict[str, int],
+    *,
+    cluster: ClusterId,
+    locality: str,
+    weight: int | None,
+    subset: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {"address": address}
     if ports:
         entry["ports"] = ports
     # tlsMode: the DestinationRule makes every endpoint ISTIO_MUTUAL, so every endpoint is
     # labelled as a mesh workload; without it the exporting cluster's AUTO_PASSTHROUGH gateway
-    # leaves the endpoint out of its SNI cluster and resets cross-cluster connections.
-    entry["labels"] = {ISTIO_CLUSTER_LABEL: cluster, ISTIO_TLS_MODE_LABEL: "istio"}
+    # leaves the endpoint out of its SNI cluster and resets cross-cluster connections. The
+    # subset labels come first so a pod label can never override the cluster's.
+    entry["labels"] = {
+        **dict(subset),
+        ISTIO_CLUSTER_LABEL: cluster,
+        ISTIO_TLS_MODE_LABEL: "istio",
+    }
     if locality:
         entry["locality"] = locality
     if weight is not None:
@@ -143,17 +161,19 @@ def _entry(
     return entry
 
 
-def _pod_entries(
-    c: Contribution, ports: tuple[ServicePort, ...]
-) -> Iterable[tuple[str, str, dict[str, Any]]]:
+def _pod_entries(c: Contribution, ports: tuple[ServicePort, ...]) -> Iterable[Row]:
     for ep in c.endpoints:
         pod_ports = _pod_ports(ep, ports)
         locality = _locality(c.region, ep.zone or c.zone)
-        yield (
-            c.cluster,
+        entry = _entry(
             ep.address,
-            _entry(ep.address, pod_ports, cluster=c.cluster, locality=locality, weight=None),
+            pod_ports,
+            cluster=c.cluster,
+            locality=locality,
+            weight=None,
+            subset=ep.labels,
         )
+        yield (c.cluster, ep.address, ep.labels, entry)
 
 
 def _pod_ports(ep: Endpoint, ports: tuple[ServicePort, ...]) -> dict[str, int]:
@@ -161,35 +181,48 @@ def _pod_ports(ep: Endpoint, ports: tuple[ServicePort, ...]) -> dict[str, int]:
     return {port_name(p): mapping[p.name] for p in ports if p.name in mapping}
 
 
-def _gateway_entry(
+def subset_counts(c: Contribution) -> dict[tuple[tuple[str, str], ...], int]:
+    """How many of ``c``'s ready pods carry each distinct set of subset labels."""
+    counts: dict[tuple[tuple[str, str], ...], int] = {}
+    for ep in c.endpoints:
+        counts[ep.labels] = counts.get(ep.labels, 0) + 1
+    return counts
+
+
+def _gateway_entries(
     c: Contribution, ports: tuple[ServicePort, ...], *, keep_unhealthy: bool
-) -> tuple[str, str, dict[str, Any]] | None:
-    if c.gateway_address is None or c.ready_count == 0:
-        return None
+) -> list[Row]:
+    address = c.gateway_address
+    if address is None or c.ready_count == 0:
+        return []
     if not (c.gateway_healthy or keep_unhealthy):
-        return None
-    entry = _entry(
-        c.gateway_address,
-        {port_name(p): GATEWAY_PORT for p in ports},
-        cluster=c.cluster,
-        locality=_locality(c.region, c.zone),
-        weight=c.ready_count,
-    )
-    return c.cluster, c.gateway_address, entry
+        return []
+    return [
+        (
+            c.cluster,
+            address,
+            subset,
+            _entry(
+                address,
+                {port_name(p): GATEWAY_PORT for p in ports},
+                cluster=c.cluster,
+                locality=_locality(c.region, c.zone),
+                weight=count,
+                subset=subset,
+            ),
+        )
+        for subset, count in subset_counts(c).items()
+    ]
 
 
-def _rows(
-    service: GlobalService, target: ClusterId, *, keep_unhealthy: bool
-) -> list[tuple[str, str, dict[str, Any]]]:
-    rows: list[tuple[str, str, dict[str, Any]]] = []
+def _rows(service: GlobalService, target: ClusterId, *, keep_unhealthy: bool) -> list[Row]:
+    rows: list[Row] = []
     for c in service.contributions:
         if c.cluster == target or service.topology is Topology.VPN:
             rows.extend(_pod_entries(c, service.ports))
         else:
-            row = _gateway_entry(c, service.ports, keep_unhealthy=keep_unhealthy)
-            if row is not None:
-                rows.append(row)
-    rows.sort(key=lambda r: (r[0], r[1]))
+            rows.extend(_gateway_entries(c, service.ports, keep_unhealthy=keep_unhealthy))
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
     return rows
 
 
@@ -198,7 +231,9 @@ def kept_unhealthy(service: GlobalService, target: ClusterId) -> tuple[ClusterId
     all ``target`` has left for the service (the last-endpoint rule, R4)."""
     if _rows(service, target, keep_unhealthy=False):
         return ()
-    return tuple(ClusterId(r[0]) for r in _rows(service, target, keep_unhealthy=True))
+    return tuple(
+        dict.fromkeys(ClusterId(r[0]) for r in _rows(service, target, keep_unhealthy=True))
+    )
 
 
 def service_entry(service: GlobalService, target: ClusterId) -> Manifest:
@@ -210,7 +245,7 @@ def service_entry(service: GlobalService, target: ClusterId) -> Manifest:
     rows = _rows(service, target, keep_unhealthy=False) or _rows(
         service, target, keep_unhealthy=True
     )
-    endpoints = [r[2] for r in rows]
+    endpoints = [r[3] for r in rows]
     dns = any(not is_ip(e["address"]) for e in endpoints)
     spec: dict[str, Any] = {
         "hosts": [service.host],
