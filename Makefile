@@ -10,6 +10,11 @@ SANDBOX_CLUSTERS ?= 3
 # Each benchmark is stopped (SIGINT, so it still cleans up) after this many seconds.
 BENCH_TIMEOUT ?= 900
 LINTED := meshfed federator collectors tests bench
+# `make test` on a fresh machine sets up first: scripts/setup.sh (idempotent) runs when the
+# venv's stamp is missing or older than what setup reads, or when the cache's stamp is gone
+# (a new or wiped $(MESHFED_CACHE)). setup.sh writes both stamps at its end.
+SETUP_STAMP := $(VENV)/.meshfed-setup
+SETUP_INPUTS := pyproject.toml setup.py $(wildcard scripts/*.sh scripts/*.py)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test check unit integration fmt protos bench sandbox-up sandbox-down \
@@ -28,8 +33,14 @@ check: ## ruff format --check, ruff, mypy (strict), import-linter
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: check ## check, then the whole test suite (unit + integration)
+test: $(SETUP_STAMP) check ## setup if needed, check, then the whole suite (unit + integration)
 	$(VENV)/bin/pytest
+
+$(SETUP_STAMP): $(SETUP_INPUTS) $(if $(wildcard $(MESHFED_CACHE)/.meshfed-setup),,setup-forced)
+	bash scripts/setup.sh
+
+.PHONY: setup-forced
+setup-forced:
 
 unit: ## the unit tests only (tests/unit: pure, no sockets)
 	$(VENV)/bin/pytest -m unit

@@ -23,9 +23,15 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 
+from federator.api.auth import TokenFile
+from federator.api.drill_source import DrillSource
 from federator.api.server import ApiServer, ApiSettings
 from federator.core.config import FederationConfig
 from federator.core.model import ClusterId
+from federator.drills.controller import DrillController
+from federator.drills.guards import GuardClient
+from federator.drills.steps import DrillSteps
+from federator.errors import ConfigError
 from federator.health import HealthServer
 from federator.kube.client import Credentials, KubeClient, Timeouts
 from federator.kube.clusters import ClusterRegistry
@@ -93,6 +99,11 @@ class Federator:
         """``home``: credentials of the federator's own cluster, where kubeconfig Secrets are
         read (needed only if a member uses ``clusters[].secret``)."""
         config.validate()
+        if config.drills.enabled and home is None:
+            raise ConfigError(
+                "drills.enabled needs the home cluster, where the Drill objects live: run the "
+                "federator in a Pod or pass --home-kubeconfig"
+            )
         self.config = config
         self.settings = s = settings or FederatorSettings()
         self.metrics = FederatorMetrics()
@@ -114,7 +125,7 @@ class Federator:
             timeouts=s.timeouts,
             retire_after=s.retired_client_grace_seconds,
             fence=self.elector,
-            lease_home=election.enabled,
+            lease_home=election.enabled or config.drills.enabled,  # Drill objects live there
         )
         self.caches = {c.name: ClusterCache(settings=c) for c in config.clusters}
         self.reconciler = Reconciler(
@@ -124,6 +135,7 @@ class Federator:
             metrics=self.metrics,
             status=self.status,
             leading=(lambda: True) if self.elector is None else (lambda: self.leading),
+            overlays=lambda: () if self.drills is None else self.drills.overlays(),
         )
         self.controller = Controller(
             reconciler=self.reconciler,
@@ -139,6 +151,7 @@ class Federator:
             sink=self.controller,
             metrics=self.metrics,
             settings=s.sources,
+            owned=self.reconciler.owned,
         )
         self.prober = GatewayProber(
             config=config, caches=self.caches, sink=self.controller, metrics=self.metrics
@@ -153,6 +166,26 @@ class Federator:
             leadership=None if self.elector is None else self.elector.leadership,
             gateways=self.prober.health,
         )
+        self.guards: GuardClient | None = None
+        self.drills: DrillController | None = None
+        if config.drills.enabled:  # docs/drills.md, Runtime
+            self.guards = GuardClient(settings=config.drills)
+            self.drills = DrillController(
+                namespace=config.namespace,
+                home=lambda: self.registry.home,
+                steps=DrillSteps(
+                    config=config,
+                    clients=self.registry.clients,
+                    reconciler=self.reconciler,
+                    world=CacheWorld(self.caches),
+                    guards=self.guards,
+                    metrics=self.metrics,
+                    enqueue=self.controller.add,
+                ),
+                leading=lambda: self.leading,
+                metrics=self.metrics,
+                settings=config.drills,
+            )
         self.health: HealthServer | None = None
         self.api: ApiServer | None = None
         self.rotation: CredentialsWatcher | None = None
@@ -178,8 +211,15 @@ class Federator:
             s, listen = self.settings, self.config.listen
             if s.serve_http:
                 host, port = listen.http_address
+                http = self.config.http
+                token = http.transport.token_file
                 self.health = HealthServer(
-                    host=host, port=port, metrics=self.metrics, status=self.status
+                    host=host,
+                    port=port,
+                    metrics=self.metrics,
+                    status=self.status,
+                    security=http,
+                    authorizer=TokenFile(token, where="http.tokenFile") if token else None,
                 )
                 await self._start(self.health)
             if s.serve_api:
@@ -189,6 +229,7 @@ class Federator:
                     listen=listen.grpc,
                     settings=s.api,
                     security=self.config.api,
+                    drills=DrillSource(client=lambda: self.registry.home),
                 )
                 await self._start(self.api)
             await self._start(self.controller)
@@ -197,6 +238,9 @@ class Federator:
             await self._start(self.reporter)
             if self.elector is not None:
                 await self._start(self.elector)
+            if self.guards is not None and self.drills is not None:
+                await self._start(self.guards)
+                await self._start(self.drills)
             if s.watch_credentials:
                 self.rotation = CredentialsWatcher(
                     config=self.config,

@@ -62,8 +62,8 @@ def _home(
     lease: bool = False,
 ) -> Credentials | None:
     """The home cluster's credentials, if a member's kubeconfig is in a Secret there or
-    (``lease``: ``federate``) the leader Lease is."""
-    if not (lease and config.leader_election.enabled) and not any(
+    (``lease``: ``federate``) the leader Lease or the Drill objects are."""
+    if not (lease and (config.leader_election.enabled or config.drills.enabled)) and not any(
         c.secret is not None for c in config.clusters
     ):
         return None

@@ -114,6 +114,31 @@ class FederatorMetrics:
         self.events_dropped = Counter(
             p + "events_dropped", "Kubernetes Events not recorded (failed or capped).", registry=r
         )
+        # Drills (docs/drills.md): named without the federator prefix, as the drill CLI and
+        # reports read them next to the telemetry store's own drill series.
+        self.drills_total = Counter(
+            "meshfed_drills", "Drills that reached a terminal phase, by phase.", ["result"],
+            registry=r,
+        )  # fmt: skip
+        self.drill_step_propagation = Histogram(
+            "meshfed_drill_step_propagation_seconds",
+            "Drill step started -> its objects applied (and served by istiod) in a target.",
+            ["cluster"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.drill_breach_to_rollback = Histogram(
+            "meshfed_drill_breach_to_rollback_seconds",
+            "Guard breach recorded -> rollback applied in every target.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.drills_running = Gauge(
+            "meshfed_drills_running", "Drills in a non-terminal phase, driven here.", registry=r
+        )
+        self.drills_frozen = Gauge(
+            "meshfed_drills_frozen", "1 while the freeze ConfigMap exists.", registry=r
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

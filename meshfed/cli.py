@@ -23,6 +23,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("federator.cli", "plan"),
     "clusters": ("federator.cli", "clusters"),
     "status": ("federator.status_cli", "status"),
+    "console": ("meshfed.console.cli", "console"),
+    "drill": ("federator.drillctl.cli", "app"),
+    "loadgen": ("meshfed.loadgen.cli", "loadgen"),
     "collect": ("collectors.app.cli", "collect"),
     "store": ("collectors.app.cli", "store_app"),
 }

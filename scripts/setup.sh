@@ -15,6 +15,8 @@ need_apt=()
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v redis-benchmark >/dev/null || need_apt+=(redis-tools)
+# Chromium: the web console's browser tests drive it headless (tests/integration/console).
+command -v chromium >/dev/null || need_apt+=(chromium)
 for tool in buildah podman runc debootstrap; do
   command -v "$tool" >/dev/null || need_apt+=("$tool")
 done
@@ -34,10 +36,12 @@ step "Python venv and meshfed with dev dependencies"
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[dev]'
-# xds-protos (the Envoy API for `meshfed mesh inspect`) bundles an old copy of the
-# opentelemetry/proto modules in the same import path; whichever wheel pip installed last owns
-# those files. The collectors need opentelemetry-proto's own (newer) ones, and the Envoy
-# messages work with them, so reinstall them last.
+# xds-protos (the Envoy API for `meshfed mesh inspect`, the `mesh` extra, in `dev` for the tests
+# that read xDS) bundles an old copy of the opentelemetry/proto modules in the same import
+# path; whichever wheel pip installed last owns those files. The collectors need
+# opentelemetry-proto's own (newer) ones, and the Envoy messages work with them, so reinstall
+# them last: this is what fixes the order in the dev venv (a plain `pip install meshfed` has
+# no xds-protos at all; docs/adr/0011-generated-grpc-code-at-build-time.md).
 otel_proto=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("opentelemetry-proto"))')
 .venv/bin/pip install -q --force-reinstall --no-deps "opentelemetry-proto==$otel_proto"
 .venv/bin/python -c 'from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope' \
@@ -65,6 +69,9 @@ bash scripts/fetch-promql-testdata.sh  # Prometheus 2.42's promql/testdata, link
 
 step "Node.js peers: reference StatsD daemon, fluent-logger (npm, cached)"
 bash scripts/setup-peers.sh
+
+# Stamps `make test` compares (Makefile, SETUP_STAMP): setup is complete for this venv and cache.
+touch "$CACHE/.meshfed-setup" .venv/.meshfed-setup
 
 echo
 echo "setup done. Next: make test   (or: .venv/bin/meshfed sandbox up --clusters 3)"

@@ -12,6 +12,8 @@ slowing anyone else; ``Event.dropped_before`` is the gap in sequence numbers it 
 time a Plan may take.
 The health service says SERVING only while the registry is ready; the registry has no change
 callback, so readiness is polled (cheap: one attribute read per interval).
+The drill RPCs (ListDrills, WatchDrills) are a mixin, ``federator.api.drill_rpcs``, reading
+the Drill objects of the home cluster through ``federator.api.drill_source``.
 Who may call is ``federator.api.auth``'s: TLS or mutual TLS on the port, and a bearer token on
 every RPC but health (``ApiSecuritySettings``, the ``api:`` section of the config).
 """
@@ -36,6 +38,8 @@ from federator.api import convert
 from federator.api._generated.meshfed.v1 import federation_pb2 as pb
 from federator.api._generated.meshfed.v1 import federation_pb2_grpc as pb_grpc
 from federator.api.auth import BearerTokenInterceptor, TokenFile, server_credentials
+from federator.api.drill_rpcs import DrillRpcs
+from federator.api.drill_source import DrillSource
 from federator.core.config_security import ApiSecuritySettings
 from federator.core.model import ClusterId
 from federator.errors import InvalidRequestError, PermanentError, RetryableError
@@ -73,8 +77,10 @@ class ApiSettings:
     """How long shutdown lets unary RPCs finish; streams end at once."""
 
 
-class FederationServicer:
+class FederationServicer(DrillRpcs):
     """``meshfed.v1.FederationService`` over a status registry (duck-typed servicer)."""
+
+    _settings: ApiSettings
 
     def __init__(
         self,
@@ -84,8 +90,10 @@ class FederationServicer:
         settings: ApiSettings,
         stopping: asyncio.Event,
         now: Callable[[], datetime],
+        drills: DrillSource | None = None,
     ) -> None:
         self._status = status
+        self._drills = drills
         self._host_suffix = host_suffix
         self._settings = settings
         self._stopping = stopping
@@ -253,8 +261,11 @@ class ApiServer:
         settings: ApiSettings | None = None,
         security: ApiSecuritySettings | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        drills: DrillSource | None = None,
     ) -> None:
+        """``drills``: where ListDrills/WatchDrills read (None: they answer FAILED_PRECONDITION)."""
         self._listen = listen
+        self._drills = drills
         self._security = security or ApiSecuritySettings()
         self._status = status
         self._host_suffix = host_suffix
@@ -300,6 +311,7 @@ class ApiServer:
             settings=self._settings,
             stopping=self._stopping,
             now=self._now,
+            drills=self._drills,
         )
         pb_grpc.add_FederationServiceServicer_to_server(servicer, server)
         self._servicer = servicer

@@ -21,13 +21,14 @@ from federator.core.config_checks import check_address as _check_address
 from federator.core.config_checks import check_dns_label as _check_dns_label
 from federator.core.config_checks import check_listen as _check_listen
 from federator.core.config_checks import check_subdomain as _check_subdomain
+from federator.core.config_drills import DrillSettings
 from federator.core.config_policy import (
     EgressSettings,
     ServiceAccess,
     TrustSettings,
     validate_policy,
 )
-from federator.core.config_security import ApiSecuritySettings
+from federator.core.config_security import ApiSecuritySettings, HttpSecuritySettings
 from federator.core.model import ClusterId, Topology
 from federator.errors import ConfigError
 
@@ -235,6 +236,10 @@ class FederationConfig:
     """Cross-cluster access policy per global service (``access:``, docs/security.md)."""
     api: ApiSecuritySettings = field(default_factory=ApiSecuritySettings)
     """TLS, mutual TLS and bearer token of the gRPC status API (``api:``, docs/api.md)."""
+    drills: DrillSettings = field(default_factory=DrillSettings)
+    """Running ``Drill`` objects and evaluating their guards (``drills:``, docs/drills.md)."""
+    http: HttpSecuritySettings = field(default_factory=HttpSecuritySettings)
+    """TLS, mutual TLS and bearer token of the HTTP port (``http:``, docs/security.md)."""
 
     @property
     def cluster_ids(self) -> tuple[ClusterId, ...]:
@@ -274,6 +279,7 @@ class FederationConfig:
         self.leader_election.validate()
         self.gateway_probe.validate()
         self.api.validate()
+        self.http.validate()
         seen: dict[str, int] = {}
         for i, cluster in enumerate(self.clusters):
             _validate_cluster(i, cluster)

@@ -28,9 +28,10 @@ from federator.core.config import (
     OutlierDetectionSettings,
 )
 from federator.core.config_checks import Fields as _Fields
+from federator.core.config_drills import parse_drills
 from federator.core.config_policy import TrustSettings
 from federator.core.config_policy_parse import parse_access, parse_egress, strings
-from federator.core.config_security import parse_api_security
+from federator.core.config_security import parse_api_security, parse_http_security
 from federator.core.model import ClusterId, Topology
 from federator.errors import ConfigError
 
@@ -233,12 +234,14 @@ def parse_document(doc: Any, *, base_dir: Path) -> FederationConfig:
         outlier_detection=outlier,
         listen=listen,
         api=parse_api_security(f.get("api"), base_dir=base_dir),
+        http=parse_http_security(f.get("http"), base_dir=base_dir),
         trust=TrustSettings(
             trust_domain=f.str_("trustDomain", TrustSettings().trust_domain),
             aliases=strings(f, "trustDomainAliases"),
         ),
         egress=parse_egress(f.get("egress")),
         access=parse_access(f.get("access")),
+        drills=parse_drills(f.get("drills"), base_dir=base_dir),
     )
     f.finish()
     return config

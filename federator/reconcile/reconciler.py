@@ -1,8 +1,10 @@
 """``reconcile(key)``: desired -> render -> diff -> apply for one global service, in every target.
 
 Level-based (ADR 0000): the request carries only the key; everything is recomputed from the
-current views of all clusters and the objects meshfed owns in each target, listed fresh for
-that key (label ``meshfed.io/service``), so a reconcile is correct whatever happened before.
+current views of all clusters and the objects meshfed owns in each target for that key (label
+``meshfed.io/service``; read from a watch-fed index that also records our own writes, or
+listed while it is not ready: ``federator.reconcile.owned``), so a reconcile is correct
+whatever happened before.
 A target is written only when its own watches are synced and healthy (its namespaces are
 known and it answers); skipped targets are picked up when they come back (the sources
 enqueue every key then). The ``Result`` reports how it went - the first transient failure,
@@ -41,19 +43,17 @@ from federator.core.config import FederationConfig
 from federator.core.desired import DesiredState, compute_desired
 from federator.core.diff import ClusterPlan, Plan, diff_cluster
 from federator.core.model import (
-    MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE,
-    SERVICE_LABEL,
     ClusterId,
     ClusterView,
     ServiceKey,
 )
-from federator.core.render import RenderedCluster, render_cluster, service_label_value
+from federator.core.render import RenderedCluster, render_cluster
 from federator.core.render_policy import Withheld, is_egress_key, policy_keys, render_egress
-from federator.errors import FederatorError, NotLeaderError, PermanentError
-from federator.kube.client import DESTINATION_RULES, SERVICE_ENTRIES, KubeClient, Resource
+from federator.errors import FederatorError, NotLeaderError
+from federator.kube.client import KubeClient
 from federator.metrics import FederatorMetrics
 from federator.reconcile.apply import ApplyOutcome, execute
+from federator.reconcile.drill_overlay import DrillOverlay, no_overlays, render_overlaid
 from federator.reconcile.outcome import (
     Result,
     Tally,
@@ -61,6 +61,8 @@ from federator.reconcile.outcome import (
     condition_order,
     list_failed,
 )
+from federator.reconcile.owned import OwnedIndex, read_owned
+from federator.reconcile.owned import list_owned as list_owned  # noqa: PLC0414 (re-export)
 from federator.reconcile.policy import (
     list_sidecars,
     optional_resources,
@@ -75,7 +77,6 @@ from federator.status import (
     StatusRegistry,
 )
 
-OWNED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
 MAX_REMEMBERED_EVENTS = 10_000
 
 
@@ -91,48 +92,6 @@ class World(Protocol):
         ...
 
 
-async def list_owned(
-    client: KubeClient,
-    key: ServiceKey | None = None,
-    resources: tuple[Resource, ...] = (SERVICE_ENTRIES, DESTINATION_RULES),
-    optional: frozenset[Resource] = frozenset(),
-) -> list[dict[str, Any]]:
-    """Objects of ``resources`` meshfed owns in a cluster (for one key, or all).
-
-    For one service the read is namespaced and served from the apiserver's watch cache
-    (``resourceVersion=0``): a stale answer is safe because applies are server-side applies
-    (idempotent) and deletes carry uid/resourceVersion preconditions, and it keeps a
-    reconcile from costing a consistent etcd LIST per target. The whole-cluster read (plan,
-    clusters) stays consistent. The kinds are listed concurrently: one round trip, not one
-    per kind (measured: sequential reads were the largest part of a change's latency that a
-    plain apply loop does not pay). The first failure, in ``resources`` order, is raised -
-    except a refusal (``PermanentError``) to list a kind in ``optional``, which counts as
-    none owned (a policy kind the config does not use and RBAC may not allow)."""
-    selector = OWNED_SELECTOR
-    namespace: str | None = None
-    version: str | None = None
-    if key is not None:
-        selector += f",{SERVICE_LABEL}={service_label_value(key)}"
-        namespace, version = key.namespace, "0"
-    listed = await asyncio.gather(
-        *(
-            client.list(
-                resource, namespace=namespace, label_selector=selector, resource_version=version
-            )
-            for resource in resources
-        ),
-        return_exceptions=True,
-    )
-    items: list[dict[str, Any]] = []
-    for resource, result in zip(resources, listed, strict=True):
-        if isinstance(result, PermanentError) and resource in optional:
-            continue
-        if isinstance(result, BaseException):
-            raise result
-        items.extend(result.items)
-    return items
-
-
 class Reconciler:
     """Reconciles global services into every writable member cluster."""
 
@@ -145,8 +104,11 @@ class Reconciler:
         metrics: FederatorMetrics,
         status: StatusRegistry,
         leading: Callable[[], bool] = lambda: True,
+        overlays: Callable[[], Iterable[DrillOverlay]] = no_overlays,
     ) -> None:
-        """``leading``: whether this replica may write now (leader election)."""
+        """``leading``: whether this replica may write now (leader election); ``overlays``:
+        the running drills' changes, read at every reconcile (``federator.drills``)."""
+        self._overlays = overlays
         self._config = config
         self._leading = leading
         self._world = world
@@ -156,6 +118,8 @@ class Reconciler:
         self._events_sent: set[tuple[Any, ...]] = set()
         self.imported: dict[ClusterId, set[ServiceKey]] = {c: set() for c in config.cluster_ids}
         """Per target: services whose objects exist there (as of the last reconcile)."""
+        self.owned = {c: OwnedIndex() for c in config.cluster_ids}
+        """Per target: what meshfed owns there (fed by the sources' watches and our writes)."""
         self.conflicts: dict[ServiceKey, int] = {}
 
     async def reconcile(self, key: ServiceKey, *, observed_at: float | None = None) -> Result:
@@ -170,21 +134,7 @@ class Reconciler:
         tally = Tally(key=key, conditions=list(desired.conditions))
         if old is not None:
             tally.last_applied.update(old.last_applied)
-        renders = [
-            render_services(
-                render_cluster(
-                    desired,
-                    target=target,
-                    namespaces=views[target.name].namespaces,
-                    config=self._config,
-                ),
-                desired.services,
-                config=self._config,
-                world=self._world,
-            )
-            for target in self._config.clusters
-            if self._world.writable(target.name) and target.name in views
-        ]
+        renders = self._render(key, desired, views)
         # Targets are independent: write them concurrently, so a reconcile costs the slowest
         # target's round trips rather than the sum over all clusters.
         outcomes = await asyncio.gather(
@@ -198,6 +148,28 @@ class Reconciler:
         tally.conditions.extend(carried_refusals(old, tally.settled))
         self._update_status(key, views, desired, tally.conditions, tally.last_applied)
         return tally.result()
+
+    def _render(
+        self, key: ServiceKey, desired: DesiredState, views: Mapping[ClusterId, ClusterView]
+    ) -> list[tuple[RenderedCluster, tuple[Withheld, ...]]]:
+        """Per writable target, the objects wanted there, with the drills' overlays."""
+        writable = [t for t in self._config.clusters if self._world.writable(t.name)]
+        return render_overlaid(
+            key, desired, views, targets=writable, config=self._config, world=self._world,
+            overlays=self._overlays(),
+        )  # fmt: skip
+
+    def expected(
+        self, key: ServiceKey
+    ) -> tuple[dict[ClusterId, dict[Any, Any]], dict[ClusterId, bool]]:
+        """What a reconcile of ``key`` wants now per writable target (with the overlays of
+        the drills still running) and the members' trust, as ``diff_cluster`` takes it: the
+        reference a drill's verification compares the live objects with."""
+        views = self._world.views([key])
+        desired = compute_desired(config=self._config, views=views, keys=[key])
+        members = {c: (views[c].trusted if c in views else False) for c in self._config.cluster_ids}
+        wanted = {r.cluster: dict(r.manifests) for r, _ in self._render(key, desired, views)}
+        return wanted, members
 
     async def _reconcile_egress(self, key: ServiceKey, observed_at: float | None) -> Result:
         """The egress objects of one namespace (``key``), in every writable target."""
@@ -265,7 +237,8 @@ class Reconciler:
             resources = tuple(r for r in resources if r.kind != "Sidecar")
         optional = optional_resources(self._config)
         try:
-            actual = [*await list_owned(client, key, resources, optional), *(extra or [])]
+            owned = await read_owned(self.owned.get(target), client, key, resources, optional)
+            actual = [*owned, *(extra or [])]
         except FederatorError as exc:
             return list_failed(target, key, tuple(r for r in resources if r not in optional), exc)
         plan = diff_cluster(
@@ -275,6 +248,8 @@ class Reconciler:
             error = NotLeaderError(f"writes to {target} for {key}: this replica stopped leading")
             return ApplyOutcome(retryable=error)
         outcome = await execute(plan, client=client)
+        if target in self.owned:
+            self.owned[target].record(outcome.applied, outcome.deleted)
         self._record(key, plan, outcome.written, observed_at)
         if is_egress_key(key):
             pass  # not a global service: reconciled from the config, not tracked as imported

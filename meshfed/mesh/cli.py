@@ -12,26 +12,31 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from meshfed.mesh.node import DEFAULT_ISTIO_VERSION, SidecarIdentity, sidecar_node
-from meshfed.mesh.views import ClusterView, cluster_view, describe, matching
-from meshfed.mesh.xds import Snapshot, XdsError, snapshot
+from meshfed.mesh import MeshExtraMissingError
 from meshfed.sandbox import processes
 from meshfed.sandbox.components import MissingBinaryError, find_istio
 from meshfed.sandbox.layout import Topology, plan_layout
+
+if TYPE_CHECKING:  # the Envoy API is the optional `mesh` extra: imported when a command runs
+    from meshfed.mesh.node import SidecarIdentity
+    from meshfed.mesh.views import ClusterView
+    from meshfed.mesh.xds import Snapshot
 
 app = typer.Typer(help="Look at what Istio's control plane serves.", no_args_is_help=True)
 console = Console(stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
+    # escaped: messages hold brackets (``meshfed[mesh]``); one line, so they can be grepped
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -39,6 +44,8 @@ def identity_from_sandbox(
     directory: Path, context: str, namespace: str
 ) -> tuple[str, SidecarIdentity]:
     """istiod's xDS address and a sidecar identity placed in cluster ``context``."""
+    from meshfed.mesh.node import DEFAULT_ISTIO_VERSION, SidecarIdentity  # noqa: PLC0415
+
     state = processes.load_state(directory.resolve())
     if state is None:
         raise _fail(
@@ -76,6 +83,8 @@ def identity_from_sandbox(
 
 
 def _table(view: ClusterView) -> Table:
+    from meshfed.mesh.views import describe  # noqa: PLC0415
+
     tls = view.tls.mode + (f" (SNI {view.tls.sni})" if view.tls.sni else "")
     table = Table(
         title=view.name,
@@ -131,6 +140,12 @@ def inspect(  # noqa: PLR0917 - typer maps parameters to options
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each xDS response.")] = 10.0,
 ) -> None:
     """Print the outbound clusters istiod serves a sidecar for --service (all without it)."""
+    try:  # the optional `mesh` extra; `meshfed mesh --help` works without it
+        from meshfed.mesh.node import SidecarIdentity, sidecar_node  # noqa: PLC0415
+        from meshfed.mesh.views import cluster_view, describe, matching  # noqa: PLC0415
+        from meshfed.mesh.xds import XdsError, snapshot  # noqa: PLC0415
+    except MeshExtraMissingError as err:
+        raise _fail(str(err)) from err
     if xds:
         address, ident = xds, SidecarIdentity(cluster=context or cluster_id, namespace=namespace)
     elif context:

@@ -19,11 +19,21 @@ import yaml
 from federator.core.config_parse import load_config
 from tests.helpers.chart import CHART, CI_VALUES, config_file, find, helm, render, value_args
 from tests.helpers.federator_harness import apply, get_json, kubectl
+from tests.helpers.paths import REPO_ROOT
 from tests.helpers.sandbox import RunningSandbox
 
 MESHFED = str(Path(sys.executable).parent / "meshfed")
 VALUE_SETS = sorted(CI_VALUES.glob("*-values.yaml"))
 NAMESPACE = "meshfed-chart"
+
+
+def test_chart_crd_is_the_federators() -> None:
+    """crds/ is a copy (Helm reads CRDs only from inside the chart): byte for byte the Drill
+    CRD the federator ships and ``meshfed drill`` points at."""
+    [copy] = sorted((CHART / "crds").iterdir())
+    assert copy.read_bytes() == (REPO_ROOT / "federator" / "drills_crd.yaml").read_bytes(), (
+        f"{copy} differs from federator/drills_crd.yaml: cp federator/drills_crd.yaml {copy}"
+    )
 
 
 @pytest.mark.parametrize("values", VALUE_SETS, ids=lambda p: p.name)
@@ -71,6 +81,18 @@ HOME = {"federator": FED}
             {"federator": {**FED, "settings": {"namespace": "x"}}},
             "at '/federator/settings/namespace': false schema", id="settings-override-chart-owned",
         ),
+        pytest.param(
+            {"federator": {**FED, "http": {"tls": {"secretName": "t", "clientCA": True}}}},
+            "properties 'clientCA' not allowed", id="metrics-mtls-breaks-probes",
+        ),
+        pytest.param(
+            {"federator": {**FED, "settings": {"drills": {"enabled": True}}}},
+            "at '/federator/settings/drills': 'not' failed", id="drills-only-with-rbac",
+        ),
+        pytest.param(
+            {"federator": {**FED, "settings": {"http": {"protectProbes": True}}}},
+            "at '/federator/settings/http': false schema", id="settings-http-chart-owned",
+        ),
     ],
 )  # fmt: skip
 def test_schema_refuses_bad_values(values: dict[str, Any], expected: str) -> None:
@@ -78,6 +100,44 @@ def test_schema_refuses_bad_values(values: dict[str, Any], expected: str) -> Non
     assert out.returncode != 0
     assert not out.stdout
     assert expected in out.stderr, out.stderr
+
+
+def test_metrics_token_and_tls_reach_the_federator() -> None:
+    """federator.http: the config names the mounted Secrets, the probes stay open on HTTPS."""
+    docs = render([CI_VALUES / "home-drills-values.yaml"])
+    http = config_file(docs, "meshfed-federator", "federation.yaml")["http"]
+    assert http == {
+        "tokenFile": "/etc/meshfed/http-token/token",
+        "tls": {
+            "certFile": "/etc/meshfed/http-tls/tls.crt",
+            "keyFile": "/etc/meshfed/http-tls/tls.key",
+        },
+    }
+    pod = find(docs, "Deployment", "meshfed-federator")["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["scheme"] == "HTTPS"
+        assert "httpHeaders" not in container[probe]["httpGet"]
+    secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert secrets == {"http-tls": "meshfed-metrics-tls", "http-token": "meshfed-metrics-token"}
+
+
+def test_drills_run_where_the_role_grants_them() -> None:
+    """federator.drills.enabled turns the controller on in the release namespace, the one the
+    Role's drill rules are in; without it the Role has no drill rule."""
+    on = render([CI_VALUES / "home-drills-values.yaml"], namespace="ops")
+    drills = config_file(on, "meshfed-federator", "federation.yaml")["drills"]
+    assert drills == {"enabled": True, "namespace": "ops"}
+    role = find(on, "Role", "meshfed-federator")
+    assert role["metadata"]["namespace"] == "ops"
+    groups = [r for r in role["rules"] if r["apiGroups"] == ["meshfed.io"]]
+    assert {tuple(r["resources"]) for r in groups} == {("drills",), ("drills/status",)}
+    off = render([CI_VALUES / "home-values.yaml"])
+    assert "drills" not in config_file(off, "meshfed-federator", "federation.yaml")
+    rules = find(off, "Role", "meshfed-federator")["rules"]
+    assert not [
+        r for r in rules if "meshfed.io" in r["apiGroups"] or "configmaps" in r["resources"]
+    ]
 
 
 def _existing_files(doc: Any, root: Path) -> Any:

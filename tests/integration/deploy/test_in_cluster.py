@@ -38,6 +38,9 @@ RELEASE, MEMBER_RELEASE = "incluster", "incluster-member"
 HOME_ACCOUNT = "incluster-meshfed-federator"
 """The chart's federator ServiceAccount for release ``incluster`` (<release>-meshfed-federator)."""
 LEASE = "incluster-federator"
+DRILL_MEMBER = "c3"
+"""The one member installed with ``member.drills.enabled`` (VirtualServices); the home release
+has ``federator.drills.enabled`` (the drill controller's rights)."""
 
 
 def _member_kubeconfig(sandbox: RunningSandbox, cluster: str, token: str) -> str:
@@ -68,6 +71,7 @@ def _home_values(sandbox: RunningSandbox, inline: dict[str, str]) -> dict[str, A
         "federator": {
             "clusters": clusters,
             "leaderElection": {"leaseName": LEASE},
+            "drills": {"enabled": True},
             "ports": {"http": free_port(), "grpc": free_port()},
             "settings": {
                 "failover": sandbox_doc["failover"],
@@ -144,9 +148,10 @@ def installed(sandbox: RunningSandbox) -> Iterator[RunningSandbox]:
     try:
         kubeconfigs = {}
         for cluster in CLUSTERS:
+            drills = f"--set=member.drills.enabled={str(cluster == DRILL_MEMBER).lower()}"
             helm(
                 "install", MEMBER_RELEASE, str(CHART), f"--namespace={NAMESPACE}",
-                "--create-namespace", "--set=mode=member", "--wait", "--timeout=60s",
+                "--create-namespace", "--set=mode=member", drills, "--wait", "--timeout=60s",
                 kubeconfig=kc, context=cluster,
             )  # fmt: skip
             token = _token(sandbox, cluster, MEMBER_ACCOUNT)
@@ -225,6 +230,8 @@ NS = NAMESPACE
         pytest.param("c2", MEMBER, "get", "secrets", NS, False, id="member-reads-no-secrets"),
         pytest.param("c2", MEMBER, "list", "secrets", "", False, id="member-lists-no-secrets"),
         pytest.param("c2", MEMBER, "create", VS, "default", False, id="member-no-vs-sans-drills"),
+        pytest.param("c3", MEMBER, "patch", VS, "default", True, id="member-vs-with-drills"),
+        pytest.param("c3", MEMBER, "get", "secrets", NS, False, id="drill-member-no-secrets"),
         pytest.param(
             "c2", MEMBER, "create", SIDECARS, "default", False, id="member-no-sidecars"
         ),
@@ -259,3 +266,47 @@ def test_rbac_is_least(
         check=False,
     )  # fmt: skip
     assert out.stdout.strip() == ("yes" if allowed else "no"), out.stdout + out.stderr
+
+
+DRILLS, FREEZE = "drills.meshfed.io", "configmaps/meshfed-drills-freeze"
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "subresource", "namespace", "allowed"),
+    [
+        pytest.param("watch", DRILLS, "", NS, True, id="watches-drills"),
+        pytest.param("update", DRILLS, "", NS, True, id="updates-drills"),
+        pytest.param("patch", DRILLS, "status", NS, True, id="patches-status"),
+        pytest.param("update", DRILLS, "status", NS, True, id="updates-status"),
+        pytest.param("create", DRILLS, "", NS, False, id="starts-no-drill"),
+        pytest.param("delete", DRILLS, "", NS, False, id="deletes-no-drill"),
+        pytest.param("list", DRILLS, "", "default", False, id="drills-ns-only"),
+        pytest.param("get", FREEZE, "", NS, True, id="reads-the-freeze"),
+        pytest.param("watch", FREEZE, "", NS, True, id="watches-the-freeze"),
+        pytest.param("delete", FREEZE, "", NS, False, id="lifts-no-freeze"),
+        pytest.param("create", "configmaps", "", NS, False, id="creates-no-configmap"),
+        pytest.param("list", "configmaps", "", NS, False, id="lists-no-other-configmap"),
+        pytest.param("get", "configmaps/other", "", NS, False, id="reads-no-other-configmap"),
+    ],
+)  # fmt: skip
+def test_federator_has_the_drill_controllers_rights_only(
+    installed: RunningSandbox,
+    verb: str,
+    resource: str,
+    subresource: str,
+    namespace: str,
+    allowed: bool,
+) -> None:
+    """federator.drills.enabled: read and update Drills and their status, read the freeze;
+    starting a drill or lifting a freeze stays a human's right."""
+    sub = [f"--subresource={subresource}"] if subresource else []
+    out = kubectl(
+        installed.kubeconfig, HOME, "auth", "can-i", verb, resource, *sub,
+        f"--namespace={namespace}", f"--as={FEDERATOR}", check=False,
+    )  # fmt: skip
+    assert out.stdout.strip() == ("yes" if allowed else "no"), out.stdout + out.stderr
+
+
+def test_the_chart_installed_the_drill_crd(installed: RunningSandbox) -> None:
+    crd = kubectl(installed.kubeconfig, HOME, "get", "crd", DRILLS, "-o", "name").stdout
+    assert crd.strip() == f"customresourcedefinition.apiextensions.k8s.io/{DRILLS}"

@@ -180,6 +180,19 @@ def wheel_venv(
 
 
 @pytest.fixture(scope="module")
+def plain_venv(
+    built: Built, wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Venv]:
+    """A fresh venv with a plain ``pip install`` of the wheel: what a user's ``pip install
+    meshfed`` gives, with no install script to fix anything afterwards."""
+    root = tmp_path_factory.mktemp("plain-venv") / "venv"
+    run([sys.executable, "-m", "venv", root])
+    pip = [root / "bin" / "pip", "install", "--quiet", "--disable-pip-version-check"]
+    yield _new_venv(root, [*pip, built.wheel], "pip install meshfed-*.whl", wheelhouse)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
 def source_venv(
     built: Built, wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Venv]:

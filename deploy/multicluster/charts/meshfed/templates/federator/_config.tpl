@@ -17,40 +17,55 @@
   "leaderElection" (dict "enabled" $le.enabled "leaseName" $le.leaseName "leaseDuration" $le.leaseDuration "renewDeadline" $le.renewDeadline "retryPeriod" $le.retryPeriod)
   "clusters" $clusters
 -}}
-{{- $api := dict -}}
-{{- with $f.api.tls.secretName -}}
-{{- $tls := dict "certFile" "/etc/meshfed/api-tls/tls.crt" "keyFile" "/etc/meshfed/api-tls/tls.key" -}}
-{{- if $f.api.tls.clientCA -}}
-{{- $_ := set $tls "clientCAFile" "/etc/meshfed/api-tls/ca.crt" -}}
+{{- if $f.drills.enabled -}}
+{{- /* The Role grants the drill rights in the release namespace only: drills run there. */ -}}
+{{- $_ := set $own "drills" (dict "enabled" true "namespace" .Release.Namespace) -}}
 {{- end -}}
-{{- $_ := set $api "tls" $tls -}}
+{{- range $section := list "api" "http" -}}
+{{- $v := index $f $section -}}
+{{- $sec := dict -}}
+{{- if $v.tls.secretName -}}
+{{- $dir := printf "/etc/meshfed/%s-tls" $section -}}
+{{- $tls := dict "certFile" (printf "%s/tls.crt" $dir) "keyFile" (printf "%s/tls.key" $dir) -}}
+{{- if $v.tls.clientCA -}}
+{{- $_ := set $tls "clientCAFile" (printf "%s/ca.crt" $dir) -}}
 {{- end -}}
-{{- with $f.api.auth.tokenSecret -}}
-{{- $_ := set $api "tokenFile" "/etc/meshfed/api-token/token" -}}
+{{- $_ := set $sec "tls" $tls -}}
 {{- end -}}
-{{- if $api -}}
-{{- $_ := set $own "api" $api -}}
+{{- if $v.auth.tokenSecret -}}
+{{- $_ := set $sec "tokenFile" (printf "/etc/meshfed/%s-token/token" $section) -}}
+{{- end -}}
+{{- if $sec -}}
+{{- $_ := set $own $section $sec -}}
+{{- end -}}
 {{- end -}}
 {{- toYaml (mergeOverwrite (deepCopy $f.settings) $own) -}}
 {{- end -}}
 
-{{/* Read-only mounts of the status API's TLS and token Secrets (docs/api.md). */}}
+{{/* Read-only mounts of the TLS and token Secrets of the status API (docs/api.md) and of
+the HTTP port (/metrics; docs/security.md). */}}
 {{- define "meshfed.federator.apiMounts" -}}
-{{- if .Values.federator.api.tls.secretName }}
-- { name: api-tls, mountPath: /etc/meshfed/api-tls, readOnly: true }
+{{- range $section := list "api" "http" }}
+{{- $v := index $.Values.federator $section }}
+{{- if $v.tls.secretName }}
+- { name: {{ $section }}-tls, mountPath: /etc/meshfed/{{ $section }}-tls, readOnly: true }
 {{- end }}
-{{- if .Values.federator.api.auth.tokenSecret }}
-- { name: api-token, mountPath: /etc/meshfed/api-token, readOnly: true }
+{{- if $v.auth.tokenSecret }}
+- { name: {{ $section }}-token, mountPath: /etc/meshfed/{{ $section }}-token, readOnly: true }
+{{- end }}
 {{- end }}
 {{- end -}}
 
 {{- define "meshfed.federator.apiVolumes" -}}
-{{- with .Values.federator.api.tls.secretName }}
-- name: api-tls
+{{- range $section := list "api" "http" }}
+{{- $v := index $.Values.federator $section }}
+{{- with $v.tls.secretName }}
+- name: {{ $section }}-tls
   secret: { secretName: {{ . }}, defaultMode: 0440 }
 {{- end }}
-{{- with .Values.federator.api.auth.tokenSecret }}
-- name: api-token
+{{- with $v.auth.tokenSecret }}
+- name: {{ $section }}-token
   secret: { secretName: {{ . }}, defaultMode: 0440, items: [{ key: token, path: token }] }
+{{- end }}
 {{- end }}
 {{- end -}}
