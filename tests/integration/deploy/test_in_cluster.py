@@ -238,6 +238,9 @@ NS = NAMESPACE
         pytest.param("c2", MEMBER, "create", AUTHZ, "default", False, id="member-no-authz"),
         pytest.param("c2", MEMBER, "update", SE, "default", False, id="member-no-update"),
         pytest.param("c2", MEMBER, "delete", "services", "default", False, id="member-ro-svc"),
+        pytest.param("c2", MEMBER, "watch", "pods", "", True, id="member-watches-pods"),
+        pytest.param("c2", MEMBER, "get", "pods/x", "default", False, id="member-reads-no-pod"),
+        pytest.param("c2", MEMBER, "create", "pods/exec", "default", False, id="member-no-exec"),
         pytest.param(
             "c1", FEDERATOR, "get", "secrets/c1-member", NS, True, id="federator-its-secrets"
         ),
