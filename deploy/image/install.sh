@@ -5,9 +5,11 @@
 #   deploy/image/install.sh VENV WHEEL
 #
 # 1. venv + the wheel and its dependencies from PyPI;
-# 2. opentelemetry-proto reinstalled last: xds-protos (the Envoy API of `meshfed mesh`) ships
-#    an old copy of the opentelemetry/proto modules in the same import path, and whichever
-#    wheel pip installs last owns those files; the collectors need opentelemetry-proto's own;
+# 2. opentelemetry-proto reinstalled last. The image installs the plain wheel, without the
+#    `mesh` extra, so nothing else owns those files today; the reinstall keeps the image right
+#    if WHEEL is ever given as `meshfed[mesh]`: xds-protos (the Envoy API of `meshfed mesh`)
+#    ships an old copy of the opentelemetry/proto modules in the same import path, whichever
+#    wheel pip installs last owns them, and the collectors need opentelemetry-proto's own;
 # 3. fail now if the collectors' OTLP messages or the generated gRPC code cannot be imported;
 # 4. byte-compile everything, so a read-only root filesystem costs no start-up time.
 # Set PIP_NO_CACHE_DIR=1 (the Dockerfile does) to keep no pip cache.
