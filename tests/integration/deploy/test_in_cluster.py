@@ -152,6 +152,7 @@ def installed(sandbox: RunningSandbox) -> Iterator[RunningSandbox]:
             helm(
                 "install", MEMBER_RELEASE, str(CHART), f"--namespace={NAMESPACE}",
                 "--create-namespace", "--set=mode=member", drills, "--wait", "--timeout=60s",
+                "--skip-crds",  # as docs/install.md says: members need no Drill CRD
                 kubeconfig=kc, context=cluster,
             )  # fmt: skip
             token = _token(sandbox, cluster, MEMBER_ACCOUNT)
