@@ -14,6 +14,7 @@ arguments, 3 refuted, 4 inconclusive (halt, freeze, TTL, error), 5 rollback not 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from rich.live import Live
 from federator.core.config import FederationConfig
 from federator.core.drills.journal import verdict
 from federator.core.drills.spec import DrillSpec
-from federator.core.drills.summary import read_drill
+from federator.core.drills.summary import ReadDrill, read_drill
 from federator.drillctl import home as homeops
 from federator.drillctl.access import (
     config_of,
@@ -41,7 +42,7 @@ from federator.drillctl.access import (
 )
 from federator.drillctl.collect import collect
 from federator.drillctl.planning import check_drill
-from federator.drillctl.report import Report, build_report
+from federator.drillctl.report import Report, build_report, event_text, ts
 from federator.drillctl.report_html import to_html
 from federator.drillctl.report_text import to_json, to_markdown
 from federator.drillctl.store import STORE_ENV, StoreClient
@@ -192,11 +193,25 @@ def _follow(  # noqa: PLR0917 - one call site
     limit: float,
     interval: float,
 ) -> int:
+    """A live view on a terminal; elsewhere (a CI log, a pipe) a live view would show only
+    its last frame, so each new journal event is printed as a line, then the final view."""
     console = Console()
+    lines = not console.is_terminal
+    shown = 0
+
+    def new_events(read: ReadDrill) -> None:
+        nonlocal shown
+        j = read.journal
+        if j is None:
+            return
+        for e in j.events[shown:]:  # the events only grow (evaluations are kept apart)
+            console.print(f"{ts(e.at)} {event_text(e, read.spec)[0]}", markup=False)
+        shown = len(j.events)
 
     async def body(home: KubeClient) -> int:
         deadline = time.monotonic() + limit
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
+        live = None if lines else Live(console=console, refresh_per_second=4, transient=False)
+        with live or contextlib.nullcontext():
             while True:
                 try:
                     read = read_drill(await homeops.get_drill(home, namespace, name))
@@ -204,9 +219,14 @@ def _follow(  # noqa: PLR0917 - one call site
                     console.print(f"[yellow]cannot read the drill now, retrying:[/] {exc}")
                     await asyncio.sleep(max(interval, 1.0))
                     continue
-                live.update(drill_view(read))
+                if live is not None:
+                    live.update(drill_view(read))
+                else:
+                    new_events(read)
                 j = read.journal
                 if j is not None and j.terminal:
+                    if live is None:
+                        console.print(drill_view(read))
                     return exit_code(j.phase.value, verdict(j).value)
                 if time.monotonic() > deadline:
                     console.print(f"still running after {limit:.0f}s; it goes on without us")

@@ -18,6 +18,7 @@ from typing import Any
 
 from federator.core.drills.journal import Event, EventType, Journal, Phase, new_journal, verdict
 from federator.core.drills.spec import DrillSpec
+from federator.core.drills.verify import drift_of
 from federator.core.model import ServiceKey
 from federator.drillctl.signals import (
     Points,
@@ -103,6 +104,9 @@ class Report:
     """The breaching guard, its value and time; empty if none."""
     breach_to_verified: float | None
     verification: str
+    drift: str
+    """What the verification found changed during the drill (not an error; the federation
+    moved on, e.g. a pod became ready): "none", "3 object(s): ...", "unknown (...)" or ""."""
     steps: tuple[StepRow, ...]
     guards: tuple[GuardRow, ...]
     timeline: tuple[TimelineEntry, ...]
@@ -122,7 +126,8 @@ def ts(at: float | None) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _event_text(e: Event, spec: DrillSpec | None) -> tuple[str, str]:
+def event_text(e: Event, spec: DrillSpec | None) -> tuple[str, str]:
+    """One journal event as a sentence, and its level (info, ok, warn, bad)."""
     step = ""
     if e.step is not None:
         name = spec.steps[e.step].name if spec and 0 <= e.step < len(spec.steps) else "?"
@@ -170,7 +175,7 @@ def _timeline(journal: Journal, spec: DrillSpec | None, start: float) -> tuple[T
             return
         first, last = run[0], run[-1]
         if len(run) == 1:
-            text, level = _event_text(first, spec)
+            text, level = event_text(first, spec)
         else:
             value = "n/a" if last.value is None else f"{last.value:g}"
             verb = "held" if first.holds else "could not be evaluated"
@@ -189,7 +194,7 @@ def _timeline(journal: Journal, spec: DrillSpec | None, start: float) -> tuple[T
             run.append(e)
             continue
         flush()
-        text, level = _event_text(e, spec)
+        text, level = event_text(e, spec)
         out.append(TimelineEntry(e.at, e.at - start, e.type.value, text, level))
     flush()
     return tuple(out)
@@ -260,10 +265,11 @@ def build_report(
     if breach is not None:
         value = "n/a" if breach.value is None else f"{breach.value:g}"
         breach_text = f"guard {breach.guard} held with value {value} at {ts(breach.at)}"
-    verification = "not yet"
+    verification, drift = "not yet", ""
     if verified:
         last = verified[-1]
         verification = "verified" if last.holds else f"mismatch: {last.message}"
+        drift = drift_of(last.message) if last.holds else ""
         if j and j.phase is Phase.FAILED:
             verification = f"FAILED after {j.verify_attempts} attempts: {last.message}"
     w = telemetry.windows
@@ -289,6 +295,7 @@ def build_report(
         breach=breach_text,
         breach_to_verified=(finished - breach.at) if breach and finished else None,
         verification=verification,
+        drift=drift,
         steps=_steps(j or new_journal(spec.name, ()), spec) if spec else (),
         guards=_guards(j, spec) if j else (),
         timeline=_timeline(j, spec, started or (j.events[0].at if j.events else now)) if j else (),

@@ -141,6 +141,8 @@ def to_html(r: Report) -> str:
     if r.breach:
         body.append(f'<p style="color:#b91c1c"><b>Breach:</b> {escape(r.breach)}</p>')
     body.append(f"<p><b>Verification:</b> {escape(r.verification)}</p>")
+    if r.drift:
+        body.append(f"<p><b>Drift during the drill</b> (not an error): {escape(r.drift)}</p>")
     body += ["<h2>Run</h2>", f"<div class='panel'>{run_chart(r)}</div>"]
     body += ["<h2>Golden signals</h2>", *_signals(r)]
     body.append("<h2>Steps</h2>")

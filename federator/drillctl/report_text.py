@@ -29,6 +29,7 @@ def to_json(r: Report) -> dict[str, Any]:
         "breach": r.breach or None,
         "breachToVerifiedSeconds": _num(r.breach_to_verified),
         "verification": r.verification,
+        "drift": r.drift or None,
         "steps": [
             {
                 "index": s.index,
@@ -117,6 +118,8 @@ def to_markdown(r: Report) -> str:
         f"finished {ts(r.finished)}",
         f"- Verification: {r.verification}",
     ]
+    if r.drift:
+        out.append(f"- Drift during the drill (not an error): {r.drift}")
     if r.breach:
         extra = f" (breach -> verified {r.breach_to_verified:.3f}s)" if r.breach_to_verified else ""
         out.append(f"- Breach: {r.breach}{extra}")

@@ -25,7 +25,7 @@ from federator.core.drills.journal import Event, EventType, ExitReason, Journal
 from federator.core.drills.plan import plan_drill, start_refusals
 from federator.core.drills.render import render_step
 from federator.core.drills.spec import Drain, DrillSpec, targets
-from federator.core.drills.verify import snapshot_cluster, verify_cluster
+from federator.core.drills.verify import snapshot_cluster, verified_message, verify_cluster
 from federator.core.model import ClusterId, ServiceKey
 from federator.drills.guards import GuardClient
 from federator.drills.objects import (
@@ -190,8 +190,7 @@ class DrillSteps:
 
     async def verify(self, spec: DrillSpec) -> Event:
         """``Verified``: every target's live objects against what a reconcile wants now."""
-        problems: list[str] = []
-        drift = 0
+        results = []
         snapshots = self.snapshots.get(spec.name)
         for cluster in self.targets(spec):
             live, wanted = await self._federated(spec, cluster)
@@ -205,12 +204,9 @@ class DrillSteps:
                 live=live,
                 members=members,
             )
-            problems.extend(str(m) for m in result.mismatches)
-            drift += len(result.drift)
-        holds = not problems
-        message = (
-            "; ".join(problems) if problems else f"rollback verified; drift: {drift} object(s)"
-        )
+            results.append(result)
+        holds = all(r.ok for r in results)
+        message = verified_message(results, snapshot=snapshots is not None)
         return Event(EventType.VERIFIED, at=time.time(), holds=holds, message=message)
 
     async def _federated(

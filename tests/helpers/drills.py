@@ -200,8 +200,12 @@ def virtual_host(sb: IstioSandbox, context: str, host: str, port: int) -> str | 
     except XdsError:
         return None
     route = snap.routes.get(str(port))
-    if route is None:
-        return None
+    return None if route is None else describe_route(route, host, port)
+
+
+def describe_route(route: Any, host: str, port: int) -> str | None:
+    """``host``'s virtual host in an RDS ``RouteConfiguration``, one line per route
+    (``_describe``); None when the host has none."""
     for vh in route.virtual_hosts:
         if host in vh.domains or f"{host}:{port}" in vh.domains:
             return _describe(vh)

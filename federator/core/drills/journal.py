@@ -25,6 +25,7 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from federator.core.drills.spec import DrillSpec, Guard
@@ -304,7 +305,8 @@ def _evaluated(journal: Journal, spec: DrillSpec, event: Event) -> Journal:
         return out
     since = holding[guard.name]
     message = (
-        f"{guard.name} held from {since:.3f} to {event.at:.3f} (for >= {guard.for_seconds:g}s), "
+        f"{guard.name} held from {_clock(since)} to {_clock(event.at)} "
+        f"({event.at - since:.3f}s; for >= {guard.for_seconds:g}s), "
         f"last value {event.value}: {guard.expr}"
     )
     exit_event = dataclasses.replace(
@@ -388,3 +390,8 @@ def verdict(journal: Journal) -> Verdict:
     if journal.phase is Phase.SUCCEEDED:
         return Verdict.CONFIRMED
     return Verdict.INCONCLUSIVE
+
+
+def _clock(at: float) -> str:
+    """A time in messages as people read it (UTC, milliseconds), not seconds since the epoch."""
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S.%f")[:-3] + "Z"

@@ -122,6 +122,36 @@ def verify_cluster(
     return Verification(cluster, tuple(sorted(mismatches)), drift)
 
 
+VERIFIED = "rollback verified"
+DRIFT_LISTED = 10
+"""Drifted objects named in the message (the journal bounds messages); the rest are counted."""
+
+
+def verified_message(results: Iterable[Verification], *, snapshot: bool) -> str:
+    """The ``Verified`` event's message over every target: the mismatches (an error), else
+    ``rollback verified; drift: ...`` naming what changed during the drill (``drift_of``
+    reads it back for the report). Without a ``snapshot`` (a new leader) drift is unknown."""
+    done = list(results)
+    mismatches = [str(m) for r in done for m in r.mismatches]
+    if mismatches:
+        return "; ".join(mismatches)
+    if not snapshot:
+        return f"{VERIFIED}; drift: unknown (no pre-drill snapshot: the leader changed)"
+    drift = sorted(str(ref) for r in done for ref in r.drift)
+    if not drift:
+        return f"{VERIFIED}; drift: none"
+    more = len(drift) - DRIFT_LISTED
+    named = ", ".join(drift[:DRIFT_LISTED]) + (f" and {more} more" if more > 0 else "")
+    return f"{VERIFIED}; drift: {len(drift)} object(s): {named}"
+
+
+def drift_of(message: str) -> str:
+    """What a ``verified_message`` says about drift ("none", "unknown (...)", "2 object(s):
+    ..."); "" for any other message (a mismatch, an older controller's wording)."""
+    prefix = f"{VERIFIED}; drift: "
+    return message[len(prefix) :] if message.startswith(prefix) else ""
+
+
 _KIND_OF_OP = {
     Op.CREATE: MismatchKind.MISSING,
     Op.UPDATE: MismatchKind.DIFFERS,

@@ -9,6 +9,8 @@ import re
 import pytest
 
 from federator.core.drills.summary import read_drill
+from federator.core.drills.verify import Verification, verified_message
+from federator.core.model import ClusterId, ObjectRef
 from federator.drillctl.report import Report, Telemetry, build_report
 from federator.drillctl.report_html import to_html
 from federator.drillctl.report_text import to_json, to_markdown
@@ -18,6 +20,7 @@ from tests.unit.federator.drillctl.samples import RATINGS, drill_doc, run, telem
 
 pytestmark = pytest.mark.unit
 NOW = T0 + 3600
+C3 = ClusterId("c3")
 
 
 def report_of(breach_after: float | None = 20.0, halt_at: float | None = None) -> Report:
@@ -140,3 +143,53 @@ def test_an_unverified_rollback_is_failed_and_says_what_is_left() -> None:
     assert [e.kind for e in r.timeline].count("Verified") == 3
     page = to_html(r)
     assert "mismatch" in page and "FAILED after 3 attempts" in page
+
+
+@pytest.mark.parametrize(
+    ("message", "drift"),
+    [
+        pytest.param(
+            verified_message(
+                [Verification(C3, (), (ObjectRef(C3, "ServiceEntry", "default", "meshfed-r"),))],
+                snapshot=True,
+            ),
+            "1 object(s): ServiceEntry default/meshfed-r in c3",
+            id="drift-named",
+        ),
+        pytest.param(
+            verified_message([Verification(C3, (), ())], snapshot=False),
+            "unknown (no pre-drill snapshot: the leader changed)",
+            id="unknown-after-a-crash",
+        ),
+        pytest.param("", "", id="no-drift-text"),
+    ],
+)
+def test_drift_found_by_the_verification_is_in_every_format(message: str, drift: str) -> None:
+    doc, _ = run(breach_after=None)
+    verified = doc["status"]["events"][-1]
+    assert verified["type"] == "Verified" and verified["holds"] is True
+    verified["message"] = message
+    read = read_drill(doc)
+    r = build_report(obj=doc, spec=read.spec, journal=read.journal, telemetry=Telemetry(),
+                     now=NOW)  # fmt: skip
+    assert (r.verification, r.drift) == ("verified", drift)
+    assert to_json(r)["drift"] == (drift or None)
+    md, page = to_markdown(r), to_html(r)
+    if drift:
+        assert f"- Drift during the drill (not an error): {drift}" in md
+        assert f"<b>Drift during the drill</b> (not an error): {drift}" in page
+    else:
+        assert "Drift" not in md and "Drift" not in page
+
+
+def test_mismatches_of_a_failed_verification_are_shown_not_drift() -> None:
+    doc, _ = run(breach_after=None, verify_failures=1)
+    read = read_drill(doc)
+    r = build_report(obj=doc, spec=read.spec, journal=read.journal, telemetry=Telemetry(),
+                     now=NOW)  # fmt: skip
+    assert r.verification == "verified" and r.phase == "Succeeded"
+    texts = [e.text for e in r.timeline if e.kind == "Verified"]
+    assert (
+        texts[0] == "verification found mismatches: DrillObjectLeft: VirtualService default/x in c2"
+    )
+    assert "verification found mismatches: DrillObjectLeft" in to_markdown(r)

@@ -3,6 +3,7 @@ restart after a crash in every phase; bounded evaluations; status round trip; pr
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -141,6 +142,10 @@ def test_breach_waits_for_the_for_duration_and_says_so() -> None:
     assert breach.guard == "errors"
     assert T0 + 50 <= breach.at < T0 + 52
     assert "errors held from" in breach.message and "for >= 30s" in breach.message
+    since = next(e.at for e in journal.evaluations if e.holds)
+    clock = datetime.fromtimestamp(since, UTC).strftime("%H:%M:%S.%f")[:-3] + "Z"
+    assert f"held from {clock} to " in breach.message, "times as a clock, not epoch seconds"
+    assert f"({breach.at - since:.3f}s; for >= 30s)" in breach.message
     assert breach.value == 0.2
     kept = journal.evaluations
     assert kept[-1].at == breach.at and kept[-1].holds, "the breaching evaluation is kept"

@@ -5,8 +5,19 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from federator.core.drills.render import render_step, with_drill_subsets
-from federator.core.drills.verify import MismatchKind, snapshot_cluster, verify_cluster
+from federator.core.drills.verify import (
+    DRIFT_LISTED,
+    Mismatch,
+    MismatchKind,
+    Verification,
+    drift_of,
+    snapshot_cluster,
+    verified_message,
+    verify_cluster,
+)
 from federator.core.model import ClusterId, ObjectRef
 from federator.core.render import Manifest, render_cluster
 from tests.helpers.federator_builders import REVIEWS, make_config
@@ -133,3 +144,58 @@ def test_objects_kept_by_fail_static_are_not_mismatches() -> None:
     assert [(m.kind, m.ref.name) for m in pruned.mismatches] == [
         (MismatchKind.UNEXPECTED, "meshfed-gone")
     ]
+
+
+def _verification(mismatches: int = 0, drift: int = 0) -> Verification:
+    refs = [ObjectRef(C3, "ServiceEntry", "default", f"meshfed-s{i:02d}") for i in range(drift)]
+    bad = [
+        Mismatch(ObjectRef(C3, "VirtualService", "default", f"vs-{i}"),
+                 MismatchKind.DRILL_OBJECT_LEFT, "still present")
+        for i in range(mismatches)
+    ]  # fmt: skip
+    return Verification(C3, tuple(bad), tuple(refs))
+
+
+@pytest.mark.parametrize(
+    ("results", "snapshot", "message", "drift"),
+    [
+        pytest.param([_verification(drift=0)], True, "rollback verified; drift: none", "none",
+                     id="no-drift"),
+        pytest.param(
+            [_verification(drift=2)], True,
+            "rollback verified; drift: 2 object(s): ServiceEntry default/meshfed-s00 in c3, "
+            "ServiceEntry default/meshfed-s01 in c3",
+            "2 object(s): ServiceEntry default/meshfed-s00 in c3, "
+            "ServiceEntry default/meshfed-s01 in c3",
+            id="drift-named",
+        ),
+        pytest.param(
+            [_verification()], False,
+            "rollback verified; drift: unknown (no pre-drill snapshot: the leader changed)",
+            "unknown (no pre-drill snapshot: the leader changed)",
+            id="no-snapshot-after-a-crash",
+        ),
+        pytest.param(
+            [_verification(drift=1), _verification(mismatches=1)], True,
+            "DrillObjectLeft: VirtualService default/vs-0 in c3: still present", "",
+            id="mismatches-win-over-drift",
+        ),
+    ],
+)  # fmt: skip
+def test_verified_message_and_its_drift(
+    results: list[Verification], snapshot: bool, message: str, drift: str
+) -> None:
+    text = verified_message(results, snapshot=snapshot)
+    assert text == message
+    assert drift_of(text) == drift
+
+
+def test_drift_beyond_the_limit_is_counted_not_named() -> None:
+    text = verified_message([_verification(drift=DRIFT_LISTED + 3)], snapshot=True)
+    assert text.startswith(f"rollback verified; drift: {DRIFT_LISTED + 3} object(s): ")
+    assert text.endswith(" and 3 more") and text.count("ServiceEntry") == DRIFT_LISTED
+
+
+def test_older_messages_have_no_drift_text() -> None:
+    assert drift_of("") == ""
+    assert drift_of("DrillObjectLeft: x") == ""

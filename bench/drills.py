@@ -1,0 +1,399 @@
+"""Benchmark: drill step -> istiod's xDS in every target, and guard breach -> rollback.
+
+Not part of CI. Starts a 3-cluster Istio sandbox (gateway topology, istiod per cluster), a
+``meshfed collect`` (the store the guards query) and ``meshfed federate`` with drills on, like
+``tests/integration/drills``; exports ``--services`` services from c1 (2 pods) and c2 (1 pod).
+Then runs ``--drills`` drills one after the other, each different: the step kind cycles
+through delay, abort, shift, route and drain, the service and the target clusters rotate, and
+the values (percentages, delays, status codes, weights, header values) change per drill.
+
+Each target cluster's istiod is watched by a sidecar-like ADS client (``meshfed.mesh.xds``)
+subscribed to CDS, the drill services' EDS and the ``9080`` RDS route: every push is stamped
+on arrival, so "visible" is exact to the push, not to a polling period. Per drill:
+
+- step: from ``StepStarted`` (the journal; the controller issued the step) until the RDS
+  fault/weights/header match (or, for a drain, the EDS without the drained cluster's gateway)
+  has arrived from every target's istiod; the controller's part is the journal's
+  ``StepApplied`` latency of the last target;
+- every ``--breach-every``-th drill gets a guard breach: once the step is applied everywhere
+  and the guard (interval 1s) was evaluated clear, a sample is written to the store over
+  remote_write; from the first evaluation that held (journal) until ``Verified`` (journal)
+  and until every target's istiod serves the pre-drill routes and endpoints again.
+
+Journal and xDS times are wall-clock times of this machine (the federator runs here). Prints
+p50/p99/max, the machine's load before and after; writes ``<dir>-result.json``. Bounded: each
+wait by ``--timeout``, the run by ``--drills`` and ``--max-seconds``; everything it started is
+stopped.
+
+    .venv/bin/python bench/drills.py --drills 40 --base-port 27500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from federator.core.drills.journal import EventType, Journal
+from federator.core.drills.journal_codec import load_status
+from federator.core.model import ClusterId
+from meshfed.mesh._envoy import Cluster
+from meshfed.mesh.node import sidecar_node
+from meshfed.mesh.views import cluster_view
+from meshfed.mesh.xds import CDS, EDS, RDS, AdsClient, XdsError
+from tests.helpers.drills import (
+    NAMESPACE,
+    DrillFederator,
+    describe_route,
+    drill_doc,
+    install_crd,
+    running_collector,
+)
+from tests.helpers.federator_harness import app_docs, apply
+from tests.helpers.istio import (
+    IstioSandbox,
+    clusterset_host,
+    gateways,
+    outbound,
+    running_istio_sandbox,
+)
+from tests.helpers.prometheus_remote import remote_write
+
+PORT = 9080
+CLUSTERS = ("c1", "c2", "c3")
+SCOPES = (CLUSTERS, ("c2", "c3"), ("c3",), ("c1", "c3"), ("c1", "c2"))
+KINDS = ("delay", "abort", "shift", "route", "drain")
+WALL = time.time() - time.monotonic()
+"""Add to ``time.monotonic()`` (the ADS client's stamps) for wall-clock time."""
+
+
+class Watcher:
+    """One ADS stream to a cluster's istiod; a thread keeps what it serves for ``hosts`` now
+    (RDS text, EDS gateways) and, per push, its arrival time and the state after it."""
+
+    def __init__(self, sb: IstioSandbox, cluster: str, hosts: list[str]) -> None:
+        self.hosts = hosts
+        self.routes: dict[str, str | None] = {}
+        self.endpoints: dict[str, dict[str, int]] = {}
+        self.history: list[tuple[float, dict[str, str | None], dict[str, dict[str, int]]]] = []
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.ads = AdsClient(address=sb.xds(cluster), node=sidecar_node(sb.identity(cluster)))
+        names = [outbound(h, PORT) for h in hosts]
+        self.ads.subscribe(CDS)
+        self.ads.wait_for(CDS, lambda u: all(n in u.by_name() for n in names), timeout=120)
+        self.ads.subscribe(EDS, names)
+        self.ads.subscribe(RDS, [str(PORT)])
+        self.thread = threading.Thread(target=self._read, name=f"ads-{cluster}", daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                update = self.ads.next_update(1.0)
+            except XdsError:
+                continue  # nothing pushed within a second (or the stream closed at the end)
+            by_name = update.by_name()
+            with self.lock:
+                if update.type_url == RDS:
+                    route = by_name.get(str(PORT))
+                    self.routes = {h: describe_route(route, h, PORT) if route else None
+                                   for h in self.hosts}  # fmt: skip
+                elif update.type_url == EDS:
+                    for h in self.hosts:
+                        if (name := outbound(h, PORT)) in by_name:
+                            view = cluster_view(Cluster(name=name), by_name[name])
+                            self.endpoints[h] = gateways(view)
+                else:
+                    continue
+                self.history.append((update.received + WALL, dict(self.routes),
+                                     dict(self.endpoints)))  # fmt: skip
+
+    def first(self, host: str, accept: Any, after: float) -> float | None:
+        """The arrival time of the first push after ``after`` whose state ``accept`` takes."""
+        with self.lock:
+            for at, routes, eps in self.history:
+                if at >= after and accept(routes.get(host), eps.get(host)):
+                    return at
+        return None
+
+    def now(self, host: str) -> tuple[str | None, dict[str, int] | None]:
+        with self.lock:
+            return self.routes.get(host), self.endpoints.get(host)
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.ads.close()
+
+
+@dataclass(frozen=True)
+class Planned:
+    name: str
+    service: str
+    targets: tuple[str, ...]
+    step: dict[str, Any]
+    accept: Any
+    """(route text, gateways) -> the step is served."""
+    changed: tuple[str, ...]
+    """The targets whose istiod serves something else during the step."""
+    breach: bool
+
+
+def plan(i: int, services: list[str], gateway_of: dict[str, str], breach: bool) -> Planned:
+    """Drill ``i``: its step kind, service, scope and values all depend on ``i``."""
+    kind, service = KINDS[i % len(KINDS)], services[i % len(services)]
+    targets = SCOPES[(i // len(KINDS) + i) % len(SCOPES)]
+    host = clusterset_host(service)
+    step: dict[str, Any]
+    changed = targets
+    if kind == "delay":
+        secs, pct = 1 + i % 7, 10 + (i * 7) % 90
+        step = {"delay": {"percentage": pct, "fixedDelay": f"{secs}s"}}
+        accept: Any = lambda r, _e, s=secs: r is not None and f"delay={s}s" in r  # noqa: E731
+    elif kind == "abort":
+        code = 500 + i % 5
+        step = {"abort": {"percentage": 5 + i % 90, "httpStatus": code}}
+        accept = lambda r, _e, c=code: r is not None and f"abort={c}" in r  # noqa: E731
+    elif kind == "shift":
+        w = 5 + (i * 11) % 90
+        step = {"shift": {"destinations": [{"cluster": "c1", "weight": 100 - w},
+                                           {"cluster": "c2", "weight": w}]}}  # fmt: skip
+        want = (f"|cluster-c1|{host}:{100 - w}", f"|cluster-c2|{host}:{w}")
+        accept = lambda r, _e, x=want: r is not None and all(p in r for p in x)  # noqa: E731
+    elif kind == "route":
+        user, to = f"user-{i}", ("c2", "c1")[i % 2]
+        step = {"route": {"headers": {"end-user": {"exact": user}}, "cluster": to}}
+        want = (f"end-user={user}", f"|cluster-{to}|")
+        accept = lambda r, _e, x=want: r is not None and all(p in r for p in x)  # noqa: E731
+    else:
+        drained = ("c1", "c2")[i % 2]
+        step = {"drain": {"clusters": [drained]}}
+        gone = gateway_of[drained]
+        accept = lambda _r, e, g=gone: e is not None and g not in e  # noqa: E731
+        changed = tuple(t for t in targets if t != drained)
+        if not changed:  # the drained cluster keeps its own pods: widen the scope
+            targets, changed = CLUSTERS, tuple(c for c in CLUSTERS if c != drained)
+    name = f"b{i:02d}-{kind}-{service.rsplit('-', 1)[-1]}"
+    return Planned(name, service, targets, step, accept, changed, breach)
+
+
+def spec_of(p: Planned) -> dict[str, Any]:
+    duration, ttl = ("2m", "3m") if p.breach else ("2s", "2m")
+    selector = f'destination_service_name="{p.service}",bench_drill="{p.name}"'
+    expr = f"sum(istio_requests_total{{{selector}}}) > 0"
+    return {
+        "services": [{"namespace": "default", "name": p.service}],
+        "scope": {"clusters": list(p.targets)},
+        "ttl": ttl,
+        "steps": [{"name": "s0", "duration": duration, **p.step}],
+        "abortWhen": [{"name": "bench-errors", "expr": expr, "interval": "1s"}],
+    }
+
+
+class Drills:
+    """Create and read Drill objects in the home cluster (the official client: fast reads)."""
+
+    WHERE = ("meshfed.io", "v1alpha1", NAMESPACE, "drills")
+
+    def __init__(self, kubeconfig: Path) -> None:
+        api = config.new_client_from_config(str(kubeconfig), context="c1")
+        self.custom = client.CustomObjectsApi(api)
+
+    def create(self, name: str, spec: dict[str, Any]) -> None:
+        self.custom.create_namespaced_custom_object(*self.WHERE, drill_doc(name, spec))
+
+    def wait(self, name: str, accept: Any, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            obj = self.custom.get_namespaced_custom_object(*self.WHERE, name)
+            status = dict(obj.get("status") or {})
+            if accept(status):
+                return status
+            time.sleep(0.1)
+        raise TimeoutError(f"drill {name}: no acceptable status in {timeout:g}s: {status}")
+
+
+def one(p: Planned, drills: Drills, watchers: dict[str, Watcher],
+        baseline: dict[str, tuple[str | None, dict[str, int] | None]], store: str,
+        timeout: float) -> dict[str, Any]:  # fmt: skip
+    """Run drill ``p`` to its end and time it from the journal and the watchers."""
+    host = clusterset_host(p.service)
+    created = time.time()
+    drills.create(p.name, spec_of(p))
+    written = None
+    if p.breach:
+        drills.wait(p.name, lambda s: len(s.get("applied") or []) == len(p.targets)
+                    and any(e.get("holds") is False for e in s.get("evaluations") or []),
+                    timeout)  # fmt: skip
+        labels = {"__name__": "istio_requests_total", "destination_service_name": p.service,
+                  "response_code": "503", "bench_drill": p.name}  # fmt: skip
+        written = time.time()
+        remote_write(f"http://{store}/api/v1/write", [(labels, [(int(written * 1000), 1.0)])])
+    status = drills.wait(p.name, lambda s: s.get("phase") in ("Succeeded", "Aborted", "Refused",
+                         "Failed"), timeout)  # fmt: skip
+    journal: Journal = load_status(p.name, status, targets=tuple(map(ClusterId, p.targets)),
+                                   now=time.time())  # fmt: skip
+    expected = "Aborted" if p.breach else "Succeeded"
+    if journal.phase.value != expected:
+        raise RuntimeError(f"drill {p.name}: {journal.phase.value}, wanted {expected}: {status}")
+    started = next(e.at for e in journal.events if e.type is EventType.STEP_STARTED)
+    steps = [e for e in journal.events if e.type is EventType.STEP_APPLIED]
+    applied = [e.latency or 0.0 for e in steps]
+    applied_at = {str(e.cluster): e.at for e in steps}
+    verified = next(e.at for e in journal.events if e.type is EventType.VERIFIED and e.holds)
+    exit_at = next(e.at for e in journal.events if e.type is EventType.EXIT)
+
+    def back(route: str | None, eps: dict[str, int] | None, c: str) -> bool:
+        return (route, eps) == baseline[c]
+
+    deadline = time.monotonic() + timeout
+    while not all(back(*watchers[c].now(host), c) for c in p.targets):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"drill {p.name}: istiod did not serve the baseline again")
+        time.sleep(0.05)
+    visible = {c: watchers[c].first(host, p.accept, created) for c in p.changed}
+    if any(v is None for v in visible.values()):
+        raise RuntimeError(f"drill {p.name}: step never seen in xDS: {visible}")
+    last_seen = max(v for v in visible.values() if v is not None)
+    restored = {
+        c: watchers[c].first(host, lambda r, e, c=c: back(r, e, c), last_seen) for c in p.targets
+    }
+    out: dict[str, Any] = {
+        "drill": p.name, "targets": list(p.targets), "step": next(iter(p.step)),
+        "start_to_xds_all_s": last_seen - started,
+        "controller_apply_all_s": max(applied),
+        # istiod's share per cluster: the journal's StepApplied there -> its push. Not for a
+        # drain: its ServiceEntries are written by the reconcile before StepApplied is stamped.
+        "applied_to_xds_s": {} if "drain" in p.step else {
+            c: v - applied_at[c] for c, v in visible.items() if v is not None
+        },
+        "exit_to_verified_s": verified - exit_at,
+        "exit_to_xds_restored_s": max(v for v in restored.values() if v) - exit_at,
+    }  # fmt: skip
+    if p.breach:
+        breach = next(e.at for e in journal.evaluations if e.holds)
+        assert written is not None
+        out["write_to_breach_eval_s"] = breach - written
+        out["breach_to_verified_s"] = verified - breach
+        out["breach_to_xds_restored_s"] = max(v for v in restored.values() if v) - breach
+    return out
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return {"n": len(values), "p50_ms": round(statistics.median(values) * 1000, 1),
+            "p99_ms": round(p99 * 1000, 1), "max_ms": round(ordered[-1] * 1000, 1)}  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    load_before = os.getloadavg()
+    directory = Path(args.dir)
+    t0 = time.monotonic()
+    with running_istio_sandbox(directory / "sandbox", clusters=3, base_port=args.base_port,
+                               why="The drills benchmark needs it.") as (sb, layout):  # fmt: skip
+        istio = IstioSandbox(sb, layout)
+        print(f"sandbox up --istio, 3 clusters: {time.monotonic() - t0:.1f} s", flush=True)
+        install_crd(istio)
+        services = [f"bench-{chr(ord('a') + k)}" for k in range(args.services)]
+        for svc in services:
+            apply(istio.kubeconfig, "c1", app_docs(svc, replicas=2))
+            apply(istio.kubeconfig, "c2", app_docs(svc, replicas=1))
+        (directory / "store").mkdir()
+        with running_collector(directory / "store") as store:
+            fed = DrillFederator(istio, drills={"queryUrl": f"http://{store}"})
+            fed.start()
+            watchers: dict[str, Watcher] = {}
+            try:
+                hosts = [clusterset_host(s) for s in services]
+                watchers = {c: Watcher(istio, c, hosts) for c in CLUSTERS}
+                gateway_of = {c.name: c.gateway_ip for c in layout.clusters}
+                both = {gateway_of["c1"]: 2, gateway_of["c2"]: 1}
+                deadline = time.monotonic() + 120
+                while not all(watchers["c3"].now(h)[1] == both for h in hosts):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("the federated services never reached c3's istiod")
+                    time.sleep(0.2)
+                time.sleep(2)  # let the last pushes settle before taking the baseline
+                results = []
+                drills = Drills(istio.kubeconfig)
+                stop_at = time.monotonic() + args.max_seconds
+                for i in range(args.drills):
+                    if time.monotonic() > stop_at:
+                        print(f"  --max-seconds {args.max_seconds:g} reached: {i} drills ran")
+                        break
+                    breach = i % args.breach_every == args.breach_every - 1
+                    p = plan(i, services, gateway_of, breach=breach)
+                    host = clusterset_host(p.service)
+                    baseline = {c: watchers[c].now(host) for c in CLUSTERS}
+                    results.append(one(p, drills, watchers, baseline, store,
+                                       args.timeout))  # fmt: skip
+                    r = results[-1]
+                    print(f"  {i + 1}/{args.drills} {p.name}: step->xDS "
+                          f"{r['start_to_xds_all_s'] * 1000:.0f} ms"
+                          + (f", breach->verified {r['breach_to_verified_s'] * 1000:.0f} ms"
+                             if p.breach else ""), flush=True)  # fmt: skip
+            finally:
+                for w in watchers.values():
+                    w.close()
+                fed.stop()
+    breaches = [r for r in results if "breach_to_verified_s" in r]
+
+    def over(key: str, rows: list[dict[str, Any]]) -> dict[str, float]:
+        return summary([r[key] for r in rows])
+
+    return {
+        "drills": len(results),
+        "xds": "one ADS stream per target istiod; pushes stamped on arrival (no polling)",
+        "step_start_to_xds_all_targets": over("start_to_xds_all_s", results),
+        "controller_apply_all_targets": over("controller_apply_all_s", results),
+        "istiod_applied_to_xds_per_cluster": summary(
+            [v for r in results for v in r["applied_to_xds_s"].values()]
+        ),
+        "exit_to_verified": over("exit_to_verified_s", results),
+        "exit_to_xds_restored_all_targets": over("exit_to_xds_restored_s", results),
+        "sample_write_to_breach_evaluation": over("write_to_breach_eval_s", breaches),
+        "breach_to_rollback_verified": over("breach_to_verified_s", breaches),
+        "breach_to_xds_restored_all_targets": over("breach_to_xds_restored_s", breaches),
+        "per_drill": results,
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "cores": os.cpu_count(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--drills", type=int, default=20)
+    parser.add_argument("--services", type=int, default=3)
+    parser.add_argument("--breach-every", type=int, default=2, help="every n-th drill breaches")
+    parser.add_argument("--dir", default="/tmp/meshfed-bench-drills")
+    parser.add_argument("--base-port", type=int, default=27500, help="below the ephemeral range")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per wait")
+    parser.add_argument("--max-seconds", type=float, default=900.0, help="no new drill after")
+    args = parser.parse_args()
+    if not 1 <= args.drills <= 200 or not 1 <= args.services <= 5 or args.breach_every < 1:
+        parser.error("--drills 1-200, --services 1-5, --breach-every >= 1")
+    shutil.rmtree(args.dir, ignore_errors=True)
+    print(f"load average before: {os.getloadavg()}; cores: {os.cpu_count()}", flush=True)
+    result = run(args)
+    print(json.dumps({k: v for k, v in result.items() if k != "per_drill"}, indent=2))
+    Path(f"{args.dir}-result.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
