@@ -113,6 +113,9 @@ class ServiceStatus:
     request a target refused: ``RefusalCondition``)."""
     last_applied: Mapping[ClusterId, datetime] = field(default_factory=dict)
     """Per target cluster: when meshfed last wrote (created/updated/deleted) its objects."""
+    last_propagation: Mapping[ClusterId, float] = field(default_factory=dict)
+    """Per target cluster: seconds from a watch observing the change behind the latest write
+    there to that write landing (the propagation-latency histogram's last sample for it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ and keeps its text in a string field, so a newer federator never breaks an older
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -130,9 +131,12 @@ def service_to_pb(
             winner=conflict.winner,
             message=conflict.message,
         )
-    for cluster, when in sorted(service.last_applied.items()):
+    for cluster in sorted({*service.last_applied, *service.last_propagation}):
         target = msg.targets.add(cluster=cluster)
-        target.last_applied_time.FromDatetime(when)
+        if cluster in service.last_applied:
+            target.last_applied_time.FromDatetime(service.last_applied[cluster])
+        if cluster in service.last_propagation:
+            target.last_propagation_seconds = service.last_propagation[cluster]
     for condition in service.conditions:
         msg.conditions.add(
             reason=reason_name(condition.reason),
@@ -264,6 +268,12 @@ DRILL_EVENT_TYPES = {
 }
 
 
+def drill_json(obj: Mapping[str, Any]) -> str:
+    """The Drill object as JSON without ``managedFields`` (bookkeeping nobody reads)."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    return json.dumps({**obj, "metadata": meta}, sort_keys=True, default=str)
+
+
 def drill_to_pb(obj: Mapping[str, Any]) -> pb.DrillSummary:
     """A Drill object as read from the home cluster (``federator.core.drills.summary``)."""
     s = summarize(obj)
@@ -281,6 +291,7 @@ def drill_to_pb(obj: Mapping[str, Any]) -> pb.DrillSummary:
         services=[key_to_pb(k) for k in s.services],
         halt=s.halt,
         error=s.error,
+        object_json=drill_json(obj),
     )
     if s.created is not None:
         msg.created_time.FromDatetime(s.created)

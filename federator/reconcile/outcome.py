@@ -71,6 +71,8 @@ class Tally:
     key: ServiceKey
     conditions: list[ServiceCondition] = field(default_factory=list)
     last_applied: dict[ClusterId, datetime] = field(default_factory=dict)
+    last_propagation: dict[ClusterId, float] = field(default_factory=dict)
+    """Per target: seconds from the observed change to the latest write that followed it."""
     retryable: RetryableError | None = None
     permanent: PermanentError | None = None
     retry_after: float = 0.0
@@ -89,9 +91,13 @@ class Tally:
             retry_after=self.retry_after,
         )
 
-    def add(self, target: ClusterId, outcome: ApplyOutcome) -> None:
+    def add(self, target: ClusterId, outcome: ApplyOutcome, propagation: float | None) -> None:
+        """``propagation``: seconds from the observed change to this target's write (None
+        when nothing was written after an observed change)."""
         if outcome.written:
             self.last_applied[target] = datetime.now(UTC)
+        if propagation is not None:
+            self.last_propagation[target] = propagation
         self.conditions.extend(refusal_condition(self.key, r) for r in outcome.refused)
         self.denied = self.denied or any(r.forbidden for r in outcome.refused)
         if outcome.refused or outcome.retryable is None:

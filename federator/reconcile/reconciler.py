@@ -72,7 +72,6 @@ from federator.reconcile.policy import (
 )
 from federator.status import (
     ChangeEvent,
-    ServiceCondition,
     ServiceStatus,
     StatusRegistry,
 )
@@ -134,19 +133,20 @@ class Reconciler:
         tally = Tally(key=key, conditions=list(desired.conditions))
         if old is not None:
             tally.last_applied.update(old.last_applied)
+            tally.last_propagation.update(old.last_propagation)
         renders = self._render(key, desired, views)
         # Targets are independent: write them concurrently, so a reconcile costs the slowest
         # target's round trips rather than the sum over all clusters.
         outcomes = await asyncio.gather(
             *(self._write_target(key, rendered, members, observed_at) for rendered, _ in renders)
         )
-        for (rendered, withheld), outcome in zip(renders, outcomes, strict=True):
+        for (rendered, withheld), (outcome, latency) in zip(renders, outcomes, strict=True):
             tally.conditions.extend(rendered.conditions)
             tally.conditions.extend(withheld_conditions(key, withheld))
-            tally.add(rendered.cluster, outcome)
+            tally.add(rendered.cluster, outcome, latency)
         await self._send_conflict_events(desired)
         tally.conditions.extend(carried_refusals(old, tally.settled))
-        self._update_status(key, views, desired, tally.conditions, tally.last_applied)
+        self._update_status(key, views, desired, tally)
         return tally.result()
 
     def _render(
@@ -184,9 +184,10 @@ class Reconciler:
         tally = Tally(key=key)
         if old is not None:
             tally.last_applied.update(old.last_applied)
-        for target, (outcome, withheld) in zip(targets, outcomes, strict=True):
+            tally.last_propagation.update(old.last_propagation)
+        for target, ((outcome, latency), withheld) in zip(targets, outcomes, strict=True):
             tally.conditions.extend(withheld_conditions(key, withheld))
-            tally.add(target, outcome)
+            tally.add(target, outcome, latency)
         tally.conditions.extend(carried_refusals(old, tally.settled))
         if tally.conditions:  # an egress namespace is listed only while something is wrong
             self._status.set_service(
@@ -194,6 +195,7 @@ class Reconciler:
                     key=key,
                     conditions=tuple(sorted(set(tally.conditions), key=condition_order)),
                     last_applied=tally.last_applied,
+                    last_propagation=tally.last_propagation,
                 )
             )
         else:
@@ -207,12 +209,12 @@ class Reconciler:
         namespaces: frozenset[str],
         members: Mapping[ClusterId, bool],
         observed_at: float | None,
-    ) -> tuple[ApplyOutcome, tuple[Withheld, ...]]:
+    ) -> tuple[tuple[ApplyOutcome, float | None], tuple[Withheld, ...]]:
         client = self._clients[target]
         try:
             sidecars = await list_sidecars(client, key.namespace)
         except FederatorError as exc:
-            return list_failed(target, key, owned_resources(key), exc), ()
+            return (list_failed(target, key, owned_resources(key), exc), None), ()
         rendered, withheld = render_egress(
             key, config=self._config, target=target, namespaces=namespaces, sidecars=sidecars
         )
@@ -227,9 +229,10 @@ class Reconciler:
         observed_at: float | None,
         *,
         extra: list[dict[str, Any]] | None = None,
-    ) -> ApplyOutcome:
+    ) -> tuple[ApplyOutcome, float | None]:
         """List what meshfed owns for ``key`` in the target, diff, execute, track imports.
-        ``extra``: objects of other kinds already read (an egress key's Sidecars)."""
+        ``extra``: objects of other kinds already read (an egress key's Sidecars). Also
+        returns the propagation latency of this write (None without an observed change)."""
         target = rendered.cluster
         client = self._clients[target]
         resources = owned_resources(key)
@@ -240,24 +243,25 @@ class Reconciler:
             owned = await read_owned(self.owned.get(target), client, key, resources, optional)
             actual = [*owned, *(extra or [])]
         except FederatorError as exc:
-            return list_failed(target, key, tuple(r for r in resources if r not in optional), exc)
+            failed = list_failed(target, key, tuple(r for r in resources if r not in optional), exc)
+            return failed, None
         plan = diff_cluster(
             cluster=target, desired=rendered.manifests, actual=actual, members=members
         )
         if plan.actions and not self._leading():  # the fence, before each write batch
             error = NotLeaderError(f"writes to {target} for {key}: this replica stopped leading")
-            return ApplyOutcome(retryable=error)
+            return ApplyOutcome(retryable=error), None
         outcome = await execute(plan, client=client)
         if target in self.owned:
             self.owned[target].record(outcome.applied, outcome.deleted)
-        self._record(key, plan, outcome.written, observed_at)
+        latency = self._record(key, plan, outcome.written, observed_at)
         if is_egress_key(key):
             pass  # not a global service: reconciled from the config, not tracked as imported
         elif rendered.manifests or plan.kept or outcome.failed:
             self.imported[target].add(key)  # a failed prune is retried, not forgotten
         else:
             self.imported[target].discard(key)
-        return outcome
+        return outcome, latency
 
     def _record(
         self,
@@ -265,7 +269,8 @@ class Reconciler:
         plan: ClusterPlan,
         written: list[Any],
         observed_at: float | None,
-    ) -> None:
+    ) -> float | None:
+        """Counts, change events, and the propagation latency of the writes (returned)."""
         self._metrics.prunes_suppressed.labels(cluster=plan.cluster).set(len(plan.kept))
         now = datetime.now(UTC)
         for ref, op in written:
@@ -286,10 +291,11 @@ class Reconciler:
                     op=op.value,
                 )
             )
-        if written and observed_at is not None:
-            self._metrics.propagation_latency.labels(target=plan.cluster).observe(
-                max(0.0, time.monotonic() - observed_at)
-            )
+        if not written or observed_at is None:
+            return None
+        latency = max(0.0, time.monotonic() - observed_at)
+        self._metrics.propagation_latency.labels(target=plan.cluster).observe(latency)
+        return latency
 
     async def _send_conflict_events(self, desired: DesiredState) -> None:
         for conflict in desired.conflicts:
@@ -314,8 +320,7 @@ class Reconciler:
         key: ServiceKey,
         views: Mapping[ClusterId, ClusterView],
         desired: DesiredState,
-        conditions: list[ServiceCondition],
-        last_applied: dict[ClusterId, datetime],
+        tally: Tally,
     ) -> None:
         service = desired.service(key)
         exporters = tuple(sorted(c for c, v in views.items() if key in v.exported))
@@ -331,8 +336,9 @@ class Reconciler:
                 exporting_clusters=exporters,
                 endpoints={c: tuple(views[c].endpoints.get(key, ())) for c in exporters},
                 conflicts=desired.conflicts,
-                conditions=tuple(sorted(set(conditions), key=condition_order)),
-                last_applied=last_applied,
+                conditions=tuple(sorted(set(tally.conditions), key=condition_order)),
+                last_applied=tally.last_applied,
+                last_propagation=tally.last_propagation,
             )
         )
 

@@ -22,10 +22,16 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from meshfed.console import telemetry, views
+from federator.core.drills.summary import ReadDrill
+from federator.drillctl.collect import collect
+from federator.drillctl.report import Telemetry
+from federator.drillctl.report_html import to_html
+from federator.drillctl.store import StoreClient
+from meshfed.console import drill_views, telemetry, views
 from meshfed.console.events import Broadcaster
+from meshfed.console.istiod import IstiodReader
 from meshfed.console.kube_objects import ObjectReader
-from meshfed.console.settings import ConsoleSettings
+from meshfed.console.settings import ConsoleSettings, read_token
 from meshfed.console.sources import FederatorSource, SourceError, StoreSource, fetch_text
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -74,6 +80,7 @@ class Console:
         self.store = StoreSource(settings.store)
         self.events = Broadcaster(self.federator)
         self.objects = objects
+        self.istiod = IstiodReader(settings.istiods)
         config = objects.config if objects else None
         self.regions: dict[str, str] = (
             {str(c.name): c.region for c in config.clusters} if config else {}
@@ -140,10 +147,37 @@ class Console:
             body["objects"] = None
         return JSONResponse(body)
 
+    async def istiod_served(self, request: Request) -> Response:
+        namespace, name = request.path_params["namespace"], request.path_params["name"]
+        return JSONResponse(await self.istiod.served(namespace, name))
+
     async def drills(self, request: Request) -> Response:
         return JSONResponse(
             {"drills": [views.drill_json(d) for d in await self.federator.drills()]}
         )
+
+    async def drill(self, request: Request) -> Response:
+        namespace, name = request.path_params["namespace"], request.path_params["name"]
+        d = await self.federator.drill(namespace, name)
+        return JSONResponse(drill_views.drill_detail(d, now=time.time()))
+
+    def _drill_telemetry(self, read: ReadDrill, now: float) -> Telemetry:
+        """The golden signals and exemplar traces of the drill's windows (blocking: a thread)."""
+        t = self.settings.store
+        token = read_token(t.token_file, "--store-token-file") or None
+        ca = str(t.ca) if t.ca else None
+        with StoreClient(t.url, timeout=t.timeout_s, token=token, ca=ca) as client:
+            return collect(store=client, spec=read.spec, journal=read.journal, now=now)
+
+    async def drill_report(self, request: Request) -> Response:
+        """The same HTML report as ``meshfed drill report --format html``, signals included."""
+        namespace, name = request.path_params["namespace"], request.path_params["name"]
+        read = drill_views.read_object(await self.federator.drill(namespace, name))
+        if read is None:
+            raise SourceError("the federator's API sends no Drill object: upgrade the federator")
+        now = time.time()
+        found = await asyncio.to_thread(self._drill_telemetry, read, now)
+        return HTMLResponse(to_html(drill_views.live_report(read, now, found)))
 
     # ---- telemetry --------------------------------------------------------------------
 
@@ -263,6 +297,9 @@ class Console:
             ("/api/service/{namespace}/{name}", self.service),
             ("/api/signals/{namespace}/{name}", self.signals),
             ("/api/drills", self.drills),
+            ("/api/drill/{namespace}/{name}", self.drill),
+            ("/api/istiod/{namespace}/{name}", self.istiod_served),
+            ("/report/drill/{namespace}/{name}", self.drill_report),
             ("/api/traces", self.trace_search),
             ("/api/trace/{trace_id}", self.trace),
             ("/api/logs", self.logs),

@@ -16,10 +16,38 @@ from meshfed.console.settings import (
     ConsoleSettings,
     ConsoleSettingsError,
     GrpcTarget,
+    IstiodPlace,
     StoreTarget,
+    parse_istiods,
 )
 
 FileOption = Path | None
+
+
+def istiods_from_sandbox(directory: Path) -> tuple[IstiodPlace, ...]:
+    """Every sandbox cluster's istiod and locality (``meshfed sandbox up --istio``)."""
+    # Only with --sandbox: the console itself is a client of any federation, not of the
+    # dev sandbox (an import-linter contract allows exactly these two imports, here).
+    from meshfed.sandbox import processes  # noqa: PLC0415
+    from meshfed.sandbox.layout import Topology, plan_layout  # noqa: PLC0415
+
+    state = processes.load_state(directory.resolve())
+    if state is None or not state.istio:
+        raise ConsoleSettingsError(
+            f"--sandbox {directory}: no sandbox with istiod there; start one with "
+            "`meshfed sandbox up --istio` or pass --istiod NAME=HOST:PORT"
+        )
+    layout = plan_layout(
+        directory=directory,
+        clusters=state.clusters,
+        topology=Topology(state.topology),
+        base_port=state.base_port,
+        istio=state.istio,
+    )
+    return tuple(
+        IstiodPlace(c.name, f"127.0.0.1:{c.istiod.grpc}", c.region, c.zone, c.network)
+        for c in layout.clusters
+    )
 
 
 def console(  # noqa: PLR0917 - typer maps parameters to options
@@ -66,8 +94,26 @@ def console(  # noqa: PLR0917 - typer maps parameters to options
     series_cap: Annotated[
         int, typer.Option(help="The store's store.limits.max_series_per_tenant, shown as the cap.")
     ] = StoreTarget.series_cap,
+    istiod: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME=HOST:PORT of a cluster's istiod (plaintext xDS, repeatable): the Service "
+            "page shows what it serves (needs the optional mesh extra of meshfed)."
+        ),
+    ] = None,
+    sandbox: Annotated[
+        FileOption,
+        typer.Option(help="A `meshfed sandbox up --istio` directory: its istiods, as --istiod."),
+    ] = None,
 ) -> None:
     """Serve the web console: federation state and the mesh's telemetry side by side."""
+    try:
+        places = parse_istiods(istiod or [])
+        if sandbox is not None:
+            places += istiods_from_sandbox(sandbox)
+    except ConsoleSettingsError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
     settings = ConsoleSettings(
         federator=GrpcTarget(
             address=federator,
@@ -88,6 +134,7 @@ def console(  # noqa: PLR0917 - typer maps parameters to options
         host=host,
         port=port,
         federator_metrics=federator_metrics,
+        istiods=places,
     )
     try:
         objects = ObjectReader(load_config(federation_config)) if federation_config else None

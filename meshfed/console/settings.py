@@ -43,6 +43,32 @@ class StoreTarget:
 
 
 @dataclass(frozen=True)
+class IstiodPlace:
+    """One cluster's istiod (plaintext xDS ``host:port``) and where a sidecar there sits."""
+
+    cluster: str
+    address: str
+    region: str = ""
+    zone: str = ""
+    network: str = ""
+
+
+def parse_istiods(values: list[str]) -> tuple[IstiodPlace, ...]:
+    """``--istiod NAME=HOST:PORT`` values; a malformed one names the flag and the form."""
+    places = []
+    for value in values:
+        name, sep, address = value.partition("=")
+        host, colon, port = address.rpartition(":")
+        if not sep or not name or not colon or not host or not port.isdigit():
+            raise ConsoleSettingsError(
+                f"--istiod {value!r}: write NAME=HOST:PORT, e.g. c1=127.0.0.1:15010 "
+                "(the cluster's name and its istiod's plaintext xDS port)"
+            )
+        places.append(IstiodPlace(cluster=name, address=address))
+    return tuple(places)
+
+
+@dataclass(frozen=True)
 class ConsoleSettings:
     """Everything ``meshfed console`` needs; ``validate()`` before use."""
 
@@ -53,6 +79,8 @@ class ConsoleSettings:
     federator_metrics: str = ""
     """Optional URL of the federator's ``/metrics`` (its ``listen.http``): propagation latency."""
     sse_keepalive_s: float = 15.0
+    istiods: tuple[IstiodPlace, ...] = ()
+    """istiods to ask what they serve for a service (the Service page); none: not shown."""
 
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -78,6 +106,9 @@ class ConsoleSettings:
             raise ConsoleSettingsError("--federator-cert needs --federator-ca (TLS)")
         if (self.store.cert is None) != (self.store.key is None):
             raise ConsoleSettingsError("--store-cert and --store-key go together")
+        seen = [p.cluster for p in self.istiods]
+        if len(set(seen)) != len(seen):
+            raise ConsoleSettingsError(f"--istiod names a cluster twice: {', '.join(seen)}")
         if self.store.series_cap <= 0:
             raise ConsoleSettingsError("--series-cap must be a positive number of series")
         for name, path in (

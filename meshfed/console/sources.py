@@ -22,6 +22,11 @@ from meshfed.console.settings import GrpcTarget, StoreTarget, read_token
 class SourceError(RuntimeError):
     """A source did not answer; ``str()`` says which and what to check."""
 
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        """The gRPC status code's name for a federator call (e.g. ``FAILED_PRECONDITION``)."""
+
 
 def _grpc_error(address: str, error: grpc.RpcError) -> SourceError:
     code = error.code() if isinstance(error, grpc.aio.AioRpcError) else None
@@ -32,7 +37,7 @@ def _grpc_error(address: str, error: grpc.RpcError) -> SourceError:
         hint = " Is `meshfed federate` running there? Point --federator at its listen.grpc."
     elif code == grpc.StatusCode.UNAUTHENTICATED:
         hint = " Pass the API token with --federator-token-file."
-    return SourceError(f"federator {address}: {name}: {details}.{hint}")
+    return SourceError(f"federator {address}: {name}: {details}.{hint}", name)
 
 
 class FederatorSource:
@@ -96,18 +101,35 @@ class FederatorSource:
         listed: pb.ListDrillsResponse = await self._call("ListDrills", pb.ListDrillsRequest())
         return list(listed.drills)
 
-    async def watch(self) -> AsyncIterator[pb.Event]:
-        """Every change the federator applies, until the caller stops iterating."""
+    async def drill(self, namespace: str, name: str) -> pb.DrillSummary:
+        """One drill (ListDrills of its namespace); a missing one raises ``SourceError``."""
+        listed: pb.ListDrillsResponse = await self._call(
+            "ListDrills", pb.ListDrillsRequest(namespace=namespace)
+        )
+        for d in listed.drills:
+            if d.name == name:
+                return d
+        raise SourceError(f"no drill {namespace}/{name} in the home cluster", "NOT_FOUND")
+
+    async def _stream(self, method: str, request: Any) -> AsyncIterator[Any]:
         if self._stub is None:
             raise SourceError("federator client is not started")
-        call = self._stub.WatchEvents(pb.WatchEventsRequest(), metadata=self._metadata)
+        call = getattr(self._stub, method)(request, metadata=self._metadata)
         try:
-            async for event in call:
-                yield event
+            async for item in call:
+                yield item
         except grpc.RpcError as error:
             raise _grpc_error(self._target.address, error) from None
         finally:
             call.cancel()
+
+    def watch(self) -> AsyncIterator[pb.Event]:
+        """Every change the federator applies, until the caller stops iterating."""
+        return self._stream("WatchEvents", pb.WatchEventsRequest())
+
+    def watch_drills(self) -> AsyncIterator[pb.DrillEvent]:
+        """Every drill now, then each change of one, until the caller stops iterating."""
+        return self._stream("WatchDrills", pb.WatchDrillsRequest())
 
 
 def _ssl_context(target: StoreTarget) -> ssl.SSLContext | bool:

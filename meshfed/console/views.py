@@ -107,7 +107,11 @@ def overview_json(
 
 
 def _cell(
-    service: pb.ServiceStatus, cluster: str, total_ready: int, applied: Mapping[str, str | None]
+    service: pb.ServiceStatus,
+    cluster: str,
+    total_ready: int,
+    applied: Mapping[str, str | None],
+    propagation: Mapping[str, float],
 ) -> dict[str, Any]:
     exporter = next((e for e in service.exporters if e.cluster == cluster), None)
     local_ready = exporter.ready_endpoints if exporter else 0
@@ -121,6 +125,9 @@ def _cell(
         "weight": round(local_ready / total_ready, 4) if exporter and total_ready else 0.0,
         "stale": bool(exporter and exporter.freshness == pb.ENDPOINTS_FRESHNESS_STALE),
         "applied": applied.get(cluster),
+        # Seconds from a watch seeing the service's last change to meshfed's write for it
+        # landing here; None until a write followed an observed change.
+        "propagation_s": propagation.get(cluster),
     }
     return cell
 
@@ -129,6 +136,11 @@ def service_row(service: pb.ServiceStatus, clusters: Sequence[str]) -> dict[str,
     """One matrix row: per-cluster cells plus the service's conflicts and conditions."""
     total_ready = sum(e.ready_endpoints for e in service.exporters)
     applied = {t.cluster: iso(t.last_applied_time) for t in service.targets}
+    propagation = {
+        t.cluster: t.last_propagation_seconds
+        for t in service.targets
+        if t.HasField("last_propagation_seconds")
+    }
     return {
         "namespace": service.key.namespace,
         "name": service.key.name,
@@ -142,7 +154,9 @@ def service_row(service: pb.ServiceStatus, clusters: Sequence[str]) -> dict[str,
             {"reason": c.reason_text, "cluster": c.cluster, "message": c.message}
             for c in service.conditions
         ],
-        "cells": {name: _cell(service, name, total_ready, applied) for name in clusters},
+        "cells": {
+            name: _cell(service, name, total_ready, applied, propagation) for name in clusters
+        },
     }
 
 

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -61,10 +62,16 @@ def load_state(directory: Path) -> SandboxState | None:
     return SandboxState.from_json(path.read_text())
 
 
+_SAVE_LOCK = threading.Lock()
+"""``up`` starts the clusters' components from several threads: one writer at a time, or two
+of them rename the same temporary file and the second finds it gone."""
+
+
 def save_state(directory: Path, state: SandboxState) -> None:
-    tmp = directory / (STATE_FILE + ".tmp")
-    tmp.write_text(state.to_json())
-    tmp.replace(directory / STATE_FILE)
+    with _SAVE_LOCK:
+        tmp = directory / (STATE_FILE + ".tmp")
+        tmp.write_text(state.to_json())
+        tmp.replace(directory / STATE_FILE)
 
 
 def is_alive(record: ProcessRecord) -> bool:

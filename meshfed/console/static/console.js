@@ -22,6 +22,9 @@ const STATE = {
   stale: ["s-warn", "⚠"], syncing: ["s-warn", "↻"], degraded: ["s-warn", "⚠"],
   unknown: ["s-unk", "?"], unset: ["s-unk", "–"],
   unreachable: ["s-bad", "✖"], down: ["s-bad", "✖"], error: ["s-bad", "✖"], Failed: ["s-bad", "✖"],
+  Pending: ["s-unk", "…"], CheckingPreconditions: ["s-unk", "…"], Running: ["s-unk", "▶"],
+  RollingBack: ["s-warn", "↺"], Verifying: ["s-unk", "↻"], Aborted: ["s-warn", "⚠"], Refused: ["s-bad", "✖"],
+  Confirmed: ["s-ok", "✔"], Refuted: ["s-bad", "✖"], Inconclusive: ["s-warn", "?"],
 };
 const badge = (word, label) => {
   const [cls, icon] = STATE[word] || ["s-unk", "•"];
@@ -151,15 +154,16 @@ function renderServices() {
     && (!onlyConflicts || s.conflicts.length) && (!exportedIn || s.cells[exportedIn]?.exported));
   const cell = (c, cluster) => {
     const applied = c.applied ? `applied ${esc(ago(c.applied))}` : "not applied";
+    const prop = `<small data-field="propagation" data-seconds="${c.propagation_s ?? ""}">${c.propagation_s === null ? "propagation –" : `propagated in ${fmt(c.propagation_s, 3)} s`}</small>`;
     if (c.exported) {
       return `<td class="cell" data-cluster="${esc(cluster)}" data-exported="1">⬆ exported${c.stale ? " " + badge("stale") : ""}
         <small>local ${c.local_ready}/${c.local_total} ready · remote ${c.remote_ready}</small>
-        <small>weight ${fmt(c.weight * 100, 0)}% · ${applied}</small></td>`;
+        <small>weight ${fmt(c.weight * 100, 0)}% · ${applied}</small>${prop}</td>`;
     }
     return `<td class="cell${c.remote_ready ? "" : " none"}" data-cluster="${esc(cluster)}" data-exported="0">${c.remote_ready ? "⬇ imported" : "– none"}
-      <small>remote ${c.remote_ready} ready · ${applied}</small></td>`;
+      <small>remote ${c.remote_ready} ready · ${applied}</small>${prop}</td>`;
   };
-  const head = d.clusters.map((c) => `<th scope="col">${esc(c)}${d.propagation_s[c] !== undefined ? `<small class="muted"> · propagation ${fmt(d.propagation_s[c], 3)} s</small>` : ""}</th>`).join("");
+  const head = d.clusters.map((c) => `<th scope="col">${esc(c)}${d.propagation_s[c] !== undefined ? `<small class="muted"> · mean propagation ${fmt(d.propagation_s[c], 3)} s</small>` : ""}</th>`).join("");
   const body = rows.map((s) => `<tr data-service="${esc(s.namespace)}/${esc(s.name)}">
     <th scope="row"><a href="#/service/${encodeURIComponent(s.namespace)}/${encodeURIComponent(s.name)}">${esc(s.namespace)}/${esc(s.name)}</a></th>
     ${d.clusters.map((c) => cell(s.cells[c], c)).join("")}
@@ -179,7 +183,7 @@ pages.services = async () => {
       <label>Exported in<select id="svc-cluster"><option value="">any cluster</option>${servicesData.clusters.map((c) => `<option>${esc(c)}</option>`).join("")}</select></label>
       <label class="inline"><input id="svc-conflicts" type="checkbox"> only with conflicts</label>
       <span id="svc-count" class="muted" role="status"></span></div>
-      <p class="muted">⬆ exported here (local endpoints ready/total, remote = other exporters' ready endpoints; weight = share of all ready endpoints) · ⬇ imported from other clusters.</p>
+      <p class="muted">⬆ exported here (local endpoints ready/total, remote = other exporters' ready endpoints; weight = share of all ready endpoints) · ⬇ imported from other clusters · propagated in = from a watch seeing the service's last change to meshfed's write landing in that cluster.</p>
       <div class="scroll"><table id="svc-table" aria-label="Services by cluster"></table></div>`;
     for (const id of ["svc-filter", "svc-conflicts", "svc-cluster"]) document.getElementById(id).addEventListener("input", renderServices);
   }
@@ -200,7 +204,8 @@ pages.service = async (ns, name) => {
     .map(([t, k, u]) => lineChart(t, sig.signals[k], u, t0, t1)).join("");
   const cells = Object.entries(s.cells).map(([c, x]) => `<tr data-cluster="${esc(c)}"><th scope="row">${esc(c)}</th>
     <td>${x.exported ? "⬆ yes" : "no"}</td><td class="num">${x.local_ready}/${x.local_total}</td><td class="num">${x.remote_ready}</td>
-    <td class="num">${fmt(x.weight * 100, 0)}%</td><td>${esc(x.applied ? ago(x.applied) : "never")}</td></tr>`).join("");
+    <td class="num">${fmt(x.weight * 100, 0)}%</td><td>${esc(x.applied ? ago(x.applied) : "never")}</td>
+    <td class="num" data-field="propagation">${x.propagation_s === null ? "–" : `${fmt(x.propagation_s, 3)} s`}</td></tr>`).join("");
   const eps = s.endpoints.map((e) => `<tr><td>${esc(e.cluster)}</td><td>${esc(e.address)}</td><td>${e.ready ? badge("ok", "ready") : badge("down", "not ready")}</td><td>${esc(e.zone)}</td></tr>`).join("");
   const objects = s.objects === null
     ? `<p class="muted">Start the console with <code>--federation-config</code> to read the ServiceEntry and DestinationRule from each cluster.</p>`
@@ -211,11 +216,31 @@ pages.service = async (ns, name) => {
   main.innerHTML = `<h1>${esc(s.namespace)}/${esc(s.name)} <small class="muted">${esc(s.host)}</small></h1>
     <p><a href="#/traces?service=${encodeURIComponent(s.name)}">Traces of this service</a></p>
     <h2>Golden signals per cluster (last ${minutes} min)</h2><div class="charts">${charts}</div>
-    <h2>Per cluster</h2><div class="scroll"><table aria-label="Per cluster"><thead><tr><th>Cluster</th><th>Exported</th><th class="num">Local ready/total</th><th class="num">Remote ready</th><th class="num">Weight</th><th>Last applied</th></tr></thead><tbody>${cells}</tbody></table></div>
+    <h2>Per cluster</h2><div class="scroll"><table aria-label="Per cluster"><thead><tr><th>Cluster</th><th>Exported</th><th class="num">Local ready/total</th><th class="num">Remote ready</th><th class="num">Weight</th><th>Last applied</th><th class="num">Last propagation</th></tr></thead><tbody>${cells}</tbody></table></div>
     ${problems ? `<h2>Conflicts and conditions</h2><ul>${problems}</ul>` : ""}
     <h2>Endpoints</h2>${eps ? `<div class="scroll"><table><thead><tr><th>Cluster</th><th>Address</th><th>Ready</th><th>Zone</th></tr></thead><tbody>${eps}</tbody></table></div>` : `<p class="muted">No endpoints listed.</p>`}
-    <h2>ServiceEntry / DestinationRule per cluster</h2>${objects}`;
+    <h2>ServiceEntry / DestinationRule per cluster</h2>${objects}
+    <h2>What istiod serves a sidecar (xDS)</h2><div id="xds" aria-busy="true"><p class="muted">Asking istiod…</p></div>`;
+  const box = document.getElementById("xds");
+  const x = await api(`/api/istiod/${ns}/${name}`).catch((e) => ({ error: e.message }));
+  if (box.isConnected) { box.innerHTML = xdsHtml(x); box.dataset.state = x.error ? "error" : x.available ? "shown" : "off"; box.removeAttribute("aria-busy"); }
 };
+
+function xdsHtml(x) {
+  if (x.error) return errorBox(x.error);
+  if (!x.available) return `<p class="muted" id="xds-off">${esc(x.reason)}</p>`;
+  return x.clusters.map((c) => {
+    const head = `<h3>${esc(c.cluster)} <small class="muted">istiod ${esc(c.address)}${c.node ? ` as ${esc(c.node)}` : ""}</small></h3>`;
+    if (c.error) return `<section data-istiod="${esc(c.cluster)}">${head}${errorBox(c.error)}</section>`;
+    if (!c.outbound.length) return `<section data-istiod="${esc(c.cluster)}">${head}<p>${badge("unset", "none")} no outbound cluster for this service (of ${c.total_clusters} served).</p></section>`;
+    const tables = c.outbound.map((o) => {
+      const eps = o.endpoints.map((e) => `<tr data-endpoint="${esc(e.address)}:${e.port}"><td>${esc(e.address)}:${e.port}</td><td class="num">${e.weight}</td><td>${esc(e.locality || "–")}</td><td class="num">${e.priority}</td><td>${esc(e.health)}</td></tr>`).join("");
+      return `<div class="xds-cluster" data-outbound="${esc(o.name)}"><p><code>${esc(o.name)}</code> · ${esc(o.discovery)} · TLS ${esc(o.tls.mode)}${o.outlier ? " · outlier detection on" : ""} · <b data-field="endpoints">${o.endpoints.length}</b> endpoints</p>
+        ${eps ? `<div class="scroll"><table aria-label="Endpoints istiod serves in ${esc(c.cluster)}"><thead><tr><th>Address</th><th class="num">Weight</th><th>Locality</th><th class="num">Priority</th><th>Health</th></tr></thead><tbody>${eps}</tbody></table></div>` : ""}</div>`;
+    }).join("");
+    return `<section data-istiod="${esc(c.cluster)}">${head}${tables}</section>`;
+  }).join("");
+}
 
 function form(id, fields, values) {
   return `<form id="${id}" class="filters" role="search">${fields.map(([name, label, kind]) => kind === "status"
@@ -283,12 +308,41 @@ pages.health = async () => {
 
 pages.drills = async () => {
   const d = await api("/api/drills");
-  const rows = d.drills.map((x) => `<tr data-drill="${esc(x.namespace)}/${esc(x.name)}"><th scope="row">${esc(x.namespace)}/${esc(x.name)}</th>
+  const rows = d.drills.map((x) => `<tr data-drill="${esc(x.namespace)}/${esc(x.name)}"><th scope="row"><a href="#/drill/${encodeURIComponent(x.namespace)}/${encodeURIComponent(x.name)}">${esc(x.namespace)}/${esc(x.name)}</a></th>
     <td>${badge(x.phase || "unknown", x.phase || "pending")}</td><td>${x.step < 0 ? "–" : `${x.step + 1}/${x.steps} ${esc(x.step_name)}`}</td>
     <td>${esc(x.verdict || "–")}</td><td>${esc(x.reason || "")}</td><td>${esc(x.targets.join(", "))}</td><td>${esc(x.services.join(", "))}</td>
     <td>${x.halt ? "⏸ halted" : ""}${x.error ? `<span class="s-bad">${esc(x.error)}</span>` : ""}</td></tr>`).join("");
-  main.innerHTML = `<h1>Drills</h1><p class="muted">Reports: <code>meshfed drill report NAME</code>.</p>
+  main.innerHTML = `<h1>Drills</h1><p class="muted">Open a drill for its live timeline and report. The list follows the federator's WatchDrills stream.</p>
     <div class="scroll"><table aria-label="Drills"><thead><tr><th>Drill</th><th>Phase</th><th>Step</th><th>Verdict</th><th>Reason</th><th>Targets</th><th>Services</th><th>Notes</th></tr></thead><tbody>${rows || `<tr><td colspan="8" class="muted">No drills.</td></tr>`}</tbody></table></div>`;
+};
+
+pages.drill = async (ns, name) => {
+  const x = await api(`/api/drill/${ns}/${name}`);
+  const r = x.report;
+  const step = x.step < 0 ? "not started" : `${x.step + 1} of ${x.steps}: ${esc(x.step_name)}`;
+  const head = `<h1>Drill ${esc(x.namespace)}/${esc(x.name)}</h1>
+    <div class="summary"><span>Phase <span id="dr-phase">${badge(x.phase || "Pending", x.phase || "Pending")}</span></span>
+      <span>Verdict <span id="dr-verdict">${badge(x.verdict || "unknown", x.verdict || "pending")}</span></span>
+      <span>Step <b id="dr-step">${step}</b></span><span>Targets ${esc(x.targets.join(", ") || "–")}</span>
+      <span>${x.halt ? badge("stale", "halt requested") : ""}</span></div>
+    <p><a id="dr-report" href="/report/drill/${encodeURIComponent(x.namespace)}/${encodeURIComponent(x.name)}" target="_blank" rel="noopener">Full report (HTML, with golden signals and exemplar traces)</a> · <a href="#/drills">All drills</a></p>
+    ${x.error ? errorBox(x.error) : ""}`;
+  if (!r) { main.innerHTML = `${head}<p class="muted">${esc(x.problem)}</p>`; return; }
+  const tl = r.timeline.map((e) => `<tr data-event="${esc(e.event)}"><td class="num">${fmt(e.offsetSeconds, 1)} s</td><td>${esc(e.at.slice(11, 19))}</td><td>${esc(e.event)}</td><td>${esc(e.text)}</td></tr>`).join("");
+  const steps = r.steps.map((s) => `<tr data-step="${s.index}"><td class="num">${s.index + 1}</td><td>${esc(s.name)}</td><td>${esc(s.kind)}</td><td>${esc(s.startedAt ? s.startedAt.slice(11, 19) : "–")}</td>
+    <td>${Object.entries(s.propagationSeconds).map(([c, v]) => `${esc(c)} ${v === null ? "–" : fmt(v, 3) + " s"}`).join(" · ") || "–"}</td></tr>`).join("");
+  const guards = r.guards.map((g) => {
+    const last = g.evaluations.length ? g.evaluations[g.evaluations.length - 1] : null;
+    return `<tr data-guard="${esc(g.name)}"><td>${esc(g.name)}</td><td>${esc(g.kind)}</td><td><code>${esc(g.expr)}</code></td><td class="num">${g.evaluations.length}</td>
+      <td>${last ? `${last.value === null ? "n/a" : fmt(last.value, 4)} ${last.holds ? badge("error", "holds") : badge("ok", "clear")}` : "–"}</td><td>${g.breachedAt ? badge("error", "breached " + g.breachedAt.slice(11, 19)) : "–"}</td></tr>`;
+  }).join("");
+  main.innerHTML = `${head}
+    ${r.hypothesis ? `<p>Hypothesis: <i>${esc(r.hypothesis)}</i></p>` : ""}
+    <p>Verification: <b id="dr-verification">${esc(r.verification)}</b>${r.breach ? ` · Breach: ${esc(r.breach)}` : ""}</p>
+    ${r.problems.length ? `<ul class="problems">${r.problems.map((p) => `<li>${badge("stale", "note")} ${esc(p)}</li>`).join("")}</ul>` : ""}
+    <h2>Timeline (live)</h2><div class="scroll"><table id="dr-timeline" aria-label="Timeline"><thead><tr><th class="num">Offset</th><th>Time (UTC)</th><th>Event</th><th>What happened</th></tr></thead><tbody>${tl || `<tr><td colspan="4" class="muted">Nothing yet.</td></tr>`}</tbody></table></div>
+    <h2>Steps</h2><div class="scroll"><table aria-label="Steps"><thead><tr><th class="num">#</th><th>Step</th><th>Kind</th><th>Started</th><th>Propagation per cluster</th></tr></thead><tbody>${steps}</tbody></table></div>
+    <h2>Guards</h2><div class="scroll"><table aria-label="Guards"><thead><tr><th>Guard</th><th>Kind</th><th>Expression</th><th class="num">Evaluations</th><th>Last value</th><th>Breach</th></tr></thead><tbody>${guards || `<tr><td colspan="6" class="muted">No guards in this drill's spec.</td></tr>`}</tbody></table></div>`;
 };
 
 // ---- router and live updates -----------------------------------------------------------
@@ -296,7 +350,7 @@ async function route(refresh = false) {
   const [path] = location.hash.replace(/^#\/?/, "").split("?");
   const [page, ...args] = (path || "overview").split("/").map(decodeURIComponent);
   const name = pages[page] ? page : "overview";
-  const nav = name === "service" ? "services" : name === "trace" ? "traces" : name;
+  const nav = { service: "services", trace: "traces", drill: "drills" }[name] || name;
   for (const a of document.querySelectorAll("header nav a")) {
     if (a.dataset.page === nav) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
@@ -314,7 +368,7 @@ async function route(refresh = false) {
   if (!refresh) main.focus({ preventScroll: true });
 }
 window.addEventListener("hashchange", () => route());
-const LIVE_PAGES = new Set(["overview", "services", "service", "drills"]);
+const LIVE_PAGES = new Set(["overview", "services", "service", "drills", "drill"]);
 function onChange() {
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(() => { if (LIVE_PAGES.has(current)) route(true); }, 300);
@@ -327,6 +381,9 @@ function connect() {
       feed.unshift(msg.event); feed.length = Math.min(feed.length, 50);
       live.textContent = `● live · last change ${msg.event.op} ${msg.event.name} in ${msg.event.cluster}`;
       onChange();
+    } else if (msg.type === "drill") {
+      live.textContent = `● live · drill ${msg.drill.name} ${msg.change}: ${msg.drill.phase || "Pending"}`;
+      if (current === "drills" || current === "drill") onChange();
     } else if (msg.type === "watch" || msg.type === "hello") {
       live.textContent = msg.connected ? "● live updates on" : `✖ live updates down: ${msg.error || "watch not connected"}`;
       if (msg.type === "watch") onChange();

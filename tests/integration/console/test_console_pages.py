@@ -42,7 +42,8 @@ def settled(w: World) -> pb.ListServicesResponse:
             (x.key.name, e.cluster): e.ready_endpoints for x in listed.services for e in x.exporters
         }
         want = {("reviews", "c1"): 2, ("reviews", "c2"): 1, ("ratings", "c3"): 1}
-        return listed if ready == want else None
+        # Other tests add services of their own (details, propagated): only the demo's count.
+        return listed if all(ready.get(k) == v for k, v in want.items()) else None
 
     return wait_for("the demo services exported with ready endpoints", probe, timeout=120)
 
@@ -76,9 +77,7 @@ def test_overview_shows_each_cluster_as_the_api_does(
     shoot(page, "overview", tmp_path)
 
 
-def test_services_matrix_matches_list_services(
-    console_world: World, page: Any, tmp_path: Path
-) -> None:
+def test_services_matrix_matches_list_services(console_world: World, page: Any) -> None:
     settled(console_world)
     listed = stub(console_world).ListServices(pb.ListServicesRequest(), timeout=5)
     open_page(page, console_world.url, "/services")
@@ -104,6 +103,49 @@ def test_services_matrix_matches_list_services(
     page.select_option("#svc-cluster", "c3")
     assert rows.all_inner_texts()[0].startswith(f"{NAMESPACE}/ratings") and rows.count() == 1
     page.select_option("#svc-cluster", "")
+
+
+def test_services_matrix_shows_the_last_propagation_per_cell(
+    console_world: World, page: Any, tmp_path: Path
+) -> None:
+    settled(console_world)
+    # A new export is an observed change: its writes into every cluster are measured.
+    apply(console_world.sandbox.kubeconfig, "c3", app_docs("propagated", NAMESPACE, replicas=1))
+
+    def measured() -> pb.ServiceStatus | None:
+        try:
+            got = stub(console_world).GetService(
+                pb.GetServiceRequest(key=pb.ServiceKey(namespace=NAMESPACE, name="propagated")),
+                timeout=5,
+            )
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return None  # not exported yet: its pod is not ready
+            raise
+        targets = [t for t in got.service.targets if t.HasField("last_propagation_seconds")]
+        return got.service if len(targets) == 3 else None
+
+    wait_for("the new service's writes measured in c1, c2 and c3", measured, timeout=120)
+    open_page(page, console_world.url, "/services")
+    listed = stub(console_world).ListServices(pb.ListServicesRequest(), timeout=5)
+    seen = 0
+    for s in listed.services:
+        row = page.locator(f"tr[data-service='{s.key.namespace}/{s.key.name}']")
+        for t in s.targets:
+            cell = row.locator(f"td[data-cluster={t.cluster}] [data-field=propagation]")
+            shown = cell.get_attribute("data-seconds")
+            if t.HasField("last_propagation_seconds"):
+                seen += 1
+                assert float(shown or "nan") == pytest.approx(t.last_propagation_seconds)
+                assert "propagated in" in cell.inner_text()
+            else:
+                assert shown == "" and "propagation \u2013" in cell.inner_text()
+    assert seen >= 3, seen
+    row = page.locator(f"tr[data-service='{NAMESPACE}/propagated']")
+    for cluster in ("c1", "c2", "c3"):
+        seconds = row.locator(f"td[data-cluster={cluster}] [data-field=propagation]")
+        assert 0 <= float(seconds.get_attribute("data-seconds") or "nan") < 60
+    page.fill("#svc-filter", NAMESPACE)
     shoot(page, "services", tmp_path)
 
 
@@ -257,6 +299,67 @@ def test_a_new_export_appears_live_without_reload(console_world: World, page: An
     page.wait_for_selector(f"tr[data-service='{NAMESPACE}/details']", timeout=60_000)
     assert page.evaluate("window.__marker") == 1
     assert "live" in page.inner_text("#live")
+
+
+def _tab_to(pg: Any, selector: str, presses: int = 40) -> None:
+    """Press Tab until ``selector`` has the focus (at most ``presses`` times)."""
+    for _ in range(presses):
+        pg.keyboard.press("Tab")
+        if pg.evaluate(f"document.activeElement.matches({selector!r})"):
+            return
+    raise AssertionError(f"{selector} never got the focus by Tab")
+
+
+def test_keyboard_alone_filters_and_opens_a_service(console_world: World, page: Any) -> None:
+    settled(console_world)
+    open_page(page, console_world.url, "/services")
+    _tab_to(page, "#svc-filter")
+    page.keyboard.type("ratings")
+    assert page.locator("#svc-table tbody tr").count() == 1
+    _tab_to(page, f"a[href='#/service/{NAMESPACE}/ratings']")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => location.hash.startsWith('#/service/')")
+    page.wait_for_selector("#xds:not([aria-busy])")
+    assert page.inner_text("main h1").startswith(f"{NAMESPACE}/ratings")
+    # The focus moved to the page content, so the next Tab starts there, not in the header.
+    assert page.evaluate("document.activeElement.id") == "main"
+
+
+PAGES = [
+    pytest.param("/overview", id="overview"),
+    pytest.param("/services", id="services"),
+    pytest.param(f"/service/{NAMESPACE}/reviews", id="service"),
+    pytest.param("/traces?service=productpage", id="traces"),
+    pytest.param("/logs?cluster=c2", id="logs"),
+    pytest.param("/health", id="health"),
+    pytest.param("/drills", id="drills"),
+]
+
+
+@pytest.mark.parametrize("hash_", PAGES)
+@pytest.mark.parametrize(
+    "width", [pytest.param(1280, id="1280x800"), pytest.param(390, id="narrow")]
+)
+def test_every_page_fits_the_window_and_says_states_in_words(
+    console_world: World, chromium: Any, hash_: str, width: int
+) -> None:
+    context = chromium.new_context(viewport={"width": width, "height": 800})
+    pg = context.new_page()
+    try:
+        open_page(pg, console_world.url, hash_)
+        # Wide tables scroll inside their own box; the page itself never scrolls sideways.
+        assert pg.evaluate("document.documentElement.scrollWidth") <= width
+        # Colour is never the only signal: every badge has an icon and a word.
+        badges = pg.locator(".badge").all_inner_texts()
+        assert all(re.match(r"^\S+ .*[A-Za-z]", b) for b in badges), badges
+        # Text is not smaller than 11 px anywhere on the page.
+        smallest = pg.evaluate(
+            "Math.min(...[...document.querySelectorAll('main *')].filter(e => e.innerText)"
+            ".map(e => parseFloat(getComputedStyle(e).fontSize)))"
+        )
+        assert smallest >= 11, smallest
+    finally:
+        context.close()
 
 
 def test_keyboard_and_narrow_window(console_world: World, chromium: Any) -> None:
