@@ -4,6 +4,7 @@ otherwise surface only when someone runs the benchmark (they are not run in CI).
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ def test_benchmark_imports(script: Path) -> None:
     spec = importlib.util.spec_from_file_location(f"bench_{script.stem}", script)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # registered as the import system would: dataclasses resolve string annotations through it
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)  # module level only: main() is behind __name__ guards
     if '__name__ == "__main__"' in script.read_text():  # a script, not a shared module
         assert callable(getattr(module, "main", None)), f"{script.name} has no main()"
