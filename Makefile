@@ -18,7 +18,7 @@ SETUP_INPUTS := pyproject.toml setup.py $(wildcard scripts/*.sh scripts/*.py)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test check unit integration fmt protos bench sandbox-up sandbox-down \
-	clean-sandbox
+	clean-sandbox demo demo-down
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' \
@@ -68,8 +68,16 @@ bench: ## every benchmark in bench/ at a small size, each stopped after BENCH_TI
 	$(call run_bench,bench/federator_propagation.py --clusters 2 --services 10 --changes 10 \
 		--idle-seconds 30 --converge-timeout 300)
 	$(call run_bench,bench/istio_propagation.py --changes 20)
+	$(call run_bench,bench/drills.py --drills 10)
 
 run_bench = @echo "==> $(1)" && timeout -s INT -k 30 $(BENCH_TIMEOUT) $(PY) $(1)
+
+DEMO_DIR ?= .demo
+demo: $(SETUP_STAMP) ## setup if needed, then the Bookinfo demo across 3 clusters (docs/demo.md)
+	$(MESHFED) demo --dir $(DEMO_DIR)
+
+demo-down: ## stop everything `make demo` started
+	$(MESHFED) demo down --dir $(DEMO_DIR)
 
 sandbox-up: ## start (or repair) a local sandbox of SANDBOX_CLUSTERS clusters in SANDBOX_DIR
 	$(MESHFED) sandbox up --clusters $(SANDBOX_CLUSTERS) --dir $(SANDBOX_DIR)

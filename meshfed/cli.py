@@ -26,6 +26,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "console": ("meshfed.console.cli", "console"),
     "drill": ("federator.drillctl.cli", "app"),
     "loadgen": ("meshfed.loadgen.cli", "loadgen"),
+    "demo": ("meshfed.demo.cli", "app"),
     "collect": ("collectors.app.cli", "collect"),
     "store": ("collectors.app.cli", "store_app"),
 }
