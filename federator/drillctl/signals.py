@@ -92,7 +92,10 @@ def windows(*, started: float, ended: float, verified: float | None, now: float)
 
 
 def _selector(service: ServiceKey, extra: str = "") -> str:
+    # the client side: a mesh reports every request twice (source and destination sidecar),
+    # and what a drill injects (aborts, delays) happens in the client's sidecar only
     base = (
+        'reporter="source",'
         f'destination_service_name="{service.name}",'
         f'destination_service_namespace="{service.namespace}"'
     )

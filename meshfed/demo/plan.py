@@ -195,8 +195,9 @@ def drills(timing: Timing) -> tuple[DemoDrill, ...]:
     ttl = f"{timing.step_seconds * 4 + 60}s"
     reviews, ratings = "reviews", "ratings"
     guard_expr = (
-        'sum(rate(istio_requests_total{destination_service_name="ratings",response_code=~"5.."}'
-        '[10s])) / sum(rate(istio_requests_total{destination_service_name="ratings"}[10s])) > 0.6'
+        'sum(rate(istio_requests_total{reporter="source",destination_service_name="ratings",'
+        'response_code=~"5.."}[10s])) / sum(rate(istio_requests_total{reporter="source",'
+        'destination_service_name="ratings"}[10s])) > 0.6'
     )
     return (
         DemoDrill(

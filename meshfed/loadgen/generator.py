@@ -266,6 +266,7 @@ class LoadGenerator:
                 response_flags=out.flags,
                 duration_ms=duration,
                 port=hop.port,
+                injected_delay_ms=out.injected_delay_ms,
             )
             self._book.record(record)
             span_id = os.urandom(8)

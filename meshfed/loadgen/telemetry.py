@@ -31,7 +31,11 @@ Series = tuple[Mapping[str, str], Sequence[tuple[int, float]]]
 
 @dataclass(frozen=True, slots=True)
 class HopRecord:
-    """One simulated hop (client -> server) as Istio's source reporter would record it."""
+    """One simulated hop (client -> server). Istio records it twice: the client's sidecar as
+    ``reporter="source"`` and, when the request reached a server, the server's sidecar as
+    ``reporter="destination"`` (dashboards of a service read the latter, fault-injection
+    effects show only in the former: an injected abort never reaches the server, an injected
+    delay is spent before it)."""
 
     source_workload: str
     source_namespace: str
@@ -47,10 +51,22 @@ class HopRecord:
     response_flags: str
     duration_ms: float
     port: int = 9080
+    injected_delay_ms: float = 0.0
 
-    def labels(self) -> Labels:
+    @property
+    def reached_server(self) -> bool:
+        """A server-side sidecar saw the request (no abort, a route and an upstream)."""
+        return self.destination_workload != "unknown"
+
+    def labels(self, reporter: str = "source") -> Labels:
+        """Istio's labels as ``reporter`` records them, plus ``cluster``: the cluster whose
+        proxy reported (a multicluster mesh's Prometheus per cluster adds it; the collectors
+        keep a sender's ``cluster``), when known."""
+        cluster = self.source_cluster if reporter == "source" else self.destination_cluster
+        where = () if cluster in {"", "unknown"} else (("cluster", cluster),)
         return (
-            ("reporter", "source"),
+            ("reporter", reporter),
+            *where,
             ("source_workload", self.source_workload),
             ("source_workload_namespace", self.source_namespace),
             ("source_app", self.source_workload),
@@ -87,13 +103,18 @@ class MetricsBook:
     """Label sets already sent once."""
 
     def record(self, hop: HopRecord) -> None:
-        labels = hop.labels()
+        self._add(hop.labels("source"), hop.duration_ms)
+        if hop.reached_server:
+            server_ms = max(0.0, hop.duration_ms - hop.injected_delay_ms)
+            self._add(hop.labels("destination"), server_ms)
+
+    def _add(self, labels: Labels, duration_ms: float) -> None:
         self.requests[labels] = self.requests.get(labels, 0) + 1
         h = self.durations.setdefault(labels, _Histogram())
-        index = bisect.bisect_left(ISTIO_BUCKETS_MS, hop.duration_ms)
+        index = bisect.bisect_left(ISTIO_BUCKETS_MS, duration_ms)
         if index < len(h.buckets):  # beyond the last bound: only in +Inf (the count)
             h.buckets[index] += 1
-        h.total += hop.duration_ms
+        h.total += duration_ms
         h.count += 1
 
     def series(self, timestamp_ms: int, previous_ms: int | None = None) -> list[Series]:

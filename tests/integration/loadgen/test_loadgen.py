@@ -106,7 +106,7 @@ def applied(bookinfo: IstioSandbox) -> Iterator[list[dict[str, Any]]]:
 
 
 def ratio(collector: Collector, workload: str, errors: str = '{response_code=~"5.."}') -> float:
-    sel = f'source_workload="{workload}"'
+    sel = f'reporter="source",source_workload="{workload}"'
     bad = errors.replace("{", "{" + sel + ",")
     got = collector.query(
         f"sum(rate(istio_requests_total{bad}[1m])) / sum(rate(istio_requests_total{{{sel}}}[1m]))"
@@ -123,7 +123,7 @@ def test_without_virtual_service_rate_and_cluster_split_match_eds(
     )
     n = stats.requests
     assert 0.8 * 40 * 8 <= n <= 40 * 8 + 1, n
-    sel = '{source_workload="lg-split",destination_service_name="reviews"}'
+    sel = '{reporter="source",source_workload="lg-split",destination_service_name="reviews"}'
     total = collector.scalar(f"sum(istio_requests_total{sel})")
     assert total == n
     split = collector.by(
@@ -131,9 +131,16 @@ def test_without_virtual_service_rate_and_cluster_split_match_eds(
     )
     assert set(split) == {"c1", "c2"}, split
     assert within_binomial(split["c1"] / n, n, 2 / 3), split
+    # the server side of the same requests, reported in the cluster that served them
+    served = collector.by(
+        "cluster",
+        'sum by (cluster) (istio_requests_total{reporter="destination",'
+        'source_workload="lg-split",destination_service_name="reviews"})',
+    )
+    assert served == split, (served, split)
     assert (
         collector.scalar(
-            'sum(istio_requests_total{source_workload="lg-split",response_code!="200"})'
+            'sum(istio_requests_total{reporter="source",source_workload="lg-split",response_code!="200"})'
             " or vector(0)"
         )
         == 0
@@ -242,7 +249,7 @@ def test_weighted_shift_between_version_subsets(
         collector,
         settings(bookinfo, "c3", ("reviews",), "lg-shift", rate=40.0, seconds=6.0, seed=5),
     )
-    sel = '{source_workload="lg-shift"}'
+    sel = '{reporter="source",source_workload="lg-shift"}'
     versions = collector.by(
         "destination_version", f"sum by (destination_version) (istio_requests_total{sel})"
     )
@@ -271,7 +278,7 @@ def test_bookinfo_chain_spans_and_logs_share_the_trace(
     )
     ratings = collector.by(
         "source_cluster",
-        'sum by (source_cluster) (istio_requests_total{source_workload="reviews",'
+        'sum by (source_cluster) (istio_requests_total{reporter="source",source_workload="reviews",'
         'destination_service_name="ratings"})',
     )
     assert sum(ratings.values()) == stats.by_status.get(200), (ratings, stats)
@@ -308,5 +315,7 @@ def test_cli_against_the_sandbox(bookinfo: IstioSandbox, collector: Collector) -
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "requests, status {200:" in out.stderr, out.stderr
-    total = collector.scalar('sum(istio_requests_total{source_workload="lg-cli"})')
+    total = collector.scalar(
+        'sum(istio_requests_total{reporter="source",source_workload="lg-cli"})'
+    )
     assert 30 <= total <= 41, total

@@ -110,14 +110,22 @@ def test_metrics_are_cumulative_with_istio_buckets_and_a_zero_start() -> None:
     book = MetricsBook()
     book.record(hop(200, 3.0))
     book.record(hop(200, 7000.0))
-    first = {(s[0]["__name__"], s[0].get("le")): s[1] for s in book.series(2000, 1000)}
+    first = {
+        (s[0]["__name__"], s[0].get("le")): s[1]
+        for s in book.series(2000, 1000)
+        if s[0]["reporter"] == "source"
+    }
     assert first[(REQUESTS, None)] == [(1000, 0.0), (2000, 2)]
     assert first[(f"{DURATION}_bucket", "5")] == [(1000, 0.0), (2000, 1)]
     assert first[(f"{DURATION}_bucket", "5000")] == [(1000, 0.0), (2000, 1)]
     assert first[(f"{DURATION}_bucket", "10000")] == [(1000, 0.0), (2000, 2)]
     assert first[(f"{DURATION}_bucket", "+Inf")] == [(1000, 0.0), (2000, 2)]
     book.record(hop(200, 1.0))
-    second = {(s[0]["__name__"], s[0].get("le")): s[1] for s in book.series(3000, 2000)}
+    second = {
+        (s[0]["__name__"], s[0].get("le")): s[1]
+        for s in book.series(3000, 2000)
+        if s[0]["reporter"] == "source"
+    }
     assert second[(REQUESTS, None)] == [(3000, 3)]  # no new zero once announced
     assert second[(f"{DURATION}_sum", None)] == [(3000, 7004.0)]
 
@@ -130,10 +138,54 @@ def test_remote_write_body_decodes_with_the_collectors_parser() -> None:
     samples = decode(body, max_decompressed_bytes=1 << 20).samples
     names = sorted({s.name for s in samples})
     assert names == [f"{DURATION}_bucket", f"{DURATION}_count", f"{DURATION}_sum", REQUESTS]
-    requests = next(s for s in samples if s.name == REQUESTS)
+    requests = next(s for s in samples if s.name == REQUESTS and s.labels["reporter"] == "source")
     assert (requests.timestamp_ms, requests.value) == (5000, 1.0)
     labels = requests.labels
     assert labels["response_code"] == "500"
     assert labels["response_flags"] == "FI"
     assert labels["reporter"] == "source"
     assert labels["destination_cluster"] == "c1"
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        pytest.param(
+            HopRecord(
+                "productpage", "default", "c1", HOST, "reviews", "default", "reviews-v2", "v2",
+                "c2", 200, "-", 12.0,
+            ),
+            {("source", "c1"): (1, 12.0), ("destination", "c2"): (1, 12.0)},
+            id="served-both-reporters-each-in-its-cluster",
+        ),
+        pytest.param(
+            HopRecord(
+                "reviews", "default", "c1", HOST, "ratings", "default", "unknown", "unknown",
+                "unknown", 500, "FI", 0.4,
+            ),
+            {("source", "c1"): (1, 0.4)},
+            id="injected-abort-never-reaches-the-server",
+        ),
+        pytest.param(
+            HopRecord(
+                "reviews", "default", "c1", HOST, "ratings", "default", "ratings", "unknown",
+                "c3", 200, "DI", 7010.0, injected_delay_ms=7000.0,
+            ),
+            {("source", "c1"): (1, 7010.0), ("destination", "c3"): (1, 10.0)},
+            id="injected-delay-is-spent-before-the-server",
+        ),
+    ],
+)  # fmt: skip
+def test_istio_records_a_hop_at_the_client_and_at_the_server(
+    record: HopRecord, expected: dict[tuple[str, str], tuple[int, float]]
+) -> None:
+    book = MetricsBook()
+    book.record(record)
+    seen = {}
+    for labels, samples in book.series(1000):
+        key = (labels["reporter"], labels.get("cluster", ""))
+        if labels["__name__"] == REQUESTS:
+            seen[key] = (int(samples[-1][1]), seen.get(key, (0, 0.0))[1])
+        elif labels["__name__"] == f"{DURATION}_sum":
+            seen[key] = (seen.get(key, (0, 0.0))[0], samples[-1][1])
+    assert seen == expected

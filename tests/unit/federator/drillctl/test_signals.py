@@ -16,7 +16,8 @@ KEY = ServiceKey("default", "ratings")
 def test_queries_split_by_client_cluster_and_select_the_service() -> None:
     q = queries(KEY, "20s")
     assert q[Signal.RATE] == (
-        'sum by (source_cluster) (rate(istio_requests_total{destination_service_name="ratings",'
+        'sum by (source_cluster) (rate(istio_requests_total{reporter="source",'
+        'destination_service_name="ratings",'
         'destination_service_namespace="default"}[20s]))'
     )
     assert 'response_code=~"5.."' in q[Signal.ERRORS]
