@@ -39,6 +39,11 @@ CLUSTER_SECRET_LABEL = "meshfed.io/cluster"  # noqa: S105 (a label key, not a se
 """Label a kubeconfig Secret must carry (value: the cluster name) to be used for that cluster."""
 ISTIO_CLUSTER_LABEL = "topology.istio.io/cluster"
 """Endpoint label naming the cluster an endpoint lives in (Istio's own well-known label)."""
+ENDPOINT_CLUSTER_LABEL = "meshfed.io/cluster"
+"""Endpoint label naming the member cluster an endpoint lives in, for DestinationRule subsets
+by cluster. Istio's own ``topology.istio.io/cluster`` cannot serve: istiod overwrites it on
+ServiceEntry endpoints with the ID of the cluster the ServiceEntry is read from, so a subset
+on it selects nothing remote."""
 ISTIO_TLS_MODE_LABEL = "security.istio.io/tlsMode"
 """Endpoint label saying the endpoint speaks Istio mTLS (sidecar injection puts it on pods).
 AUTO_PASSTHROUGH east-west gateways forward only to endpoints that carry it."""

@@ -43,6 +43,7 @@ from typing import Any
 from federator.core.config import ClusterSettings, FederationConfig
 from federator.core.desired import Contribution, DesiredState, GlobalService
 from federator.core.model import (
+    ENDPOINT_CLUSTER_LABEL,
     ISTIO_CLUSTER_LABEL,
     ISTIO_TLS_MODE_LABEL,
     MANAGED_BY_LABEL,
@@ -152,6 +153,7 @@ def _entry(
     entry["labels"] = {
         **dict(subset),
         ISTIO_CLUSTER_LABEL: cluster,
+        ENDPOINT_CLUSTER_LABEL: cluster,
         ISTIO_TLS_MODE_LABEL: "istio",
     }
     if locality:

@@ -173,9 +173,10 @@ def _warnings(spec: DrillSpec) -> tuple[str, ...]:
         versions = [s.name for s in spec.subsets(key) if s.version is not None]
         if versions:
             out.append(
-                f"{key}: subsets {', '.join(versions)} select endpoints by the version label, "
-                "which the federated ServiceEntry endpoints do not carry yet: requests routed "
-                "there find no endpoint (see docs/drills.md, Status)"
+                f"{key}: subsets {', '.join(versions)} select endpoints by the pods' version "
+                "label; their endpoint counts are not planned, and they are empty unless the "
+                "exporting clusters' pods carry that label and the federator may list/watch "
+                "pods there (see docs/drills.md, Status)"
             )
     return tuple(out)
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from federator.core.model import ISTIO_CLUSTER_LABEL, ClusterId, ServiceKey
+from federator.core.model import ENDPOINT_CLUSTER_LABEL, ClusterId, ServiceKey
 
 API_VERSION = "meshfed.io/v1alpha1"
 KIND = "Drill"
@@ -48,7 +48,8 @@ class SubsetRef:
     """A set of endpoints of a global service: by version label or by cluster.
 
     Exactly one of ``version`` and ``cluster`` is set. A cluster subset selects the
-    ServiceEntry endpoints labelled ``topology.istio.io/cluster: <cluster>``.
+    ServiceEntry endpoints labelled ``meshfed.io/cluster: <cluster>`` (istiod overwrites
+    Istio's own ``topology.istio.io/cluster`` on ServiceEntry endpoints).
     """
 
     version: str | None = None
@@ -58,7 +59,7 @@ class SubsetRef:
     def label(self) -> tuple[str, str]:
         """The (label key, value) the DestinationRule subset selects."""
         if self.cluster is not None:
-            return ISTIO_CLUSTER_LABEL, self.cluster
+            return ENDPOINT_CLUSTER_LABEL, self.cluster
         assert self.version is not None
         return VERSION_LABEL, self.version
 

@@ -37,6 +37,13 @@ def _succeeded(sb: IstioSandbox, name: str) -> dict[str, Any]:
     return status
 
 
+SUBSET_GATEWAYS = {
+    "route-jason": {"c2": "127.0.2.1"},
+    "shift-c2": {"c1": "127.0.1.1", "c2": "127.0.2.1"},
+}
+"""The endpoints each cluster subset of a step must select (the clusters' east-west gateways)."""
+
+
 @pytest.mark.parametrize(
     ("name", "step", "during"),
     [
@@ -76,6 +83,13 @@ def test_route_step_is_served_in_every_target_then_removed(
     assert out.returncode == 0, out.stderr
     for ctx in TARGETS:
         wait_virtual_host(sb, ctx, HOST, PORT, during, what=f"step {name} in RDS")
+    for cluster, gateway in SUBSET_GATEWAYS.get(name, {}).items():
+        # a subset is only as good as its endpoints: each selects that cluster's gateway
+        wait_served(
+            sb, "c3", f"outbound|{PORT}|cluster-{cluster}|{HOST}",
+            lambda v, gw=gateway: set(gateways(v)) == {gw},
+            what=f"subset cluster-{cluster} selecting {cluster}'s gateway in c3's EDS",
+        )  # fmt: skip
     _succeeded(sb, name)
     for ctx in TARGETS:
         wait_virtual_host(

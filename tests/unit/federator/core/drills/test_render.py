@@ -161,7 +161,7 @@ def test_subsets_are_added_to_the_federated_destination_rule_keeping_its_policy(
     federated = destination_rule(service, make_config())
     merged = with_drill_subsets(federated, spec, REVIEWS)
     assert merged["spec"]["subsets"] == [
-        {"name": "cluster-c2", "labels": {"topology.istio.io/cluster": "c2"}},
+        {"name": "cluster-c2", "labels": {"meshfed.io/cluster": "c2"}},
         {"name": "version-v1", "labels": {"version": "v1"}},
     ]
     assert merged["spec"]["trafficPolicy"] == federated["spec"]["trafficPolicy"]
