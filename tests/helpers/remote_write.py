@@ -1,24 +1,22 @@
 """Prometheus remote_write 0.1 request bodies, encoded by hand.
 
-The ``WriteRequest`` protobuf has four small messages and snappy's block format allows a body
-made only of literals, so tests need no generated code and no compression library (the
-benchmark compresses the same bytes with real snappy, as Prometheus does).
+The ``WriteRequest`` encoder is the load generator's (:mod:`meshfed.loadgen.telemetry`); snappy's
+block format allows a body made only of literals, so tests need no compression library here
+(the load generator and the benchmark compress the same bytes with real snappy, as Prometheus
+does).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
 
-HEADERS = {
-    "Content-Encoding": "snappy",
-    "Content-Type": "application/x-protobuf",
-    "X-Prometheus-Remote-Write-Version": "0.1.0",
-}
+# one encoder for the load generator and the tests (re-exported here for the tests)
+from meshfed.loadgen.telemetry import REMOTE_WRITE_HEADERS, Series, encode_write_request
+
+__all__ = ["HEADERS", "Series", "encode_write_request", "snappy_block"]
+
+HEADERS = REMOTE_WRITE_HEADERS
 """The headers Prometheus sends with every remote_write request."""
-
-Series = tuple[Mapping[str, str], Sequence[tuple[int, float]]]
-"""Labels (``__name__`` included) and (timestamp ms, value) samples."""
 
 
 def _varint(n: int) -> bytes:
@@ -32,24 +30,6 @@ def _varint(n: int) -> bytes:
         else:
             out.append(byte)
             return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def encode_write_request(series: Sequence[Series]) -> bytes:
-    """``prometheus.WriteRequest`` protobuf bytes (labels sorted by name, as Prometheus sends)."""
-    body = bytearray()
-    for labels, samples in series:
-        ts = bytearray()
-        for name, value in sorted(labels.items()):
-            ts += _field(1, _field(1, name.encode()) + _field(2, value.encode()))
-        for t, v in samples:
-            sample = b"\x09" + struct.pack("<d", v) + b"\x10" + _varint(t)
-            ts += _field(2, sample)
-        body += _field(1, bytes(ts))
-    return bytes(body)
 
 
 def snappy_block(data: bytes) -> bytes:
