@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from federator.core.config import GatewaySettings
 from federator.core.model import (
@@ -146,17 +146,44 @@ PodLabels = Mapping[tuple[str, str], Mapping[str, str]]
 """(namespace, pod name) -> the pod's labels."""
 
 
+class SliceEndpoint(NamedTuple):
+    """One EndpointSlice endpoint, reduced to what the model reads. The caches keep tens of
+    thousands of endpoints (10 clusters x 4,000 at Istio's published scale), as a dict each
+    ~0.7 KB of memory, as this tuple ~0.2 KB."""
+
+    addresses: tuple[str, ...]
+    ready: bool
+    """``conditions.ready``; absent means ready (API contract)."""
+    zone: str | None
+    pod: tuple[str, str] | None
+    """(namespace, name) of the Pod the ``targetRef`` names; None for other targets."""
+
+
+def slice_endpoint(ep: Any, namespace: str) -> SliceEndpoint | None:
+    """A raw endpoint of an EndpointSlice in ``namespace`` -> its compact form (None if it is
+    not an endpoint at all); a compact one is returned as is."""
+    if isinstance(ep, SliceEndpoint):
+        return ep
+    if not isinstance(ep, Mapping):
+        return None
+    ref = ep.get("targetRef")
+    pod = None
+    if isinstance(ref, Mapping) and ref.get("kind", "Pod") == "Pod" and ref.get("name"):
+        pod = (str(ref.get("namespace") or namespace), str(ref["name"]))
+    zone = ep.get("zone")
+    return SliceEndpoint(
+        addresses=tuple(str(a) for a in ep.get("addresses") or ()),
+        ready=(ep.get("conditions") or {}).get("ready") is not False,
+        zone=str(zone) if zone else None,
+        pod=pod,
+    )
+
+
 def subset_labels_of(
-    ep: Mapping[str, Any],
-    namespace: str,
-    pod_labels: PodLabels,
-    subset_labels: tuple[str, ...],
+    pod: tuple[str, str] | None, pod_labels: PodLabels, subset_labels: tuple[str, ...]
 ) -> dict[str, str]:
     """The ``subset_labels`` of the pod an EndpointSlice endpoint's ``targetRef`` names."""
-    ref = ep.get("targetRef")
-    if not isinstance(ref, Mapping) or ref.get("kind", "Pod") != "Pod" or not ref.get("name"):
-        return {}
-    labels = pod_labels.get((str(ref.get("namespace") or namespace), str(ref["name"]))) or {}
+    labels = (pod_labels.get(pod) if pod is not None else None) or {}
     return {k: str(labels[k]) for k in subset_labels if k in labels}
 
 
@@ -166,7 +193,8 @@ def endpoints_from_slices(
     pod_labels: PodLabels | None = None,
     subset_labels: tuple[str, ...] = SUBSET_LABELS,
 ) -> tuple[Endpoint, ...]:
-    """All endpoints (ready or not) of one Service's EndpointSlices, sorted by address."""
+    """All endpoints (ready or not) of one Service's EndpointSlices, sorted by address. A
+    slice's endpoints may be raw dicts or ``SliceEndpoint`` (as the caches keep them)."""
     pods: PodLabels = pod_labels or {}
     by_address: dict[str, Endpoint] = {}
     for s in slices:
@@ -177,22 +205,18 @@ def endpoints_from_slices(
             for p in s.get("ports") or []
             if isinstance(p, Mapping) and isinstance(p.get("port"), int)
         }
-        for ep in s.get("endpoints") or []:
-            if not isinstance(ep, Mapping):
+        namespace = str(meta(s).get("namespace", ""))
+        for raw in s.get("endpoints") or []:
+            ep = slice_endpoint(raw, namespace)
+            if ep is None:
                 continue
-            ready = (ep.get("conditions") or {}).get("ready") is not False
-            zone = ep.get("zone")
-            labels = subset_labels_of(ep, str(meta(s).get("namespace", "")), pods, subset_labels)
-            for address in ep.get("addresses") or []:
+            labels = subset_labels_of(ep.pod, pods, subset_labels)
+            for address in ep.addresses:
                 known = by_address.get(address)
-                if known is not None and (known.ready or not ready):
+                if known is not None and (known.ready or not ep.ready):
                     continue
                 by_address[address] = Endpoint.of(
-                    str(address),
-                    ports,
-                    ready=ready,
-                    zone=str(zone) if zone else None,
-                    labels=labels,
+                    address, ports, ready=ep.ready, zone=ep.zone, labels=labels
                 )
     return tuple(by_address[a] for a in sorted(by_address))
 

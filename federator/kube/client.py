@@ -28,7 +28,7 @@ and nothing is sent (``federator.kube.leader``).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -221,8 +221,11 @@ class KubeClient:
         label_selector: str | None = None,
         limit: int = 500,
         resource_version: str | None = None,
+        transform: Callable[[Object], Object] | None = None,
     ) -> ListResult:
         """Every object (paged with ``continue``); the list's resourceVersion to watch from.
+        ``transform`` is applied to each object as its page is decoded (client-go's informer
+        transform), so a large list is never held whole before a cache slims it.
 
         ``resource_version="0"`` lets the apiserver answer from its watch cache (possibly a
         few milliseconds stale) instead of a consistent read from etcd, which decodes every
@@ -242,7 +245,7 @@ class KubeClient:
             for item in body.get("items") or []:
                 item.setdefault("apiVersion", resource.api_version)
                 item.setdefault("kind", resource.kind)
-                items.append(item)
+                items.append(item if transform is None else transform(item))
             meta = body.get("metadata") or {}
             cont = meta.get("continue")
             if not cont:

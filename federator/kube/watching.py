@@ -81,8 +81,11 @@ async def watch_resource(
     settings: WatchSettings,
     label_selector: str | None = None,
     on_restart: RestartHook | None = None,
+    transform: Callable[[Object], Object] | None = None,
 ) -> AsyncIterator[WatchEvent]:
-    """Endless typed events of ``resource`` in all namespaces (see the module docstring)."""
+    """Endless typed events of ``resource`` in all namespaces (see the module docstring).
+    ``transform`` maps every object (listed or watched) to what the consumer keeps, as soon
+    as it is decoded: the consumer's memory peak is then its slim form, not the raw list."""
     backoff = Backoff(settings.backoff)
     version: str | None = None
     disconnected = False
@@ -94,7 +97,9 @@ async def watch_resource(
     while True:
         try:
             if version is None:
-                result = await client.list(resource, label_selector=label_selector)
+                result = await client.list(
+                    resource, label_selector=label_selector, transform=transform
+                )
                 version = result.resource_version
                 disconnected = False
                 backoff.reset()
@@ -116,7 +121,7 @@ async def watch_resource(
                     raise _error_event(resource, obj)
                 version = _rv(obj) or version
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
-                    yield Changed(type=str(kind), obj=obj)
+                    yield Changed(type=str(kind), obj=obj if transform is None else transform(obj))
             restarted("timeout")
         except ExpiredError:
             version = None

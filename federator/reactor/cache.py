@@ -38,17 +38,46 @@ Object = dict[str, Any]
 ObjKey = tuple[str, str]
 
 
-def _slim(obj: Mapping[str, Any], kind: str) -> Object:
-    """Drop what the federator never reads (managedFields is most of an object's size; of a
-    pod only its identity and labels are read)."""
-    if kind == PODS:
-        m = convert.meta(obj)
-        keep = ("name", "namespace", "labels", "resourceVersion")
-        return {"metadata": {k: m[k] for k in keep if k in m}}
-    out = dict(obj)
-    m = dict(out.get("metadata") or {})
-    m.pop("managedFields", None)
-    out["metadata"] = m
+_META_KEPT = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "labels")
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_SERVICE_SPEC_READ = ("type", "ports", "selector")
+"""What is read of a Service's spec: ports, ExternalName or not, and the selector (access
+policies select the exporting workloads with it)."""
+
+
+def slim(obj: Mapping[str, Any], kind: str) -> Object:
+    """What the federator reads of a watched object, nothing else (idempotent).
+
+    Memory at scale is these caches (10 clusters x thousands of Services and EndpointSlices),
+    so they keep: identity, labels, annotations (without kubectl's last-applied copy of the
+    whole object), a Service's type, ports, selector and load-balancer status (gateway
+    addresses), a slice's address type, ports and per
+    endpoint its addresses, readiness, zone and pod (a ``convert.SliceEndpoint``, not a dict);
+    of a pod only its labels. Dropped: managedFields (most of an object's size), owner
+    references, endpoint conditions other than ``ready``, node names, hints, a targetRef's
+    uid and version."""
+    m = convert.meta(obj)
+    meta: Object = {k: m[k] for k in _META_KEPT if k in m}
+    annotations = m.get("annotations")
+    if kind != PODS and isinstance(annotations, Mapping) and annotations:
+        kept = {k: v for k, v in annotations.items() if k != _LAST_APPLIED}
+        if kept:
+            meta["annotations"] = kept
+    if kind in (PODS, NAMESPACES):
+        return {"metadata": meta}
+    out: Object = {k: v for k, v in obj.items() if k not in ("metadata", "endpoints")}
+    out["metadata"] = meta
+    if kind == SERVICES:
+        spec = obj.get("spec")
+        if isinstance(spec, Mapping):
+            out["spec"] = {k: spec[k] for k in _SERVICE_SPEC_READ if k in spec}
+        status = obj.get("status")
+        if isinstance(status, Mapping):
+            out["status"] = {k: status[k] for k in ("loadBalancer",) if k in status}
+    if kind == ENDPOINT_SLICES:
+        namespace = str(meta.get("namespace", ""))
+        compact = (convert.slice_endpoint(ep, namespace) for ep in obj.get("endpoints") or ())
+        out["endpoints"] = tuple(ep for ep in compact if ep is not None)
     return out
 
 
@@ -104,7 +133,7 @@ class ClusterCache:
         """A relist of ``kind``: the complete set. Returns what changed."""
         self.generation += 1
         old = self._objects[kind]
-        new = {_objkey(o): _slim(o, kind) for o in items}
+        new = {_objkey(o): slim(o, kind) for o in items}
         affected = Affected()
         for k in set(old) | set(new):
             before, after = old.get(k), new.get(k)
@@ -130,7 +159,7 @@ class ClusterCache:
         k = _objkey(obj)
         index = self._objects[kind]
         before = index.get(k)
-        after = None if event_type == "DELETED" else _slim(obj, kind)
+        after = None if event_type == "DELETED" else slim(obj, kind)
         if kind == ENDPOINT_SLICES and before is not None:
             self._unindex_slice(k, before)
         if after is None:
@@ -257,10 +286,10 @@ def _pods_of(slice_obj: Mapping[str, Any]) -> set[ObjKey]:
     """The pods an EndpointSlice's endpoints name in their ``targetRef``."""
     namespace = str(convert.meta(slice_obj).get("namespace", ""))
     out: set[ObjKey] = set()
-    for ep in slice_obj.get("endpoints") or []:
-        ref = ep.get("targetRef") if isinstance(ep, Mapping) else None
-        if isinstance(ref, Mapping) and ref.get("kind", "Pod") == "Pod" and ref.get("name"):
-            out.add((str(ref.get("namespace") or namespace), str(ref["name"])))
+    for raw in slice_obj.get("endpoints") or ():
+        ep = convert.slice_endpoint(raw, namespace)
+        if ep is not None and ep.pod is not None:
+            out.add(ep.pod)
     return out
 
 

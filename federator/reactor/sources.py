@@ -34,6 +34,7 @@ import logging
 import time
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from federator.core.config import FederationConfig
@@ -51,9 +52,9 @@ from federator.kube.client import (
 from federator.kube.watching import Changed, Disconnected, Relisted, WatchSettings, watch_resource
 from federator.lifecycle import cancel_and_wait
 from federator.metrics import FederatorMetrics
-from federator.reactor.cache import ClusterCache
+from federator.reactor.cache import ClusterCache, slim
 from federator.reactor.world import LABEL_RESOURCES, RESOURCES, watched
-from federator.reconcile.owned import OWNED_SELECTOR, OwnedIndex, list_owned
+from federator.reconcile.owned import OWNED_SELECTOR, OwnedIndex, compact, list_owned
 
 log = logging.getLogger(__name__)
 OWNED_WATCHED = (SERVICE_ENTRIES, DESTINATION_RULES, AUTH_POLICIES)
@@ -199,6 +200,7 @@ class Sources:
                 settings=self.settings.watch,
                 on_restart=restarted,
                 label_selector=selector,
+                transform=partial(slim, kind=kind),
             ):
                 if isinstance(event, Relisted):
                     self._enqueue(cache, cache.replace(kind, event.items), observed=observed)
@@ -231,6 +233,7 @@ class Sources:
                 resource=resource,
                 settings=self.settings.watch,
                 label_selector=OWNED_SELECTOR,
+                transform=compact,
             ):
                 if isinstance(event, Relisted):
                     index.replace(resource.kind, event.items)

@@ -15,7 +15,11 @@ a background key that changes meanwhile moves up. Without it a change arriving d
 resync waited behind every key of the pass (the whole federation, at scale). A steady
 stream of changes can delay background keys, never drop them. ``background_limit`` caps how
 many background keys are processed at once, so a change also finds a free worker (and more
-of the event loop) while a pass runs. Single event loop; no locks needed.
+of the event loop) while a pass runs, and no background key is handed out while a changed
+key is being processed: a pass's reconciles are CPU on the federator's one event loop, and
+every step of a change's reconcile (its watch event, each apply's request and response)
+otherwise waited behind them (measured at 10 clusters x 300 services: a change overlapping
+a resync pass's tail had twice the plain apply loop's p99). Single event loop; no locks.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ class WorkQueue(Generic[K]):
         self._max_size = max_size
         self._background_limit = background_limit
         self._background_processing: set[K] = set()
+        self._changes_processing = 0
+        """Keys being processed that were offered by a change (background keys wait)."""
         self._backoff = backoff or BackoffSettings(base=0.2, cap=60.0)
         self._queue: deque[K] = deque()
         """Keys offered because something changed, handed out first."""
@@ -154,6 +160,8 @@ class WorkQueue(Generic[K]):
                 key = (self._queue or self._background).popleft()
                 if key in self._low:
                     self._background_processing.add(key)
+                else:
+                    self._changes_processing += 1
                 self._low.discard(key)
                 self._queued.discard(key)
                 self._processing.add(key)
@@ -163,15 +171,21 @@ class WorkQueue(Generic[K]):
 
     def done(self, key: K) -> None:
         """Finish ``key``; if it was added while being processed, queue it again."""
+        if key not in self._processing:
+            return
         self._processing.discard(key)
         if key in self._background_processing:
             self._background_processing.discard(key)
-            self._wakeup.set()  # a worker may wait for a background slot
+        else:
+            self._changes_processing -= 1
+        self._wakeup.set()  # a worker may wait for a background slot
         background = self._dirty.pop(key, None)
         if background is not None:
             self.add(key, background=background)
 
     def _may_take_background(self) -> bool:
+        if self._changes_processing:
+            return False  # a change in flight gets the event loop (module docstring)
         limit = self._background_limit
         return limit is None or len(self._background_processing) < limit
 

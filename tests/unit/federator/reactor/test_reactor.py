@@ -245,7 +245,11 @@ async def test_workqueue_hands_out_changed_keys_before_background_ones(
     for key, background in adds:
         assert q.add(key, background=background)
     assert len(q) == len(order)
-    assert [await q.get() for _ in order] == order
+    got = []
+    for _ in order:
+        got.append(await q.get())
+        q.done(got[-1])  # a background key is not handed out while a change is in flight
+    assert got == order
     assert len(q) == 0
 
 
@@ -291,7 +295,37 @@ async def test_workqueue_caps_background_keys_in_progress(limit: int | None, sec
         await asyncio.sleep(0.01)
         assert not blocked.done()  # "b" waits for the background slot
         q.done("a")
+        await asyncio.sleep(0.01)
+        assert not blocked.done()  # ... and for the change "c" to finish
+        q.done("c")
         assert await asyncio.wait_for(blocked, 1) == "b"
+
+
+@pytest.mark.parametrize(
+    ("change_done_first", "order"),
+    [
+        pytest.param(True, ["b"], id="background-after-the-change"),
+        pytest.param(False, [], id="background-waits-while-a-change-runs"),
+    ],
+)
+async def test_workqueue_background_waits_for_changes_in_flight(
+    change_done_first: bool, order: list[str]
+) -> None:
+    q: WorkQueue[str] = WorkQueue(max_size=10, background_limit=2)
+    q.add("c")
+    q.add("b", background=True)
+    assert await q.get() == "c"  # a change is being processed
+    waiting = asyncio.create_task(q.get())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # a free background slot, but a change is in flight
+    if change_done_first:
+        q.done("c")
+    await asyncio.sleep(0.01)
+    assert ([waiting.result()] if waiting.done() else []) == order
+    if not change_done_first:
+        q.add("d")  # another change goes first, even now
+        assert await asyncio.wait_for(waiting, 1) == "d"
+    q.shutdown()
 
 
 async def test_workqueue_bounded_counts_drops() -> None:
