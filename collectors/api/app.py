@@ -1,8 +1,11 @@
-"""The query HTTP app: Prometheus API, trace and log routes, ``/`` and ``/-/ready``.
+"""The query HTTP app: Prometheus API, trace and log routes, ``/``, ``/-/healthy``, ``/-/ready``.
 
 One Starlette app serves every query route so ``meshfed store serve`` and ``meshfed
 collect`` mount the same thing. ``/-/ready`` answers 200 only while the store answers, so
-a load balancer stops sending queries to an instance whose Redis is gone.
+a load balancer stops sending queries to an instance whose Redis is gone. ``/-/healthy``
+(a liveness probe) answers 200 while the process can recover by itself, a store outage
+included, and 503 once it cannot (``liveness`` names why: the embedded Redis could not be
+restarted), so that the probe restarts the process instead of leaving it down for good.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from collectors.store.logs import LogStore
 from collectors.store.traces import TraceStore
 
 log = logging.getLogger(__name__)
+Liveness = Callable[[], str | None]
+"""Why the process cannot recover by itself, or ``None`` while it can."""
 _PROBE = [LabelMatcher("__name__", MatchType.EQUAL, "__meshfed_readiness_probe__")]
 
 
@@ -54,10 +59,12 @@ def build_app(
     store: QueryStore,
     settings: PrometheusApiSettings,
     clock: Callable[[], float] = time.time,
+    liveness: Liveness | None = None,
 ) -> Starlette:
     """The Starlette app with every query route of ``store``."""
     settings.validate()
-    routes: list[BaseRoute] = [*_Health(store=store, clock=clock).routes()]
+    health = _Health(store=store, clock=clock, liveness=liveness)
+    routes: list[BaseRoute] = [*health.routes()]
     routes += PrometheusApi(source=store.metrics, settings=settings, clock=clock).routes()
     if isinstance(store.metrics, TsdbStatusSource):
         routes += TsdbStatusApi(source=store.metrics).routes()
@@ -71,21 +78,31 @@ def build_app(
 
 
 class _Health:
-    """``/``, ``/-/healthy`` (the process answers) and ``/-/ready`` (the store answers)."""
+    """``/``, ``/-/healthy`` (the process can recover) and ``/-/ready`` (the store answers)."""
 
-    def __init__(self, *, store: QueryStore, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, *, store: QueryStore, clock: Callable[[], float], liveness: Liveness | None
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._liveness = liveness
 
     def routes(self) -> list[Route]:
         return [
             Route("/", self.root, methods=["GET"]),
-            Route("/-/healthy", self.root, methods=["GET"]),
+            Route("/-/healthy", self.healthy, methods=["GET"]),
             Route("/-/ready", self.ready, methods=["GET"]),
         ]
 
     async def root(self, request: Request) -> Response:
         return PlainTextResponse("meshfed query API\n")
+
+    async def healthy(self, request: Request) -> Response:
+        """200 unless ``liveness`` says the process cannot recover; then 503 naming why."""
+        reason = self._liveness() if self._liveness is not None else None
+        if reason is not None:
+            return PlainTextResponse(f"unhealthy: {reason}\n", status_code=503)
+        return PlainTextResponse("healthy\n")
 
     async def ready(self, request: Request) -> Response:
         """200 when a (tiny) metrics read succeeds, else 503 naming why."""

@@ -26,6 +26,7 @@ from collectors.app.cli_collect import collect
 from collectors.app.http_auth import check_security, protect
 from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.store import TelemetryStore
+from collectors.store.supervisor import EmbeddedRedisSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,12 @@ async def _serve(
 ) -> None:
     store = TelemetryStore(settings=settings)
     await store.start()
-    app = build_app(store=store, settings=api_settings)
+    embedded = store.connection.embedded
+    supervisor = EmbeddedRedisSupervisor(server=embedded) if embedded is not None else None
+    if supervisor is not None:  # restarts the embedded Redis if its process dies
+        await supervisor.start()
+    liveness = supervisor.unrecoverable if supervisor is not None else None
+    app = build_app(store=store, settings=api_settings, liveness=liveness)
     server = HttpServer(
         app=protect(app, token_file=token_file, name="--token-file"),
         listen=(host, port),
@@ -115,5 +121,7 @@ async def _serve(
         try:
             await server.shutdown()
         finally:
+            if supervisor is not None:
+                await supervisor.shutdown()
             await store.shutdown()
             log.info("query API stopped")

@@ -27,6 +27,7 @@ from collectors.app.cardinality_metrics import StoreCardinalityMetrics
 from collectors.app.config import CollectorConfig
 from collectors.app.http import combined_app, metrics_route
 from collectors.app.http_auth import PROBE_PATHS, protect
+from collectors.app.store_restart_metrics import StoreRestartMetrics
 from collectors.pipeline.pipeline import Pipeline
 from collectors.receivers.forward.receiver import ForwardReceiver
 from collectors.receivers.otlp.grpc import OtlpGrpcReceiver
@@ -35,6 +36,7 @@ from collectors.receivers.prometheus.pull import PrometheusPullReceiver
 from collectors.receivers.prometheus.remote_write import WRITE_PATH, remote_write_routes
 from collectors.receivers.statsd.receiver import StatsdReceiver
 from collectors.store.store import TelemetryStore
+from collectors.store.supervisor import EmbeddedRedisSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ class Collector:
         self.http: HttpServer | None = None
         self.receivers: dict[str, Component] = {}
         self._compaction: asyncio.Task[None] | None = None
+        self._supervisor: EmbeddedRedisSupervisor | None = None
+        """Restarts the embedded Redis when its process dies (none for an external URL)."""
         self._started = False
 
     def metrics_for(self, receiver: str) -> ReceiverMetrics:
@@ -72,6 +76,10 @@ class Collector:
             return
         self._started = True
         await self.store.start()
+        if self.store.connection.embedded is not None:
+            self._supervisor = EmbeddedRedisSupervisor(server=self.store.connection.embedded)
+            await self._supervisor.start()
+            self.registry.register(StoreRestartMetrics(state=self._supervisor.state))
         await self.pipeline.start()
         cardinality = StoreCardinalityMetrics(
             read=lambda: self.store.metrics.tsdb_status(top=0, label_pairs=False)
@@ -85,7 +93,11 @@ class Collector:
                 settings=self.config.remote_write,
                 metrics=self.metrics_for("remote_write"),
             )
-        query_app = build_app(store=self.store, settings=PrometheusApiSettings())
+        query_app = build_app(
+            store=self.store,
+            settings=PrometheusApiSettings(),
+            liveness=self._supervisor.unrecoverable if self._supervisor is not None else None,
+        )
         http = self.config.http
         host, port = http.address
         self.http = HttpServer(
@@ -166,6 +178,9 @@ class Collector:
         if self.http is not None:
             await self.http.shutdown()
         await self.pipeline.shutdown()
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:  # first, so the store's own stop is not taken for a death
+            await supervisor.shutdown()
         await self.store.shutdown()
         log.info("collector stopped")
 

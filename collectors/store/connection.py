@@ -168,6 +168,9 @@ class EmbeddedRedis:
     every write is in the AOF before its reply, so neither a killed Redis process nor a
     machine crash loses what it acknowledged. ``everysec`` is faster but Redis may postpone
     the AOF write while a slow fsync runs and still reply, losing acknowledged writes on kill.
+    When the process dies on its own (the OOM killer), ``collectors.store.supervisor``
+    notices it through ``exit_status()`` and calls ``restart()``: the new server loads the
+    same AOF, on the same socket, so the client's pool reconnects without being rebuilt.
     """
 
     def __init__(self, *, settings: RedisSettings) -> None:
@@ -175,6 +178,7 @@ class EmbeddedRedis:
         self._dir = settings.data_dir.resolve()
         self._process: subprocess.Popen[bytes] | None = None
         self._socket = self._socket_path()
+        self._stopped = False
 
     @property
     def url(self) -> str:
@@ -183,6 +187,15 @@ class EmbeddedRedis:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
+
+    @property
+    def where(self) -> str:
+        return str(self._dir)
+
+    def exit_status(self) -> int | None:
+        """How the server process ended (negative: killed by that signal), reaping it;
+        ``None`` while it runs, after ``stop()`` and before ``start()``."""
+        return None if self._process is None else self._process.poll()
 
     def _socket_path(self) -> Path:
         path = self._dir / "redis.sock"
@@ -216,6 +229,7 @@ class EmbeddedRedis:
         return conf
 
     async def start(self) -> None:
+        self._stopped = False
         if self._process is not None and self._process.poll() is None:
             return
         self._dir.mkdir(parents=True, exist_ok=True)
@@ -229,18 +243,37 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        await self._wait_ready()
+        await self._wait_ready(self._process)
         log.info("embedded Redis pid %d serving %s", self._process.pid, self._dir)
 
-    async def _wait_ready(self) -> None:
-        assert self._process is not None
+    async def restart(self) -> None:
+        """A new server on the same directory and AOF after the last one died (the
+        supervisor's job). A server that started but never answered is killed, so a failed
+        attempt leaves no process behind; never restarts a server stopped on purpose."""
+        if self._stopped:
+            raise StoreUnavailableError("the embedded Redis was stopped on purpose")
+        try:
+            await self.start()
+        except (StoreUnavailableError, OSError) as e:  # OSError: no fork, a full disk
+            await self._kill(self._process)
+            if isinstance(e, OSError):
+                raise StoreUnavailableError(f"cannot start the embedded Redis: {e}") from e
+            raise
+
+    async def _kill(self, process: subprocess.Popen[bytes] | None) -> None:
+        if process is not None and process.poll() is None:
+            process.kill()
+            while process.poll() is None:
+                await asyncio.sleep(0.01)
+
+    async def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + self._settings.embedded_start_timeout_s
         client: Any = Redis.from_url(self.url, socket_connect_timeout=1.0, socket_timeout=2.0)
         try:
             while True:
-                if self._process.poll() is not None:
+                if process.poll() is not None:
                     raise StoreUnavailableError(
-                        f"embedded Redis exited with {self._process.returncode};"
+                        f"embedded Redis exited with {process.returncode};"
                         f" see {self._dir / 'redis.log'}"
                     )
                 with contextlib.suppress(rexc.ConnectionError, rexc.TimeoutError, OSError):
@@ -256,6 +289,7 @@ class EmbeddedRedis:
             await client.aclose()
 
     async def stop(self) -> None:
+        self._stopped = True
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return

@@ -1,0 +1,1 @@
+"""SIGKILL of the embedded Redis and of ``meshfed collect`` while several senders stream."""
