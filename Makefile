@@ -14,7 +14,8 @@ LINTED := meshfed federator collectors tests bench
 # venv's stamp is missing or older than what setup reads, or when the cache's stamp is gone
 # (a new or wiped $(MESHFED_CACHE)). setup.sh writes both stamps at its end.
 SETUP_STAMP := $(VENV)/.meshfed-setup
-SETUP_INPUTS := pyproject.toml setup.py $(wildcard scripts/*.sh scripts/*.py)
+SETUP_INPUTS := pyproject.toml setup.py $(wildcard scripts/*.sh scripts/*.py) \
+	$(wildcard native/*.toml native/*.sh native/Cargo.lock native/src/*.rs)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test check unit integration fmt protos bench sandbox-up sandbox-down \
@@ -24,7 +25,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' \
 		$(MAKEFILE_LIST)
 
-setup: ## venv, dev dependencies, peers, Kubernetes + kwok from source, stubs (idempotent)
+setup: ## venv, dev dependencies, native decoder (Rust), peers, Kubernetes + kwok from source, stubs (idempotent)
 	bash scripts/setup.sh
 
 check: ## ruff format --check, ruff, mypy (strict), import-linter

@@ -4,14 +4,19 @@ Not part of CI. Writes ``series x points`` samples (default 1000 x 1000 = 1M, 5 
 ending now) into a fresh Prometheus by remote_write (in time order, as its head requires)
 and into an embedded-Redis TelemetryStore, then times a few query_range queries over
 HTTP against both, checks the answers are identical and prints medians and the ratio.
+meshfed is timed once per chunk decoder installed (``native``, then the ``numpy``
+fallback), interleaved in the same runs, so before/after figures share the machine's load,
+which is printed at the start and the end.
 
     .venv/bin/python bench/query_range.py [--series 1000] [--points 1000] [--runs 5]
+        [--decoders native,numpy]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import random
 import statistics
 import sys
@@ -28,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.* helpers
 from collectors._core.model import Sample
 from collectors.api.app import build_app
 from collectors.api.prometheus import PrometheusApiSettings
+from collectors.store import chunks
 from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.store import TelemetryStore
 from tests.helpers.prometheus_remote import remote_write, running_prometheus, serving_async
@@ -70,7 +76,19 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=1000)
     parser.add_argument("--points", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--decoders",
+        default=",".join(chunks.DECODERS),
+        help=f"chunk decoders to time meshfed with (installed: {','.join(chunks.DECODERS)})",
+    )
     args = parser.parse_args()
+    decoders = args.decoders.split(",")
+    for name in decoders:
+        if name not in chunks.DECODERS:
+            parser.error(
+                f"--decoders: {name!r} is not installed here ({', '.join(chunks.DECODERS)})"
+            )
+    print(f"load average at start: {_load()}")
     start, data = make(args.series, args.points)
     end = start + (args.points - 1) * STEP_MS
     print(f"{args.series * args.points:,} samples in {args.series} series")
@@ -105,25 +123,37 @@ def main() -> None:
             params_base = {"start": start / 1000, "end": end / 1000, "step": "60"}
             with httpx.Client(timeout=600) as client:
                 for query in QUERIES:
-                    times: dict[str, list[float]] = {"prometheus": [], "meshfed": []}
+                    targets = [("prometheus", prom, "")] + [
+                        (f"meshfed {d}", mesh, d) for d in decoders
+                    ]
+                    times: dict[str, list[float]] = {name: [] for name, _, _ in targets}
                     bodies: dict[str, object] = {}
                     for _ in range(args.runs):
-                        for name, url in (("prometheus", prom), ("meshfed", mesh)):
+                        for name, url, decoder in targets:
+                            if decoder:
+                                chunks.select_decoder(decoder)
                             t = time.monotonic()
                             r = client.get(
                                 f"{url}/api/v1/query_range", params={**params_base, "query": query}
                             )
                             times[name].append(time.monotonic() - t)
                             bodies[name] = r.json()["data"]["result"]
-                    same = _canon(bodies["prometheus"]) == _canon(bodies["meshfed"])
-                    p, m = (
-                        statistics.median(times["prometheus"]),
-                        statistics.median(times["meshfed"]),
-                    )
-                    print(
-                        f"{query}\n  prometheus {p * 1000:8.1f} ms  meshfed {m * 1000:8.1f} ms"
-                        f"  ratio {m / p:6.1f}x  identical={same}"
-                    )
+                    p = statistics.median(times["prometheus"])
+                    print(f"{query}\n  prometheus {p * 1000:8.1f} ms")
+                    first = targets[1][0]
+                    for name, _, _ in targets[1:]:
+                        m = statistics.median(times[name])
+                        same = _canon(bodies["prometheus"]) == _canon(bodies[name])
+                        exact = bodies[name] == bodies[first]  # decoders: the same JSON exactly
+                        print(
+                            f"  {name:<18} {m * 1000:8.1f} ms  ratio {m / p:5.2f}x"
+                            f"  identical={same}  same-as-{first.split()[-1]}={exact}"
+                        )
+    print(f"load average at end: {_load()}")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _canon(result: object) -> object:

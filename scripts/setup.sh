@@ -47,6 +47,9 @@ otel_proto=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.versio
 .venv/bin/python -c 'from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope' \
   || { echo "error: opentelemetry-proto is shadowed by another package's copy" >&2; exit 1; }
 
+step "native chunk decoder (Rust, cached; without cargo the numpy decoder is used)"
+bash native/build.sh
+
 step "generated code (gRPC stubs)"
 bash scripts/gen-protos.sh
 

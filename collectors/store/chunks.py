@@ -5,10 +5,15 @@ decode them fast. So every per-sample step runs in C: on the write side ``struct
 columns, big-integer arithmetic turns whole columns into XOR/delta streams in one operation
 (lanes never carry because deltas of sorted timestamps are non-negative and XOR has no carry),
 byte planes are split and merged with strided slices (the "shuffle" of Blosc), and ``zlib``
-squeezes the mostly-zero planes. The read side (``decode_many``) is numpy: a query decodes
-thousands of chunks, so chunks of the same shape are unshuffled, un-delta'd and un-XOR'd
-together as the rows of one 2-D array. Values round-trip bit for bit, NaN payloads included
-(Prometheus's stale marker ``0x7ff0000000000002``), because no value is ever converted.
+squeezes the mostly-zero planes. The read side (``decode_many``) decodes the thousands of
+chunks of a query in one call of the native decoder (``meshfed_native``, Rust, built by
+``make setup`` from ``native/``): one inflate and one pass per chunk with the GIL released,
+written into buffers numpy wraps without a copy. Where no Rust toolchain built it, the numpy
+decoder below runs instead, with the same results (a unit test runs both on the same chunks
+and compares them bit for bit): chunks of the same shape are unshuffled, un-delta'd and
+un-XOR'd together as the rows of one 2-D array. Values round-trip bit for bit, NaN payloads
+included (Prometheus's stale marker ``0x7ff0000000000002``), because no value is ever
+converted. See docs/adr/0015-native-chunk-decoding.md.
 
 Chunk layout (version 1)::
 
@@ -33,13 +38,25 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
 
 from collectors._core.errors import ChunkError
+
+
+def _load_native() -> Callable[[Sequence[bytes]], tuple[bytes, bytes, bytes]] | None:
+    try:
+        from meshfed_native import decode_many  # noqa: PLC0415 - optional, built by make setup
+    except ImportError:  # no Rust toolchain where this was installed: the numpy decoder runs
+        return None
+    native: Callable[[Sequence[bytes]], tuple[bytes, bytes, bytes]] = decode_many
+    return native
+
+
+_native_decode = _load_native()
 
 VERSION = 1
 RECORD_SIZE = 16
@@ -195,11 +212,12 @@ def _decode_group(
     return timestamps, np.bitwise_xor.accumulate(lanes, axis=1)
 
 
-def decode_many(
-    blobs: Sequence[bytes],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[np.int64]]:
-    """Decode chunks in one go: concatenated timestamps, value bits (native uint64, bit-exact)
-    and each chunk's sample count, in the order of ``blobs``."""
+Decoded = tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[np.int64]]
+"""Concatenated timestamps, value bits (native uint64, bit-exact), each chunk's sample count."""
+
+
+def decode_many_numpy(blobs: Sequence[bytes]) -> Decoded:
+    """``decode_many`` in numpy: the fallback where ``meshfed_native`` is not installed."""
     parsed = [_parse(blob) for blob in blobs]
     counts = np.array([p[0] for p in parsed], dtype=np.int64)
     groups: dict[tuple[int, int], list[int]] = {}
@@ -218,6 +236,47 @@ def decode_many(
         for j, i in enumerate(members):
             ts_rows[i], bit_rows[i] = ts[j], vb[j]
     return np.concatenate(ts_rows), np.concatenate(bit_rows), counts
+
+
+def decode_many_native(blobs: Sequence[bytes]) -> Decoded:
+    """``decode_many`` by ``meshfed_native``; the arrays are read-only views of its buffers."""
+    if _native_decode is None:
+        raise RuntimeError(
+            "meshfed_native is not installed; build it with `make setup` (needs cargo)"
+        )
+    try:
+        ts, bits, counts = _native_decode(blobs)
+    except ValueError as exc:
+        raise ChunkError(str(exc)) from exc
+    return (
+        np.frombuffer(ts, dtype=np.int64),
+        np.frombuffer(bits, dtype=np.uint64),
+        np.frombuffer(counts, dtype=np.int64),
+    )
+
+
+DECODERS: dict[str, Callable[[Sequence[bytes]], Decoded]] = {"numpy": decode_many_numpy}
+"""The decoders installed here, by name; ``native`` first when it is."""
+if _native_decode is not None:
+    DECODERS = {"native": decode_many_native, **DECODERS}
+_decoder = next(iter(DECODERS))
+
+
+def select_decoder(name: str) -> str:
+    """Make ``decode_many`` use decoder ``name`` (benchmarks compare them); returns the
+    previous one's name."""
+    global _decoder  # one process-wide choice, read on every call
+    if name not in DECODERS:
+        raise ValueError(f"unknown chunk decoder {name!r}; installed here: {sorted(DECODERS)}")
+    previous, _decoder = _decoder, name
+    return previous
+
+
+def decode_many(blobs: Sequence[bytes]) -> Decoded:
+    """Decode chunks in one go: concatenated timestamps, value bits (native uint64, bit-exact)
+    and each chunk's sample count, in the order of ``blobs``. Corrupt chunks raise
+    ``ChunkError``."""
+    return DECODERS[_decoder](blobs)
 
 
 _RECORD_DTYPE = np.dtype([("t", ">i8"), ("v", ">u8")])

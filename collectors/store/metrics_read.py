@@ -12,7 +12,7 @@ need complete data) or says ``truncated`` (``series``, label pages).
 
 from __future__ import annotations
 
-from array import array
+import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -22,9 +22,9 @@ import numpy.typing as npt
 from collectors._core.errors import LimitExceededError
 from collectors.promql.source import LabelMatcher, Page, SeriesData
 from collectors.store import keys
-from collectors.store.chunks import decode_many, decode_records
 from collectors.store.config import ChunkSettings, LimitSettings, TierSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
+from collectors.store.metrics_columns import Part, assemble
 from collectors.store.metrics_lua import Script, run_pipelined
 from collectors.store.metrics_model import (
     Segment,
@@ -187,41 +187,40 @@ class SeriesReader:
         ]
 
     async def fetch_columns(self, ids: Ids, segments: Sequence[Segment]) -> list[Columns]:
-        """``fetch`` as numpy columns: every chunk of the answer is decoded in one batch."""
+        """``fetch`` as numpy columns: views of one pair of arrays, decoded in one batch."""
+        return (await self._columns(ids, segments))[0]
+
+    async def _columns(
+        self, ids: Ids, segments: Sequence[Segment]
+    ) -> tuple[list[Columns], npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
+        """Per-series columns and the two arrays they are consecutive views of."""
         if not segments or not ids:
-            return []
+            return [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
         layout, blobs = await self._read_raw(ids, segments)
-        all_ts, all_bits, counts = decode_many(blobs)
-        offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
+        timestamps, bits, kept = assemble(
+            blobs,
+            [
+                Part(first, count, head, seg.start_ms, seg.end_ms)
+                for *_, parts in layout
+                for seg, first, count, head in parts
+            ],
+        )
+        if len(timestamps) > self._limits.max_points_per_query:
+            raise LimitExceededError(
+                f"the query reads more than limits.max_points_per_query"
+                f" ({self._limits.max_points_per_query}) samples; shorten the range"
+            )
         out: list[Columns] = []
-        points = 0
+        at, part = 0, 0
         for shard, member, label_blob, parts in layout:
-            ts_parts: list[npt.NDArray[np.int64]] = []
-            bit_parts: list[npt.NDArray[np.uint64]] = []
-            for seg, first, count, head in parts:
-                lo, hi = int(offsets[first]), int(offsets[first + count])
-                seg_ts, seg_bits = all_ts[lo:hi], all_bits[lo:hi]
-                if head:
-                    head_ts, head_bits = decode_records(head)
-                    seg_ts = np.concatenate((seg_ts, head_ts))
-                    seg_bits = np.concatenate((seg_bits, head_bits))
-                a, b = np.searchsorted(seg_ts, (seg.start_ms, seg.end_ms + 1))
-                if a < b:
-                    ts_parts.append(seg_ts[a:b])
-                    bit_parts.append(seg_bits[a:b])
-            if not ts_parts:
-                continue
-            timestamps = ts_parts[0] if len(ts_parts) == 1 else np.concatenate(ts_parts)
-            bits = bit_parts[0] if len(bit_parts) == 1 else np.concatenate(bit_parts)
-            points += len(timestamps)
-            if points > self._limits.max_points_per_query:
-                raise LimitExceededError(
-                    f"the query reads more than limits.max_points_per_query"
-                    f" ({self._limits.max_points_per_query}) samples; shorten the range"
+            n = sum(kept[part : part + len(parts)])
+            part += len(parts)
+            if n:
+                out.append(
+                    (shard, member.decode(), label_blob, timestamps[at : at + n], bits[at : at + n])
                 )
-            out.append((shard, member.decode(), label_blob, timestamps, bits))
-        return out
+            at += n
+        return out, timestamps, bits
 
     async def _read_raw(self, ids: Ids, segments: Sequence[Segment]) -> tuple[_Layout, list[bytes]]:
         """Labels, chunk blobs and heads of every series; blobs in one list, in order."""
@@ -265,18 +264,25 @@ class SeriesReader:
     async def load(self, ids: Ids, segments: Sequence[Segment]) -> list[SeriesData]:
         """Labels and samples of ``ids`` in the segments, sorted by labels.
 
-        Samples come as ``array('q')`` / ``array('d')``: real sequences that numpy (the
-        query engine) reads without a copy, and that keep NaN payloads bit for bit.
+        Samples come as ``memoryview`` slices (formats ``q`` and ``d``) of one array per
+        column: real sequences that numpy (the query engine) reads without a copy, and that
+        keep NaN payloads bit for bit.
         """
+        columns, timestamps, bits = await self._columns(ids, segments)
+        all_ts = timestamps.data.cast("B").cast("q")
+        all_values = bits.data.cast("B").cast("d")
         out: list[tuple[list[str], SeriesData]] = []
-        for _shard, _id, label_blob, timestamps, bits in await self.fetch_columns(ids, segments):
+        at = 0
+        # one JSON parse for every label set (each is a flat [name, value, ...] array)
+        blobs = [c[2] for c in columns if c[2] is not None]
+        flats = iter(json.loads(b"[" + b",".join(blobs) + b"]"))
+        for _shard, _id, label_blob, series_ts, _bits in columns:
+            start, at = at, at + len(series_ts)
             if label_blob is None:
                 continue  # removed by retention while we read
-            flat = labels_from_json(label_blob)
-            data = SeriesData(
-                flat, array("q", timestamps.tobytes()), array("d", bits.view(np.float64).tobytes())
-            )
-            out.append(([x for kv in flat.items() for x in kv], data))
+            flat = next(flats)
+            labels = dict(zip(flat[::2], flat[1::2], strict=True))
+            out.append((flat, SeriesData(labels, all_ts[start:at], all_values[start:at])))
         out.sort(key=lambda pair: pair[0])
         return [data for _, data in out]
 
