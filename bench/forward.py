@@ -14,9 +14,11 @@ than the rate on a shared machine). ``LogStore.write_logs`` alone is measured as
 store's ceiling, without parsing, pipeline or sockets). The load average is printed before
 and after: figures from a loaded machine are not comparable with quiet ones. Times are
 integer seconds, or with ``--event-time`` EventTime (ext 0, what Fluentd and Fluent Bit
-send). Bounded: ``--events`` in total, a 300 s timeout.
+send). ``--cluster NAME`` sets the collector's cluster and region labels, as a deployment
+does (the pipeline then adds them to every record's resource). Bounded: ``--events`` in
+total, a 300 s timeout.
 Usage: ``python bench/forward.py [--events 200000] [--batch 1000] [--connections 4]
-[--event-time]``.
+[--event-time] [--cluster c1]``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from prometheus_client import CollectorRegistry
 from collectors._core.model import LogRecord, Severity
 from collectors.app.collector import Collector
 from collectors.app.config import CollectorConfig, HttpSettings
+from collectors.pipeline.normalize import ResourceSettings
+from collectors.pipeline.pipeline import PipelineSettings
 from collectors.receivers.forward.config import ForwardSettings
 from collectors.receivers.forward.receiver import ForwardReceiver
 from collectors.store.config import RedisSettings, StoreSettings
@@ -83,7 +87,7 @@ def client(port: int, events: int, batch: int, connection: int, event_time: bool
                     break
 
 
-async def run(events: int, batch: int, connections: int, event_time: bool) -> None:
+async def run(events: int, batch: int, connections: int, event_time: bool, cluster: str) -> None:
     print(f"load average before: {os.getloadavg()}; cores: {os.cpu_count()}", flush=True)
     data_dir = Path(tempfile.mkdtemp(prefix="mf-bench-forward-"))
     registry = CollectorRegistry()
@@ -95,6 +99,9 @@ async def run(events: int, batch: int, connections: int, event_time: bool) -> No
             statsd=None,
             otlp=None,
             forward=ForwardSettings(listen="127.0.0.1:0"),
+            pipeline=PipelineSettings(
+                resource=ResourceSettings(cluster=cluster, region="r1" if cluster else "")
+            ),
         ),
         registry=registry,
     )
@@ -138,7 +145,8 @@ async def run(events: int, batch: int, connections: int, event_time: bool) -> No
         print(
             f"forward: {int(stored or 0)} events stored+acked in {elapsed:.2f} s = {rate:,.0f}/s"
             f" (batch {batch}, {connections} connections"
-            f"{', EventTime' if event_time else ''}); receiver process CPU"
+            f"{', EventTime' if event_time else ''}{f', cluster {cluster}' if cluster else ''});"
+            " receiver process CPU"
             f" {cpu / max(stored or 0, 1) * 1e6:.2f} µs/event"
         )
         await store_only(store, min(events, 100_000), batch)
@@ -220,8 +228,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--event-time", action="store_true", help="EventTime instead of int")
+    parser.add_argument("--cluster", default="", help="the collector's cluster label")
     args = parser.parse_args()
-    asyncio.run(run(args.events, args.batch, args.connections, args.event_time))
+    asyncio.run(run(args.events, args.batch, args.connections, args.event_time, args.cluster))
 
 
 if __name__ == "__main__":

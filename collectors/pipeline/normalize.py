@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from collectors._core.errors import ConfigError, PermanentError
+from collectors._core.log_batch import LogBatch
 from collectors._core.model import CLUSTER_LABEL, REGION_LABEL, LogRecord, Sample, Span
 from collectors._core.series_batch import SeriesBatch, SeriesLabels
 
@@ -127,6 +128,24 @@ def add_to_spans(spans: Sequence[Span], extra: Mapping[str, str]) -> list[Span]:
 def add_to_logs(records: Sequence[LogRecord], extra: Mapping[str, str]) -> list[LogRecord]:
     """``records`` whose resource has each ``extra`` attribute it lacked."""
     return _add_resource(records, extra)
+
+
+def add_to_log_batch(batch: LogBatch, extra: Mapping[str, str]) -> LogBatch:
+    """``batch`` whose parts' resources have each ``extra`` attribute they lacked (merged
+    once per distinct resource object, so parts that shared one keep sharing the result)."""
+    if not extra:
+        return batch
+    merged: dict[int, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+    parts = []
+    for part in batch.parts:
+        resource = part.resource
+        hit = merged.get(id(resource))
+        if hit is None or hit[0] is not resource:
+            missing = {k: v for k, v in extra.items() if resource.get(k) in (None, "")}
+            hit = (resource, {**resource, **missing} if missing else resource)
+            merged[id(resource)] = hit
+        parts.append(part if hit[1] is resource else part.with_resource(hit[1]))
+    return LogBatch(parts)
 
 
 def _add_resource(records: Sequence[R], extra: Mapping[str, str]) -> list[R]:

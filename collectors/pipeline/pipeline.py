@@ -10,7 +10,9 @@ one store write per signal (group commit, :mod:`collectors.pipeline.batcher`).
 Samples arrive either as ``Sample`` records (``write_samples``) or as a columnar
 ``SeriesBatch`` (``write_series``, remote_write): the latter is normalized once per series
 object and written through its own coalescer, so neither path pays for the other's shape.
-Each of the two sample queues is bounded by ``max_queued_samples``.
+Each of the two sample queues is bounded by ``max_queued_samples``. Log records travel as
+a columnar ``LogBatch`` (:mod:`collectors._core.log_batch`; other sequences are converted
+on entry), so resource labels are merged once per part, not once per record.
 
 When batches of several callers were merged, a caller's ``WriteResult`` is its share of
 the merged result, apportioned by sample count (largest remainder): totals stay exact,
@@ -26,6 +28,7 @@ from typing import Any
 
 from collectors._core.component import SeriesSink, WriteResult
 from collectors._core.errors import ConfigError
+from collectors._core.log_batch import LogBatch
 from collectors._core.model import LogRecord, MetricMetadata, Sample, Span
 from collectors._core.selfmetrics import ReceiverMetrics
 from collectors._core.series_batch import SeriesBatch, merge_batches
@@ -34,7 +37,7 @@ from collectors.pipeline.memory import MemoryLimiter, MemorySettings
 from collectors.pipeline.normalize import (
     ResourceSettings,
     SeriesNormalizer,
-    add_to_logs,
+    add_to_log_batch,
     add_to_samples,
     add_to_spans,
     check_samples,
@@ -170,7 +173,17 @@ class Pipeline:
         self._normalize_series = SeriesNormalizer(extra=self._extra)
         self._metadata = self._records(settings, "metadata", store.write_metadata)
         self._spans = self._records(settings, "spans", store.write_spans)
-        self._logs = self._records(settings, "logs", store.write_logs)
+        self._logs = BatchCoalescer[LogBatch, None](  # columnar: see LogBatch
+            signal="logs",
+            write=store.write_logs,
+            split=_none_split,
+            combine=_none_combine,
+            cut=LogBatch.split,
+            join=LogBatch.merge,
+            max_items=b.max_records,
+            max_queued_items=b.max_queued_records,
+            **common,  # type: ignore[arg-type]
+        )
         self._all: tuple[BatchCoalescer[Any, Any], ...] = (
             self._samples,
             self._series,
@@ -235,4 +248,4 @@ class Pipeline:
 
     async def write_logs(self, records: Sequence[LogRecord]) -> None:
         self._admit(len(records))
-        await self._logs.submit(add_to_logs(records, self._extra))
+        await self._logs.submit(add_to_log_batch(LogBatch.of(records), self._extra))

@@ -24,10 +24,17 @@ from typing import Any
 
 import redis.exceptions as rexc
 
-from collectors._core.model import LogRecord, TraceId
+from collectors._core.log_batch import LogBatch, LogColumns
+from collectors._core.model import CLUSTER_LABEL, LogRecord, TraceId
 from collectors.store import keys
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
-from collectors.store.log_codec import RowFilter, decode_entry, encode_entry
+from collectors.store.log_codec import (
+    EncodedEntry,
+    RowFilter,
+    decode_entry,
+    encode_stream,
+    split_bounds,
+)
 from collectors.store.trace_logs_settings import LogSettings
 
 log = logging.getLogger(__name__)
@@ -117,8 +124,8 @@ class LogResult:
     truncated: bool
 
 
-# One stream's append: key, the entries' records (in entry order), script arguments.
-_Append = tuple[str, list[list[LogRecord]], list[Any]]
+# One stream's append: key, its encoded entries (in order), script arguments.
+_Append = tuple[str, list[EncodedEntry], list[Any]]
 
 
 def _text(value: Any) -> str:
@@ -137,27 +144,11 @@ def split_entries(
     items: Sequence[LogRecord], size: int, span_ns: int
 ) -> list[tuple[int, list[LogRecord]]]:
     """Consecutive groups of at most ``size`` records whose times lie within ``span_ns``,
-    each with its earliest time (unix ns)."""
-    groups: list[tuple[int, list[LogRecord]]] = []
-    group: list[LogRecord] = []
-    lo = hi = 0
-    for record in items:
-        t = record.time_unix_nano
-        if group and (
-            len(group) >= size or (t > hi and t - lo > span_ns) or (t < lo and hi - t > span_ns)
-        ):
-            groups.append((lo, group))
-            group = []
-        if not group:
-            lo = hi = t
-        elif t < lo:
-            lo = t
-        elif t > hi:
-            hi = t
-        group.append(record)
-    if group:
-        groups.append((lo, group))
-    return groups
+    each with its earliest time (unix ns); see ``log_codec.split_bounds``."""
+    times = [record.time_unix_nano for record in items]
+    return [
+        (base, list(items[start:stop])) for start, stop, base in split_bounds(times, size, span_ns)
+    ]
 
 
 class _Registered:
@@ -203,27 +194,33 @@ class LogStore:
 
         Raises ``StoreUnavailableError`` (retryable) when Redis is unreachable or refuses,
         ``PermanentError`` when a record cannot be encoded (bad trace or span id).
+        Works on columns (a ``LogBatch``; other sequences are converted): records are grouped
+        per stream a part at a time, since a part shares its tag and resource (so cluster).
         """
         s = self._settings
         now_ms = int(self._clock() * 1000)
         min_ms = now_ms - s.retention_s * 1000
         min_ns = min_ms * _NS_PER_MS
-        streams: dict[tuple[str, str], list[LogRecord]] = defaultdict(list)
-        for record in records:
-            if record.time_unix_nano < min_ns:
-                self.expired_dropped += 1
-                continue
-            streams[(record.cluster, record.tag)].append(record)
+        streams: dict[tuple[str, str], list[LogColumns]] = defaultdict(list)
+        for part in LogBatch.of(records).parts:
+            if min(part.times) < min_ns:
+                keep = [t >= min_ns for t in part.times]
+                self.expired_dropped += keep.count(False)
+                part = part.select(keep)  # noqa: PLW2901 -- the part without expired rows
+                if not len(part):
+                    continue
+            cluster = part.resource.get(CLUSTER_LABEL)
+            streams[(cluster if isinstance(cluster, str) else "", part.tag)].append(part)
         if not streams:
             return
         cap = now_ms + s.max_future_skew_s * 1000
         appends: list[_Append] = []
-        for (cluster, tag), items in streams.items():
+        for (cluster, tag), parts in streams.items():
             args: list[Any] = [min_ms, cap, s.retention_s]
-            entries = split_entries(items, s.write_chunk, s.entry_span_ms * _NS_PER_MS)
-            for base, entry in entries:
-                args += (base // _NS_PER_MS, encode_entry(tag, base, entry))
-            appends.append((keys.log_stream_key(cluster, tag), [e for _, e in entries], args))
+            entries = encode_stream(tag, parts, s.write_chunk, s.entry_span_ms * _NS_PER_MS)
+            for entry in entries:
+                args += (entry.base_unix_nano // _NS_PER_MS, entry.blob)
+            appends.append((keys.log_stream_key(cluster, tag), entries, args))
         period = now_ms // (s.registry_refresh_s * 1000)
         pending = {
             json.dumps([cluster, tag]): f"{cluster}\n{tag}\n{period}"
@@ -268,9 +265,8 @@ class LogStore:
         refs: dict[str, list[str]] = defaultdict(list)
         for (key, entries, _), entry_ids in zip(appends, ids, strict=True):
             for entry, entry_id in zip(entries, entry_ids, strict=True):
-                for index, record in enumerate(entry):
-                    if record.trace_id:
-                        refs[record.trace_id].append(f"{key}\n{_text(entry_id)}\n{index}")
+                for index, traced in entry.traced:
+                    refs[traced].append(f"{key}\n{_text(entry_id)}\n{index}")
         if not refs:
             return
         pipe = self._redis.pipeline(transaction=False)

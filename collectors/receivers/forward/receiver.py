@@ -32,14 +32,14 @@ from collectors._core.errors import (
     RetryableError,
     StoreUnavailableError,
 )
-from collectors._core.model import LogRecord
+from collectors._core.log_batch import LogBatch
 from collectors._core.selfmetrics import ReceiverMetrics
 from collectors._kits.tasks import cancel_and_wait
 from collectors.receivers.forward import auth as forward_auth
 from collectors.receivers.forward.config import ForwardSettings
 from collectors.receivers.forward.protocol import msgpack_safe
 from collectors.receivers.forward.protocol.message import decode_message, entry_batches
-from collectors.receivers.forward.protocol.record import to_log_records
+from collectors.receivers.forward.protocol.record import to_log_columns
 
 log = logging.getLogger(__name__)
 
@@ -261,12 +261,16 @@ class ForwardReceiver:
         tag = message.tag
         try:
             for batch in entry_batches(message, self._limits, self._settings.max_batch_records):
-                records, skipped = to_log_records(
+                columns, skipped = to_log_columns(
                     tag, batch, now_ns=now_ns, max_depth=max_depth, observed_ns=now_ns
                 )
+                # Why: kept while the write is awaited, the decoded entry lists would survive
+                # into the GC's older generations and bring its full collections sooner; the
+                # columns hold all that is kept.
+                batch.clear()
                 invalid += skipped
-                if records:
-                    await self._write(records)
+                if len(columns):
+                    await self._write(LogBatch([columns]))
         finally:
             if invalid:
                 self._metrics.rejected("invalid_event", invalid)
@@ -274,7 +278,7 @@ class ForwardReceiver:
             return None
         return msgpack.packb({"ack": message.chunk}, use_bin_type=True)  # type: ignore[no-any-return]
 
-    async def _write(self, batch: list[LogRecord]) -> None:
+    async def _write(self, batch: LogBatch) -> None:
         n = len(batch)
         self._metrics.received(SIGNAL, n)
         self._in_flight += n

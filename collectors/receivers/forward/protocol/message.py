@@ -9,11 +9,13 @@ in lists of at most the receiver's batch size decoded by msgpack's C loop: a
 CompressedPackedForward payload is decompressed in 256 KiB steps and decoded as it goes, so
 memory stays at one step plus one batch of entries however large the payload, and a gzip
 bomb is refused as soon as its output passes ``max_decompressed_bytes``. Inside packed
-payloads an EventTime (ext 0, 8 bytes) is decoded straight to :class:`EventTime` (a
-``bytes`` holding the 8 bytes), not to ``msgpack.ExtType``, whose Python constructor cost
-more than decoding the rest of a small event. Turning one entry into a record is in
-:mod:`collectors.receivers.forward.protocol.record`; a bad *entry* is skipped by the caller
-(counted), a bad *message* raises :class:`collectors._core.errors.PermanentError`."""
+payloads every ext value (an EventTime is ext 0 of 8 bytes) is decoded to ``slice(code,
+data)`` (:data:`EXT`): msgpack calls its ``ext_hook`` once per value, and a Python function
+there (or ``msgpack.ExtType``'s Python constructor) cost more than decoding the rest of a
+small event, while ``slice`` is a C type that takes exactly two arguments. Turning entries
+into records is in :mod:`collectors.receivers.forward.protocol.record`; a bad *entry* is
+skipped by the caller (counted), a bad *message* raises
+:class:`collectors._core.errors.PermanentError`."""
 
 from __future__ import annotations
 
@@ -37,20 +39,14 @@ EVENT_TIME = struct.Struct(">II")
 _ENTRIES_STEP = 1024
 
 
-class EventTime(bytes):
-    """The 8 bytes (uint32 seconds, uint32 nanoseconds) of an EventTime ext (:func:`ext_hook`)."""
-
-    __slots__ = ()
-
-
-def ext_hook(code: int, data: bytes) -> Any:
-    """msgpack ``ext_hook`` for packed payloads: EventTime → :class:`EventTime`, else ExtType."""
-    if code == 0 and len(data) == 8:
-        return EventTime(data)
-    return msgpack.ExtType(code, data)
+EXT = slice
+"""What packed payloads decode an ext value to: ``slice(code, data)`` (``.start`` is the ext
+code, ``.stop`` its bytes). Only this module's :func:`entry_batches` produces them."""
+EXT_HOOK = slice
+"""The ``ext_hook`` of packed payloads (see :data:`EXT`)."""
 
 
-_TIME_TYPES = (int, float, EventTime, msgpack.ExtType, msgpack.Timestamp)
+_TIME_TYPES = (int, float, msgpack.ExtType, msgpack.Timestamp)
 
 
 class Mode(enum.Enum):
@@ -103,7 +99,7 @@ def decode_message(obj: Any) -> ForwardMessage:
     payload: Any
     if isinstance(second, list):
         mode, payload, rest = Mode.FORWARD, second, obj[2:]
-    elif second is None or isinstance(second, _TIME_TYPES):  # before bytes: EventTime is bytes
+    elif second is None or isinstance(second, _TIME_TYPES):
         if len(obj) < 3:
             raise PermanentError("a Message-mode message needs [tag, time, record]")
         mode, payload, rest = Mode.MESSAGE, (second, obj[2]), obj[3:]
@@ -152,7 +148,7 @@ def entry_batches(message: ForwardMessage, limits: ForwardLimits, size: int) -> 
         chunks: Iterator[bytes] = iter((payload,))
     else:
         chunks = gunzip_members(payload, max_bytes=limits.max_decompressed_bytes)
-    yield from msgpack_safe.batches(chunks, limits.msgpack, size, ext_hook=ext_hook)
+    yield from msgpack_safe.batches(chunks, limits.msgpack, size, ext_hook=EXT_HOOK)
 
 
 def entries(message: ForwardMessage, limits: ForwardLimits) -> Iterator[Any]:
@@ -210,14 +206,12 @@ def event_time_ns(value: Any, now_ns: int) -> int:
         if not 0 < value < MAX_SECONDS:  # also refuses NaN
             raise PermanentError(f"event time {value} out of range")
         return round(value * NS_PER_S)
-    if isinstance(value, msgpack.ExtType):
-        if value.code != 0 or len(value.data) != 8:
-            raise PermanentError(
-                f"ext type {value.code} of {len(value.data)} bytes is not an EventTime"
-            )
-        value = EventTime(value.data)
-    if isinstance(value, EventTime):
-        seconds, nanos = EVENT_TIME.unpack(value)
+    if isinstance(value, msgpack.ExtType | EXT):
+        ext: Any = value
+        code, data = (ext.start, ext.stop) if type(ext) is EXT else (ext.code, ext.data)
+        if code != 0 or len(data) != EVENT_TIME.size:
+            raise PermanentError(f"ext type {code} of {len(data)} bytes is not an EventTime")
+        seconds, nanos = EVENT_TIME.unpack(data)
         if nanos >= NS_PER_S:
             raise PermanentError(f"EventTime nanoseconds {nanos} out of range")
         return now_ns if seconds == 0 and nanos == 0 else seconds * NS_PER_S + nanos

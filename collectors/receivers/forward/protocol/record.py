@@ -1,4 +1,4 @@
-"""One Fluentd event ``[time, record]`` → :class:`collectors._core.model.LogRecord`.
+"""Fluentd events ``[time, record]`` → log records (columns of a ``LogBatch`` part).
 
 Pure. The mapping, kept simple and documented in docs/receivers/forward.md:
 
@@ -14,60 +14,53 @@ Pure. The mapping, kept simple and documented in docs/receivers/forward.md:
   maps inside arrays become JSON strings, integers outside int64 become strings, ext values
   their raw bytes. Nesting deeper than ``max_depth`` makes the event invalid.
 
-Speed (this is the Forward receiver's hot loop): the common event, a string body and flat
-fields, is converted without copying its map: the decoded map, minus the lifted fields,
-becomes the record's attributes, so the caller hands over freshly decoded entries and does not
-reuse them. Lifted keys are only looked for when the map has one (one C-level set test), and
-every other event takes the general path, which copies and flattens.
+Speed (this is the Forward receiver's hot loop): a uniform batch is converted column by
+column (:mod:`collectors.receivers.forward.protocol.columns`); the others event by event
+here, straight into columns (no ``LogRecord`` object per event). The common event, a string
+body and flat fields, is converted without copying its map: the decoded map, minus the
+lifted fields, becomes the record's attributes, so the caller hands over freshly decoded
+entries and does not reuse them. Lifted keys are only looked for when the map has one (one
+C-level set test), and every other event takes the general path, which copies and flattens.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, NoReturn
 
 import msgpack
 
 from collectors._core.errors import PermanentError
-from collectors._core.model import (
-    SEVERITY_NAMES,
-    AttributeValue,
-    LogRecord,
-    Severity,
-    SpanId,
-    TraceId,
-    severity_from_name,
+from collectors._core.log_batch import LogBatch, LogColumns
+from collectors._core.model import AttributeValue, LogRecord, Severity, SpanId, TraceId
+from collectors.receivers.forward.protocol.columns import (
+    BODY_KEYS,
+    FLAT_TYPES,
+    ID_KEYS,
+    INT64_MAX,
+    INT64_MIN,
+    LIFTED_KEYS,
+    SEVERITY_KEYS,
+    SPAN_ID_KEYS,
+    TRACE_ID_KEYS,
+    severity,
+    uniform_columns,
 )
 from collectors.receivers.forward.protocol.message import (
     EVENT_TIME,
+    EXT,
     MAX_SECONDS,
     NS_PER_S,
-    EventTime,
     event_time_ns,
 )
 
-BODY_KEYS = ("message", "log", "msg")
-SEVERITY_KEYS = ("level", "severity")
-TRACE_ID_KEYS = ("trace_id", "traceId")
-SPAN_ID_KEYS = ("span_id", "spanId")
-_ID_KEYS = frozenset(TRACE_ID_KEYS + SPAN_ID_KEYS)
-_LIFTED_KEYS = _ID_KEYS.union(SEVERITY_KEYS)
-_FLAT_TYPES = frozenset({str, float, bool, bytes, type(None)})  # and int64 ints
+__all__ = ["BODY_KEYS", "SEVERITY_KEYS", "to_log_columns", "to_log_record", "to_log_records"]
 
 _unpack_event_time = EVENT_TIME.unpack
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _HEX16 = re.compile(r"[0-9a-fA-F]{16}")
-# The usual spellings first (no str.lower() per event), any case through the fallback.
-_SEVERITY_BY_TEXT = {
-    text: number
-    for name, number in SEVERITY_NAMES.items()
-    for text in (name, name.upper(), name.capitalize())
-}
 
 
 def to_log_record(
@@ -77,180 +70,147 @@ def to_log_record(
 
     The entry's map is taken over (it may become the record's attributes).
     """
-    convert = _converter(tag, now_ns=now_ns, observed_ns=observed_ns, max_depth=max_depth)
-    return convert(entry)
+    columns, _ = to_log_columns(
+        tag, (entry,), now_ns=now_ns, max_depth=max_depth, observed_ns=observed_ns, strict=True
+    )
+    return columns.record(0)
 
 
 def to_log_records(
     tag: str, entries: Iterable[Any], *, now_ns: int, max_depth: int, observed_ns: int = 0
 ) -> tuple[list[LogRecord], int]:
-    """The records of ``entries`` and the number of invalid entries skipped.
+    """The records of ``entries`` and the number of invalid entries skipped (see
+    :func:`to_log_columns`; these records share one resource map)."""
+    columns, invalid = to_log_columns(
+        tag, entries, now_ns=now_ns, max_depth=max_depth, observed_ns=observed_ns
+    )
+    return list(LogBatch([columns])), invalid
 
-    The entries' maps are taken over; the records share one (empty) resource map, which the
-    store encodes once per stream entry instead of once per record.
+
+def to_log_columns(  # noqa: PLR0915 -- the hot loop, inlined on purpose
+    tag: str,
+    entries: Iterable[Any],
+    *,
+    now_ns: int,
+    max_depth: int,
+    observed_ns: int = 0,
+    strict: bool = False,
+) -> tuple[LogColumns, int]:
+    """The records of ``entries`` as columns (one part: this tag, one empty resource map)
+    and the number of invalid entries skipped; ``strict`` raises ``PermanentError`` instead.
+
+    The entries' maps are taken over. Why columns: a ``LogRecord`` per event cost as much
+    as the rest of the conversion, and the pipeline and store work on columns anyway.
     """
-    convert = _converter(tag, now_ns=now_ns, observed_ns=observed_ns, max_depth=max_depth)
-    records: list[LogRecord] = []
-    append = records.append
+    if type(entries) is list:  # a uniform batch: converted column by column
+        uniform = uniform_columns(tag, entries, observed_ns)
+        if uniform is not None:
+            return uniform, 0
+    times: list[int] = []
+    bodies: list[str] = []
+    numbers: list[Severity | int] = []
+    texts: list[str] = []
+    attributes: list[Mapping[str, AttributeValue]] = []
+    traces: dict[int, TraceId] = {}
+    spans: dict[int, SpanId] = {}
+    add_time, add_body, add_number = times.append, bodies.append, numbers.append
+    add_text, add_attributes = texts.append, attributes.append
+    unspecified = Severity.UNSPECIFIED
+    number: Severity
+    trace_id: str | None = None
+    span_id: str | None = None
     invalid = 0
     for entry in entries:
         if type(entry) is not list and not isinstance(entry, list | tuple):
+            if strict:
+                raise PermanentError("a Forward entry must be [time, record]")
             invalid += 1  # not even an array: counted without raising (a zeros bomb is 16 M)
             continue
+        general = False  # the general path converted the whole event
         try:
-            append(convert(entry))
-        except PermanentError:
-            invalid += 1
-    return records, invalid
-
-
-def _converter(
-    tag: str, *, now_ns: int, observed_ns: int, max_depth: int
-) -> Callable[[Any], LogRecord]:
-    """The entry → record function of one message (its constants bound once, not per event)."""
-    resource: dict[str, AttributeValue] = {}
-
-    def convert(entry: Any) -> LogRecord:
-        if (type(entry) is not list and not isinstance(entry, list | tuple)) or len(entry) != 2:
-            raise PermanentError("a Forward entry must be [time, record]")
-        time_value, record = entry
-        if type(record) is not dict and not isinstance(record, dict):
-            raise PermanentError("a Forward record must be a map")
-        kind = type(time_value)
-        if kind is int and 0 < time_value < MAX_SECONDS:
-            time_ns = time_value * NS_PER_S
-        elif kind is EventTime:
-            seconds, nanos = _unpack_event_time(time_value)
-            if nanos < NS_PER_S and (seconds or nanos):
-                time_ns = seconds * NS_PER_S + nanos
-            else:  # "now" or the error
+            if len(entry) != 2:
+                _invalid("a Forward entry must be [time, record]")
+            time_value, record = entry
+            if type(record) is not dict and not isinstance(record, dict):
+                _invalid("a Forward record must be a map")
+            kind = type(time_value)
+            if kind is int and 0 < time_value < MAX_SECONDS:
+                time_ns = time_value * NS_PER_S
+            elif kind is EXT and time_value.start == 0 and len(time_value.stop) == 8:
+                seconds, nanos = _unpack_event_time(time_value.stop)
+                if nanos < NS_PER_S and (seconds or nanos):
+                    time_ns = seconds * NS_PER_S + nanos
+                else:  # "now" or the error
+                    time_ns = event_time_ns(time_value, now_ns)
+            else:
                 time_ns = event_time_ns(time_value, now_ns)
-        else:
-            time_ns = event_time_ns(time_value, now_ns)
-        for key in BODY_KEYS:
-            body = record.get(key)
-            if type(body) is str:
-                break
-        else:  # the body is the JSON of the whole record, lifted fields included
-            return _general(
-                record,
-                time_ns,
-                tag=tag,
-                observed_ns=observed_ns,
-                max_depth=max_depth,
-                resource=resource,
-            )
-        del record[key]
-        severity: Severity = Severity.UNSPECIFIED
-        severity_text = ""
-        trace_id = span_id = None
-        if not _LIFTED_KEYS.isdisjoint(record):
-            for key in SEVERITY_KEYS:
-                value = record.get(key)
-                if type(value) is str:
-                    del record[key]
-                    severity_text = value
-                    severity = _SEVERITY_BY_TEXT.get(value) or _severity(value)
+            for key in BODY_KEYS:
+                body = record.get(key)
+                if type(body) is str:
                     break
-            if not _ID_KEYS.isdisjoint(record):
-                trace_id = _lift_id(record, TRACE_ID_KEYS, _HEX32, 16)
-                span_id = _lift_id(record, SPAN_ID_KEYS, _HEX16, 8)
-        attributes: dict[str, AttributeValue] = record
-        for key, value in record.items():  # flat (string keys, scalars kept as they are)?
-            kind = type(value)
-            if type(key) is not str or (
-                kind not in _FLAT_TYPES
-                and (kind is not int or not _INT64_MIN <= value <= _INT64_MAX)
-            ):
-                attributes = {}
-                _flatten(record, "", attributes, max_depth)
-                break
-        return _new_record(
-            time_ns,
-            body,
-            tag,
-            severity,
-            severity_text,
-            attributes,
-            resource,
-            TraceId(trace_id) if trace_id else None,
-            SpanId(span_id) if span_id else None,
-            observed_ns,
-        )
-
-    return convert
-
-
-_LOG_RECORD_FIELDS = (
-    "time_unix_nano",
-    "body",
-    "tag",
-    "severity_number",
-    "severity_text",
-    "attributes",
-    "resource",
-    "trace_id",
-    "span_id",
-    "observed_time_unix_nano",
-)
-if (
-    tuple(f.name for f in dataclasses.fields(LogRecord)) != _LOG_RECORD_FIELDS
-    or hasattr(LogRecord, "__post_init__")
-    or not hasattr(LogRecord, "__slots__")
-):  # fail at import, in every test: _new_record must learn the new shape
-    raise RuntimeError("LogRecord changed: update forward_record._new_record")
-_alloc = object.__new__
-_Setter = Callable[[LogRecord, Any], None]
-_SETTERS: tuple[_Setter, ...] = tuple(getattr(LogRecord, n).__set__ for n in _LOG_RECORD_FIELDS)
-(
-    _set_time,
-    _set_body,
-    _set_tag,
-    _set_severity,
-    _set_severity_text,
-    _set_attributes,
-    _set_resource,
-    _set_trace_id,
-    _set_span_id,
-    _set_observed,
-) = _SETTERS
+            else:  # the body is the JSON of the whole record, lifted fields included
+                body, number, severity_text, fields, trace_id, span_id = _general(record, max_depth)
+                general = True
+            if not general:
+                del record[key]
+                number = unspecified
+                severity_text = ""
+                if not LIFTED_KEYS.isdisjoint(record):
+                    for key in SEVERITY_KEYS:
+                        value = record.get(key)
+                        if type(value) is str:
+                            del record[key]
+                            severity_text = value
+                            number = severity(value)
+                            break
+                    if not ID_KEYS.isdisjoint(record):
+                        trace_id = _lift_id(record, TRACE_ID_KEYS, _HEX32, 16)
+                        span_id = _lift_id(record, SPAN_ID_KEYS, _HEX16, 8)
+                fields = record
+                for key, value in record.items():  # flat (string keys, scalars as they are)?
+                    kind = type(value)
+                    if type(key) is not str or (
+                        kind not in FLAT_TYPES
+                        and (kind is not int or not INT64_MIN <= value <= INT64_MAX)
+                    ):
+                        fields = {}
+                        _flatten(record, "", fields, max_depth)
+                        break
+        except PermanentError:
+            if strict:
+                raise
+            invalid += 1
+            trace_id = span_id = None
+            continue
+        if trace_id is not None:  # only now: an invalid event must leave no trace here
+            traces[len(times)] = TraceId(trace_id)
+            trace_id = None
+        if span_id is not None:
+            spans[len(times)] = SpanId(span_id)
+            span_id = None
+        add_time(time_ns)
+        add_body(body)
+        add_number(number)
+        add_text(severity_text)
+        add_attributes(fields)
+    n = len(times)
+    columns = LogColumns(
+        tag,
+        {},
+        times,
+        bodies,
+        numbers,
+        texts,
+        attributes,
+        [observed_ns] * n,
+        [traces.get(i) for i in range(n)] if traces else None,
+        [spans.get(i) for i in range(n)] if spans else None,
+    )
+    return columns, invalid
 
 
-def _new_record(  # noqa: PLR0917 -- one argument per LogRecord field
-    time_unix_nano: int,
-    body: str,
-    tag: str,
-    severity_number: Severity,
-    severity_text: str,
-    attributes: dict[str, AttributeValue],
-    resource: dict[str, AttributeValue],
-    trace_id: TraceId | None,
-    span_id: SpanId | None,
-    observed_time_unix_nano: int,
-) -> LogRecord:
-    """``LogRecord(...)``, the same frozen object, at half the cost (the hot loop's largest).
-
-    Why: a frozen dataclass's ``__init__`` sets each of its 10 fields through
-    ``object.__setattr__`` (~1.5 µs per record on the bench machine, as much as the rest of
-    the conversion); writing the slots through their descriptors costs half. Valid only for a
-    plain slotted dataclass without ``__post_init__``, which the check above enforces.
-    """
-    record = _alloc(LogRecord)
-    _set_time(record, time_unix_nano)
-    _set_body(record, body)
-    _set_tag(record, tag)
-    _set_severity(record, severity_number)
-    _set_severity_text(record, severity_text)
-    _set_attributes(record, attributes)
-    _set_resource(record, resource)
-    _set_trace_id(record, trace_id)
-    _set_span_id(record, span_id)
-    _set_observed(record, observed_time_unix_nano)
-    return record
-
-
-def _severity(text: str) -> Severity:
-    return severity_from_name(text) or Severity.UNSPECIFIED
+def _invalid(reason: str) -> NoReturn:
+    raise PermanentError(reason)
 
 
 def _lift_severity(fields: dict[str, Any]) -> tuple[Severity, str]:
@@ -258,40 +218,24 @@ def _lift_severity(fields: dict[str, Any]) -> tuple[Severity, str]:
         value = fields.get(key)
         if isinstance(value, str):
             del fields[key]
-            return _severity(value), value
+            return severity(value), value
     return Severity.UNSPECIFIED, ""
 
 
 def _general(
-    record: dict[str, Any],
-    time_ns: int,
-    *,
-    tag: str,
-    observed_ns: int,
-    max_depth: int,
-    resource: dict[str, AttributeValue],
-) -> LogRecord:
-    """An event without a string body: the body is the record's JSON (lifted fields included),
-    the attributes a flattened copy without the lifted fields."""
+    record: dict[str, Any], max_depth: int
+) -> tuple[str, Severity, str, dict[str, AttributeValue], str | None, str | None]:
+    """An event without a string body: the body is the record's JSON (lifted fields
+    included), the attributes a flattened copy without the lifted fields. Returns body,
+    severity, severity text, attributes, trace id and span id (hex or None)."""
     fields = dict(record)
-    severity, severity_text = _lift_severity(fields)
+    number, severity_text = _lift_severity(fields)
     trace_id = _lift_id(fields, TRACE_ID_KEYS, _HEX32, 16)
     span_id = _lift_id(fields, SPAN_ID_KEYS, _HEX16, 8)
     attributes: dict[str, AttributeValue] = {}
     _flatten(fields, "", attributes, max_depth)  # first: it bounds the depth json.dumps meets
     body = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-    return LogRecord(
-        time_unix_nano=time_ns,
-        body=body,
-        tag=tag,
-        severity_number=severity,
-        severity_text=severity_text,
-        attributes=attributes,
-        resource=resource,
-        trace_id=TraceId(trace_id) if trace_id else None,
-        span_id=SpanId(span_id) if span_id else None,
-        observed_time_unix_nano=observed_ns,
-    )
+    return body, number, severity_text, attributes, trace_id, span_id
 
 
 def _lift_id(
@@ -324,12 +268,12 @@ def _flatten(
 
 
 def _scalar(value: Any, depth: int) -> AttributeValue:
-    if isinstance(value, EventTime):  # an ext 0 value decoded by forward.ext_hook
-        return bytes(value)
+    if type(value) is EXT:  # an ext value of a packed payload: its bytes
+        return bytes(value.stop)
     if value is None or isinstance(value, str | bool | float | bytes):
         return value
     if isinstance(value, int):
-        return value if _INT64_MIN <= value <= _INT64_MAX else str(value)
+        return value if INT64_MIN <= value <= INT64_MAX else str(value)
     if isinstance(value, list):
         if depth <= 0:
             raise PermanentError("record nesting exceeds the depth limit")
@@ -360,8 +304,8 @@ def _check_depth(value: Any, depth: int) -> None:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, EventTime):  # as json encodes an ExtType: a (code, data) tuple
-        return [0, value.decode("utf-8", "replace")]
+    if type(value) is EXT:  # as json encodes an ExtType: a (code, data) tuple
+        return [value.start, bytes(value.stop).decode("utf-8", "replace")]
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, msgpack.ExtType):

@@ -15,14 +15,19 @@ from hypothesis import strategies as st
 
 from collectors._core.model import LogRecord, Severity
 from collectors.receivers.forward.protocol import msgpack_safe
+from collectors.receivers.forward.protocol.columns import uniform_columns
 from collectors.receivers.forward.protocol.message import (
-    EventTime,
+    EXT,
     ForwardLimits,
     Mode,
     decode_message,
     entry_batches,
 )
-from collectors.receivers.forward.protocol.record import to_log_records
+from collectors.receivers.forward.protocol.record import (
+    BODY_KEYS,
+    to_log_columns,
+    to_log_records,
+)
 
 LIMITS = ForwardLimits(max_message_bytes=1 << 20, max_decompressed_bytes=1 << 20)
 NOW = 1_700_000_999_000_000_000
@@ -91,7 +96,18 @@ def test_packed_eventtime_with_bad_nanoseconds_is_skipped() -> None:
 
 
 def test_eventtime_second_element_is_message_mode() -> None:
-    assert decode_message(["t", EventTime(b"\0" * 8), {}]).mode is Mode.MESSAGE
+    assert decode_message(["t", msgpack.ExtType(0, b"\0" * 8), {}]).mode is Mode.MESSAGE
+
+
+def test_packed_ext_values_are_decoded_to_code_and_bytes() -> None:
+    """msgpack builds packed payloads' ext values with a C type: slice(code, data)."""
+    wire = _pack(["t", _packed((_et(T, 7), {"msg": "m", "x": msgpack.ExtType(5, b"ab")}))])
+    message = decode_message(msgpack_safe.unpack_one(wire, LIMITS.msgpack))
+    ((time, record),) = next(entry_batches(message, LIMITS, 10))
+    assert (type(time), time.start, len(time.stop)) == (EXT, 0, 8)
+    assert record["x"] == EXT(5, b"ab")
+    (parsed,) = _parse(wire)
+    assert (parsed.time_unix_nano, parsed.attributes) == (T * 10**9 + 7, {"x": b"ab"})
 
 
 def test_batch_skips_and_counts_invalid_entries_and_shares_one_resource() -> None:
@@ -146,6 +162,27 @@ def test_first_valid_id_key_is_lifted_the_other_stays() -> None:
     assert record.trace_id == raw.hex()
     assert record.span_id is None
     assert record.attributes == {"trace_id": "xyz", "spanId": "0" * 16}
+
+
+def test_ids_of_a_skipped_event_stay_with_it() -> None:
+    span = "00f067aa0ba902b7"
+    entries_ = [
+        [T, {"msg": "deep", "trace_id": TRACE, "spanId": span, "a": {"b": {"c": {"d": 1}}}}],
+        [T, {"msg": "next"}],
+        [T, {"msg": "traced", "traceId": TRACE}],
+        [T, {"n": 1, "span_id": span}],  # the general path (no string body)
+    ]
+    columns, invalid = to_log_columns("t", entries_, now_ns=NOW, max_depth=3, observed_ns=5)
+    assert invalid == 1
+    assert columns.trace_ids == [None, TRACE, None]
+    assert columns.span_ids == [None, None, span]
+    assert columns.observed == [5, 5, 5]
+    assert columns.bodies == ["next", "traced", '{"n":1,"span_id":"00f067aa0ba902b7"}']
+
+
+def test_no_id_columns_without_ids() -> None:
+    columns, invalid = to_log_columns("t", [[T, {"msg": "m"}], 0], now_ns=NOW, max_depth=3)
+    assert (invalid, len(columns), columns.trace_ids, columns.span_ids) == (1, 1, None, None)
 
 
 def _reference(tag: str, time_ns: int, record: dict[str, Any]) -> LogRecord:
@@ -257,3 +294,71 @@ def test_records_follow_the_documented_rules(record: dict[str, Any]) -> None:
     wire = _pack(["t", _packed((T, record))])
     expected = _reference("t", T * 10**9, msgpack.unpackb(_pack(record)))
     assert _parse(wire) == [expected]
+
+
+_UNIFORM_KEYS = ["message", "log", "msg", "level", "severity", "agent", "n", "f", "ok"]
+_COLUMN_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "str": st.sampled_from(["info", "WARN", "Fatal", "eRrOr", "verbose", "GET /a 200"]),
+    "int": st.sampled_from([0, -1, 7, 2**63 - 1, -(2**63), 2**63, 2**64 - 1]),
+    "float": st.floats(allow_nan=False),
+    "bool": st.booleans(),
+    "nil": st.none(),
+    "any": _special_values | _flat_values,
+}
+
+
+@st.composite
+def _batches(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Batches that are mostly uniform (one value kind per key), sometimes not."""
+    keys = draw(st.lists(st.sampled_from(_UNIFORM_KEYS), max_size=5, unique=True))
+    kinds = {key: draw(st.sampled_from(sorted(_COLUMN_VALUES))) for key in keys}
+    body = draw(st.sampled_from(BODY_KEYS))  # mostly a string body: the column path
+    if draw(st.integers(0, 4)):
+        keys.insert(draw(st.integers(0, len(keys))), body)
+        kinds[body] = "str"
+    records = []
+    for _ in range(draw(st.integers(1, 6))):
+        record = {}
+        for key in dict.fromkeys(keys):
+            if draw(st.integers(0, 29)) == 0:  # now and then an odd one out
+                if draw(st.booleans()):
+                    continue
+                record[key] = draw(_COLUMN_VALUES["any"])
+            else:
+                record[key] = draw(_COLUMN_VALUES[kinds[key]])
+        records.append(record)
+    return records
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_batches(), st.sampled_from(["int", "same-int", "eventtime"]))
+def test_whole_batches_follow_the_documented_rules(
+    records: list[dict[str, Any]], times: str
+) -> None:
+    """Uniform batches are converted column by column: the records are the same."""
+    events = []
+    expected = []
+    for i, record in enumerate(records):
+        seconds = T if times == "same-int" else T + i
+        wire_time: Any = _et(seconds, 5) if times == "eventtime" else seconds
+        time_ns = seconds * 10**9 + (5 if times == "eventtime" else 0)
+        events.append((wire_time, record))
+        expected.append(_reference("t", time_ns, msgpack.unpackb(_pack(record))))
+    message = decode_message(
+        msgpack_safe.unpack_one(_pack(["t", _packed(*events)]), LIMITS.msgpack)
+    )
+    (batch,) = entry_batches(message, LIMITS, 100)
+    got, invalid = to_log_records("t", batch, now_ns=NOW, max_depth=LIMITS.max_depth)
+    assert (got, invalid) == (expected, 0)
+
+
+def test_a_uniform_batch_takes_the_column_path() -> None:
+    batch = [[T, {"message": "m", "level": "warn", "n": i}] for i in range(3)]
+    columns = uniform_columns("t", batch, 9)
+    assert columns is not None
+    assert (columns.bodies, columns.severity_texts) == (["m"] * 3, ["warn"] * 3)
+    assert columns.attributes == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert uniform_columns("t", [[T, {"message": "m", "": {"a": 1}}]], 9) is None  # nested
+    mixed = [[T, {"message": "m"}], [T, {"log": "l"}]]
+    assert uniform_columns("t", mixed, 9) is None
+    assert mixed == [[T, {"message": "m"}], [T, {"log": "l"}]]  # untouched when refused
