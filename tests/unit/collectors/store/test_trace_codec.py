@@ -94,6 +94,56 @@ def test_batches_are_deduplicated_sorted_and_bounded() -> None:
     assert truncated
 
 
+def realistic_trace(n: int) -> list[Span]:
+    """Ten spans of one trace over three services, attributes as HTTP instrumentation sets."""
+    return [
+        full_span(
+            i,
+            trace_id=TraceId(f"{n:032x}"),
+            name=f"GET /api/items/{{id}} {i % 3}",
+            attributes={"http.method": "GET", "http.status_code": 200, "user.id": n * 10 + i},
+            resource={"service.name": f"svc-{i % 3}", "k8s.pod.name": f"svc-{i % 3}-7f9c"},
+            events=(),
+            links=(),
+        )
+        for i in range(1, 11)
+    ]
+
+
+def test_stored_batches_are_compressed_and_much_smaller() -> None:
+    spans = realistic_trace(7)
+    stored = encode_batch(spans)
+    plain = spans_to_otlp(spans).SerializeToString()
+    assert stored.startswith(b"\x28\xb5\x2f\xfd")  # a zstd frame
+    assert len(stored) * 2 < len(plain)
+    assert decode_batches([stored], max_spans=100) == (spans, False)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param(lambda s: [spans_to_otlp(s).SerializeToString()], id="plain-only"),
+        pytest.param(
+            lambda s: [spans_to_otlp(s[:4]).SerializeToString(), encode_batch(s[4:])],
+            id="plain-then-compressed",
+        ),
+    ],
+)
+def test_batches_stored_before_compression_are_still_read(stored: Any) -> None:
+    spans = realistic_trace(8)
+    assert decode_batches(stored(spans), max_spans=100) == (spans, False)
+
+
+def test_a_corrupt_compressed_batch_is_skipped() -> None:
+    spans = realistic_trace(9)
+    good = encode_batch(spans)
+    corrupt = good[:4] + b"\x00" * 8 + good[12:]
+    assert decode_batches([corrupt, good[: len(good) // 2], good], max_spans=100) == (
+        spans,
+        False,
+    )
+
+
 def test_resource_and_scope_are_written_once_per_group() -> None:
     spans = [full_span(n) for n in range(1, 4)] + [full_span(9, resource={"service.name": "b"})]
     data = spans_to_otlp(spans)
