@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from meshfed.sandbox.layout import Topology  # noqa: E402
 from meshfed.sandbox.manager import Sandbox  # noqa: E402
 from tests.helpers.federator_harness import wait_for  # noqa: E402
-from tests.integration.console import world  # noqa: E402
+from tests.integration.console import browser, scale, world  # noqa: E402
 
 NAMESPACE = "console-bench"
 
@@ -65,10 +65,10 @@ def main() -> None:
             console, url = world.start_console(federator, collector, work)
             started.append(console)
             t0 = time.monotonic()
-            world.create_scale_services(sandbox.kubeconfig, NAMESPACE, args.services, clusters)
+            scale.create_scale_services(sandbox.kubeconfig, NAMESPACE, args.services, clusters)
             wait_for(
                 "every service federated",
-                lambda: world.listed_count(federator.grpc, NAMESPACE) == args.services,
+                lambda: scale.listed_count(federator.grpc, NAMESPACE) == args.services,
                 timeout=600,
                 interval=2,
             )
@@ -78,8 +78,8 @@ def main() -> None:
                 start = time.perf_counter()
                 rows = len(httpx.get(f"{url}/api/services", timeout=60).json()["services"])
                 api.append((time.perf_counter() - start) * 1000)
-            with world.browser() as chromium:
-                page = world.services_page_load_ms(chromium, url, args.services, runs=args.runs)
+            with browser.browser() as chromium:
+                page = scale.services_page_load_ms(chromium, url, args.services, runs=args.runs)
             print(
                 f"/api/services ({rows} rows x 3 clusters): median {statistics.median(api):.0f}"
                 f" ms, runs {', '.join(f'{t:.0f}' for t in api)}"

@@ -14,7 +14,8 @@ Service's port to a new number - and takes, per other cluster, the time from jus
 the patch to the ServiceEntry with that port arriving on a watch in that cluster. The
 federator is then stopped and a plain loop does the same changes itself: patch, render with
 the federator's pure code over caches listed once, server-side apply every manifest to every
-cluster concurrently (as the federator does), timed by the same watches.
+cluster concurrently (as the federator does), timed by the same watches
+(``bench/propagation_watch.py``).
 Federator RSS is read from /proc (VmRSS, VmHWM), the apiservers' and etcd's from the
 sandbox's process records, the machine's load average at every phase. The sandbox is
 always stopped.
@@ -28,13 +29,11 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import random
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,116 +52,21 @@ from bench.federator_workload import (
     raw_clients,
     sandbox_rss_mib,
 )
+from bench.propagation_watch import Watchers, run_changes, summary
 from federator.core.config import ClusterSettings, FederationConfig
 from federator.core.config_parse import load_config
 from federator.core.desired import compute_desired
 from federator.core.mapping import SERVICES
 from federator.core.model import ClusterId, ServiceKey
-from federator.core.render import object_name, render_cluster
-from federator.kube.client import SERVICE_ENTRIES, KubeClient
+from federator.core.render import render_cluster
+from federator.kube.client import KubeClient
 from federator.kube.clusters import build_clients
 from federator.reactor.world import CacheWorld, snapshot
-from federator.reconcile.owned import OWNED_SELECTOR, list_owned
+from federator.reconcile.owned import list_owned
 from meshfed.sandbox.manager import Sandbox
 from tests.helpers.processes import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-class Watchers:
-    """One ServiceEntry watch per cluster; resolves (cluster, name, port) expectations."""
-
-    def __init__(self, clients: dict[ClusterId, KubeClient]) -> None:
-        self.clients = clients
-        self.events = dict.fromkeys(clients, 0)
-        self.waiting: dict[tuple[ClusterId, str], tuple[int, asyncio.Future[float]]] = {}
-        self.tasks = [asyncio.create_task(self._run(c)) for c in clients]
-
-    async def _run(self, cluster: ClusterId) -> None:
-        client, rv = self.clients[cluster], ""
-        for _ in range(1000):
-            try:
-                if not rv:
-                    listed = await client.list(SERVICE_ENTRIES, label_selector=OWNED_SELECTOR)
-                    rv = listed.resource_version
-                async for ev in client.watch_stream(
-                    SERVICE_ENTRIES, resource_version=rv, timeout_seconds=3000,
-                    label_selector=OWNED_SELECTOR,
-                ):  # fmt: skip
-                    obj = ev["object"]
-                    rv = obj["metadata"]["resourceVersion"]
-                    if ev["type"] != "BOOKMARK":
-                        self._seen(cluster, obj, time.monotonic())
-            except Exception as exc:
-                print(f"watch {cluster} restarted: {exc!r}", file=sys.stderr)
-                rv = ""
-                await asyncio.sleep(0.5)
-
-    def _seen(self, cluster: ClusterId, obj: dict[str, Any], now: float) -> None:
-        self.events[cluster] += 1
-        waiting = self.waiting.get((cluster, obj["metadata"]["name"]))
-        ports = {p.get("number") for p in (obj.get("spec") or {}).get("ports") or []}
-        if waiting is not None and waiting[0] in ports and not waiting[1].done():
-            waiting[1].set_result(now)
-
-    def expect(self, cluster: ClusterId, name: str, port: int) -> asyncio.Future[float]:
-        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.waiting[(cluster, name)] = (port, fut)
-        return fut
-
-    async def close(self) -> None:
-        for t in self.tasks:
-            t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-
-
-Change = tuple[ClusterId, str, int]  # source cluster, service, new port
-
-
-async def run_changes(
-    changes: list[Change],
-    *,
-    watchers: Watchers,
-    targets: list[ClusterId],
-    make_change: Callable[[ClusterId, str, int], Awaitable[object]],
-    timeout: float,
-) -> tuple[list[float], list[float], int]:
-    """Per-target latencies, per-change all-targets latencies, and missed expectations."""
-    per_target: list[float] = []
-    per_change: list[float] = []
-    missed = 0
-    for src, name, port in changes:
-        others = [t for t in targets if t != src]
-        futs = [watchers.expect(t, object_name(ServiceKey(NS, name)), port) for t in others]
-        t0 = time.monotonic()
-        await make_change(src, name, port)
-        done, pending = await asyncio.wait(futs, timeout=timeout)
-        missed += len(pending)
-        lat = [f.result() - t0 for f in done]
-        per_target.extend(lat)
-        if not pending:
-            per_change.append(max(lat))
-        await asyncio.sleep(0.2)
-    return per_target, per_change, missed
-
-
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (ms)."""
-    ordered = sorted(values) or [math.nan]
-    return round(1000 * ordered[max(0, math.ceil(q * len(ordered)) - 1)], 1)
-
-
-def summary(per_target: list[float], per_change: list[float], missed: int) -> dict[str, Any]:
-    return {
-        "samples": len(per_target),
-        "p50_ms": pct(per_target, 0.5),
-        "p99_ms": pct(per_target, 0.99),
-        "max_ms": pct(per_target, 1.0),
-        "all_targets_p50_ms": pct(per_change, 0.5),
-        "all_targets_p99_ms": pct(per_change, 0.99),
-        "missed": missed,
-        "all_targets_ms": [round(v * 1000) for v in per_change],
-    }
 
 
 def proc_status(pid: int) -> dict[str, int]:

@@ -41,11 +41,21 @@ from federator.drillctl.access import (
     with_home,
 )
 from federator.drillctl.collect import collect
+from federator.drillctl.options import (
+    ConfigOpt,
+    FileOpt,
+    Home,
+    HomeCtxOpt,
+    HomeOpt,
+    NamespaceOpt,
+    StoreOpt,
+    home_command,
+)
 from federator.drillctl.planning import check_drill
 from federator.drillctl.report import Report, build_report, event_text, ts
 from federator.drillctl.report_html import to_html
 from federator.drillctl.report_text import to_json, to_markdown
-from federator.drillctl.store import STORE_ENV, StoreClient
+from federator.drillctl.store import StoreClient
 from federator.drillctl.view import (
     EXIT_BAD_SPEC,
     EXIT_OK,
@@ -64,25 +74,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="federation.yaml (members; the drills' namespace)"),
-]
-HomeOpt = Annotated[
-    Path | None,
-    typer.Option(help="Kubeconfig of the federator's home cluster; default in-cluster"),
-]
-HomeCtxOpt = Annotated[str | None, typer.Option(help="Context in --home-kubeconfig")]
-NamespaceOpt = Annotated[
-    str | None,
-    typer.Option(help="Namespace of the drills (default: the config's namespace)"),
-]
-StoreOpt = Annotated[
-    str | None,
-    typer.Option(help=f"Base URL of the telemetry store's HTTP API (default ${STORE_ENV})"),
-]
-FileOpt = Annotated[Path, typer.Option("--file", "-f", help="The Drill document (YAML)")]
 
 
 def _check(  # noqa: PLR0917 - plan and run only
@@ -278,60 +269,51 @@ def _frozen_line(obj: dict[str, Any]) -> str:
 
 
 @app.command()
+@home_command
 def halt(
     name: Annotated[str, typer.Argument(help="The drill to stop (it rolls back)")],
-    config: ConfigOpt = None,
-    home_kubeconfig: HomeOpt = None,
-    home_context: HomeCtxOpt = None,
-    namespace: NamespaceOpt = None,
+    *,
+    home: Home,
 ) -> None:
     """Stop one drill now: sets spec.halt, the controller rolls back and verifies."""
-    ns = namespace_of(config_of(config), namespace)
 
-    async def body(home: KubeClient) -> None:
-        await homeops.halt_drill(home, ns, name)
+    async def body(client: KubeClient) -> None:
+        await homeops.halt_drill(client, home.namespace, name)
 
-    with_home(home_kubeconfig, home_context, body)
-    typer.echo(f"drill {ns}/{name}: halt requested (see meshfed drill status {name})")
+    home.run(body)
+    typer.echo(f"drill {home.namespace}/{name}: halt requested (see meshfed drill status {name})")
 
 
 @app.command()
+@home_command
 def freeze(
     reason: Annotated[str, typer.Option(help="Why (shown by status and in refusals)")],
-    config: ConfigOpt = None,
-    home_kubeconfig: HomeOpt = None,
-    home_context: HomeCtxOpt = None,
-    namespace: NamespaceOpt = None,
+    *,
+    home: Home,
 ) -> None:
     """Kill switch: halt every running drill and refuse new ones until unfreeze."""
     if not reason.strip():
         raise fail("--reason must say why drills are frozen", 2)
-    ns = namespace_of(config_of(config), namespace)
 
-    async def body(home: KubeClient) -> None:
-        await homeops.freeze(home, ns, reason.strip(), now=datetime.now(UTC))
+    async def body(client: KubeClient) -> None:
+        await homeops.freeze(client, home.namespace, reason.strip(), now=datetime.now(UTC))
 
-    with_home(home_kubeconfig, home_context, body)
-    typer.echo(f"drills frozen in {ns} ({homeops.FREEZE_CONFIGMAP}): {reason.strip()}")
+    home.run(body)
+    typer.echo(f"drills frozen in {home.namespace} ({homeops.FREEZE_CONFIGMAP}): {reason.strip()}")
 
 
 @app.command()
-def unfreeze(
-    config: ConfigOpt = None,
-    home_kubeconfig: HomeOpt = None,
-    home_context: HomeCtxOpt = None,
-    namespace: NamespaceOpt = None,
-) -> None:
+@home_command
+def unfreeze(*, home: Home) -> None:
     """Lift the freeze: drills may start again."""
-    ns = namespace_of(config_of(config), namespace)
 
-    async def body(home: KubeClient) -> bool:
-        return await homeops.unfreeze(home, ns)
+    async def body(client: KubeClient) -> bool:
+        return await homeops.unfreeze(client, home.namespace)
 
-    if with_home(home_kubeconfig, home_context, body):
-        typer.echo(f"drills unfrozen in {ns}")
+    if home.run(body):
+        typer.echo(f"drills unfrozen in {home.namespace}")
     else:
-        typer.echo(f"drills were not frozen in {ns}")
+        typer.echo(f"drills were not frozen in {home.namespace}")
 
 
 @app.command()

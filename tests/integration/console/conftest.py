@@ -1,4 +1,6 @@
-"""Fixtures of the console's browser tests: one world for this directory, a page per test."""
+"""Fixtures of the console's browser tests: one world for this directory, a page per test, and
+what the tests share: opening a page, a screenshot, the federator's gRPC API (``stub``) and
+waiting until the demo services are federated (``settled``)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
+from federator.api._generated.meshfed.v1 import federation_pb2 as pb
+from federator.api._generated.meshfed.v1 import federation_pb2_grpc as pb_grpc
 from tests.helpers.federator_harness import app_docs, apply, kubectl, wait_for
 from tests.helpers.sandbox import RunningSandbox
-from tests.integration.console import world
+from tests.integration.console import browser, known_telemetry, world
 
 NAMESPACE = "console-demo"
 SCREENSHOTS = os.environ.get("MESHFED_CONSOLE_SCREENSHOTS", "")
@@ -49,8 +54,8 @@ def console_world(
             started.append(collector.proc)
             console, url = world.start_console(federator, collector, work)
             started.append(console)
-            ids = world.write_traces_and_logs(collector, 12)
-            with world.metrics_flowing(collector, NAMESPACE):
+            ids = known_telemetry.write_traces_and_logs(collector, 12)
+            with known_telemetry.metrics_flowing(collector, NAMESPACE):
                 yield World(sandbox, federator, collector, url, ids, work)
         finally:
             for proc in reversed(started):
@@ -61,7 +66,7 @@ def console_world(
 
 @pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
-    with world.browser() as b:
+    with browser.browser() as b:
         yield b
 
 
@@ -94,4 +99,27 @@ def open_page(page: Any, url: str, hash_: str, *, timeout_s: float = 30) -> None
     )
 
 
-__all__ = ["NAMESPACE", "World", "open_page", "shoot", "wait_for"]
+def stub(w: World) -> Any:
+    return pb_grpc.FederationServiceStub(grpc.insecure_channel(w.federator.grpc))
+
+
+def settled(w: World) -> pb.ListServicesResponse:
+    """Wait until the federator sees every cluster and both demo services with ready pods."""
+
+    def probe() -> pb.ListServicesResponse | None:
+        s = stub(w)
+        status = s.GetStatus(pb.GetStatusRequest(), timeout=5)
+        if not all(c.synced and c.reachable for c in status.clusters):
+            return None
+        listed = s.ListServices(pb.ListServicesRequest(namespace=NAMESPACE), timeout=5)
+        ready = {
+            (x.key.name, e.cluster): e.ready_endpoints for x in listed.services for e in x.exporters
+        }
+        want = {("reviews", "c1"): 2, ("reviews", "c2"): 1, ("ratings", "c3"): 1}
+        # Other tests add services of their own (details, propagated): only the demo's count.
+        return listed if all(ready.get(k) == v for k, v in want.items()) else None
+
+    return wait_for("the demo services exported with ready endpoints", probe, timeout=120)
+
+
+__all__ = ["NAMESPACE", "World", "open_page", "settled", "shoot", "stub", "wait_for"]

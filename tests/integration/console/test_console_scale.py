@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.federator_harness import kubectl, wait_for
-from tests.integration.console import world
+from tests.integration.console import scale
 from tests.integration.console.conftest import World, open_page
 
 pytestmark = pytest.mark.integration
@@ -25,14 +25,14 @@ def test_services_page_with_300_services_in_3_clusters(
     kc = console_world.sandbox.kubeconfig
     clusters = ["c1", "c2", "c3"]
     try:
-        world.create_scale_services(kc, NAMESPACE, SERVICES, clusters)
+        scale.create_scale_services(kc, NAMESPACE, SERVICES, clusters)
         wait_for(
             f"{SERVICES} services federated into every cluster",
-            lambda: world.listed_count(console_world.federator.grpc, NAMESPACE) == SERVICES,
+            lambda: scale.listed_count(console_world.federator.grpc, NAMESPACE) == SERVICES,
             timeout=300,
             interval=2,
         )
-        timings = world.services_page_load_ms(chromium, console_world.url, SERVICES)
+        timings = scale.services_page_load_ms(chromium, console_world.url, SERVICES)
         with capsys.disabled():
             print(
                 f"\nServices page, 3 clusters x {SERVICES}+ services: load "

@@ -1,31 +1,26 @@
 """Scale-out: two ``meshfed collect`` processes writing into one 3-master Redis Cluster.
 
 The cluster is the session fixture of this directory (three Debian ``redis-server
---cluster-enabled yes`` on loopback). Two real collector processes (the CLI, as deployed)
-get remote_write traffic at the same time: each has series of its own (disjoint) and both
-get the same samples of shared series (overlapping: a highly available Prometheus pair
-sends each sample twice). Afterwards every series holds each of its samples exactly once
-(none lost, none duplicated), the label index is one (series, label names and values read
-through either collector are the same and are what was sent) and queries agree.
+--cluster-enabled yes`` on loopback, from ``tests.helpers.redis_cluster``). Two real collector
+processes (the CLI, as deployed) get remote_write traffic at the same time: each has series of
+its own (disjoint) and both get the same samples of shared series (overlapping: a highly
+available Prometheus pair sends each sample twice). Afterwards every series holds each of its
+samples exactly once (none lost, none duplicated), the label index is one (series, label names
+and values read through either collector are the same and are what was sent) and queries agree.
 """
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers.processes import free_port, stop, wait_http_ok
+from tests.helpers.redis_cluster import RedisCluster, cluster_collector
 from tests.helpers.remote_write import HEADERS, Series, encode_write_request, snappy_block
-from tests.integration.collectors.store.conftest import RedisClusterInfo
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -33,44 +28,6 @@ ROUNDS = 20
 SERIES = 20
 """Per collector of its own, and as many shared ones."""
 STEP_MS = 15_000
-
-
-@contextlib.contextmanager
-def _collector(cluster: RedisClusterInfo, workdir: Path) -> Iterator[str]:
-    port = free_port()
-    workdir.mkdir()
-    log = workdir / "collect.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from meshfed.cli import main; main()",
-                "collect",
-                "--http",
-                f"127.0.0.1:{port}",
-                "--redis-url",
-                cluster.url,
-                "--data-dir",
-                str(workdir),
-                "--disable",
-                "statsd",
-                "--disable",
-                "forward",
-                "--disable",
-                "otlp",
-                "--log-level",
-                "warning",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_http_ok(f"{url}/-/ready", proc, what="meshfed collect", log=log, timeout_s=60)
-            yield url
-        finally:
-            stop(proc, timeout_s=30)
 
 
 def _series(group: str, i: int) -> dict[str, str]:
@@ -133,12 +90,12 @@ def _view(url: str, t0: int) -> dict[str, object]:
     }
 
 
-def test_two_collectors_one_cluster(redis_cluster: RedisClusterInfo, tmp_path: Path) -> None:
+def test_two_collectors_one_cluster(redis_cluster: RedisCluster, tmp_path: Path) -> None:
     redis_cluster.flush()
     t0 = (int(time.time()) - 3600) * 1000
     with (
-        _collector(redis_cluster, tmp_path / "one") as one,
-        _collector(redis_cluster, tmp_path / "two") as two,
+        cluster_collector(redis_cluster, tmp_path / "one") as one,
+        cluster_collector(redis_cluster, tmp_path / "two") as two,
     ):
         barrier = threading.Barrier(2)
         with ThreadPoolExecutor(2) as pool:
