@@ -125,26 +125,16 @@ def add_to_spans(spans: Sequence[Span], extra: Mapping[str, str]) -> list[Span]:
     return _add_resource(spans, extra)
 
 
-def add_to_logs(records: Sequence[LogRecord], extra: Mapping[str, str]) -> list[LogRecord]:
-    """``records`` whose resource has each ``extra`` attribute it lacked."""
-    return _add_resource(records, extra)
-
-
 def add_to_log_batch(batch: LogBatch, extra: Mapping[str, str]) -> LogBatch:
     """``batch`` whose parts' resources have each ``extra`` attribute they lacked (merged
     once per distinct resource object, so parts that shared one keep sharing the result)."""
     if not extra:
         return batch
-    merged: dict[int, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+    merge = _ResourceMerger(extra)
     parts = []
     for part in batch.parts:
-        resource = part.resource
-        hit = merged.get(id(resource))
-        if hit is None or hit[0] is not resource:
-            missing = {k: v for k, v in extra.items() if resource.get(k) in (None, "")}
-            hit = (resource, {**resource, **missing} if missing else resource)
-            merged[id(resource)] = hit
-        parts.append(part if hit[1] is resource else part.with_resource(hit[1]))
+        resource = merge(part.resource)
+        parts.append(part if resource is part.resource else part.with_resource(resource))
     return LogBatch(parts)
 
 
@@ -154,17 +144,29 @@ def _add_resource(records: Sequence[R], extra: Mapping[str, str]) -> list[R]:
     (the log store encodes a shared resource once per stream entry)."""
     if not extra:
         return list(records)
-    merged: dict[int, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+    merge = _ResourceMerger(extra)
     out: list[R] = []
     for record in records:
-        resource = record.resource
-        hit = merged.get(id(resource))
-        if hit is None or hit[0] is not resource:
-            missing = {k: v for k, v in extra.items() if resource.get(k) in (None, "")}
-            hit = (resource, {**resource, **missing} if missing else resource)
-            merged[id(resource)] = hit
-        out.append(record if hit[1] is resource else replace(record, resource=hit[1]))
+        resource = merge(record.resource)
+        out.append(record if resource is record.resource else replace(record, resource=resource))
     return out
+
+
+class _ResourceMerger:
+    """``resource`` plus each ``extra`` attribute it lacked, computed once per distinct
+    resource object of a batch (the same input object always gets the same output object)."""
+
+    def __init__(self, extra: Mapping[str, str]) -> None:
+        self._extra = extra
+        self._seen: dict[int, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+
+    def __call__(self, resource: Mapping[str, Any]) -> Mapping[str, Any]:
+        hit = self._seen.get(id(resource))
+        if hit is None or hit[0] is not resource:
+            missing = {k: v for k, v in self._extra.items() if resource.get(k) in (None, "")}
+            hit = (resource, {**resource, **missing} if missing else resource)
+            self._seen[id(resource)] = hit
+        return hit[1]
 
 
 def check_samples(samples: Sequence[Sample]) -> None:

@@ -25,7 +25,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
 
 from collectors._core.errors import PermanentError
-from collectors._core.log_batch import LogBatch, LogColumns
+from collectors._core.log_batch import LogColumns
 from collectors._core.model import (
     SEVERITY_BY_NUMBER,
     SPAN_ID_BYTES,
@@ -200,14 +200,6 @@ def encode_stream(
             traced = [(i, trace_id) for i, trace_id in enumerate(ids) if trace_id]
         out.append(EncodedEntry(base, stream.entry(tag, start, stop, base), traced))
     return out
-
-
-def encode_entry(tag: str, base_unix_nano: int, records: Sequence[LogRecord]) -> bytes:
-    """One entry for ``records`` (all of one stream, so of one tag), times offset from
-    ``base_unix_nano``. Raises ``PermanentError`` as :func:`encode_stream` does."""
-    if not records:
-        return _pack(tag, base_unix_nano, [], [])
-    return _Stream(LogBatch.of(records).parts).entry(tag, 0, len(records), base_unix_nano)
 
 
 def _row_matches(base: int, row: list[Any], flt: RowFilter, trace: bytes | None) -> bool:

@@ -33,7 +33,6 @@ from collectors.store.log_codec import (
     RowFilter,
     decode_entry,
     encode_stream,
-    split_bounds,
 )
 from collectors.store.trace_logs_settings import LogSettings
 
@@ -138,17 +137,6 @@ def _entry_ms(entry_id: Any) -> int:
 
 def _newest_first(records: list[LogRecord]) -> list[LogRecord]:
     return sorted(records, key=lambda r: r.time_unix_nano, reverse=True)
-
-
-def split_entries(
-    items: Sequence[LogRecord], size: int, span_ns: int
-) -> list[tuple[int, list[LogRecord]]]:
-    """Consecutive groups of at most ``size`` records whose times lie within ``span_ns``,
-    each with its earliest time (unix ns); see ``log_codec.split_bounds``."""
-    times = [record.time_unix_nano for record in items]
-    return [
-        (base, list(items[start:stop])) for start, stop, base in split_bounds(times, size, span_ns)
-    ]
 
 
 class _Registered:

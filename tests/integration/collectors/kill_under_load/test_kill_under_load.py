@@ -40,8 +40,6 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -246,15 +244,6 @@ async def _check_everything(collector: CollectorProcess, senders: Senders, since
         f" {dict(sum((s.results for s in senders.otlp), Counter()))};"
         f" fluent-logger threw: {[f.crash for f in senders.fwd if f.crash]}"
     )
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[CollectorProcess]:
-    c = CollectorProcess(tmp_path / "collect")
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,6 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -36,15 +34,6 @@ GIVE_UP_S = 40.0
 each a Redis start that fails at once, on a loaded machine."""
 BACK_S = 30.0
 """Bound on being back once the AOF is repaired (the capped retry interval is 10 s)."""
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[CollectorProcess]:
-    c = CollectorProcess(tmp_path / "collect")
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 async def _wait_status(client: httpx.AsyncClient, path: str, status: int, bound_s: float) -> str:

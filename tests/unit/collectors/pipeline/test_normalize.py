@@ -3,10 +3,11 @@ from __future__ import annotations
 import pytest
 
 from collectors._core.errors import ConfigError, PermanentError
+from collectors._core.log_batch import LogBatch
 from collectors._core.model import LogRecord, Sample, Span, SpanId, TraceId
 from collectors.pipeline.normalize import (
     ResourceSettings,
-    add_to_logs,
+    add_to_log_batch,
     add_to_samples,
     add_to_spans,
     check_samples,
@@ -57,7 +58,7 @@ def test_span_and_log_resource() -> None:
     span = Span(TraceId("0" * 32), SpanId("1" * 16), "op", 1, 2, resource={"cluster": "own"})
     [out_span] = add_to_spans([span], EXTRA)
     assert out_span.resource == {"cluster": "own", "region": "r1", "env": "prod"}
-    [out_log] = add_to_logs([LogRecord(1, "hello")], EXTRA)
+    [out_log] = add_to_log_batch(LogBatch.of([LogRecord(1, "hello")]), EXTRA)
     assert out_log.resource == {"cluster": "c1", "region": "r1", "env": "prod"}
 
 

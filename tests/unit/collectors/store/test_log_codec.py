@@ -7,11 +7,32 @@ import dataclasses
 import pytest
 
 from collectors._core.errors import PermanentError
+from collectors._core.log_batch import LogBatch
 from collectors._core.model import LogRecord, Severity, SpanId, TraceId
-from collectors.store.log_codec import BATCH_FIELD, RowFilter, decode_entry, encode_entry
-from collectors.store.logs import split_entries
+from collectors.store.log_codec import (
+    BATCH_FIELD,
+    RowFilter,
+    decode_entry,
+    encode_stream,
+    split_bounds,
+)
 
 T0 = 1_700_000_000_000_000_000
+
+
+def encode_entry(tag: str, records: list[LogRecord]) -> bytes:
+    """``records`` as one stream entry, through the store's encoder."""
+    [entry] = encode_stream(tag, LogBatch.of(records).parts, len(records), 2**62)
+    return entry.blob
+
+
+def split_entries(
+    items: list[LogRecord], size: int, span_ns: int
+) -> list[tuple[int, list[LogRecord]]]:
+    times = [record.time_unix_nano for record in items]
+    return [(base, items[start:stop]) for start, stop, base in split_bounds(times, size, span_ns)]
+
+
 ALL = RowFilter(0, 2**63)
 TRACE = TraceId("4bf92f3577b34da6a3ce929d0e0e4736")
 
@@ -21,8 +42,7 @@ def rec(dt: int = 0, body: str = "x", **kw: object) -> LogRecord:
 
 
 def roundtrip(records: list[LogRecord], flt: RowFilter = ALL) -> list[LogRecord]:
-    base = min(r.time_unix_nano for r in records)
-    n, out = decode_entry({BATCH_FIELD: encode_entry("app", base, records)}, flt)
+    n, out = decode_entry({BATCH_FIELD: encode_entry("app", records)}, flt)
     assert n == len(records)
     return [r for _, r in out]
 
@@ -85,7 +105,7 @@ def test_rows_are_filtered(flt: RowFilter, expected: list[str]) -> None:
 )
 def test_unencodable_records_are_permanent_errors(record: LogRecord) -> None:
     with pytest.raises(PermanentError):
-        encode_entry("app", T0, [record])
+        encode_entry("app", [record])
 
 
 @pytest.mark.parametrize(
