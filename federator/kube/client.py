@@ -5,8 +5,8 @@ figures): its synchronous client needs a thread per watch and its asyncio one br
 next to httpx, both watch helpers retry ``410 Gone`` once and then raise instead of
 relisting, and importing it costs more memory than this whole layer. The federator needs few
 verbs, so a thin client over ``httpx.AsyncClient`` with the kubeconfig's CA and inline
-credentials is smaller and lets every failure be classified once, here (the classes are in
-``federator.errors``):
+credentials is smaller and lets every failure be classified once (``federator.kube.failures``;
+the classes are in ``federator.errors``):
 
 - connection failures, timeouts, 429, 5xx and 409 (conflict) -> ``ApiRetryableError``
   (``retry_after`` carries a server ``Retry-After``); 410 -> ``ExpiredError`` (relist);
@@ -36,7 +36,8 @@ from typing import Any
 import httpx
 
 from federator.core.model import FIELD_MANAGER, ClusterId
-from federator.errors import ApiPermanentError, ApiRetryableError, ExpiredError, FederatorError
+from federator.errors import ApiRetryableError
+from federator.kube.failures import classify
 from federator.kube.fence import WriteFence, fence_trace
 from federator.kube.tls import ssl_context
 from federator.kube.token_file import FileToken
@@ -112,33 +113,6 @@ class Timeouts:
     """TCP+TLS connect timeout."""
     request: float = 30.0
     """Read timeout of ordinary (non-watch) requests."""
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    try:
-        return float(raw) if raw is not None else None
-    except ValueError:
-        return None
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300]
-    return str(body.get("message", body))[:500] if isinstance(body, dict) else str(body)[:300]
-
-
-def classify(response: httpx.Response, what: str) -> FederatorError:
-    """The federator error for a failed response."""
-    code = response.status_code
-    text = f"{what}: HTTP {code}: {_message(response)}"
-    if code == 410:
-        return ExpiredError(text)
-    if code in (409, 429) or code >= 500:
-        return ApiRetryableError(text, status=code, retry_after=_retry_after(response))
-    return ApiPermanentError(text, status=code)
 
 
 class KubeClient:
