@@ -13,6 +13,7 @@ import time
 
 from federator.core.model import Reason, ServiceKey
 from federator.core.probing import GatewayState
+from federator.status import ClusterStatus
 from tests.helpers.federator_harness import (
     GATEWAY_IP,
     FederatorThread,
@@ -34,6 +35,10 @@ SHARED, ONLY_C2 = "gw-shared", "gw-only-c2"
 
 def _gateways(kc: object, context: str, name: str) -> set[str]:
     return {a for a, w in endpoint_set(service_entry(kc, context, name)) if w is not None}  # type: ignore[arg-type]
+
+
+def _down(cluster: ClusterStatus | None) -> ClusterStatus | None:
+    return cluster if cluster is not None and cluster.gateway.state is GatewayState.DOWN else None
 
 
 def test_gateway_loss_withdraws_but_keeps_last_endpoint_then_recovers(
@@ -67,7 +72,14 @@ def test_gateway_loss_withdraws_but_keeps_last_endpoint_then_recovers(
         assert {a for a, _ in endpoint_set(service_entry(kc, "c1", SHARED))} == c1_pods
         # The last endpoint stays, reported; nothing was deleted.
         assert _gateways(kc, "c3", ONLY_C2) == _gateways(kc, "c1", ONLY_C2) == {c2_gateway}
-        cluster = federator.status.cluster("c2")
+        # The status is refreshed from the prober once a second (reactor/reporter.py): the
+        # withdrawal may be seen in the clusters before the status shows the probe's verdict.
+        cluster = wait_for(
+            "c2's gateway reported down in the status",
+            lambda: _down(federator.status.cluster("c2")),
+            timeout=5,
+            interval=0.1,
+        )
         assert cluster is not None and cluster.gateway.state is GatewayState.DOWN
         assert federator.metric("meshfed_federator_gateway_up", {"cluster": "c2"}) == 0
         service = federator.status.service(ServiceKey("default", ONLY_C2))
