@@ -33,6 +33,7 @@ from federator.drills.guards import GuardClient
 from federator.drills.steps import DrillSteps
 from federator.errors import ConfigError
 from federator.health import HealthServer
+from federator.heap import HeapSettings, HeapTrimmer
 from federator.kube.client import Credentials, KubeClient, Timeouts
 from federator.kube.clusters import ClusterRegistry
 from federator.kube.credentials_watch import CredentialsWatcher, RotationSettings
@@ -67,6 +68,8 @@ class FederatorSettings:
     """Limits of the gRPC status API."""
     timeouts: Timeouts = field(default_factory=Timeouts)
     """Apiserver client timeouts."""
+    heap: HeapSettings = field(default_factory=HeapSettings)
+    """How often freed memory is given back to the OS (``federator.heap``)."""
     retired_client_grace_seconds: float = 40.0
     """After a credential rotation the old client is closed this long after the swap (longer
     than a request timeout, so requests in flight on it finish)."""
@@ -186,6 +189,7 @@ class Federator:
                 metrics=self.metrics,
                 settings=config.drills,
             )
+        self.heap = HeapTrimmer(s.heap)
         self.health: HealthServer | None = None
         self.api: ApiServer | None = None
         self.rotation: CredentialsWatcher | None = None
@@ -232,6 +236,7 @@ class Federator:
                     drills=DrillSource(client=lambda: self.registry.home),
                 )
                 await self._start(self.api)
+            await self._start(self.heap)
             await self._start(self.controller)
             await self._start(self.sources)
             await self._start(self.prober)

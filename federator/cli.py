@@ -2,8 +2,9 @@
 
 Exit codes: 0 success (``plan``: no changes), 1 bad configuration or unsafe kubeconfig (one
 line on stderr naming the field and the fix), 2 ``plan`` has changes pending.
-``federate`` builds a ``Federator`` (``federator.app``) and runs it until SIGINT/SIGTERM: it
-serves /metrics, /healthz and /readyz on ``listen.http`` and the status API on ``listen.grpc``,
+``federate`` checks the configuration, then hands over (exec) to ``python -m federator``
+(``federator.serve``), which runs a ``Federator`` until SIGINT/SIGTERM: it serves /metrics,
+/healthz and /readyz on ``listen.http`` and the status API on ``listen.grpc``,
 and picks up rotated member credentials (Secrets and files) without a restart.
 """
 
@@ -11,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import signal
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -22,16 +22,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from federator.app import Federator
 from federator.core.config import FederationConfig
 from federator.core.config_parse import load_config
 from federator.core.model import ClusterId
 from federator.core.render_policy import is_global_service_entry
 from federator.errors import ConfigError, PermanentError
-from federator.kube.client import Credentials
-from federator.kube.clusters import ClusterRegistry, file_credentials, in_cluster_credentials
+from federator.kube.clusters import ClusterRegistry
 from federator.reactor.world import snapshot
 from federator.reconcile.reconciler import list_owned, plan_all
+from federator.serve import LOG_LEVELS, command_line, home_credentials
 
 T = TypeVar("T")
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="federation.yaml")]
@@ -54,24 +53,6 @@ def _load(path: Path) -> FederationConfig:
         raise _fail(str(exc)) from None
 
 
-def _home(
-    config: FederationConfig,
-    home_kubeconfig: Path | None,
-    home_context: str | None,
-    *,
-    lease: bool = False,
-) -> Credentials | None:
-    """The home cluster's credentials, if a member's kubeconfig is in a Secret there or
-    (``lease``: ``federate``) the leader Lease or the Drill objects are."""
-    if not (lease and (config.leader_election.enabled or config.drills.enabled)) and not any(
-        c.secret is not None for c in config.clusters
-    ):
-        return None
-    if home_kubeconfig is not None:
-        return file_credentials(str(home_kubeconfig), home_context)
-    return in_cluster_credentials()
-
-
 def _main(main: Coroutine[object, object, T]) -> T:
     """Run ``main`` on a new event loop; a configuration problem exits 1 with one line."""
     try:
@@ -89,7 +70,9 @@ def _run(
     """``body`` with a client per member cluster (one-shot commands), closed afterwards."""
 
     async def main() -> T:
-        registry = ClusterRegistry(config, home=_home(config, home_kubeconfig, home_context))
+        registry = ClusterRegistry(
+            config, home=home_credentials(config, home_kubeconfig, home_context)
+        )
         await registry.open()
         try:
             return await body(registry)
@@ -106,28 +89,15 @@ def federate(
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
 ) -> None:
     """Run the federator until SIGINT/SIGTERM (long-running)."""
-    logging.basicConfig(
-        level=log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    cfg = _load(config)
-
-    async def main() -> None:
-        home = _home(cfg, home_kubeconfig, home_context, lease=True)
-        federator = Federator(config=cfg, home=home)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await federator.start()
-            await stop.wait()
-        finally:
-            await federator.shutdown()
-
-    _main(main())
+    if log_level.upper() not in LOG_LEVELS:
+        raise _fail(f"--log-level {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    _load(config)  # a bad configuration is reported here, before the hand-over
+    # The long-running process is ``python -m federator`` (same PID): it holds none of this
+    # CLI's libraries (federator.serve says why).
+    argv = command_line(config, home_kubeconfig, home_context, log_level.upper())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)  # noqa: S606 - the argv is ours, no shell involved
 
 
 def plan(

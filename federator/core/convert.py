@@ -205,6 +205,7 @@ def endpoints_from_slices(
             for p in s.get("ports") or []
             if isinstance(p, Mapping) and isinstance(p.get("port"), int)
         }
+        pairs = tuple(sorted(ports.items()))  # one tuple per slice, shared by its endpoints
         namespace = str(meta(s).get("namespace", ""))
         for raw in s.get("endpoints") or []:
             ep = slice_endpoint(raw, namespace)
@@ -215,8 +216,12 @@ def endpoints_from_slices(
                 known = by_address.get(address)
                 if known is not None and (known.ready or not ep.ready):
                     continue
-                by_address[address] = Endpoint.of(
-                    address, ports, ready=ep.ready, zone=ep.zone, labels=labels
+                by_address[address] = Endpoint(
+                    address=address,
+                    ports=pairs,
+                    ready=ep.ready,
+                    zone=ep.zone,
+                    labels=tuple(sorted(labels.items())),
                 )
     return tuple(by_address[a] for a in sorted(by_address))
 

@@ -31,9 +31,10 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, cast
 
 import httpx
+from typing_extensions import TypeVar
 
 from federator.core.model import FIELD_MANAGER, ClusterId
 from federator.errors import ApiRetryableError
@@ -43,6 +44,8 @@ from federator.kube.tls import ssl_context
 from federator.kube.token_file import FileToken
 
 Object = dict[str, Any]
+T = TypeVar("T", default=Object)
+"""What a ``transform`` makes of an object (the object itself without one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +103,8 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True)
-class ListResult:
-    items: list[Object]
+class ListResult(Generic[T]):
+    items: list[T]
     resource_version: str
 
 
@@ -195,8 +198,8 @@ class KubeClient:
         label_selector: str | None = None,
         limit: int = 500,
         resource_version: str | None = None,
-        transform: Callable[[Object], Object] | None = None,
-    ) -> ListResult:
+        transform: Callable[[Object], T] | None = None,
+    ) -> ListResult[T]:
         """Every object (paged with ``continue``); the list's resourceVersion to watch from.
         ``transform`` is applied to each object as its page is decoded (client-go's informer
         transform), so a large list is never held whole before a cache slims it.
@@ -205,7 +208,7 @@ class KubeClient:
         few milliseconds stale) instead of a consistent read from etcd, which decodes every
         object of the kind and costs 10-100x more on a busy apiserver."""
         what = f"list {resource.plural} in {self.cluster}"
-        items: list[Object] = []
+        items: list[T] = []
         params: dict[str, str] = {"limit": str(limit)}
         if label_selector:
             params["labelSelector"] = label_selector
@@ -219,7 +222,7 @@ class KubeClient:
             for item in body.get("items") or []:
                 item.setdefault("apiVersion", resource.api_version)
                 item.setdefault("kind", resource.kind)
-                items.append(item if transform is None else transform(item))
+                items.append(cast("T", item) if transform is None else transform(item))
             meta = body.get("metadata") or {}
             cont = meta.get("continue")
             if not cont:

@@ -17,10 +17,11 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Generic, cast
 
 from federator.core.backoff import Backoff, BackoffSettings
 from federator.errors import ApiRetryableError, ExpiredError, FederatorError
-from federator.kube.client import KubeClient, Object, Resource
+from federator.kube.client import KubeClient, Object, Resource, T
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,23 +33,35 @@ class WatchSettings:
     do not all reconnect at once."""
     backoff: BackoffSettings = field(default_factory=lambda: BackoffSettings(base=0.5, cap=10.0))
     """Reconnect backoff after a failed list or watch."""
+    list_page_size: int = 100
+    """Objects per page of a (re)list. Why not the apiserver's usual 500: a federator starting
+    against 10 clusters lists ~20 kinds at once, and every page is decoded whole before the
+    watch's transform slims it; at the published shape 500-object pages made a transient
+    peak of ~200 MiB that the allocator then kept. 100 costs more round trips (60 instead of
+    12 for 6,000 objects, ~10 ms each on a LAN) and bounds that peak to a fifth."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.list_page_size <= 5000:
+            raise ValueError(
+                f"watch.list_page_size {self.list_page_size} must be 1-5000 (default 100)"
+            )
 
 
 @dataclass(frozen=True, slots=True)
-class Relisted:
+class Relisted(Generic[T]):
     """The complete current set of objects (after the first list and after every 410)."""
 
-    items: list[Object]
+    items: list[T]
     resource_version: str
 
 
 @dataclass(frozen=True, slots=True)
-class Changed:
+class Changed(Generic[T]):
     """One object added, modified or deleted."""
 
     type: str
     """ADDED, MODIFIED or DELETED."""
-    obj: Object
+    obj: T
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +94,8 @@ async def watch_resource(
     settings: WatchSettings,
     label_selector: str | None = None,
     on_restart: RestartHook | None = None,
-    transform: Callable[[Object], Object] | None = None,
-) -> AsyncIterator[WatchEvent]:
+    transform: Callable[[Object], T] | None = None,
+) -> AsyncIterator[Relisted[T] | Changed[T] | Disconnected]:
     """Endless typed events of ``resource`` in all namespaces (see the module docstring).
     ``transform`` maps every object (listed or watched) to what the consumer keeps, as soon
     as it is decoded: the consumer's memory peak is then its slim form, not the raw list."""
@@ -97,13 +110,17 @@ async def watch_resource(
     while True:
         try:
             if version is None:
-                result = await client.list(
-                    resource, label_selector=label_selector, transform=transform
+                listed = await client.list(
+                    resource,
+                    label_selector=label_selector,
+                    limit=settings.list_page_size,
+                    transform=transform,
                 )
-                version = result.resource_version
+                version = listed.resource_version
                 disconnected = False
                 backoff.reset()
-                yield Relisted(items=result.items, resource_version=version)
+                yield Relisted(items=listed.items, resource_version=version)
+                del listed  # else this frame pins the whole list for the watch's lifetime
             timeout = int(settings.timeout_seconds * random.uniform(1.0, 1.5))
             stream = client.watch_stream(
                 resource,
@@ -121,7 +138,8 @@ async def watch_resource(
                     raise _error_event(resource, obj)
                 version = _rv(obj) or version
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
-                    yield Changed(type=str(kind), obj=obj if transform is None else transform(obj))
+                    kept = cast("T", obj) if transform is None else transform(obj)
+                    yield Changed(type=str(kind), obj=kept)
             restarted("timeout")
         except ExpiredError:
             version = None

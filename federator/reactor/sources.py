@@ -35,7 +35,7 @@ import time
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from federator.core.config import FederationConfig
 from federator.core.mapping import NAMESPACES, Affected
@@ -54,7 +54,7 @@ from federator.lifecycle import cancel_and_wait
 from federator.metrics import FederatorMetrics
 from federator.reactor.cache import ClusterCache, slim
 from federator.reactor.world import LABEL_RESOURCES, RESOURCES, watched
-from federator.reconcile.owned import OWNED_SELECTOR, OwnedIndex, compact, list_owned
+from federator.reconcile.owned import OWNED_SELECTOR, OwnedIndex, list_owned, record_of
 
 log = logging.getLogger(__name__)
 OWNED_WATCHED = (SERVICE_ENTRIES, DESTINATION_RULES, AUTH_POLICIES)
@@ -233,7 +233,7 @@ class Sources:
                 resource=resource,
                 settings=self.settings.watch,
                 label_selector=OWNED_SELECTOR,
-                transform=compact,
+                transform=record_of,
             ):
                 if isinstance(event, Relisted):
                     index.replace(resource.kind, event.items)
@@ -241,6 +241,7 @@ class Sources:
                     index.apply_event(event.type, event.obj)
                 else:
                     index.disconnected(resource.kind)  # reconciles list until the relist
+                del event  # a relist's items would stay alive until the next event
         except Exception:  # a bug: the reconciler lists instead of reading a frozen index
             log.exception("cluster %s: watch of owned %s crashed", name, resource.plural)
             index.disconnected(resource.kind)
@@ -277,10 +278,15 @@ class Sources:
 
     async def _scan_owned(self, name: ClusterId) -> None:
         try:
-            for obj in await list_owned(self._clients[name]):
-                raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(SERVICE_ANNOTATION)
+            for raw in await list_owned(self._clients[name], transform=_service_annotation):
                 if isinstance(raw, str) and "/" in raw:
                     ns, _, svc = raw.partition("/")
                     self._orphans.add(ServiceKey(ns, svc))
         except FederatorError as exc:
             log.warning("cluster %s: listing owned objects failed: %s", name, exc)
+
+
+def _service_annotation(obj: Mapping[str, Any]) -> object:
+    """All a scan for orphans keeps of an owned object: its service annotation (a
+    whole-cluster read of thousands of objects is never held decoded)."""
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(SERVICE_ANNOTATION)

@@ -11,8 +11,9 @@ What it holds: per watched kind (ServiceEntries, DestinationRules, Authorization
 listed and watched with the ownership label selector by ``federator.reactor.sources``), the
 objects as the diff needs them - identity, uid, resourceVersion, labels, annotations, spec
 and meshfed's own ``managedFields`` entry (other writers' entries and ``status`` are
-dropped) - stored as zlib-compressed JSON, grouped by (namespace, ``meshfed.io/service``
-label). A key's objects are decoded only when that key is reconciled.
+dropped) - stored compressed (``federator.reconcile.owned_codec``: bodies shared between
+targets), grouped by (namespace, ``meshfed.io/service`` label). A key's objects are decoded
+only when that key is reconciled.
 
 Consistency (a reconcile right after our own write must see that write, or it would write
 again or miss a prune):
@@ -34,14 +35,11 @@ again or miss a prune):
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
-import zlib
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
 
 from federator.core.model import (
-    FIELD_MANAGER,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     SERVICE_LABEL,
@@ -51,98 +49,41 @@ from federator.core.model import (
 from federator.core.render import service_label_value
 from federator.core.render_policy import is_egress_key
 from federator.errors import PermanentError
-from federator.kube.client import DESTINATION_RULES, SERVICE_ENTRIES, KubeClient, Resource
+from federator.kube.client import DESTINATION_RULES, SERVICE_ENTRIES, KubeClient, Resource, T
+from federator.reconcile.owned_codec import (
+    BlobPool,
+    Object,
+    Uid,
+    Version,
+    comparable,
+    decode,
+    encode,
+)
 
 OWNED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
-Object = dict[str, Any]
 Group = str
 """``namespace/label`` (the ``meshfed.io/service`` label value; "" when the object has none)."""
 Ident = str
 """``kind/namespace/name`` (none of the three may contain a slash)."""
 
-_META_KEPT = ("name", "namespace", "uid", "resourceVersion", "labels", "annotations")
-_ZDICT = json.dumps(
-    {
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "DestinationRule",
-        "spec": {
-            "host": ".svc.clusterset.local",
-            "trafficPolicy": {
-                "loadBalancer": {"localityLbSetting": {"enabled": True, "failover": []}},
-                "outlierDetection": {
-                    "baseEjectionTime": "30s", "consecutive5xxErrors": 5, "interval": "10s",
-                    "maxEjectionPercent": 100,
-                },
-                "tls": {"mode": "ISTIO_MUTUAL"},
-            },
-            "subsets": [{"name": "", "labels": {"meshfed.io/cluster": ""}}],
-            "hosts": [], "location": "MESH_INTERNAL", "resolution": "STATIC",
-            "ports": [{"name": "http", "number": 80, "protocol": "HTTP", "targetPort": 80}],
-            "endpoints": [
-                {
-                    "address": "", "network": "",
-                    "labels": {
-                        "meshfed.io/cluster": "", "security.istio.io/tlsMode": "istio",
-                        "topology.istio.io/cluster": "",
-                    },
-                    "locality": "", "ports": {"http": 15443},
-                }
-            ],
-        },
-        "metadata": {
-            "name": "meshfed-", "namespace": "", "uid": "", "resourceVersion": "",
-            "labels": {"app.kubernetes.io/managed-by": "meshfed", "meshfed.io/service": ""},
-            "annotations": {"meshfed.io/service": "", "meshfed.io/source-clusters": ""},
-            "managedFields": [
-                {
-                    "apiVersion": "networking.istio.io/v1", "fieldsType": "FieldsV1",
-                    "fieldsV1": {"f:metadata": {"f:annotations": {}, "f:labels": {}}, "f:spec": {}},
-                    "manager": FIELD_MANAGER, "operation": "Apply", "time": "",
-                }
-            ],
-        },
-    },
-    separators=(",", ":"),
-).encode()  # fmt: skip
-"""A preset DEFLATE dictionary of what every owned object repeats: compressed alone, an
-object of ~1 KB of JSON shrinks ~2x; against this dictionary its field names and the
-values meshfed always writes cost a few bytes each."""
+
+class Record(NamedTuple):
+    """One owned object as the index holds it (``record_of``)."""
+
+    ident: Ident
+    group: Group
+    version: Version
+    uid: Uid
+    body: bytes
 
 
-def compact(obj: Mapping[str, Any]) -> Object:
-    """The fields the diff reads (see the module docstring)."""
-    meta = obj.get("metadata") or {}
-    out_meta = {k: meta[k] for k in _META_KEPT if k in meta}
-    own = [
-        entry
-        for entry in meta.get("managedFields") or []
-        if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply"
-    ]
-    if own:
-        out_meta["managedFields"] = own
-    out: Object = {k: obj[k] for k in ("apiVersion", "kind", "spec") if k in obj}
-    out["metadata"] = out_meta
-    return out
-
-
-def _encode(obj: Mapping[str, Any]) -> bytes:
-    deflate = zlib.compressobj(1, zlib.DEFLATED, -15, zdict=_ZDICT)
-    text = json.dumps(compact(obj), separators=(",", ":")).encode()
-    return deflate.compress(text) + deflate.flush()
-
-
-def _decode(blob: bytes) -> Object:
-    inflate = zlib.decompressobj(-15, zdict=_ZDICT)
-    decoded: Object = json.loads(inflate.decompress(blob) + inflate.flush())
-    return decoded
-
-
-def _version(obj: Mapping[str, Any]) -> int | None:
-    raw = (obj.get("metadata") or {}).get("resourceVersion")
-    try:
-        return int(str(raw))
-    except (TypeError, ValueError):
-        return None
+def record_of(obj: Mapping[str, Any]) -> Record:
+    """The index's form of an owned object. The owned watches use it as their transform, so
+    a relist of thousands of objects is held as records, never as decoded objects (at the
+    published shape, holding them decoded cost a restarting federator ~500 MiB)."""
+    ident, group = _where(obj)
+    version, uid, body = encode(obj)
+    return Record(ident, group, version, uid, body)
 
 
 def _older(new: int | None, held: int | None) -> bool:
@@ -163,18 +104,21 @@ def _where(obj: Mapping[str, Any]) -> tuple[Ident, Group]:
 
 
 def _ident(kind: str, namespace: str, name: str) -> Ident:
-    return f"{kind}/{namespace}/{name}"
+    # interned: the same object exists in every target cluster (one string, not ten)
+    return sys.intern(f"{kind}/{namespace}/{name}")
 
 
 class OwnedIndex:
     """See the module docstring. One per target cluster; single event loop, no locks.
 
     Memory is the point (10 targets x 6,000 objects at the published scale): per object one
-    ident string, one (group, version, blob) tuple and the blob; per group the tuple of its
-    idents; group names are interned, so the objects of a group share one string."""
+    ``Record`` (its ident string is the key), the body shared through ``pool`` with the same
+    object in other targets; per group the tuple of its idents; group names are interned,
+    so the objects of a group share one string."""
 
-    def __init__(self) -> None:
-        self._objects: dict[Ident, tuple[Group, int | None, bytes]] = {}
+    def __init__(self, pool: BlobPool | None = None) -> None:
+        self._pool = BlobPool() if pool is None else pool
+        self._objects: dict[Ident, Record] = {}
         self._members: dict[Group, tuple[Ident, ...]] = {}
         """Group -> the idents of its objects (sorted: kind, then name)."""
         self._tombstones: dict[Ident, int | None] = {}
@@ -194,20 +138,19 @@ class OwnedIndex:
         self._ready.discard(kind)
 
     # ---- the watches
-    def replace(self, kind: str, items: Iterable[Mapping[str, Any]]) -> None:
+    def replace(self, kind: str, records: Iterable[Record]) -> None:
         """A relist of ``kind``: the complete set (objects gone during a gap disappear)."""
         prefix = f"{kind}/"
         for ident in [i for i in self._objects if i.startswith(prefix)]:
             self._remove(ident)
         self._tombstones = {i: v for i, v in self._tombstones.items() if not i.startswith(prefix)}
-        for obj in items:
-            self._put(obj)
+        for record in records:
+            self._put(record)
         self._ready.add(kind)
 
-    def apply_event(self, event_type: str, obj: Mapping[str, Any]) -> None:
+    def apply_event(self, event_type: str, record: Record) -> None:
         """One watch event (ADDED, MODIFIED, DELETED)."""
-        ident, _ = _where(obj)
-        version = _version(obj)
+        ident, version = record.ident, comparable(record.version)
         if event_type == "DELETED":
             self._tombstones.pop(ident, None)
             if not _older(version, self._held_version(ident)):
@@ -218,15 +161,15 @@ class OwnedIndex:
         self._tombstones.pop(ident, None)
         if _older(version, self._held_version(ident)):
             return  # our own apply's response is already newer
-        self._put(obj)
+        self._put(record)
 
     # ---- our own writes
     def applied(self, obj: Mapping[str, Any]) -> None:
         """The apiserver's response to our apply of ``obj``."""
-        ident, _ = _where(obj)
-        self._tombstones.pop(ident, None)
-        if not _older(_version(obj), self._held_version(ident)):
-            self._put(obj)
+        record = record_of(obj)
+        self._tombstones.pop(record.ident, None)
+        if not _older(comparable(record.version), self._held_version(record.ident)):
+            self._put(record)
 
     def deleted(self, kind: str, namespace: str, name: str, resource_version: str) -> None:
         """We deleted the object (its version as we read it; the delete's precondition)."""
@@ -252,7 +195,7 @@ class OwnedIndex:
             return None
         members = self._members.get(f"{namespace}/{label}", ())
         return [
-            _decode(self._objects[ident][2])
+            decode(*self._objects[ident][2:])
             for ident in members
             if ident[: ident.index("/")] in kinds
         ]
@@ -260,16 +203,18 @@ class OwnedIndex:
     # ---- internals
     def _held_version(self, ident: Ident) -> int | None:
         held = self._objects.get(ident)
-        return None if held is None else held[1]
+        return None if held is None else comparable(held.version)
 
-    def _put(self, obj: Mapping[str, Any]) -> None:
-        ident, group = _where(obj)
+    def _put(self, record: Record) -> None:
+        ident, group = record.ident, record.group
         held = self._objects.get(ident)
-        if held is not None and held[0] != group:
+        if held is not None and held.group != group:
             self._remove(ident)
             held = None
-        self._objects[ident] = (group, _version(obj), _encode(obj))
-        if held is None:
+        self._objects[ident] = record._replace(body=self._pool.take(record.body))
+        if held is not None:
+            self._pool.release(held.body)
+        else:
             members = self._members.get(group, ())
             self._members[group] = tuple(sorted((*members, ident)))
 
@@ -277,11 +222,12 @@ class OwnedIndex:
         held = self._objects.pop(ident, None)
         if held is None:
             return
-        members = tuple(i for i in self._members.get(held[0], ()) if i != ident)
+        self._pool.release(held.body)
+        members = tuple(i for i in self._members.get(held.group, ()) if i != ident)
         if members:
-            self._members[held[0]] = members
+            self._members[held.group] = members
         else:
-            self._members.pop(held[0], None)
+            self._members.pop(held.group, None)
 
 
 async def list_owned(
@@ -289,8 +235,10 @@ async def list_owned(
     key: ServiceKey | None = None,
     resources: tuple[Resource, ...] = (SERVICE_ENTRIES, DESTINATION_RULES),
     optional: frozenset[Resource] = frozenset(),
-) -> list[dict[str, Any]]:
-    """Objects of ``resources`` meshfed owns in a cluster (for one key, or all).
+    transform: Callable[[Object], T] | None = None,
+) -> list[T]:
+    """Objects of ``resources`` meshfed owns in a cluster (for one key, or all), each
+    through ``transform`` as its page is decoded (a whole-cluster read keeps only that).
 
     For one service the read is namespaced and served from the apiserver's watch cache
     (``resourceVersion=0``): a stale answer is safe because applies are server-side applies
@@ -310,13 +258,17 @@ async def list_owned(
     listed = await asyncio.gather(
         *(
             client.list(
-                resource, namespace=namespace, label_selector=selector, resource_version=version
+                resource,
+                namespace=namespace,
+                label_selector=selector,
+                resource_version=version,
+                transform=transform,
             )
             for resource in resources
         ),
         return_exceptions=True,
     )
-    items: list[dict[str, Any]] = []
+    items: list[T] = []
     for resource, result in zip(resources, listed, strict=True):
         if isinstance(result, PermanentError) and resource in optional:
             continue

@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import promql_parser
-
 from federator.errors import DrillSpecError
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -35,6 +33,8 @@ def duration_seconds(value: Any, path: str) -> float:
     """A Prometheus duration (``30s``, ``5m``, ``1h30m``, ``500ms``) in seconds, > 0."""
     if not isinstance(value, str):
         raise DrillSpecError(path, f'must be a duration string like "30s" or "5m", not {value!r}')
+    import promql_parser  # noqa: PLC0415 - imported when a drill is read, not at start-up (~2 MiB)
+
     try:
         return float(promql_parser.parse_duration(value).total_seconds())
     except ValueError as exc:
@@ -44,6 +44,8 @@ def duration_seconds(value: Any, path: str) -> float:
 def promql(value: Any, path: str) -> str:
     """A PromQL expression that parses and returns an instant vector or a scalar."""
     text = nonempty(value, path)
+    import promql_parser  # noqa: PLC0415 - imported when a drill is read, not at start-up
+
     try:
         expr = promql_parser.parse(text)
     except ValueError as exc:

@@ -16,7 +16,8 @@ from federator.kube.client import (
     KubeClient,
     ListResult,
 )
-from federator.reconcile.owned import OwnedIndex, compact, read_owned
+from federator.reconcile.owned import OwnedIndex, read_owned, record_of
+from federator.reconcile.owned_codec import compact
 
 SE, DR = "ServiceEntry", "DestinationRule"
 KINDS = (SE, DR, "AuthorizationPolicy")
@@ -47,7 +48,7 @@ def obj(kind: str, name: str, rv: int, *, label: str = LABEL, port: int = 80) ->
 def ready_index(*items: dict[str, Any]) -> OwnedIndex:
     index = OwnedIndex()
     for kind in KINDS:
-        index.replace(kind, [i for i in items if i["kind"] == kind])
+        index.replace(kind, [record_of(i) for i in items if i["kind"] == kind])
     return index
 
 
@@ -68,7 +69,7 @@ def test_compact_keeps_what_the_diff_reads() -> None:
 
 def test_not_ready_until_every_kind_is_listed_and_after_a_disconnect() -> None:
     index = OwnedIndex()
-    index.replace(SE, [obj(SE, "a", 5)])
+    index.replace(SE, [record_of(obj(SE, "a", 5))])
     assert index.owned("shop", LABEL, [SE, DR]) is None
     index.replace(DR, [])
     assert index.owned("shop", LABEL, [SE, DR]) is not None
@@ -137,13 +138,13 @@ def test_events_and_our_writes(
             ref = ObjectRef("c1", item["kind"], "shop", item["metadata"]["name"])
             index.record([], [(ref, item["metadata"]["resourceVersion"])])
         else:
-            index.apply_event(what, item)
+            index.apply_event(what, record_of(item))
     assert ports(index) == expected
 
 
 def test_relist_replaces_a_kind_and_a_label_change_moves_an_object() -> None:
     index = ready_index(obj(SE, "a", 5), obj(DR, "a", 5))
-    index.apply_event("MODIFIED", obj(SE, "a", 6, label="shop.other"))
+    index.apply_event("MODIFIED", record_of(obj(SE, "a", 6, label="shop.other")))
     assert ports(index) == {(DR, "a"): 80}
     assert ports(index, "shop.other") == {(SE, "a"): 80}
     index.replace(DR, [])  # gone during a watch gap

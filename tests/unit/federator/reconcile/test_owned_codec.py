@@ -1,0 +1,98 @@
+"""How the owned index holds objects: the same object in several targets shares one
+compressed body (uid and resourceVersion kept per object), bodies of changed or deleted
+objects are released, and every object reads back exactly as compacted. No sockets."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from federator.core.model import FIELD_MANAGER, SERVICE_LABEL
+from federator.reconcile.owned import OwnedIndex, record_of
+from federator.reconcile.owned_codec import BlobPool, compact
+
+SE, DR = "ServiceEntry", "DestinationRule"
+KINDS = (SE, DR)
+
+
+def obj(kind: str, name: str, *, rv: str, uid: str | None, port: int = 80) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": "shop",
+        "resourceVersion": rv,
+        "labels": {SERVICE_LABEL: "shop.reviews"},
+        "managedFields": [
+            {
+                "manager": FIELD_MANAGER,
+                "operation": "Apply",
+                "time": f"2026-12-05T00:00:{int(rv) % 60 if rv.isdigit() else 0:02d}Z",
+                "fieldsV1": {"f:spec": {}},
+            }
+        ],
+    }
+    if uid is not None:
+        meta["uid"] = uid
+    return {"apiVersion": "networking.istio.io/v1", "kind": kind, "metadata": meta,
+            "spec": {"ports": [{"number": port}]}}  # fmt: skip
+
+
+def index_with(pool: BlobPool, *items: dict[str, Any]) -> OwnedIndex:
+    index = OwnedIndex(pool)
+    for kind in KINDS:
+        index.replace(kind, [record_of(i) for i in items if i["kind"] == kind])
+    return index
+
+
+def without_time(item: dict[str, Any]) -> dict[str, Any]:
+    out = compact(item)
+    out["metadata"]["managedFields"] = [
+        {k: v for k, v in e.items() if k != "time"} for e in out["metadata"]["managedFields"]
+    ]
+    return out
+
+
+def test_the_same_object_in_ten_targets_is_held_once() -> None:
+    pool = BlobPool()
+    indexes = [
+        index_with(pool, obj(SE, "a", rv=str(100 + t), uid=str(uuid.uuid4())),
+                   obj(DR, "a", rv=str(200 + t), uid=str(uuid.uuid4())))
+        for t in range(10)
+    ]  # fmt: skip
+    assert len(pool) == 2
+    uids = {
+        o["metadata"]["uid"]
+        for ix in indexes
+        for o in ix.owned("shop", "shop.reviews", KINDS) or []
+    }
+    assert len(uids) == 20  # each object keeps its own uid
+
+
+def test_bodies_of_changed_and_deleted_objects_are_released() -> None:
+    pool = BlobPool()
+    first = index_with(pool, obj(SE, "a", rv="5", uid="u1"))
+    second = index_with(pool, obj(SE, "a", rv="6", uid="u2"))
+    assert len(pool) == 1
+    first.apply_event("MODIFIED", record_of(obj(SE, "a", rv="7", uid="u1", port=81)))
+    assert len(pool) == 2
+    second.apply_event("MODIFIED", record_of(obj(SE, "a", rv="8", uid="u2", port=81)))
+    assert len(pool) == 1
+    first.apply_event("DELETED", record_of(obj(SE, "a", rv="9", uid="u1", port=81)))
+    second.replace(SE, [])
+    assert len(pool) == 0
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        pytest.param(obj(SE, "a", rv="12345", uid=str(uuid.uuid4())), id="uuid-and-int-version"),
+        pytest.param(obj(SE, "a", rv="0012", uid="not-a-uuid"), id="odd-uid-and-padded-version"),
+        pytest.param(obj(DR, "a", rv="v7", uid=str(uuid.uuid4()).upper()), id="upper-case-uuid"),
+        pytest.param(obj(DR, "a", rv="3", uid=None), id="no-uid"),
+    ],
+)
+def test_objects_read_back_as_compacted(item: dict[str, Any]) -> None:
+    index = index_with(BlobPool(), item)
+    (held,) = index.owned("shop", "shop.reviews", KINDS) or []
+    assert held == without_time(item)
