@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -169,12 +170,12 @@ def slice_endpoint(ep: Any, namespace: str) -> SliceEndpoint | None:
     ref = ep.get("targetRef")
     pod = None
     if isinstance(ref, Mapping) and ref.get("kind", "Pod") == "Pod" and ref.get("name"):
-        pod = (str(ref.get("namespace") or namespace), str(ref["name"]))
+        pod = (sys.intern(str(ref.get("namespace") or namespace)), str(ref["name"]))
     zone = ep.get("zone")
     return SliceEndpoint(
         addresses=tuple(str(a) for a in ep.get("addresses") or ()),
         ready=(ep.get("conditions") or {}).get("ready") is not False,
-        zone=str(zone) if zone else None,
+        zone=sys.intern(str(zone)) if zone else None,  # a handful of zones, 1000s of endpoints
         pod=pod,
     )
 

@@ -15,6 +15,7 @@ write, the reconciler and the status reporter read).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,7 @@ ObjKey = tuple[str, str]
 
 _META_KEPT = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "labels")
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_INTERNED_MAX = 63
 _SERVICE_SPEC_READ = ("type", "ports", "selector")
 """What is read of a Service's spec: ports, ExternalName or not, and the selector (access
 policies select the exporting workloads with it)."""
@@ -58,27 +60,49 @@ def slim(obj: Mapping[str, Any], kind: str) -> Object:
     uid and version."""
     m = convert.meta(obj)
     meta: Object = {k: m[k] for k in _META_KEPT if k in m}
+    for k in ("namespace", "labels"):
+        if k in meta:
+            meta[k] = _shared(meta[k])
     annotations = m.get("annotations")
     if kind != PODS and isinstance(annotations, Mapping) and annotations:
         kept = {k: v for k, v in annotations.items() if k != _LAST_APPLIED}
         if kept:
-            meta["annotations"] = kept
+            meta["annotations"] = _shared(kept)
     if kind in (PODS, NAMESPACES):
         return {"metadata": meta}
-    out: Object = {k: v for k, v in obj.items() if k not in ("metadata", "endpoints")}
+    out: Object = {
+        k: _shared(v) for k, v in obj.items() if k not in ("metadata", "endpoints", "status")
+    }
     out["metadata"] = meta
     if kind == SERVICES:
         spec = obj.get("spec")
         if isinstance(spec, Mapping):
-            out["spec"] = {k: spec[k] for k in _SERVICE_SPEC_READ if k in spec}
+            out["spec"] = _shared({k: spec[k] for k in _SERVICE_SPEC_READ if k in spec})
         status = obj.get("status")
-        if isinstance(status, Mapping):
-            out["status"] = {k: status[k] for k in ("loadBalancer",) if k in status}
+        balancer = status.get("loadBalancer") if isinstance(status, Mapping) else None
+        if balancer:  # only gateways have addresses here; an empty status costs two dicts
+            out["status"] = {"loadBalancer": _shared(balancer)}
+    elif "status" in obj:
+        out["status"] = _shared(obj["status"])
     if kind == ENDPOINT_SLICES:
         namespace = str(meta.get("namespace", ""))
         compact = (convert.slice_endpoint(ep, namespace) for ep in obj.get("endpoints") or ())
         out["endpoints"] = tuple(ep for ep in compact if ep is not None)
     return out
+
+
+def _shared(value: Any) -> Any:
+    """``value`` with its short strings interned: label keys and values, port names,
+    protocols, types and the like repeat in every object of a cluster (and across clusters),
+    and a decoded JSON string is a new object each time (~50 B apiece, most of a slim
+    Service). Long strings (annotations' values) are kept as they are."""
+    if isinstance(value, str):
+        return sys.intern(value) if len(value) <= _INTERNED_MAX else value
+    if isinstance(value, Mapping):
+        return {sys.intern(str(k)): _shared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shared(v) for v in value]
+    return value
 
 
 def _objkey(obj: Mapping[str, Any]) -> ObjKey:
