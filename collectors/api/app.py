@@ -77,6 +77,13 @@ def build_app(
     return Starlette(routes=routes)
 
 
+def build_probe_app(
+    *, store: QueryStore, clock: Callable[[], float] = time.time, liveness: Liveness | None = None
+) -> Starlette:
+    """Only ``/``, ``/-/healthy`` and ``/-/ready``: the probe listener's app."""
+    return Starlette(routes=_Health(store=store, clock=clock, liveness=liveness).routes())
+
+
 class _Health:
     """``/``, ``/-/healthy`` (the process can recover) and ``/-/ready`` (the store answers)."""
 

@@ -21,7 +21,7 @@ from collectors._core.errors import CollectorError
 from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
 from collectors._kits.http_server import HttpServer
 from collectors._kits.tasks import cancel_and_wait
-from collectors.api.app import build_app
+from collectors.api.app import build_app, build_probe_app
 from collectors.api.prometheus import PrometheusApiSettings
 from collectors.app.cardinality_metrics import StoreCardinalityMetrics
 from collectors.app.config import CollectorConfig
@@ -58,6 +58,8 @@ class Collector:
             store=self.store, settings=config.pipeline, metrics=self.metrics_for("pipeline")
         )
         self.http: HttpServer | None = None
+        self.probes: HttpServer | None = None
+        """The plain-HTTP probe listener (``http.probe_listen``), if configured."""
         self.receivers: dict[str, Component] = {}
         self._compaction: asyncio.Task[None] | None = None
         self._supervisor: EmbeddedRedisSupervisor | None = None
@@ -93,12 +95,17 @@ class Collector:
                 settings=self.config.remote_write,
                 metrics=self.metrics_for("remote_write"),
             )
-        query_app = build_app(
-            store=self.store,
-            settings=PrometheusApiSettings(),
-            liveness=self._supervisor.unrecoverable if self._supervisor is not None else None,
-        )
+        liveness = self._supervisor.unrecoverable if self._supervisor is not None else None
+        query_app = build_app(store=self.store, settings=PrometheusApiSettings(), liveness=liveness)
         http = self.config.http
+        if http.probe_address is not None:
+            self.probes = HttpServer(
+                app=build_probe_app(store=self.store, liveness=liveness),
+                listen=http.probe_address,
+                setting_name="http.probe_listen",
+                name="probes",
+                tls=None,
+            )
         host, port = http.address
         self.http = HttpServer(
             app=protect(
@@ -113,6 +120,8 @@ class Collector:
         )
         try:
             await self.http.start()
+            if self.probes is not None:
+                await self.probes.start()
             for name, receiver in self._build_receivers().items():
                 await receiver.start()
                 self.receivers[name] = receiver
@@ -175,6 +184,8 @@ class Collector:
             except Exception:
                 log.exception("shutting down the %s receiver failed", name)
         self.receivers = {}
+        if self.probes is not None:
+            await self.probes.shutdown()
         if self.http is not None:
             await self.http.shutdown()
         await self.pipeline.shutdown()

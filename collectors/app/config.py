@@ -55,10 +55,21 @@ class HttpSettings:
     send as ``Authorization: Bearer <token>``; re-read when the file changes."""
     public_metrics: bool = False
     """With a token set, serve ``/metrics`` without it."""
+    probe_listen: str | None = None
+    """``host:port`` of a second, plain-HTTP listener that serves only ``/``, ``/-/healthy``
+    and ``/-/ready``, for a kubelet's probes when ``tls_client_ca_file`` makes the main port
+    require client certificates (the kubelet presents none, and a TCP probe cannot see that
+    the store is unrecoverable). None: no second listener."""
 
     @property
     def address(self) -> tuple[str, int]:
         return parse_host_port(self.listen, field="http.listen")
+
+    @property
+    def probe_address(self) -> tuple[str, int] | None:
+        if self.probe_listen is None:
+            return None
+        return parse_host_port(self.probe_listen, field="http.probe_listen")
 
     @property
     def tls(self) -> ServerTls | None:
@@ -68,6 +79,7 @@ class HttpSettings:
 
     def validate(self) -> None:
         self.address  # noqa: B018 - parses and raises ConfigError
+        self.probe_address  # noqa: B018 - parses and raises ConfigError
         check_security(
             cert=("http.tls_cert_file", self.tls_cert_file),
             key=("http.tls_key_file", self.tls_key_file),
@@ -133,6 +145,8 @@ class CollectorConfig:
     def _check_ports(self) -> None:
         seen: dict[tuple[str, int], str] = {}
         listeners = [("http.listen", self.http.address)]
+        if self.http.probe_address is not None:
+            listeners.append(("http.probe_listen", self.http.probe_address))
         if self.statsd is not None and self.statsd.tcp_address is not None:
             listeners.append(("statsd.tcp_listen", self.statsd.tcp_address))
         if self.forward is not None:

@@ -122,6 +122,24 @@ def test_metrics_token_and_tls_reach_the_federator() -> None:
     assert secrets == {"http-tls": "meshfed-metrics-tls", "http-token": "meshfed-metrics-token"}
 
 
+def test_collectors_with_mutual_tls_are_probed_on_a_plain_probe_port(tmp_path: Path) -> None:
+    """collectors.http with a client CA: the kubelet (no client certificate) probes
+    /-/healthy and /-/ready on the probe port in plain HTTP, so a store that cannot recover
+    (503) does restart the pod; the rendered config is what ``meshfed collect`` accepts."""
+    mtls = {"collectors": {"http": {"tls": {"secretName": "c-tls", "clientCA": True}}}}
+    docs = render([CI_VALUES / "home-values.yaml"], mtls)
+    http = config_file(docs, "meshfed-collectors", "collectors.yaml")["http"]
+    assert http["tls_client_ca_file"] == "/etc/meshfed/http-tls/ca.crt"
+    assert http["probe_listen"] == "0.0.0.0:9202"
+    pod = find(docs, "Deployment", "meshfed-collectors")["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert {"name": "probes", "containerPort": 9202, "protocol": "TCP"} in container["ports"]
+    for probe, path in (("readinessProbe", "/-/ready"), ("livenessProbe", "/-/healthy")):
+        get = container[probe]["httpGet"]
+        assert (get["path"], get["port"], get["scheme"]) == (path, "probes", "HTTP"), probe
+    _check_collectors(docs, tmp_path)
+
+
 def test_drills_run_where_the_role_grants_them() -> None:
     """federator.drills.enabled turns the controller on in the release namespace, the one the
     Role's drill rules are in; without it the Role has no drill rule."""

@@ -196,6 +196,31 @@ async def test_mtls_refuses_clients_without_a_certificate(
         await running.collector.shutdown()
 
 
+async def test_mtls_probes_have_their_own_plain_port(
+    tmp_path: Path, pki: Pki, token_file: Path
+) -> None:
+    """With mutual TLS a kubelet (no client certificate) probes ``http.probe_listen``: the
+    probes answer there, nothing else does, and the main port still wants a certificate."""
+    config = _config(
+        tmp_path, pki, token_file, tls_client_ca_file=pki.ca, probe_listen="127.0.0.1:0"
+    )
+    running = await _running(config, pki, token_file)
+    try:
+        assert running.collector.probes is not None
+        probes = f"http://127.0.0.1:{running.collector.probes.port}"
+        async with httpx.AsyncClient(base_url=probes, timeout=5) as kubelet:
+            healthy, ready = await kubelet.get("/-/healthy"), await kubelet.get("/-/ready")
+            assert (healthy.status_code, healthy.text) == (200, "healthy\n")
+            assert ready.status_code == 200
+            for path in ("/api/v1/labels", "/metrics", "/api/v1/write"):
+                assert (await kubelet.get(path, headers=AUTH)).status_code == 404, path
+        async with running.client(cert=False) as client:
+            with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
+                await client.get("/-/healthy")
+    finally:
+        await running.collector.shutdown()
+
+
 async def test_a_rotated_token_takes_effect_without_restart(secured: Running) -> None:
     async with secured.client() as client:
         assert (await client.get("/api/v1/labels", headers=AUTH)).status_code == 200

@@ -100,3 +100,24 @@ def test_store_serve_flags_are_named_in_errors(files: Path) -> None:
             client_ca=("--tls-client-ca", None),
             token_file=("--token-file", None),
         )
+
+
+@pytest.mark.parametrize(
+    ("http", "message"),
+    [
+        pytest.param({"probe_listen": "nowhere"}, "http.probe_listen", id="probe-not-host-port"),
+        pytest.param(
+            {"listen": "0.0.0.0:9201", "probe_listen": "0.0.0.0:9201"},
+            "http.probe_listen and http.listen both use 0.0.0.0:9201",
+            id="probe-same-port-as-http",
+        ),
+    ],
+)
+def test_bad_probe_listener_names_its_setting(http: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        from_mapping({"http": http})
+
+
+def test_probe_listener_parses() -> None:
+    http = from_mapping({"http": {"probe_listen": "0.0.0.0:9202"}}).http
+    assert http.probe_address == ("0.0.0.0", 9202)

@@ -8,6 +8,7 @@
 {{- $_ := set $http "tls_key_file" "/etc/meshfed/http-tls/tls.key" -}}
 {{- if $c.http.tls.clientCA -}}
 {{- $_ := set $http "tls_client_ca_file" "/etc/meshfed/http-tls/ca.crt" -}}
+{{- $_ := set $http "probe_listen" (printf "%s:%d" $any (int $c.ports.probes)) -}}
 {{- end -}}
 {{- end -}}
 {{- if $c.http.auth.tokenSecret -}}

@@ -19,6 +19,9 @@
 {{- define "meshfed.collectors.containerPorts" -}}
 {{- $c := .Values.collectors -}}
 - { name: http, containerPort: {{ $c.ports.http }}, protocol: TCP }
+{{- if and $c.http.tls.secretName $c.http.tls.clientCA }}
+- { name: probes, containerPort: {{ $c.ports.probes }}, protocol: TCP }
+{{- end }}
 {{- if $c.receivers.statsd }}
 - { name: statsd-udp, containerPort: {{ $c.ports.statsd }}, protocol: UDP }
 - { name: statsd-tcp, containerPort: {{ $c.ports.statsd }}, protocol: TCP }
