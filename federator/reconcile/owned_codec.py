@@ -134,7 +134,8 @@ def encode(obj: Mapping[str, Any]) -> tuple[Version, Uid, bytes]:
             {k: v for k, v in entry.items() if k != "time"} for entry in meta["managedFields"]
         ]
     deflate = zlib.compressobj(1, zlib.DEFLATED, -15, zdict=_ZDICT)
-    text = json.dumps(out, separators=(",", ":")).encode()
+    # sorted keys: equal objects get equal bodies whatever order a server wrote them in
+    text = json.dumps(out, separators=(",", ":"), sort_keys=True).encode()
     return (
         _pack_version(raw_version),
         _pack_uid(str(raw_uid)),

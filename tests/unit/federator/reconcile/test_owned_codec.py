@@ -96,3 +96,13 @@ def test_objects_read_back_as_compacted(item: dict[str, Any]) -> None:
     index = index_with(BlobPool(), item)
     (held,) = index.owned("shop", "shop.reviews", KINDS) or []
     assert held == without_time(item)
+
+
+def test_key_order_does_not_split_a_shared_body() -> None:
+    pool = BlobPool()
+    item = obj(SE, "a", rv="5", uid="u1")
+    reordered = {k: item[k] for k in reversed(list(item))}
+    reordered["metadata"] = {k: item["metadata"][k] for k in reversed(list(item["metadata"]))}
+    index_with(pool, item)
+    index_with(pool, reordered)
+    assert len(pool) == 1
