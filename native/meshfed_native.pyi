@@ -7,3 +7,13 @@ def decode_many(blobs: Sequence[bytes]) -> tuple[bytes, bytes, bytes]:
 
     Raises ``ValueError`` naming what is wrong with the first corrupt chunk.
     """
+
+def parse_remote_write(
+    data: bytes,
+) -> tuple[list[bytes], bytes, bytes, bytes, bytes, int, bool] | None:
+    """Split uncompressed remote_write ``WriteRequest`` bytes into columns.
+
+    Returns (distinct label blocks, run block indexes, run offsets, timestamps, values,
+    series count, has metadata); the four middle ``bytes`` hold native int64 (float64 for
+    values). ``None`` when the body is outside the common layout (Python decodes it).
+    """

@@ -26,6 +26,7 @@ from google.protobuf.message import DecodeError
 from collectors._core.errors import LimitExceededError, PermanentError
 from collectors._core.model import METRIC_NAME_LABEL, MetricMetadata, MetricType, Sample
 from collectors._core.series_batch import SeriesBatch, SeriesLabels
+from collectors.receivers.prometheus.protocol import remote_write_native
 from collectors.receivers.prometheus.protocol.remote_write_proto import (
     METADATA_TYPES,
     RawWriteRequest,
@@ -120,6 +121,10 @@ class SeriesDecoder:
 
     def parse(self, data: bytes) -> WriteBatch:
         """Decode and validate ``prometheus.WriteRequest`` protobuf bytes."""
+        if remote_write_native.AVAILABLE:
+            fast = self._parse_native(data)
+            if fast is not None:
+                return fast
         try:
             request = RawWriteRequest.FromString(data)
             raw_series: list[bytes] = list(request.timeseries)
@@ -171,6 +176,23 @@ class SeriesDecoder:
                     run[1].extend(values)
         batch = _columns(runs)
         return WriteBatch(batch=batch, metadata=metadata, series=len(raw_series))
+
+    def _parse_native(self, data: bytes) -> WriteBatch | None:
+        """The native split (``remote_write_native``), or ``None`` for the Python path."""
+        columns = remote_write_native.columns(data)
+        if columns is None:
+            return None
+        metadata: list[MetricMetadata] = []
+        if columns[6]:  # metadata first: the Python path reports its errors before labels'
+            try:
+                metadata = [_metadata(m) for m in RawWriteRequest.FromString(data).metadata]
+            except (DecodeError, ValueError, RuntimeError) as e:
+                raise PermanentError(f"invalid WriteRequest protobuf: {e}") from e
+        known = self._labels
+        batch = remote_write_native.batch(columns, lambda key: known.get(key) or self._learn(key))
+        if batch is None:
+            return None
+        return WriteBatch(batch=batch, metadata=metadata, series=columns[5])
 
     def _read_fast(
         self, b: bytes, timestamps: list[int], values: list[float], stamps: dict[bytes, int]
