@@ -11,13 +11,14 @@ import math
 import random
 import struct
 
-import cramjam
 import pytest
 
 from collectors._core.errors import PermanentError
 from collectors.receivers.prometheus.protocol import remote_write_native
 from collectors.receivers.prometheus.protocol.remote_write import SeriesDecoder
 from collectors.receivers.prometheus.protocol.remote_write_proto import WriteRequest
+from tests.helpers.remote_write import proto_write_request as request
+from tests.helpers.remote_write import snappy_compress as snappy
 
 pytestmark = pytest.mark.unit
 LIMIT = 1 << 20
@@ -41,21 +42,6 @@ def outcome(body: bytes, *, native: bool, monkeypatch: pytest.MonkeyPatch) -> ob
     )
 
 
-def request(series: list[tuple[list[tuple[str, str]], list[tuple[float, int]]]]) -> bytes:
-    req = WriteRequest()
-    for labels, samples in series:
-        ts = req.timeseries.add()
-        for name, value in labels:
-            ts.labels.add(name=name, value=value)
-        for value, stamp in samples:
-            ts.samples.add(value=value, timestamp=stamp)
-    return bytes(req.SerializeToString())
-
-
-def snappy(data: bytes) -> bytes:
-    return bytes(cramjam.snappy.compress_raw(data))
-
-
 UP = [("__name__", "up"), ("job", "a")]
 
 
@@ -67,27 +53,27 @@ def with_metadata(data: bytes, kind: int) -> bytes:
 
 CASES = [
     pytest.param(snappy(b""), id="empty-request"),
-    pytest.param(snappy(request([(UP, [(1.0, 5)])])), id="one-sample"),
+    pytest.param(snappy(request([(UP, [(5, 1.0)])])), id="one-sample"),
     pytest.param(
-        snappy(request([(UP, [(math.nan, -1), (math.inf, 2**63 - 1), (STALE, -(2**63))])])),
+        snappy(request([(UP, [(-1, math.nan), (2**63 - 1, math.inf), (-(2**63), STALE)])])),
         id="nan-inf-stale-extreme-timestamps",
     ),
     pytest.param(snappy(request([(UP, [])])), id="empty-series"),
     pytest.param(
-        snappy(request([(UP, [(1.0, 1)]), ([("__name__", "x")], [(2.0, 2)]), (UP, [(3.0, 3)])])),
+        snappy(request([(UP, [(1, 1.0)]), ([("__name__", "x")], [(2, 2.0)]), (UP, [(3, 3.0)])])),
         id="repeated-series",
     ),
     pytest.param(
-        snappy(request([([("job", "a"), ("__name__", "up")], [(1.0, 1)])])), id="unsorted"
+        snappy(request([([("job", "a"), ("__name__", "up")], [(1, 1.0)])])), id="unsorted"
     ),
     pytest.param(snappy(request([([("__name__", "up"), ("__name__", "up")], [])])), id="duplicate"),
-    pytest.param(snappy(request([([("job", "a")], [(1.0, 1)])])), id="no-metric-name"),
+    pytest.param(snappy(request([([("job", "a")], [(1, 1.0)])])), id="no-metric-name"),
     pytest.param(snappy(request([([("__name__", "up"), ("1bad", "v")], [])])), id="bad-name"),
     pytest.param(snappy(request([([("__name__", "u"), ("k", "v" * 200)], [(1, 1)])])), id="long"),
-    pytest.param(snappy(request([(UP, [(1.0, 1)])])[:-3]), id="truncated-protobuf"),
+    pytest.param(snappy(request([(UP, [(1, 1.0)])])[:-3]), id="truncated-protobuf"),
     pytest.param(b"\xff\xff\xff\xff\x0f", id="bad-snappy"),
-    pytest.param(snappy(with_metadata(request([(UP, [(1.0, 1)])]), 1)), id="metadata"),
-    pytest.param(snappy(with_metadata(request([(UP, [(1.0, 1)])]), 99)), id="bad-metadata"),
+    pytest.param(snappy(with_metadata(request([(UP, [(1, 1.0)])]), 1)), id="metadata"),
+    pytest.param(snappy(with_metadata(request([(UP, [(1, 1.0)])]), 99)), id="bad-metadata"),
     pytest.param(b"\x80\x80\x80\x04" + b"\x00" * 8, id="over-limit-length"),
 ]
 
@@ -109,7 +95,7 @@ def random_body(rng: random.Random) -> bytes:
             rng.shuffle(labels)
         values = [1.5, -0.0, math.nan, math.inf, -math.inf, STALE, 1e308]
         stamps = [0, 1, -1, 2**62, -(2**63), 2**63 - 1, 1_700_000_000_000]
-        samples = [(rng.choice(values), rng.choice(stamps)) for _ in range(rng.randrange(0, 4))]
+        samples = [(rng.choice(stamps), rng.choice(values)) for _ in range(rng.randrange(0, 4))]
         series.append((labels, samples))
     if series and rng.random() < 0.3:
         series.append(rng.choice(series))
@@ -129,7 +115,7 @@ def test_native_matches_python_on_random_bodies(seed: int, monkeypatch: pytest.M
 
 
 def test_common_layout_takes_the_native_path() -> None:
-    data = request([(UP, [(1.0, 1)]), (UP, [(2.0, 2)])])
+    data = request([(UP, [(1, 1.0)]), (UP, [(2, 2.0)])])
     columns = remote_write_native.columns(data)
     assert columns is not None
     assert columns[0] == [request([(UP, [])])[2:]]  # one distinct raw label block

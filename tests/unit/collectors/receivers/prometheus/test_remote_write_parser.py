@@ -4,7 +4,6 @@ import contextlib
 import math
 import struct
 
-import cramjam
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,24 +16,11 @@ from collectors.receivers.prometheus.protocol.remote_write import (
     snappy_uncompressed_length,
 )
 from collectors.receivers.prometheus.protocol.remote_write_proto import WriteRequest
+from tests.helpers.remote_write import proto_write_request as request
+from tests.helpers.remote_write import snappy_compress as snappy
 
 MAX = 1 << 20
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
-
-
-def request(series: list[tuple[list[tuple[str, str]], list[tuple[int, float]]]]) -> bytes:
-    req = WriteRequest()
-    for labels, points in series:
-        ts = req.timeseries.add()
-        for name, value in labels:
-            ts.labels.add(name=name, value=value)
-        for t, v in points:
-            ts.samples.add(timestamp=t, value=v)
-    return bytes(req.SerializeToString())
-
-
-def snappy(data: bytes) -> bytes:
-    return bytes(cramjam.snappy.compress_raw(data))
 
 
 def test_decodes_samples_and_metadata() -> None:
