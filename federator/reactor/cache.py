@@ -9,13 +9,21 @@ its last-known endpoints (fail-static) and nothing is pruned on its behalf. ``vi
 converts the raw objects of the requested keys into the model (``federator.core.convert``);
 conversion is lazy, per reconcile, so an event costs an index update only.
 
+Each object is held as the compact JSON of its slim form (``slim``), decoded when read. Why:
+at Istio's published shape (10 clusters x 300 Services and 4,000 endpoints each) the slim
+objects as Python dicts and tuples were ~17 MiB, and, being allocated among the garbage of
+every decoded watch page, kept much more of the heap from being reused; as bytes they are
+~3 MiB. A read decodes the few objects of one service (~10 us each); the indexes that every
+reconcile or status refresh needs (slices per service, labelled Services, exported keys)
+are kept decoded.
+
 Single-threaded by design: only the federator's event loop touches a cache (the sources
 write, the reconciler and the status reporter read).
 """
 
 from __future__ import annotations
 
-import sys
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -40,8 +48,10 @@ ObjKey = tuple[str, str]
 
 
 _META_KEPT = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "labels")
+_SLICE_META_KEPT = ("name", "namespace", "resourceVersion", "labels")
+"""A slice's uid and creation time are never read (a Service's are: Events and the oldest
+export)."""
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-_INTERNED_MAX = 63
 _SERVICE_SPEC_READ = ("type", "ports", "selector")
 """What is read of a Service's spec: ports, ExternalName or not, and the selector (access
 policies select the exporting workloads with it)."""
@@ -57,33 +67,29 @@ def slim(obj: Mapping[str, Any], kind: str) -> Object:
     endpoint its addresses, readiness, zone and pod (a ``convert.SliceEndpoint``, not a dict);
     of a pod only its labels. Dropped: managedFields (most of an object's size), owner
     references, endpoint conditions other than ``ready``, node names, hints, a targetRef's
-    uid and version."""
+    uid and version, a slice's uid and creation time."""
     m = convert.meta(obj)
-    meta: Object = {k: m[k] for k in _META_KEPT if k in m}
-    for k in ("namespace", "labels"):
-        if k in meta:
-            meta[k] = _shared(meta[k])
+    kept = _SLICE_META_KEPT if kind == ENDPOINT_SLICES else _META_KEPT
+    meta: Object = {k: m[k] for k in kept if k in m}
     annotations = m.get("annotations")
     if kind != PODS and isinstance(annotations, Mapping) and annotations:
-        kept = {k: v for k, v in annotations.items() if k != _LAST_APPLIED}
-        if kept:
-            meta["annotations"] = _shared(kept)
+        kept_annotations = {k: v for k, v in annotations.items() if k != _LAST_APPLIED}
+        if kept_annotations:
+            meta["annotations"] = kept_annotations
     if kind in (PODS, NAMESPACES):
         return {"metadata": meta}
-    out: Object = {
-        k: _shared(v) for k, v in obj.items() if k not in ("metadata", "endpoints", "status")
-    }
+    out: Object = {k: v for k, v in obj.items() if k not in ("metadata", "endpoints", "status")}
     out["metadata"] = meta
     if kind == SERVICES:
         spec = obj.get("spec")
         if isinstance(spec, Mapping):
-            out["spec"] = _shared({k: spec[k] for k in _SERVICE_SPEC_READ if k in spec})
+            out["spec"] = {k: spec[k] for k in _SERVICE_SPEC_READ if k in spec}
         status = obj.get("status")
         balancer = status.get("loadBalancer") if isinstance(status, Mapping) else None
-        if balancer:  # only gateways have addresses here; an empty status costs two dicts
-            out["status"] = {"loadBalancer": _shared(balancer)}
+        if balancer:  # only gateways have addresses here
+            out["status"] = {"loadBalancer": balancer}
     elif "status" in obj:
-        out["status"] = _shared(obj["status"])
+        out["status"] = obj["status"]
     if kind == ENDPOINT_SLICES:
         namespace = str(meta.get("namespace", ""))
         compact = (convert.slice_endpoint(ep, namespace) for ep in obj.get("endpoints") or ())
@@ -91,18 +97,20 @@ def slim(obj: Mapping[str, Any], kind: str) -> Object:
     return out
 
 
-def _shared(value: Any) -> Any:
-    """``value`` with its short strings interned: label keys and values, port names,
-    protocols, types and the like repeat in every object of a cluster (and across clusters),
-    and a decoded JSON string is a new object each time (~50 B apiece, most of a slim
-    Service). Long strings (annotations' values) are kept as they are."""
-    if isinstance(value, str):
-        return sys.intern(value) if len(value) <= _INTERNED_MAX else value
-    if isinstance(value, Mapping):
-        return {sys.intern(str(k)): _shared(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_shared(v) for v in value]
-    return value
+def encode(obj: Object) -> bytes:
+    """How the cache holds a slim object (a ``SliceEndpoint`` becomes a JSON array)."""
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def decode(kind: str, blob: bytes) -> Object:
+    """The slim object ``encode`` held (a slice's endpoints as ``SliceEndpoint`` again)."""
+    obj: Object = json.loads(blob)
+    if kind == ENDPOINT_SLICES:
+        obj["endpoints"] = tuple(
+            convert.SliceEndpoint(tuple(addresses), ready, zone, tuple(pod) if pod else None)
+            for addresses, ready, zone, pod in obj.get("endpoints") or ()
+        )
+    return obj
 
 
 def _objkey(obj: Mapping[str, Any]) -> ObjKey:
@@ -116,7 +124,13 @@ class ClusterCache:
     def __init__(self, *, settings: ClusterSettings) -> None:
         self.settings = settings
         self.name = settings.name
-        self._objects: dict[str, dict[ObjKey, Object]] = {k: {} for k in (*KINDS, *LABEL_KINDS)}
+        self._objects: dict[str, dict[ObjKey, bytes]] = {k: {} for k in (*KINDS, *LABEL_KINDS)}
+        """Kind -> (namespace, name) -> the object's slim form, encoded (``encode``)."""
+        self._labelled: set[ObjKey] = set()
+        """Services carrying the export label (``candidate_keys`` without decoding them all)."""
+        self._exported_memo: tuple[int, frozenset[ServiceKey]] = (-1, frozenset())
+        """(generation, exported keys then): the status reporter and the gateway prober ask
+        every few seconds; between changes the answer is the same."""
         self._slices_by_service: dict[ServiceKey, set[ObjKey]] = {}
         self._services_by_pod: dict[ObjKey, dict[ServiceKey, int]] = {}
         """Pod -> the services whose slices name it (with how many slices do): a pod's label
@@ -157,21 +171,26 @@ class ClusterCache:
         """A relist of ``kind``: the complete set. Returns what changed."""
         self.generation += 1
         old = self._objects[kind]
-        new = {_objkey(o): slim(o, kind) for o in items}
+        new: dict[ObjKey, bytes] = {}
         affected = Affected()
-        for k in set(old) | set(new):
-            before, after = old.get(k), new.get(k)
-            if before is not None and after is not None and _rv(before) == _rv(after):
-                continue
-            affected.merge(self._affected(kind, before, after))
-        self._objects[kind] = new
-        if kind == SERVICES:
-            self._gateways = None
         if kind == ENDPOINT_SLICES:
             self._slices_by_service = {}
             self._services_by_pod = {}
-            for k, obj in new.items():
-                self._index_slice(k, obj)
+        if kind == SERVICES:
+            self._gateways = None
+            self._labelled = set()
+        for item in items:
+            k, after = _objkey(item), slim(item, kind)
+            new[k] = blob = encode(after)
+            self._index(kind, k, after)
+            held = old.get(k)
+            if held != blob:
+                before = None if held is None else decode(kind, held)
+                affected.merge(self._affected(kind, before, after))
+        for k, held in old.items():
+            if k not in new:  # deleted during the gap
+                affected.merge(self._affected(kind, decode(kind, held), None))
+        self._objects[kind] = new
         self._synced.add(kind)
         self._connected.add(kind)
         self._touch()
@@ -182,18 +201,30 @@ class ClusterCache:
         self.generation += 1
         k = _objkey(obj)
         index = self._objects[kind]
-        before = index.get(k)
+        held = index.get(k)
+        before = None if held is None else decode(kind, held)
         after = None if event_type == "DELETED" else slim(obj, kind)
-        if kind == ENDPOINT_SLICES and before is not None:
-            self._unindex_slice(k, before)
+        if before is not None:
+            self._unindex(kind, k, before)
         if after is None:
             index.pop(k, None)
         else:
-            index[k] = after
-            if kind == ENDPOINT_SLICES:
-                self._index_slice(k, after)
+            index[k] = encode(after)
+            self._index(kind, k, after)
         self._touch()
         return self._affected(kind, before, after)
+
+    def _index(self, kind: str, k: ObjKey, obj: Object) -> None:
+        if kind == ENDPOINT_SLICES:
+            self._index_slice(k, obj)
+        elif kind == SERVICES and convert.is_export_labelled(obj):
+            self._labelled.add(k)
+
+    def _unindex(self, kind: str, k: ObjKey, obj: Object) -> None:
+        if kind == ENDPOINT_SLICES:
+            self._unindex_slice(k, obj)
+        elif kind == SERVICES:
+            self._labelled.discard(k)
 
     def _affected(self, kind: str, before: Object | None, after: Object | None) -> Affected:
         if kind == PODS:
@@ -229,34 +260,41 @@ class ClusterCache:
                 self._services_by_pod.pop(pod, None)
 
     # ---- reads
+    def _get(self, kind: str, k: ObjKey) -> Object | None:
+        held = self._objects[kind].get(k)
+        return None if held is None else decode(kind, held)
+
     def service_object(self, key: ServiceKey) -> Object | None:
-        return self._objects[SERVICES].get((key.namespace, key.name))
+        return self._get(SERVICES, (key.namespace, key.name))
 
     def namespaces(self) -> frozenset[str]:
         return frozenset(name for _, name in self._objects[NAMESPACES])
 
     def candidate_keys(self) -> set[ServiceKey]:
         """Keys that may be exported here (labelled Services and ServiceExports)."""
-        keys = {
-            ServiceKey(*k)
-            for k, o in self._objects[SERVICES].items()
-            if convert.is_export_labelled(o)
-        }
+        keys = {ServiceKey(*k) for k in self._labelled}
         keys.update(ServiceKey(*k) for k in self._objects[SERVICE_EXPORTS])
         return keys
 
     def exported(self, key: ServiceKey) -> ExportedService | None:
-        export = self._objects[SERVICE_EXPORTS].get((key.namespace, key.name))
+        export = self._get(SERVICE_EXPORTS, (key.namespace, key.name))
         return convert.exported_service(self.name, self.service_object(key), export)
 
     def exported_keys(self) -> set[ServiceKey]:
-        return {k for k in self.candidate_keys() if self.exported(k) is not None}
+        generation, keys = self._exported_memo
+        if generation != self.generation:
+            keys = frozenset(k for k in self.candidate_keys() if self.exported(k) is not None)
+            self._exported_memo = (self.generation, keys)
+        return set(keys)
 
     def endpoints(self, key: ServiceKey) -> tuple[Endpoint, ...]:
         slices = self._objects[ENDPOINT_SLICES]
         pods = self._objects[PODS]
         return convert.endpoints_from_slices(
-            (slices[k] for k in sorted(self._slices_by_service.get(key, ()))),
+            (
+                decode(ENDPOINT_SLICES, slices[k])
+                for k in sorted(self._slices_by_service.get(key, ()))
+            ),
             pod_labels=_PodLabels(pods) if pods else None,
         )
 
@@ -283,20 +321,24 @@ class ClusterCache:
 
     def gateway_addresses(self) -> tuple[str, ...]:
         if self._gateways is None:
-            self._gateways = convert.gateway_addresses(
-                self._objects[SERVICES].values(), self.settings.east_west_gateway
+            gateway = self.settings.east_west_gateway
+            in_namespace = (
+                decode(SERVICES, blob)
+                for (namespace, _), blob in self._objects[SERVICES].items()
+                if namespace == gateway.namespace
             )
+            self._gateways = convert.gateway_addresses(in_namespace, gateway)
         return self._gateways
 
 
 class _PodLabels(Mapping[ObjKey, Mapping[str, str]]):
-    """The cached pods seen as (namespace, name) -> labels, without copying them."""
+    """The cached pods seen as (namespace, name) -> labels, each decoded when looked up."""
 
-    def __init__(self, pods: Mapping[ObjKey, Object]) -> None:
+    def __init__(self, pods: Mapping[ObjKey, bytes]) -> None:
         self._pods = pods
 
     def __getitem__(self, key: ObjKey) -> Mapping[str, str]:
-        labels = convert.meta(self._pods[key]).get("labels")
+        labels = convert.meta(decode(PODS, self._pods[key])).get("labels")
         return labels if isinstance(labels, Mapping) else {}
 
     def __iter__(self) -> Iterator[ObjKey]:
@@ -315,7 +357,3 @@ def _pods_of(slice_obj: Mapping[str, Any]) -> set[ObjKey]:
         if ep is not None and ep.pod is not None:
             out.add(ep.pod)
     return out
-
-
-def _rv(obj: Mapping[str, Any]) -> Any:
-    return convert.meta(obj).get("resourceVersion")

@@ -219,6 +219,7 @@ class Sources:
                 elif isinstance(event, Disconnected):
                     cache.mark_disconnected(kind, event.error)
                     log.warning("cluster %s: watch of %s failed: %s", name, kind, event.error)
+                del event  # a relist's items would stay alive until the next event
         except Exception as exc:  # a bug: report the cluster stale rather than frozen
             log.exception("cluster %s: watch of %s crashed", name, kind)
             cache.mark_disconnected(kind, f"watch of {kind} crashed: {exc!r}")

@@ -73,6 +73,7 @@ from federator.reconcile.policy import (
 )
 from federator.status import (
     ChangeEvent,
+    PackedEndpoints,
     ServiceStatus,
     StatusRegistry,
 )
@@ -336,7 +337,9 @@ class Reconciler:
             ServiceStatus(
                 key=key,
                 exporting_clusters=exporters,
-                endpoints={c: tuple(views[c].endpoints.get(key, ())) for c in exporters},
+                endpoints=PackedEndpoints(
+                    {c: tuple(views[c].endpoints.get(key, ())) for c in exporters}
+                ),
                 conflicts=desired.conflicts,
                 conditions=tuple(sorted(set(tally.conditions), key=condition_order)),
                 last_applied=tally.last_applied,

@@ -11,7 +11,7 @@ import pytest
 from federator.core.config import ClusterSettings, KubeconfigFile
 from federator.core.mapping import ENDPOINT_SLICES, NAMESPACES, PODS, SERVICE_EXPORTS, SERVICES
 from federator.core.model import ClusterId, ServiceKey
-from federator.reactor.cache import ClusterCache
+from federator.reactor.cache import ClusterCache, decode
 
 KEY = ServiceKey("default", "reviews")
 
@@ -104,7 +104,7 @@ def test_pod_no_slice_names_touches_nothing_and_is_stored_slim() -> None:
     cache = cache_with_slice()
     affected = cache.apply_event(PODS, "ADDED", pod("unrelated", "v1"))
     assert not affected
-    stored = cache._objects[PODS][("default", "unrelated")]  # the slimmed object itself
+    stored = decode(PODS, cache._objects[PODS][("default", "unrelated")])  # held slim
     assert stored == {
         "metadata": {
             "name": "unrelated",

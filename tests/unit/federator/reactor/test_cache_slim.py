@@ -12,7 +12,7 @@ import pytest
 from federator.core import convert
 from federator.core.mapping import ENDPOINT_SLICES, NAMESPACES, PODS, SERVICE_EXPORTS, SERVICES
 from federator.core.model import ClusterId
-from federator.reactor.cache import slim
+from federator.reactor.cache import decode, encode, slim
 
 MANAGED = [{"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {"f:x": {}}}]
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -61,7 +61,7 @@ SLICE = {
             "targetRef": {"kind": "Pod", "name": "p1", "namespace": "default", "uid": "u-9"},
         },
         {"addresses": ["10.1.0.3"], "conditions": {"ready": False}},
-        {"addresses": ["10.1.0.4"]},
+        {"addresses": ["10.1.0.4", "10.1.0.5"], "zone": "z2"},
         "not-an-endpoint",
     ],
 }
@@ -81,6 +81,7 @@ POD_LABELS = {("default", "p1"): {"version": "v2"}}
 def test_slim_drops_heavy_fields_and_is_idempotent(kind: str, obj: dict[str, Any]) -> None:
     once = slim(obj, kind)
     assert slim(once, kind) == once
+    assert decode(kind, encode(once)) == once  # as the cache holds it
     text = json.dumps(once)
     for dropped in ("managedFields", LAST_APPLIED, "ownerReferences", "nodeName", "hints"):
         assert dropped not in text

@@ -209,6 +209,42 @@ def test_cache_keeps_content_when_disconnected() -> None:
     assert KEY in view.exported
 
 
+@pytest.mark.parametrize(
+    ("labels", "exported"),
+    [
+        pytest.param({"meshfed.io/export": "false"}, set(), id="label-turned-off"),
+        pytest.param({}, set(), id="label-removed"),
+        pytest.param({"meshfed.io/export": "true", "app": "r"}, {KEY}, id="other-label-added"),
+    ],
+)
+def test_cache_follows_the_export_label(labels: dict[str, str], exported: set[Any]) -> None:
+    """The cache indexes labelled Services as they change (it does not decode every Service
+    to find them), and the memoised exported keys follow each change."""
+    cache = _cache()
+    for kind in (SERVICE_EXPORTS, NAMESPACES, ENDPOINT_SLICES):
+        cache.replace(kind, [])
+    cache.replace(SERVICES, [service()])
+    assert cache.exported_keys() == {KEY} == cache.candidate_keys()
+    cache.apply_event(SERVICES, "MODIFIED", service(labels=labels, rv="2"))
+    assert cache.exported_keys() == exported == cache.candidate_keys()
+    cache.apply_event(SERVICES, "DELETED", service(labels=labels, rv="3"))
+    assert cache.exported_keys() == set() == cache.candidate_keys()
+
+
+def test_cache_relist_of_unchanged_objects_touches_nothing() -> None:
+    cache = _cache()
+    for kind in (SERVICE_EXPORTS, NAMESPACES):
+        cache.replace(kind, [])
+    slices = [eps("reviews-1", ("10.0.0.1", True), ("10.0.0.2", False))]
+    cache.replace(SERVICES, [service()])
+    cache.replace(ENDPOINT_SLICES, slices)
+    before = cache.view()
+    assert not cache.replace(SERVICES, [service()])
+    assert not cache.replace(ENDPOINT_SLICES, slices)
+    assert cache.view() == before
+    assert cache.replace(SERVICES, [service(rv="2")]).keys == {KEY}
+
+
 def test_backoff_grows_and_caps() -> None:
     settings = BackoffSettings(base=1.0, cap=8.0, jitter=0.2)
     delays = [settings.delay(n, uniform=lambda a, b: 1.0) for n in range(1, 7)]
