@@ -53,11 +53,15 @@ from federator.kube.client import DESTINATION_RULES, SERVICE_ENTRIES, KubeClient
 from federator.reconcile.owned_codec import (
     BlobPool,
     Object,
+    SharedPool,
+    Stamp,
     Uid,
     Version,
     comparable,
     decode,
     encode,
+    stamp,
+    unstamp,
 )
 
 OWNED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
@@ -68,13 +72,19 @@ Ident = str
 
 
 class Record(NamedTuple):
-    """One owned object as the index holds it (``record_of``)."""
+    """One owned object as the watches and the reconciler hand it to the index
+    (``record_of``); the index keeps it as a ``Held``."""
 
     ident: Ident
     group: Group
     version: Version
     uid: Uid
     body: bytes
+
+
+MemberPool = SharedPool[tuple[Ident, ...]]
+Held = tuple[Group, Stamp, bytes]
+"""How the index holds an object: its group, its version and uid (``stamp``), its body."""
 
 
 def record_of(obj: Mapping[str, Any]) -> Record:
@@ -111,14 +121,17 @@ def _ident(kind: str, namespace: str, name: str) -> Ident:
 class OwnedIndex:
     """See the module docstring. One per target cluster; single event loop, no locks.
 
-    Memory is the point (10 targets x 6,000 objects at the published scale): per object one
-    ``Record`` (its ident string is the key), the body shared through ``pool`` with the same
-    object in other targets; per group the tuple of its idents; group names are interned,
-    so the objects of a group share one string."""
+    Memory is the point (10 targets x 6,000 objects at the published scale): per object a
+    (group, stamp, body) triple under its ident (``Held``: version and uid packed into one
+    int, the body shared through ``pool`` with the same object in other targets); per group
+    the tuple of its idents (pooled too: a group has the same objects in every target);
+    group names are interned, so the objects of a group share one string."""
 
-    def __init__(self, pool: BlobPool | None = None) -> None:
+    def __init__(self, pool: BlobPool | None = None, members: MemberPool | None = None) -> None:
+        """``pool`` and ``members``: shared with the indexes of the other targets."""
         self._pool = BlobPool() if pool is None else pool
-        self._objects: dict[Ident, Record] = {}
+        self._member_pool: MemberPool = SharedPool() if members is None else members
+        self._objects: dict[Ident, Held] = {}
         self._members: dict[Group, tuple[Ident, ...]] = {}
         """Group -> the idents of its objects (sorted: kind, then name)."""
         self._tombstones: dict[Ident, int | None] = {}
@@ -195,7 +208,7 @@ class OwnedIndex:
             return None
         members = self._members.get(f"{namespace}/{label}", ())
         return [
-            decode(*self._objects[ident][2:])
+            decode(*unstamp(self._objects[ident][1]), self._objects[ident][2])
             for ident in members
             if ident[: ident.index("/")] in kinds
         ]
@@ -203,31 +216,43 @@ class OwnedIndex:
     # ---- internals
     def _held_version(self, ident: Ident) -> int | None:
         held = self._objects.get(ident)
-        return None if held is None else comparable(held.version)
+        return None if held is None else comparable(unstamp(held[1])[0])
 
     def _put(self, record: Record) -> None:
         ident, group = record.ident, record.group
         held = self._objects.get(ident)
-        if held is not None and held.group != group:
+        if held is not None and held[0] != group:
             self._remove(ident)
             held = None
-        self._objects[ident] = record._replace(body=self._pool.take(record.body))
+        self._objects[ident] = (
+            group,
+            stamp(record.version, record.uid),
+            self._pool.take(record.body),
+        )
         if held is not None:
-            self._pool.release(held.body)
+            self._pool.release(held[2])
         else:
-            members = self._members.get(group, ())
-            self._members[group] = tuple(sorted((*members, ident)))
+            held_members = self._members.get(group, ())
+            self._set_members(group, tuple(sorted((*held_members, ident))), held_members)
 
     def _remove(self, ident: Ident) -> None:
         held = self._objects.pop(ident, None)
         if held is None:
             return
-        self._pool.release(held.body)
-        members = tuple(i for i in self._members.get(held.group, ()) if i != ident)
+        group, _, body = held
+        self._pool.release(body)
+        held_members = self._members.get(group, ())
+        self._set_members(group, tuple(i for i in held_members if i != ident), held_members)
+
+    def _set_members(
+        self, group: Group, members: tuple[Ident, ...], held: tuple[Ident, ...]
+    ) -> None:
+        if held:
+            self._member_pool.release(held)
         if members:
-            self._members[held.group] = members
+            self._members[group] = self._member_pool.take(members)
         else:
-            self._members.pop(held.group, None)
+            self._members.pop(group, None)
 
 
 async def list_owned(

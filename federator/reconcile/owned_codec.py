@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import uuid
 import zlib
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Hashable, Mapping
+from typing import Any, Generic, TypeVar
 
 from federator.core.model import FIELD_MANAGER
 
 Object = dict[str, Any]
+H = TypeVar("H", bound=Hashable)
 
 _META_KEPT = ("name", "namespace", "uid", "resourceVersion", "labels", "annotations")
 _ZDICT = json.dumps(
@@ -86,34 +87,39 @@ def compact(obj: Mapping[str, Any]) -> Object:
     return out
 
 
-class BlobPool:
-    """One copy of each distinct compressed body, shared by the indexes of every target.
+class SharedPool(Generic[H]):
+    """One copy of each distinct value, shared by the indexes of every target.
 
     Why: a global service's ServiceEntry and DestinationRule are the same object in every
     target cluster but for their uid and resourceVersion (which are kept per object, outside
-    the body). At 10 clusters the same body is held 9 times; pooled, once. Reference-counted,
-    so bodies of changed or deleted objects do not accumulate."""
+    the body), and so is the tuple of a group's idents. At 10 clusters the same value is
+    held 9 times; pooled, once. Reference-counted, so values of changed or deleted objects
+    do not accumulate."""
 
     def __init__(self) -> None:
-        self._bodies: dict[bytes, bytes] = {}
-        self._refs: dict[bytes, int] = {}
+        self._values: dict[H, H] = {}
+        self._refs: dict[H, int] = {}
 
     def __len__(self) -> int:
-        return len(self._bodies)
+        return len(self._values)
 
-    def take(self, body: bytes) -> bytes:
-        """The pooled copy of ``body`` (now referenced once more)."""
-        held = self._bodies.setdefault(body, body)
+    def take(self, value: H) -> H:
+        """The pooled copy of ``value`` (now referenced once more)."""
+        held = self._values.setdefault(value, value)
         self._refs[held] = self._refs.get(held, 0) + 1
         return held
 
-    def release(self, body: bytes) -> None:
-        left = self._refs.get(body, 0) - 1
+    def release(self, value: H) -> None:
+        left = self._refs.get(value, 0) - 1
         if left > 0:
-            self._refs[body] = left
+            self._refs[value] = left
         else:
-            self._refs.pop(body, None)
-            self._bodies.pop(body, None)
+            self._refs.pop(value, None)
+            self._values.pop(value, None)
+
+
+BlobPool = SharedPool[bytes]
+"""The pool of compressed bodies."""
 
 
 Version = int | str | None
@@ -167,6 +173,27 @@ def _pack_uid(raw: str) -> Uid:
     except ValueError:
         return raw
     return parsed.int if str(parsed) == raw else raw
+
+
+Stamp = int | tuple[Version, Uid]
+"""An object's (version, uid) as the index holds them: one int when both are ints (the
+apiserver's case: ``version << 128 | uid``), else the pair. Why: as two ints in a record
+they cost ~130 B per object, 60,000 objects at the published shape; as one, ~50 B."""
+
+_UID_BITS = 128
+
+
+def stamp(version: Version, uid: Uid) -> Stamp:
+    """``(version, uid)`` packed (see ``Stamp``); ``unstamp`` gives them back."""
+    if isinstance(version, int) and version >= 0 and isinstance(uid, int) and uid >= 0:
+        return version << _UID_BITS | uid
+    return (version, uid)
+
+
+def unstamp(packed: Stamp) -> tuple[Version, Uid]:
+    if isinstance(packed, int):
+        return packed >> _UID_BITS, packed & ((1 << _UID_BITS) - 1)
+    return packed
 
 
 def comparable(version: Version) -> int | None:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from federator.core.model import FIELD_MANAGER, SERVICE_LABEL
-from federator.reconcile.owned import OwnedIndex, record_of
-from federator.reconcile.owned_codec import BlobPool, compact
+from federator.reconcile.owned import MemberPool, OwnedIndex, record_of
+from federator.reconcile.owned_codec import BlobPool, Uid, Version, compact, stamp, unstamp
 
 SE, DR = "ServiceEntry", "DestinationRule"
 KINDS = (SE, DR)
@@ -38,8 +38,10 @@ def obj(kind: str, name: str, *, rv: str, uid: str | None, port: int = 80) -> di
             "spec": {"ports": [{"number": port}]}}  # fmt: skip
 
 
-def index_with(pool: BlobPool, *items: dict[str, Any]) -> OwnedIndex:
-    index = OwnedIndex(pool)
+def index_with(
+    pool: BlobPool, *items: dict[str, Any], members: MemberPool | None = None
+) -> OwnedIndex:
+    index = OwnedIndex(pool, members)
     for kind in KINDS:
         index.replace(kind, [record_of(i) for i in items if i["kind"] == kind])
     return index
@@ -69,18 +71,21 @@ def test_the_same_object_in_ten_targets_is_held_once() -> None:
     assert len(uids) == 20  # each object keeps its own uid
 
 
-def test_bodies_of_changed_and_deleted_objects_are_released() -> None:
-    pool = BlobPool()
-    first = index_with(pool, obj(SE, "a", rv="5", uid="u1"))
-    second = index_with(pool, obj(SE, "a", rv="6", uid="u2"))
-    assert len(pool) == 1
+def test_bodies_and_groups_of_changed_and_deleted_objects_are_released() -> None:
+    pool, members = BlobPool(), MemberPool()
+    first = index_with(pool, obj(SE, "a", rv="5", uid="u1"), members=members)
+    second = index_with(pool, obj(SE, "a", rv="6", uid="u2"), members=members)
+    assert len(pool) == 1 and len(members) == 1  # one group, held once for both targets
     first.apply_event("MODIFIED", record_of(obj(SE, "a", rv="7", uid="u1", port=81)))
-    assert len(pool) == 2
+    assert len(pool) == 2 and len(members) == 1
     second.apply_event("MODIFIED", record_of(obj(SE, "a", rv="8", uid="u2", port=81)))
     assert len(pool) == 1
-    first.apply_event("DELETED", record_of(obj(SE, "a", rv="9", uid="u1", port=81)))
+    first.apply_event("ADDED", record_of(obj(DR, "a", rv="9", uid="u3")))
+    assert len(members) == 2  # the group differs between the targets now
+    first.apply_event("DELETED", record_of(obj(SE, "a", rv="10", uid="u1", port=81)))
+    first.apply_event("DELETED", record_of(obj(DR, "a", rv="11", uid="u3")))
     second.replace(SE, [])
-    assert len(pool) == 0
+    assert len(pool) == 0 and len(members) == 0
 
 
 @pytest.mark.parametrize(
@@ -106,3 +111,21 @@ def test_key_order_does_not_split_a_shared_body() -> None:
     index_with(pool, item)
     index_with(pool, reordered)
     assert len(pool) == 1
+
+
+@pytest.mark.parametrize(
+    ("version", "uid", "packed_as_int"),
+    [
+        pytest.param(58964, uuid.uuid4().int, True, id="apiserver-ints"),
+        pytest.param(0, 0, True, id="zeros"),
+        pytest.param(2**63, 2**128 - 1, True, id="largest-uid"),
+        pytest.param("a1", uuid.uuid4().int, False, id="version-not-an-int"),
+        pytest.param(None, uuid.uuid4().int, False, id="no-version"),
+        pytest.param(7, "not-a-uuid", False, id="uid-not-canonical"),
+        pytest.param(7, "", False, id="no-uid"),
+    ],
+)
+def test_stamp_gives_back_version_and_uid(version: Version, uid: Uid, packed_as_int: bool) -> None:
+    packed = stamp(version, uid)
+    assert isinstance(packed, int) is packed_as_int
+    assert unstamp(packed) == (version, uid)
