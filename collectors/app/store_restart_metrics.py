@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 
 from collectors.store.supervisor import RestartState
 
-REASONS = ("killed", "exited")
+REASONS = ("killed", "exited", "hung")
 """Every ``reason`` label value, served from the start so that ``increase()`` sees the
 first restart (a series that appears at 1 has no increase)."""
 

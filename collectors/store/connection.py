@@ -260,6 +260,26 @@ class EmbeddedRedis:
                 raise StoreUnavailableError(f"cannot start the embedded Redis: {e}") from e
             raise
 
+    async def answers(self, timeout_s: float) -> bool:
+        """Whether the server answers a PING within ``timeout_s`` (the supervisor's check
+        for a server that is alive but stuck)."""
+        client: Any = Redis.from_url(
+            self.url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+        )
+        try:
+            return bool(await asyncio.wait_for(client.ping(), timeout_s))
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError, TimeoutError):
+            return False
+        finally:
+            with contextlib.suppress(rexc.RedisError, OSError, TimeoutError):
+                await asyncio.wait_for(client.aclose(), timeout_s)
+
+    def kill(self) -> None:
+        """SIGKILL the running server (it also ends a stopped one); the supervisor then
+        sees it dead and restarts it on the same AOF."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+
     async def _kill(self, process: subprocess.Popen[bytes] | None) -> None:
         if process is not None and process.poll() is None:
             process.kill()

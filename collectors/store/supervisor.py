@@ -1,4 +1,5 @@
-"""Supervision of the embedded Redis: restart it on its own data when its process dies.
+"""Supervision of the embedded Redis: restart it on its own data when its process dies or
+stops answering.
 
 Why: the embedded server is a child process, and a child can die on its own (the kernel's
 OOM killer, a stray ``kill``). Without a supervisor the collector would answer 503 forever,
@@ -14,6 +15,13 @@ After ``give_up_after`` consecutive failures the store is reported unrecoverable
 (``/-/healthy`` fails, so a liveness probe restarts the pod) while attempts go on at the
 capped interval: a later success makes it healthy again. An external Redis is not
 supervised: it is the operator's to run, and the client reconnects on its own.
+
+A server that is alive but answers nothing (stopped with SIGSTOP, stuck on a dead disk)
+would never be restarted by watching its process alone, and every write would wait for its
+timeout. So the supervisor also PINGs it (``hang_check_interval_s``); after ``hang_after``
+PINGs in a row unanswered within ``hang_timeout_s`` it kills the process (SIGKILL, which
+also ends a stopped process), and the restart above follows, counted as ``hung``. Killing
+loses nothing acknowledged: the AOF has every acknowledged write before its reply.
 """
 
 from __future__ import annotations
@@ -47,15 +55,32 @@ class RestartPolicy:
     """Consecutive failed attempts after which the store is reported unrecoverable."""
     stable_after_s: float = 30.0
     """A restarted server that dies within this time counts as a failed attempt."""
+    hang_check_interval_s: float = 5.0
+    """How often a running server is PINGed."""
+    hang_timeout_s: float = 5.0
+    """How long a PING may wait for its answer."""
+    hang_after: int = 3
+    """Consecutive unanswered PINGs after which the server is killed and restarted (with
+    the defaults: a server that answers nothing for ~30 s)."""
 
     def validate(self) -> None:
-        for name in ("check_interval_s", "initial_backoff_s", "max_backoff_s", "stable_after_s"):
+        names = (
+            "check_interval_s",
+            "initial_backoff_s",
+            "max_backoff_s",
+            "stable_after_s",
+            "hang_check_interval_s",
+            "hang_timeout_s",
+        )
+        for name in names:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"RestartPolicy.{name} must be > 0")
         if self.max_backoff_s < self.initial_backoff_s:
             raise ConfigError("RestartPolicy.max_backoff_s must be >= initial_backoff_s")
         if self.give_up_after < 1:
             raise ConfigError("RestartPolicy.give_up_after must be >= 1")
+        if self.hang_after < 1:
+            raise ConfigError("RestartPolicy.hang_after must be >= 1")
 
 
 def death_reason(exit_status: int) -> str:
@@ -87,10 +112,17 @@ class RestartState:
     """When the last restart succeeded (``None``: the server is the one started first)."""
     up: bool = True
     last_error: str = ""
+    unanswered: int = 0
+    """Consecutive PINGs the running server left unanswered."""
+
+    def pinged(self, answered: bool) -> bool:
+        """One PING's outcome; True when the server is to be killed as hung."""
+        self.unanswered = 0 if answered else self.unanswered + 1
+        return self.unanswered >= self.policy.hang_after
 
     def died(self, now: float) -> None:
         """The process is gone; a restart that did not stay up counts as a failure."""
-        self.up = False
+        self.up, self.unanswered = False, 0
         if self.up_since is not None and now - self.up_since < self.policy.stable_after_s:
             self.failures += 1
             self.last_error = f"it died again {now - self.up_since:.1f} s after its restart"
@@ -139,6 +171,14 @@ class SupervisedServer(Protocol):
         """Start a new server on the same data; raises ``StoreUnavailableError``."""
         ...
 
+    async def answers(self, timeout_s: float) -> bool:
+        """Whether the running server answers a PING within ``timeout_s``."""
+        ...
+
+    def kill(self) -> None:
+        """End the running process at once (SIGKILL); its exit status then says so."""
+        ...
+
 
 class EmbeddedRedisSupervisor:
     """Watches the embedded server and restarts it; ``start``/``shutdown`` are idempotent.
@@ -160,20 +200,25 @@ class EmbeddedRedisSupervisor:
         self._clock = clock
         self.state = RestartState(policy=self._policy)
         self._task: asyncio.Task[None] | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self._hung_pid: int | None = None
+        """The pid this supervisor killed as hung (its death is then counted as ``hung``)."""
         self._broken = ""
         """Set if the watcher itself failed (a bug): nothing restarts the server then."""
 
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._watch(), name="embedded-redis-supervisor")
+            self._probe = asyncio.create_task(self._ping(), name="embedded-redis-ping")
 
     async def shutdown(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        tasks = [t for t in (self._task, self._probe) if t is not None]
+        self._task = self._probe = None
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def unrecoverable(self) -> str | None:
         """Why the store cannot come back (for ``/-/healthy``), or ``None`` while it can."""
@@ -199,8 +244,38 @@ class EmbeddedRedisSupervisor:
             self._broken = f"{type(e).__name__}: {e}"
             log.exception("the embedded Redis supervisor failed; it restarts nothing now")
 
+    async def _ping(self) -> None:
+        """Kill a server that stopped answering (see the module docstring)."""
+        policy, state = self._policy, self.state
+        try:
+            while True:
+                await asyncio.sleep(policy.hang_check_interval_s)
+                pid = self._server.pid
+                if not state.up or pid is None or self._server.exit_status() is not None:
+                    continue
+                answered = await self._server.answers(policy.hang_timeout_s)
+                if pid != self._server.pid or not state.up:
+                    continue  # it died and came back meanwhile: that PING says nothing
+                if state.pinged(answered):
+                    log.error(
+                        "embedded Redis (pid %s) answered no PING for %d checks in a row"
+                        " (%.1f s each); killing it to restart it on %s",
+                        pid,
+                        state.unanswered,
+                        policy.hang_timeout_s,
+                        self._server.where,
+                    )
+                    self._hung_pid = pid
+                    state.unanswered = 0
+                    self._server.kill()
+        except Exception as e:  # a bug: say so; the process watch goes on
+            self._broken = f"{type(e).__name__}: {e}"
+            log.exception("the embedded Redis PING check failed; hung servers stay now")
+
     async def _recover(self, status: int) -> None:
         dead_pid, state = self._server.pid, self.state
+        reason = "hung" if dead_pid is not None and dead_pid == self._hung_pid else None
+        self._hung_pid = None
         state.died(self._clock())
         log.warning(
             "embedded Redis (pid %s) %s; restarting it on %s",
@@ -218,7 +293,7 @@ class EmbeddedRedisSupervisor:
             )
             if state.failures == self._policy.give_up_after:
                 log.error("reporting unhealthy on /-/healthy: %s", self.unrecoverable())
-        state.restarted(death_reason(status), self._clock())
+        state.restarted(reason or death_reason(status), self._clock())
         log.warning(
             "embedded Redis restarted as pid %s on %s (restart %d; its AOF holds every"
             " acknowledged write). If it keeps dying, read %s/redis.log and check the"

@@ -367,6 +367,7 @@ async def test_the_collector_brings_its_killed_redis_back_by_itself(
             o.shutdown()
     assert metrics == {
         "meshfed_store_restarts_total[('reason', 'exited')]": 0.0,
+        "meshfed_store_restarts_total[('reason', 'hung')]": 0.0,
         "meshfed_store_restarts_total[('reason', 'killed')]": 1.0,
         "meshfed_store_restart_failures_total[]": 0.0,
         "meshfed_store_embedded_up[]": 1.0,

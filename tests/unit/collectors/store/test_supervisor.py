@@ -32,6 +32,9 @@ FAST = RestartPolicy(
     max_backoff_s=0.01,
     give_up_after=3,
     stable_after_s=30.0,
+    hang_check_interval_s=0.002,
+    hang_timeout_s=0.01,
+    hang_after=3,
 )
 
 
@@ -120,6 +123,8 @@ class ScriptedServer:
 
     def __init__(self) -> None:
         self.status: int | None = None
+        self.silent_pings = 0
+        """PINGs left unanswered from now on (one per check)."""
         self.fail = 0
         self.restarts = 0
         self.attempt_times: list[float] = []
@@ -134,6 +139,16 @@ class ScriptedServer:
 
     def die(self, status: int = -signal.SIGKILL) -> None:
         self.status = status
+
+    async def answers(self, timeout_s: float) -> bool:
+        await asyncio.sleep(0)
+        if self.silent_pings:
+            self.silent_pings -= 1
+            return False
+        return True
+
+    def kill(self) -> None:
+        self.status = -signal.SIGKILL
 
     async def restart(self) -> None:
         self.attempt_times.append(time.monotonic())
@@ -241,3 +256,50 @@ async def test_a_failed_supervisor_makes_a_down_server_unrecoverable() -> None:
         )
     finally:
         await supervisor.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("answers", "kill_at"),
+    [
+        pytest.param([True] * 5, None, id="answering-server-is-left-alone"),
+        pytest.param([False, False, True, False, False, True], None, id="answer-resets-count"),
+        pytest.param([True, False, False, False], 4, id="third-silent-ping-in-a-row-kills"),
+    ],
+)
+def test_unanswered_pings_in_a_row_mark_the_server_hung(
+    answers: list[bool], kill_at: int | None
+) -> None:
+    state = RestartState(policy=FAST)
+    verdicts = [state.pinged(answered) for answered in answers]
+    assert (verdicts.index(True) + 1 if True in verdicts else None) == kill_at
+
+
+@pytest.mark.parametrize(
+    ("silent_pings", "restarts"),
+    [
+        pytest.param(2, {}, id="two-silent-pings-are-tolerated"),
+        pytest.param(3, {"hung": 1}, id="three-silent-pings-kill-and-restart"),
+    ],
+)
+async def test_a_hung_server_is_killed_and_restarted(
+    silent_pings: int, restarts: dict[str, int]
+) -> None:
+    server = ScriptedServer()
+    supervisor = EmbeddedRedisSupervisor(server=server, policy=FAST)
+    await supervisor.start()
+    try:
+        server.silent_pings = silent_pings
+        await _until(lambda: server.silent_pings == 0, "the silent PINGs are sent")
+        await asyncio.sleep(FAST.hang_check_interval_s * 20)
+        assert supervisor.state.restarts == restarts
+        assert server.restarts == sum(restarts.values())
+        assert supervisor.state.up and supervisor.unrecoverable() is None
+    finally:
+        await supervisor.shutdown()
+
+
+def test_hang_settings_are_validated() -> None:
+    with pytest.raises(ConfigError, match="hang_after must be >= 1"):
+        RestartPolicy(hang_after=0).validate()
+    with pytest.raises(ConfigError, match="hang_timeout_s must be > 0"):
+        RestartPolicy(hang_timeout_s=0).validate()
