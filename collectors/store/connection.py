@@ -40,6 +40,8 @@ client types it ``Any`` internally."""
 
 CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
 _MAX_SOCKET_PATH = 100
+_READY_PING_TIMEOUT_S = 1.0
+"""How long one PING of a starting server may wait (it is retried until the start timeout)."""
 _UNAVAILABLE = (
     rexc.ConnectionError,  # includes AuthenticationError, MaxConnectionsError
     rexc.TimeoutError,
@@ -288,25 +290,20 @@ class EmbeddedRedis:
 
     async def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + self._settings.embedded_start_timeout_s
-        client: Any = Redis.from_url(self.url, socket_connect_timeout=1.0, socket_timeout=2.0)
-        try:
-            while True:
-                if process.poll() is not None:
-                    raise StoreUnavailableError(
-                        f"embedded Redis exited with {process.returncode};"
-                        f" see {self._dir / 'redis.log'}"
-                    )
-                with contextlib.suppress(rexc.ConnectionError, rexc.TimeoutError, OSError):
-                    if await client.ping():
-                        return
-                if time.monotonic() > deadline:
-                    raise StoreUnavailableError(
-                        f"embedded Redis did not answer within"
-                        f" {self._settings.embedded_start_timeout_s} s; see {self._dir}/redis.log"
-                    )
-                await asyncio.sleep(0.05)
-        finally:
-            await client.aclose()
+        while True:
+            if process.poll() is not None:
+                raise StoreUnavailableError(
+                    f"embedded Redis exited with {process.returncode};"
+                    f" see {self._dir / 'redis.log'}"
+                )
+            if await self.answers(_READY_PING_TIMEOUT_S):
+                return
+            if time.monotonic() > deadline:
+                raise StoreUnavailableError(
+                    f"embedded Redis did not answer within"
+                    f" {self._settings.embedded_start_timeout_s} s; see {self._dir}/redis.log"
+                )
+            await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
         self._stopped = True

@@ -207,11 +207,11 @@ class OwnedIndex:
         if not self.ready(kinds):
             return None
         members = self._members.get(f"{namespace}/{label}", ())
-        return [
-            decode(*unstamp(self._objects[ident][1]), self._objects[ident][2])
-            for ident in members
-            if ident[: ident.index("/")] in kinds
-        ]
+        return [self._decoded(ident) for ident in members if ident[: ident.index("/")] in kinds]
+
+    def _decoded(self, ident: Ident) -> Object:
+        _, packed, body = self._objects[ident]
+        return decode(*unstamp(packed), body)
 
     # ---- internals
     def _held_version(self, ident: Ident) -> int | None:

@@ -86,6 +86,13 @@ class RemoteWriteSender:
                     return
                 await self.post(client, k)
 
+    async def stored_counts(self, client: httpx.AsyncClient) -> tuple[list[float], Any]:
+        """Samples stored per series of this sender (sorted), read back through the
+        Prometheus query API, with the answer's body for assertion messages."""
+        query = f'count_over_time(kill_rw{{sender="{self.name}"}}[2h])'
+        body = (await client.get("/api/v1/query", params={"query": query})).json()
+        return sorted(float(r["value"][1]) for r in body["data"]["result"]), body
+
     def unexpected_answers(self) -> dict[str, int]:
         """Answers that are neither success nor retryable (would make Prometheus drop data)."""
         ok = {str(c) for c in (200, 204, *RETRYABLE_HTTP)} | {"no answer"}

@@ -55,12 +55,7 @@ async def test_a_stopped_redis_is_killed_and_restarted_without_losing_acked_samp
         assert not process_alive(stopped), "the stopped Redis was left behind"
         await sender.post(client, 20)
         assert 20 in sender.acked, sender.answers
-        body = (
-            await client.get(
-                "/api/v1/query", params={"query": 'count_over_time(kill_rw{sender="h0"}[2h])'}
-            )
-        ).json()
-        counts = sorted(float(r["value"][1]) for r in body["data"]["result"])
+        counts, body = await sender.stored_counts(client)
         assert counts == [21.0] * 3, body
         metrics = (await client.get("/metrics")).text
     assert 'meshfed_store_restarts_total{reason="hung"} 1.0' in metrics, metrics

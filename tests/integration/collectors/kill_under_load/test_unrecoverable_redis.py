@@ -78,12 +78,7 @@ async def test_healthy_fails_while_redis_cannot_come_back_and_recovers_after_rep
         back_s = time.monotonic() - repaired
         await sender.post(client, 20)  # the retry of the refused request
         assert 20 in sender.acked, sender.answers
-        body = (
-            await client.get(
-                "/api/v1/query", params={"query": 'count_over_time(kill_rw{sender="u0"}[2h])'}
-            )
-        ).json()
-        counts = sorted(float(r["value"][1]) for r in body["data"]["result"])
+        counts, body = await sender.stored_counts(client)
         assert counts == [21.0] * 3, body
         restarted = collector.running_redis_pid()
     assert restarted is not None and restarted != dead
