@@ -226,6 +226,9 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
         result["federator"]["reconciles"] = int(m1["reconciles"] - m0["reconciles"])
         result["rss_mib"] = proc_status(fed.pid)
         print("federator:", result["federator"], "rss:", result["rss_mib"])
+        if args.hold_seconds:
+            print(f"holding the federator (pid {fed.pid}) for {args.hold_seconds:.0f} s")
+            await asyncio.sleep(args.hold_seconds)
     finally:
         fed.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -285,6 +288,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--profile", default="", help="path of a py-spy binary: sample the federator's changes"
+    )
+    parser.add_argument(
+        "--hold-seconds",
+        type=float,
+        default=0.0,
+        help="keep the federator running this long after the changes (to inspect it)",
     )
     parser.add_argument("--base-port", type=int, default=33000)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/meshfed-bench-propagation"))

@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import ssl
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,12 @@ async def create_endpoint_slices(
     http: httpx.AsyncClient, names: list[str], endpoints: int, *, cluster_index: int
 ) -> None:
     """``endpoints`` ready endpoints spread over ``names`` (Services without a selector), one
-    EndpointSlice per ``SLICE_MAX`` endpoints (as the EndpointSlice controller cuts them)."""
+    EndpointSlice per ``SLICE_MAX`` endpoints (as the EndpointSlice controller cuts them),
+    and behind each endpoint its Pod, labelled as an Istio workload's pods are (``app``,
+    ``version``, the canonical-name labels, the template hash) and named by the endpoint's
+    ``targetRef``, as in a real cluster: the federator watches pods with a ``version`` label
+    for the subset labels of federated endpoints, so a workload without them would leave
+    that cost out."""
     sem = asyncio.Semaphore(8)
     per = [
         endpoints // len(names) + (1 if i < endpoints % len(names) else 0)
@@ -81,6 +87,11 @@ async def create_endpoint_slices(
             f"10.{100 + cluster_index}.{(first + i) // 250}.{(first + i) % 250 + 1}"
             for i in range(count)
         ]
+        pods = [_pod(name, first + i) for i in range(count)]
+        async with sem:
+            for doc in pods:
+                r = await http.post(f"/api/v1/namespaces/{NS}/pods", json=doc)
+                assert r.status_code in (201, 409), r.text
         doc = {
             "apiVersion": "discovery.k8s.io/v1",
             "kind": "EndpointSlice",
@@ -94,7 +105,14 @@ async def create_endpoint_slices(
             },
             "addressType": "IPv4",
             "ports": [{"name": "http", "port": 9080, "protocol": "TCP"}],
-            "endpoints": [{"addresses": [a], "conditions": {"ready": True}} for a in addresses],
+            "endpoints": [
+                {
+                    "addresses": [a],
+                    "conditions": {"ready": True},
+                    "targetRef": {"kind": "Pod", "namespace": NS, "name": p["metadata"]["name"]},
+                }
+                for a, p in zip(addresses, pods, strict=True)
+            ],
         }
         async with sem:
             r = await http.post(
@@ -108,6 +126,31 @@ async def create_endpoint_slices(
         for start in range(0, per[i], SLICE_MAX)
     ]
     await asyncio.gather(*jobs)
+
+
+def _pod(service: str, index: int) -> dict[str, Any]:
+    """The ``index``-th pod of ``service`` (3 versions, as Bookinfo's reviews has)."""
+    version = f"v{index % 3 + 1}"
+    template = f"{zlib.crc32(f'{service}/{version}'.encode()):08x}"
+    labels = {
+        "app": service,
+        "version": version,
+        "pod-template-hash": template,
+        "security.istio.io/tlsMode": "istio",
+        "service.istio.io/canonical-name": service,
+        "service.istio.io/canonical-revision": version,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"{service}-{version}-{template}-{index:05d}", "labels": labels},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "containers": [
+                {"name": "app", "image": f"docker.io/istio/examples-bookinfo-{version}"}
+            ],
+        },
+    }
 
 
 def load() -> list[float]:

@@ -11,7 +11,7 @@ import pytest
 from federator.core.config import ClusterSettings, KubeconfigFile
 from federator.core.mapping import ENDPOINT_SLICES, NAMESPACES, PODS, SERVICE_EXPORTS, SERVICES
 from federator.core.model import ClusterId, ServiceKey
-from federator.reactor.cache import ClusterCache, decode
+from federator.reactor.cache import ClusterCache, decode, slim
 
 KEY = ServiceKey("default", "reviews")
 
@@ -100,19 +100,83 @@ def test_pod_events_touch_the_services_that_name_them(
     assert labels(cache) == {"10.2.0.1": expected_v3, "10.2.0.2": (("version", "v2"),)}
 
 
+def test_pods_as_the_watch_hands_them_slimmed_label_endpoints() -> None:
+    cache = cache_with_slice()
+    cache.replace(PODS, [slim(pod("r-v2", "v2"), PODS)])
+    affected = cache.apply_event(PODS, "ADDED", slim(pod("r-v3", "v3"), PODS))
+    assert affected.keys == {KEY}
+    assert labels(cache) == {"10.2.0.1": (("version", "v3"),), "10.2.0.2": (("version", "v2"),)}
+
+
+def test_pod_status_update_touches_nothing() -> None:
+    cache = cache_with_slice()
+    cache.replace(PODS, [pod("r-v3", "v3")])
+    update = pod("r-v3", "v3", rv="2")
+    update["status"] = {"phase": "Running", "podIP": "10.2.0.1"}
+    assert not cache.apply_event(PODS, "MODIFIED", update)
+
+
 def test_pod_no_slice_names_touches_nothing_and_is_stored_slim() -> None:
     cache = cache_with_slice()
     affected = cache.apply_event(PODS, "ADDED", pod("unrelated", "v1"))
     assert not affected
-    stored = decode(PODS, cache._objects[PODS][("default", "unrelated")])  # held slim
-    assert stored == {
+    stored = decode(PODS, cache._pods["default/unrelated"])  # held slim
+    assert stored == {"metadata": {"labels": {"version": "v1"}}}
+
+
+def test_pods_with_the_same_labels_share_one_held_copy_until_gone() -> None:
+    cache = cache_with_slice()
+    cache.replace(PODS, [pod("a", "v1"), pod("b", "v1", rv="5"), pod("c", "v2")])
+    held = cache._pods
+    assert held["default/a"] is held["default/b"]
+    assert len(cache._pod_blobs) == 2
+    cache.apply_event(PODS, "DELETED", pod("c", "v2"))
+    assert len(cache._pod_blobs) == 1
+    cache.replace(PODS, [])
+    assert len(cache._pod_blobs) == 0
+
+
+def slice_naming(service: str, slice_name: str, pods: list[str]) -> dict[str, Any]:
+    return {
         "metadata": {
-            "name": "unrelated",
+            "name": slice_name,
             "namespace": "default",
-            "labels": {"app": "reviews", "version": "v1"},
+            "labels": {"kubernetes.io/service-name": service},
             "resourceVersion": "1",
-        }
+        },
+        "ports": [{"name": "http", "port": 9080}],
+        "endpoints": [
+            {"addresses": [f"10.3.0.{i}"], "targetRef": {"kind": "Pod", "name": p}}
+            for i, p in enumerate(pods, 1)
+        ],
     }
+
+
+RATINGS, DETAILS = ServiceKey("default", "ratings"), ServiceKey("default", "details")
+SLICES = {
+    "ratings-a": slice_naming("ratings", "ratings-a", ["shared"]),
+    "ratings-b": slice_naming("ratings", "ratings-b", ["shared"]),  # mid-move between slices
+    "details-a": slice_naming("details", "details-a", ["shared", "d-only"]),
+}
+
+
+@pytest.mark.parametrize(
+    ("removed", "shared_touches", "d_only_touches"),
+    [
+        pytest.param("ratings-a", {RATINGS, DETAILS}, {DETAILS}, id="ratings-second-slice-kept"),
+        pytest.param("ratings-b", {RATINGS, DETAILS}, {DETAILS}, id="ratings-first-slice-kept"),
+        pytest.param("details-a", {RATINGS}, set(), id="details-gone"),
+    ],
+)
+def test_pod_named_by_several_slices_touches_each_service_until_none_names_it(
+    removed: str, shared_touches: set[ServiceKey], d_only_touches: set[ServiceKey]
+) -> None:
+    cache = cache_with_slice()
+    cache.replace(ENDPOINT_SLICES, list(SLICES.values()))
+    assert cache.apply_event(PODS, "ADDED", pod("shared", "v1")).keys == {RATINGS, DETAILS}
+    cache.apply_event(ENDPOINT_SLICES, "DELETED", SLICES[removed])
+    assert cache.apply_event(PODS, "MODIFIED", pod("shared", "v2", rv="2")).keys == shared_touches
+    assert cache.apply_event(PODS, "ADDED", pod("d-only", "v1")).keys == d_only_touches
 
 
 def test_slice_removed_then_pod_change_touches_nothing() -> None:

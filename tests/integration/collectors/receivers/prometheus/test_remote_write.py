@@ -306,6 +306,13 @@ def test_bombs_do_not_grow_memory_and_others_are_served(setup: Setup) -> None:
 
 def test_store_down_answers_503_and_prometheus_catches_up(setup: Setup) -> None:
     url = f"{setup.meshfed}/api/v1/write"
+    q = 'up{job="prometheus"}'
+    # Prometheus must be sending before the outage (run alone, this test starts before its
+    # first scrape), or an outage with nothing scraped would compare two empty answers.
+    first_send = time.monotonic() + 30
+    while not _query_range(setup.meshfed, q, time.time() - 60, time.time()):
+        assert time.monotonic() < first_send, "Prometheus sent nothing in 30 s"
+        time.sleep(0.5)
     setup.redis.terminate()
     setup.redis.wait(timeout=30)
     try:
@@ -325,7 +332,6 @@ def test_store_down_answers_503_and_prometheus_catches_up(setup: Setup) -> None:
             break
         time.sleep(0.5)
     assert ok.status_code == 204, ok.text
-    q = 'up{job="prometheus"}'
     ours: dict[str, Any] = {}
     theirs: dict[str, Any] = {}
     while time.monotonic() < deadline:
