@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -54,14 +55,11 @@ from federator.reconcile.owned_codec import (
     BlobPool,
     Object,
     SharedPool,
-    Stamp,
     Uid,
     Version,
     comparable,
     decode,
     encode,
-    stamp,
-    unstamp,
 )
 
 OWNED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
@@ -73,7 +71,7 @@ Ident = str
 
 class Record(NamedTuple):
     """One owned object as the watches and the reconciler hand it to the index
-    (``record_of``); the index keeps it as a ``Held``."""
+    (``record_of``)."""
 
     ident: Ident
     group: Group
@@ -83,8 +81,6 @@ class Record(NamedTuple):
 
 
 MemberPool = SharedPool[tuple[Ident, ...]]
-Held = tuple[Group, Stamp, bytes]
-"""How the index holds an object: its group, its version and uid (``stamp``), its body."""
 
 
 def record_of(obj: Mapping[str, Any]) -> Record:
@@ -118,20 +114,92 @@ def _ident(kind: str, namespace: str, name: str) -> Ident:
     return sys.intern(f"{kind}/{namespace}/{name}")
 
 
+class IdentSlots:
+    """A slot number per ident that any target's index holds, shared by the indexes of all
+    targets. Why: each index keeps its objects in arrays indexed by slot (``OwnedIndex``),
+    so an ident is mapped to its place once for all targets, not once per target (a dict
+    entry and a record per object were ~0.2 KB, 60,000 objects at the published shape).
+    Reference-counted by the targets holding the ident; a freed slot is reused."""
+
+    def __init__(self) -> None:
+        self._slot: dict[Ident, int] = {}
+        self._idents: list[Ident | None] = []
+        self._refs: list[int] = []
+        self._free: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def __getitem__(self, slot: int) -> Ident | None:
+        return self._idents[slot]
+
+    @property
+    def size(self) -> int:
+        """One more than the highest slot ever given (what the arrays must hold)."""
+        return len(self._idents)
+
+    def find(self, ident: Ident) -> int | None:
+        return self._slot.get(ident)
+
+    def take(self, ident: Ident) -> int:
+        """The slot of ``ident``, now referenced by one more target."""
+        slot = self._slot.get(ident)
+        if slot is None:
+            if self._free:
+                slot = self._free.pop()
+                self._idents[slot], self._refs[slot] = ident, 0
+            else:
+                slot = len(self._idents)
+                self._idents.append(ident)
+                self._refs.append(0)
+            self._slot[ident] = slot
+        self._refs[slot] += 1
+        return slot
+
+    def release(self, slot: int) -> None:
+        self._refs[slot] -= 1
+        if self._refs[slot] <= 0:
+            ident = self._idents[slot]
+            if ident is not None:
+                del self._slot[ident]
+            self._idents[slot] = None
+            self._free.append(slot)
+
+
+_MAX_VERSION = 2**63 - 1
+_UID_BYTES = 16
+_ODD = -1
+"""A version slot holding this has its (version, uid) in ``OwnedIndex._odd``."""
+
+
 class OwnedIndex:
     """See the module docstring. One per target cluster; single event loop, no locks.
 
-    Memory is the point (10 targets x 6,000 objects at the published scale): per object a
-    (group, stamp, body) triple under its ident (``Held``: version and uid packed into one
-    int, the body shared through ``pool`` with the same object in other targets); per group
-    the tuple of its idents (pooled too: a group has the same objects in every target);
-    group names are interned, so the objects of a group share one string."""
+    Memory is the point (10 targets x 6,000 objects at the published scale). An object is
+    held in arrays at its ident's shared slot (``IdentSlots``): its body (shared through
+    ``pool`` with the same object in other targets), its group, its resourceVersion (an
+    int64 array) and its uid (16 bytes of a bytearray): ~40 bytes an object. A version or
+    uid that is not the apiserver's usual form (a decimal int64, a canonical UUID) is kept
+    aside in ``_odd``. Per group the tuple of its idents (pooled: a group has the same
+    objects in every target); group names are interned."""
 
-    def __init__(self, pool: BlobPool | None = None, members: MemberPool | None = None) -> None:
-        """``pool`` and ``members``: shared with the indexes of the other targets."""
+    def __init__(
+        self,
+        pool: BlobPool | None = None,
+        members: MemberPool | None = None,
+        slots: IdentSlots | None = None,
+    ) -> None:
+        """``pool``, ``members`` and ``slots``: shared with the indexes of the other targets."""
         self._pool = BlobPool() if pool is None else pool
         self._member_pool: MemberPool = SharedPool() if members is None else members
-        self._objects: dict[Ident, Held] = {}
+        self._slots = IdentSlots() if slots is None else slots
+        self._bodies: list[bytes | None] = []
+        """Slot -> the held object's body; None where this target holds no object."""
+        self._groups: list[Group | None] = []
+        self._versions = array("q")
+        self._uids = bytearray()
+        self._odd: dict[int, tuple[Version, Uid]] = {}
+        self._count = 0
         self._members: dict[Group, tuple[Ident, ...]] = {}
         """Group -> the idents of its objects (sorted: kind, then name)."""
         self._tombstones: dict[Ident, int | None] = {}
@@ -140,7 +208,7 @@ class OwnedIndex:
         """Kinds listed and currently watched."""
 
     def __len__(self) -> int:
-        return len(self._objects)
+        return self._count
 
     # ---- readiness
     def ready(self, kinds: Iterable[str]) -> bool:
@@ -154,7 +222,12 @@ class OwnedIndex:
     def replace(self, kind: str, records: Iterable[Record]) -> None:
         """A relist of ``kind``: the complete set (objects gone during a gap disappear)."""
         prefix = f"{kind}/"
-        for ident in [i for i in self._objects if i.startswith(prefix)]:
+        held = [
+            ident
+            for slot, body in enumerate(self._bodies)
+            if body is not None and (ident := self._slots[slot]) and ident.startswith(prefix)
+        ]
+        for ident in held:
             self._remove(ident)
         self._tombstones = {i: v for i, v in self._tombstones.items() if not i.startswith(prefix)}
         for record in records:
@@ -210,39 +283,91 @@ class OwnedIndex:
         return [self._decoded(ident) for ident in members if ident[: ident.index("/")] in kinds]
 
     def _decoded(self, ident: Ident) -> Object:
-        _, packed, body = self._objects[ident]
-        return decode(*unstamp(packed), body)
+        slot = self._held_slot(ident)
+        body = None if slot is None else self._bodies[slot]
+        if slot is None or body is None:
+            raise KeyError(ident)
+        return decode(*self._stamp(slot), body)
 
     # ---- internals
+    def _held_slot(self, ident: Ident) -> int | None:
+        """The slot of ``ident`` if this target holds an object there."""
+        slot = self._slots.find(ident)
+        if slot is None or slot >= len(self._bodies) or self._bodies[slot] is None:
+            return None
+        return slot
+
     def _held_version(self, ident: Ident) -> int | None:
-        held = self._objects.get(ident)
-        return None if held is None else comparable(unstamp(held[1])[0])
+        slot = self._held_slot(ident)
+        return None if slot is None else comparable(self._stamp(slot)[0])
+
+    def _stamp(self, slot: int) -> tuple[Version, Uid]:
+        version = self._versions[slot]
+        if version == _ODD:
+            return self._odd[slot]
+        at = slot * _UID_BYTES
+        return version, int.from_bytes(self._uids[at : at + _UID_BYTES], "big")
+
+    def _set_stamp(self, slot: int, version: Version, uid: Uid) -> None:
+        if (
+            isinstance(version, int)
+            and 0 <= version <= _MAX_VERSION
+            and isinstance(uid, int)
+            and 0 <= uid < 1 << (8 * _UID_BYTES)
+        ):
+            self._versions[slot] = version
+            at = slot * _UID_BYTES
+            self._uids[at : at + _UID_BYTES] = uid.to_bytes(_UID_BYTES, "big")
+            self._odd.pop(slot, None)
+        else:
+            self._versions[slot] = _ODD
+            self._odd[slot] = (version, uid)
+
+    def _grow(self, slot: int) -> None:
+        missing = slot + 1 - len(self._bodies)
+        if missing > 0:
+            # to the shared table's size at once: the other targets' slots come next
+            missing = max(missing, self._slots.size - len(self._bodies))
+            self._bodies.extend([None] * missing)
+            self._groups.extend([None] * missing)
+            self._versions.extend([0] * missing)
+            self._uids.extend(bytes(_UID_BYTES * missing))
 
     def _put(self, record: Record) -> None:
         ident, group = record.ident, record.group
-        held = self._objects.get(ident)
-        if held is not None and held[0] != group:
+        slot = self._held_slot(ident)
+        if slot is not None and self._groups[slot] != group:
             self._remove(ident)
-            held = None
-        self._objects[ident] = (
-            group,
-            stamp(record.version, record.uid),
-            self._pool.take(record.body),
-        )
-        if held is not None:
-            self._pool.release(held[2])
-        else:
+            slot = None
+        if slot is None:
+            slot = self._slots.take(ident)
+            self._grow(slot)
+            self._groups[slot] = group
+            self._count += 1
             held_members = self._members.get(group, ())
             self._set_members(group, tuple(sorted((*held_members, ident))), held_members)
+            old = None
+        else:
+            old = self._bodies[slot]
+        self._bodies[slot] = self._pool.take(record.body)
+        self._set_stamp(slot, record.version, record.uid)
+        if old is not None:
+            self._pool.release(old)
 
     def _remove(self, ident: Ident) -> None:
-        held = self._objects.pop(ident, None)
-        if held is None:
+        slot = self._held_slot(ident)
+        if slot is None:
             return
-        group, _, body = held
-        self._pool.release(body)
-        held_members = self._members.get(group, ())
-        self._set_members(group, tuple(i for i in held_members if i != ident), held_members)
+        body, group = self._bodies[slot], self._groups[slot]
+        if body is not None:
+            self._pool.release(body)
+        self._bodies[slot] = self._groups[slot] = None
+        self._odd.pop(slot, None)
+        self._slots.release(slot)
+        self._count -= 1
+        if group is not None:
+            held_members = self._members.get(group, ())
+            self._set_members(group, tuple(i for i in held_members if i != ident), held_members)
 
     def _set_members(
         self, group: Group, members: tuple[Ident, ...], held: tuple[Ident, ...]

@@ -175,26 +175,5 @@ def _pack_uid(raw: str) -> Uid:
     return parsed.int if str(parsed) == raw else raw
 
 
-Stamp = int | tuple[Version, Uid]
-"""An object's (version, uid) as the index holds them: one int when both are ints (the
-apiserver's case: ``version << 128 | uid``), else the pair. Why: as two ints in a record
-they cost ~130 B per object, 60,000 objects at the published shape; as one, ~50 B."""
-
-_UID_BITS = 128
-
-
-def stamp(version: Version, uid: Uid) -> Stamp:
-    """``(version, uid)`` packed (see ``Stamp``); ``unstamp`` gives them back."""
-    if isinstance(version, int) and version >= 0 and isinstance(uid, int) and uid >= 0:
-        return version << _UID_BITS | uid
-    return (version, uid)
-
-
-def unstamp(packed: Stamp) -> tuple[Version, Uid]:
-    if isinstance(packed, int):
-        return packed >> _UID_BITS, packed & ((1 << _UID_BITS) - 1)
-    return packed
-
-
 def comparable(version: Version) -> int | None:
     return version if isinstance(version, int) else None

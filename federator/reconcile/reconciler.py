@@ -61,7 +61,7 @@ from federator.reconcile.outcome import (
     condition_order,
     list_failed,
 )
-from federator.reconcile.owned import MemberPool, OwnedIndex, read_owned
+from federator.reconcile.owned import IdentSlots, MemberPool, OwnedIndex, read_owned
 from federator.reconcile.owned import list_owned as list_owned  # noqa: PLC0414 (re-export)
 from federator.reconcile.owned_codec import BlobPool
 from federator.reconcile.policy import (
@@ -120,8 +120,8 @@ class Reconciler:
         self.imported: dict[ClusterId, set[ServiceKey]] = {c: set() for c in config.cluster_ids}
         """Per target: services whose objects exist there (as of the last reconcile)."""
         # a global service's objects (and a group's idents) are alike in every target
-        pool, members = BlobPool(), MemberPool()
-        self.owned = {c: OwnedIndex(pool, members) for c in config.cluster_ids}
+        pool, members, slots = BlobPool(), MemberPool(), IdentSlots()
+        self.owned = {c: OwnedIndex(pool, members, slots) for c in config.cluster_ids}
         """Per target: what meshfed owns there (fed by the sources' watches and our writes)."""
         self.conflicts: dict[ServiceKey, int] = {}
 

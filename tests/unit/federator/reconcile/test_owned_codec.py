@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from federator.core.model import FIELD_MANAGER, SERVICE_LABEL
-from federator.reconcile.owned import MemberPool, OwnedIndex, record_of
-from federator.reconcile.owned_codec import BlobPool, Uid, Version, compact, stamp, unstamp
+from federator.reconcile.owned import IdentSlots, MemberPool, OwnedIndex, Record, record_of
+from federator.reconcile.owned_codec import BlobPool, Uid, Version, compact
 
 SE, DR = "ServiceEntry", "DestinationRule"
 KINDS = (SE, DR)
@@ -114,18 +114,38 @@ def test_key_order_does_not_split_a_shared_body() -> None:
 
 
 @pytest.mark.parametrize(
-    ("version", "uid", "packed_as_int"),
+    ("version", "uid", "held_in_arrays"),
     [
         pytest.param(58964, uuid.uuid4().int, True, id="apiserver-ints"),
         pytest.param(0, 0, True, id="zeros"),
-        pytest.param(2**63, 2**128 - 1, True, id="largest-uid"),
+        pytest.param(2**63 - 1, 2**128 - 1, True, id="largest"),
+        pytest.param(2**63, uuid.uuid4().int, False, id="version-past-int64"),
         pytest.param("a1", uuid.uuid4().int, False, id="version-not-an-int"),
         pytest.param(None, uuid.uuid4().int, False, id="no-version"),
         pytest.param(7, "not-a-uuid", False, id="uid-not-canonical"),
         pytest.param(7, "", False, id="no-uid"),
     ],
 )
-def test_stamp_gives_back_version_and_uid(version: Version, uid: Uid, packed_as_int: bool) -> None:
-    packed = stamp(version, uid)
-    assert isinstance(packed, int) is packed_as_int
-    assert unstamp(packed) == (version, uid)
+def test_version_and_uid_are_given_back_as_held(
+    version: Version, uid: Uid, held_in_arrays: bool
+) -> None:
+    index = OwnedIndex()
+    body = record_of(obj(SE, "a", rv="1", uid="u1")).body
+    index.replace(SE, [Record("ServiceEntry/shop/a", "shop/shop.reviews", version, uid, body)])
+    assert index._stamp(0) == (version, uid)
+    assert (0 in index._odd) is not held_in_arrays
+
+
+def test_slots_are_shared_by_targets_and_reused_once_free() -> None:
+    slots = IdentSlots()
+    first, second = OwnedIndex(slots=slots), OwnedIndex(slots=slots)
+    first.replace(SE, [record_of(obj(SE, "a", rv="5", uid="u1"))])
+    second.replace(SE, [record_of(obj(SE, "a", rv="6", uid="u2"))])
+    assert len(slots) == 1  # one slot for the ident both targets hold
+    first.replace(SE, [record_of(obj(SE, "b", rv="7", uid="u3"))])
+    assert len(slots) == 2 and slots.size == 2
+    second.replace(SE, [])
+    first.replace(SE, [record_of(obj(SE, "c", rv="8", uid="u4"))])
+    assert len(slots) == 1 and slots.size == 2  # "a" and "b" freed; "c" took a freed slot
+    assert [o["metadata"]["name"] for o in first.owned("shop", "shop.reviews", [SE]) or []] == ["c"]
+    assert len(first) == 1 and len(second) == 0
