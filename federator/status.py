@@ -23,9 +23,8 @@ Public API (stable; the gRPC layer codes against it):
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -99,54 +98,6 @@ ServiceCondition = Condition | RefusalCondition
 """What ``ServiceStatus.conditions`` holds."""
 
 
-class PackedEndpoints(Mapping[ClusterId, tuple[Endpoint, ...]]):
-    """Endpoints per exporting cluster, held as compact JSON and rebuilt when read.
-
-    Why: the read model keeps every endpoint of every global service for the status API
-    (40,000 at Istio's published shape). As ``Endpoint`` objects with their tuples and
-    strings that was ~6 MiB of the federator's memory; packed it is ~2 MiB. A read (a
-    status request, ``meshfed status``) decodes one service at a time."""
-
-    __slots__ = ("_packed",)
-
-    def __init__(self, endpoints: Mapping[ClusterId, tuple[Endpoint, ...]]) -> None:
-        self._packed: dict[ClusterId, bytes] = {
-            cluster: _pack(eps) for cluster, eps in endpoints.items()
-        }
-
-    def __getitem__(self, cluster: ClusterId) -> tuple[Endpoint, ...]:
-        return _unpack(self._packed[cluster])
-
-    def __iter__(self) -> Iterator[ClusterId]:
-        return iter(self._packed)
-
-    def __len__(self) -> int:
-        return len(self._packed)
-
-    def __repr__(self) -> str:
-        return f"PackedEndpoints({dict(self.items())!r})"
-
-
-def _pack(endpoints: tuple[Endpoint, ...]) -> bytes:
-    return json.dumps(
-        [[e.address, e.ports, e.ready, e.zone, e.labels] for e in endpoints],
-        separators=(",", ":"),
-    ).encode()
-
-
-def _unpack(packed: bytes) -> tuple[Endpoint, ...]:
-    return tuple(
-        Endpoint(
-            address=address,
-            ports=tuple((str(name), int(port)) for name, port in ports),
-            ready=ready,
-            zone=zone,
-            labels=tuple((str(k), str(v)) for k, v in labels),
-        )
-        for address, ports, ready, zone, labels in json.loads(packed)
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class ServiceStatus:
     """One global service."""
@@ -162,10 +113,12 @@ class ServiceStatus:
     """Everything else to report (NamespaceMissing per target cluster, gateway problems, a
     request a target refused: ``RefusalCondition``)."""
     last_applied: Mapping[ClusterId, datetime] = field(default_factory=dict)
-    """Per target cluster: when meshfed last wrote (created/updated/deleted) its objects."""
+    """Per target cluster: when meshfed last wrote (created/updated/deleted) its objects (the
+    federator hands over a ``TargetTimes``)."""
     last_propagation: Mapping[ClusterId, float] = field(default_factory=dict)
     """Per target cluster: seconds from a watch observing the change behind the latest write
-    there to that write landing (the propagation-latency histogram's last sample for it)."""
+    there to that write landing (the propagation-latency histogram's last sample for it; the
+    federator hands over a ``TargetSeconds``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,6 @@ from federator.core.model import (
     ExportedService,
     ServiceKey,
 )
-from federator.reconcile.owned_codec import SharedPool
 
 Object = dict[str, Any]
 ObjKey = tuple[str, str]
@@ -70,30 +69,20 @@ def slim(obj: Mapping[str, Any], kind: str) -> Object:
     so they keep: identity, labels, annotations (without kubectl's last-applied copy of the
     whole object), a Service's type, ports, selector and load-balancer status (gateway
     addresses), a slice's address type, ports and per endpoint its addresses, readiness,
-    zone and pod (a ``convert.SliceEndpoint``, not a dict); of a pod only its subset labels
-    (``SUBSET_LABELS``). Dropped: managedFields (most of an object's size), owner references,
+    zone and pod (a ``convert.SliceEndpoint``, not a dict); of a pod its name and subset
+    labels (``_slim_pod``). Dropped: managedFields (most of an object's size), owner references,
     endpoint conditions other than ``ready``, node names, hints, a targetRef's uid and
     version, a slice's uid and creation time."""
+    if kind == PODS:
+        return _slim_pod(obj)
     m = convert.meta(obj)
     kept = _SLICE_META_KEPT if kind == ENDPOINT_SLICES else _META_KEPT
     meta: Object = {k: m[k] for k in kept if k in m}
     annotations = m.get("annotations")
-    if kind != PODS and isinstance(annotations, Mapping) and annotations:
+    if isinstance(annotations, Mapping) and annotations:
         kept_annotations = {k: v for k, v in annotations.items() if k != _LAST_APPLIED}
         if kept_annotations:
             meta["annotations"] = kept_annotations
-    if kind == PODS:
-        # Of a pod only its identity and subset labels are read: a pod of an Istio workload
-        # carries ~8 labels, a uid and its times, and at 4,000 pods per cluster those were
-        # most of the cache.
-        labels = m.get("labels")
-        meta = {k: m[k] for k in ("name", "namespace") if k in m}
-        meta["labels"] = (
-            {k: str(labels[k]) for k in SUBSET_LABELS if k in labels}
-            if isinstance(labels, Mapping)
-            else {}
-        )
-        return {"metadata": meta}
     if kind == NAMESPACES:
         return {"metadata": meta}
     out: Object = {k: v for k, v in obj.items() if k not in ("metadata", "endpoints", "status")}
@@ -146,10 +135,25 @@ def _pod_ref(namespace: str, name: str) -> PodRef:
     return sys.intern(f"{namespace}/{name}")
 
 
-def _pod_form(obj: Mapping[str, Any]) -> bytes:
-    """How the cache holds a pod: its subset labels only (identity is the key), so the pods of
-    a workload version have equal forms and share one copy."""
-    return encode({"metadata": {"labels": slim(obj, PODS)["metadata"]["labels"]}})
+def _slim_pod(obj: Mapping[str, Any]) -> Object:
+    """A pod's slim form: ``{"ref": PodRef, "labels": its subset labels as compact JSON}``,
+    both strings interned, so the pods of one workload version share one labels string
+    and a relist of thousands of pods is one small dict each until the cache holds it. Of
+    a pod only these are read: an Istio workload's pod carries ~8 labels, a uid, times and
+    a status, at 4,000 pods per cluster."""
+    if "ref" in obj:
+        return dict(obj)  # already slim
+    m = convert.meta(obj)
+    labels = m.get("labels")
+    subset = (
+        {k: str(labels[k]) for k in SUBSET_LABELS if k in labels}
+        if isinstance(labels, Mapping)
+        else {}
+    )
+    return {
+        "ref": _pod_ref(str(m.get("namespace", "")), str(m.get("name", ""))),
+        "labels": sys.intern(json.dumps(subset, separators=(",", ":"), sort_keys=True)),
+    }
 
 
 class ClusterCache:
@@ -160,8 +164,8 @@ class ClusterCache:
         self.name = settings.name
         self._objects: dict[str, dict[ObjKey, bytes]] = {k: {} for k in KINDS}
         """Kind -> (namespace, name) -> the object's slim form, encoded (``encode``)."""
-        self._pods: dict[PodRef, bytes] = {}
-        """Pod -> its subset labels, encoded (``_pod_form``); one copy per distinct form."""
+        self._pods: dict[PodRef, str] = {}
+        """Pod -> its subset labels as compact JSON (``_slim_pod``: interned, shared)."""
         self._labelled: set[ObjKey] = set()
         """Services carrying the export label (``candidate_keys`` without decoding them all)."""
         self._exported_memo: tuple[int, frozenset[ServiceKey]] = (-1, frozenset())
@@ -173,8 +177,6 @@ class ClusterCache:
         with how many of its slices do: a pod's label change touches exactly those
         services. (One pod behind one slice is nearly every pod: a key, not a dict, saves
         ~0.2 KB a pod, 40,000 pods at the published shape.)"""
-        self._pod_blobs: SharedPool[bytes] = SharedPool()
-        """The pods' held forms, one copy each: thousands of pods share a few label sets."""
         self._synced: set[str] = set()
         self._connected: set[str] = set()
         self.error: str | None = None
@@ -263,15 +265,14 @@ class ClusterCache:
         old, new = self._pods, {}
         affected = Affected()
         for item in items:
-            m = convert.meta(item)
-            ref = _pod_ref(str(m.get("namespace", "")), str(m.get("name", "")))
-            new[ref] = blob = self._pod_blobs.take(_pod_form(item))
-            if old.get(ref) != blob:
+            pod = _slim_pod(item)
+            ref = pod["ref"]
+            new[ref] = labels = pod["labels"]
+            if old.get(ref) != labels:
                 affected.merge(self._services_naming(ref))
-        for ref, held in old.items():
+        for ref in old:
             if ref not in new:  # deleted during the gap
                 affected.merge(self._services_naming(ref))
-            self._pod_blobs.release(held)
         self._pods = new
         self._synced.add(PODS)
         self._connected.add(PODS)
@@ -282,16 +283,14 @@ class ClusterCache:
         """A pod's event touches the services whose slices name it, when its subset labels
         changed (not on the status updates that are most of a pod's events)."""
         self.generation += 1
-        m = convert.meta(obj)
-        ref = _pod_ref(str(m.get("namespace", "")), str(m.get("name", "")))
+        pod = _slim_pod(obj)
+        ref = pod["ref"]
         held = self._pods.pop(ref, None)
-        blob = None
+        labels = None
         if event_type != "DELETED":
-            self._pods[ref] = blob = self._pod_blobs.take(_pod_form(obj))
-        if held is not None:
-            self._pod_blobs.release(held)
+            self._pods[ref] = labels = pod["labels"]
         self._touch()
-        return Affected() if blob == held else self._services_naming(ref)
+        return Affected() if labels == held else self._services_naming(ref)
 
     def _services_naming(self, ref: PodRef) -> Affected:
         services = self._services_by_pod.get(ref)
@@ -426,11 +425,11 @@ class ClusterCache:
 class _PodLabels(Mapping[ObjKey, Mapping[str, str]]):
     """The cached pods seen as (namespace, name) -> labels, each decoded when looked up."""
 
-    def __init__(self, pods: Mapping[PodRef, bytes]) -> None:
+    def __init__(self, pods: Mapping[PodRef, str]) -> None:
         self._pods = pods
 
     def __getitem__(self, key: ObjKey) -> Mapping[str, str]:
-        labels = convert.meta(decode(PODS, self._pods[f"{key[0]}/{key[1]}"])).get("labels")
+        labels = json.loads(self._pods[f"{key[0]}/{key[1]}"])
         return labels if isinstance(labels, Mapping) else {}
 
     def __iter__(self) -> Iterator[ObjKey]:

@@ -71,12 +71,8 @@ from federator.reconcile.policy import (
     render_services,
     withheld_conditions,
 )
-from federator.status import (
-    ChangeEvent,
-    PackedEndpoints,
-    ServiceStatus,
-    StatusRegistry,
-)
+from federator.status import ChangeEvent, ServiceStatus, StatusRegistry
+from federator.status_packed import PackedEndpoints, TargetSeconds, TargetTimes
 
 MAX_REMEMBERED_EVENTS = 10_000
 
@@ -198,8 +194,8 @@ class Reconciler:
                 ServiceStatus(
                     key=key,
                     conditions=tuple(sorted(set(tally.conditions), key=condition_order)),
-                    last_applied=tally.last_applied,
-                    last_propagation=tally.last_propagation,
+                    last_applied=TargetTimes(tally.last_applied),
+                    last_propagation=TargetSeconds(tally.last_propagation),
                 )
             )
         else:
@@ -343,8 +339,8 @@ class Reconciler:
                 ),
                 conflicts=desired.conflicts,
                 conditions=tuple(sorted(set(tally.conditions), key=condition_order)),
-                last_applied=tally.last_applied,
-                last_propagation=tally.last_propagation,
+                last_applied=TargetTimes(tally.last_applied),
+                last_propagation=TargetSeconds(tally.last_propagation),
             )
         )
 

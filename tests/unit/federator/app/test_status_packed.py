@@ -1,11 +1,13 @@
-"""The read model's packed endpoints read back exactly what was stored. No sockets."""
+"""The read model's packed values read back exactly what was stored. No sockets."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from federator.core.model import ClusterId, Endpoint
-from federator.status import PackedEndpoints
+from federator.status_packed import PackedEndpoints, TargetSeconds, TargetTimes
 
 C1, C2 = ClusterId("c1"), ClusterId("c2")
 
@@ -38,3 +40,43 @@ def test_packed_endpoints_read_back_what_was_stored(
     assert packed == endpoints and len(packed) == len(endpoints)
     assert {c: packed[c] for c in packed} == endpoints
     assert packed.get(ClusterId("absent")) is None
+
+
+NOW = datetime(2026, 12, 5, 9, 58, 1, 123456, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        pytest.param({}, id="none"),
+        pytest.param({C1: NOW}, id="one"),
+        pytest.param(
+            {C2: NOW, C1: NOW - timedelta(days=400, microseconds=1)},
+            id="microseconds-exact-any-order",
+        ),
+        pytest.param({C1: datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)}, id="before-epoch"),
+    ],
+)
+def test_target_times_read_back_exactly(times: dict[ClusterId, datetime]) -> None:
+    packed = TargetTimes(times)
+    assert dict(packed) == times and list(packed) == list(times)
+    assert packed.get(ClusterId("absent")) is None
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [
+        pytest.param({}, id="none"),
+        pytest.param({C1: 0.375, C2: 1.5}, id="two"),
+        pytest.param({C2: 1e-9, C1: 86400.25}, id="tiny-and-large"),
+    ],
+)
+def test_target_seconds_read_back_exactly(seconds: dict[ClusterId, float]) -> None:
+    packed = TargetSeconds(seconds)
+    assert dict(packed) == seconds and list(packed) == list(seconds)
+    assert packed.get(ClusterId("absent")) is None
+
+
+def test_services_naming_the_same_clusters_share_one_tuple() -> None:
+    first, second = TargetSeconds({C1: 1.0, C2: 2.0}), TargetSeconds({C1: 3.0, C2: 4.0})
+    assert first._clusters is second._clusters

@@ -11,7 +11,7 @@ import pytest
 from federator.core.config import ClusterSettings, KubeconfigFile
 from federator.core.mapping import ENDPOINT_SLICES, NAMESPACES, PODS, SERVICE_EXPORTS, SERVICES
 from federator.core.model import ClusterId, ServiceKey
-from federator.reactor.cache import ClusterCache, decode, slim
+from federator.reactor.cache import ClusterCache, slim
 
 KEY = ServiceKey("default", "reviews")
 
@@ -116,24 +116,11 @@ def test_pod_status_update_touches_nothing() -> None:
     assert not cache.apply_event(PODS, "MODIFIED", update)
 
 
-def test_pod_no_slice_names_touches_nothing_and_is_stored_slim() -> None:
+def test_pod_no_slice_names_touches_nothing_and_is_stored_as_its_subset_labels() -> None:
     cache = cache_with_slice()
     affected = cache.apply_event(PODS, "ADDED", pod("unrelated", "v1"))
     assert not affected
-    stored = decode(PODS, cache._pods["default/unrelated"])  # held slim
-    assert stored == {"metadata": {"labels": {"version": "v1"}}}
-
-
-def test_pods_with_the_same_labels_share_one_held_copy_until_gone() -> None:
-    cache = cache_with_slice()
-    cache.replace(PODS, [pod("a", "v1"), pod("b", "v1", rv="5"), pod("c", "v2")])
-    held = cache._pods
-    assert held["default/a"] is held["default/b"]
-    assert len(cache._pod_blobs) == 2
-    cache.apply_event(PODS, "DELETED", pod("c", "v2"))
-    assert len(cache._pod_blobs) == 1
-    cache.replace(PODS, [])
-    assert len(cache._pod_blobs) == 0
+    assert cache._pods == {"default/unrelated": '{"version":"v1"}'}
 
 
 def slice_naming(service: str, slice_name: str, pods: list[str]) -> dict[str, Any]:
