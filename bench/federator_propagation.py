@@ -180,6 +180,8 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, config_path: Path) -
 
         watchers = Watchers(clients)
         await asyncio.sleep(3)
+        # the window's own baseline: writes still landing at convergence are not idle writes
+        versions = await owned_versions(clients)
         before = (await fed_metrics(fed_http), sum([await apiserver_writes(raw[c]) for c in cids]))
         events_before = sum(watchers.events.values())
         rss_samples = []
