@@ -17,6 +17,7 @@ from array import array
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any, TypeVar, cast
 
 from federator.core.model import ClusterId, Endpoint
 
@@ -78,51 +79,55 @@ def _shared(clusters: tuple[ClusterId, ...]) -> tuple[ClusterId, ...]:
     return clusters
 
 
-class TargetTimes(Mapping[ClusterId, datetime]):
+V = TypeVar("V")
+
+
+class _ByCluster(Mapping[ClusterId, V]):
+    """Per cluster a value, held in one typed array beside the shared tuple of clusters."""
+
+    __slots__ = ("_clusters", "_values")
+    _typecode = "d"
+
+    def __init__(self, values: Mapping[ClusterId, V]) -> None:
+        self._clusters = _shared(tuple(values))
+        self._values: array[Any] = array(self._typecode, map(self._pack, values.values()))
+
+    def _pack(self, value: V) -> Any:
+        return value
+
+    def _unpack(self, raw: Any) -> V:
+        return cast("V", raw)
+
+    def __getitem__(self, cluster: ClusterId) -> V:
+        try:
+            return self._unpack(self._values[self._clusters.index(cluster)])
+        except ValueError:
+            raise KeyError(cluster) from None
+
+    def __iter__(self) -> Iterator[ClusterId]:
+        return iter(self._clusters)
+
+    def __len__(self) -> int:
+        return len(self._clusters)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({dict(self.items())!r})"
+
+
+class TargetTimes(_ByCluster[datetime]):
     """Per cluster a UTC time, held as integer microseconds since the epoch (exact)."""
 
-    __slots__ = ("_clusters", "_micros")
+    __slots__ = ()
+    _typecode = "q"
 
-    def __init__(self, times: Mapping[ClusterId, datetime]) -> None:
-        self._clusters = _shared(tuple(times))
-        self._micros = array("q", ((t - _EPOCH) // _MICROSECOND for t in times.values()))
+    def _pack(self, value: datetime) -> int:
+        return (value - _EPOCH) // _MICROSECOND
 
-    def __getitem__(self, cluster: ClusterId) -> datetime:
-        try:
-            return _EPOCH + self._micros[self._clusters.index(cluster)] * _MICROSECOND
-        except ValueError:
-            raise KeyError(cluster) from None
-
-    def __iter__(self) -> Iterator[ClusterId]:
-        return iter(self._clusters)
-
-    def __len__(self) -> int:
-        return len(self._clusters)
-
-    def __repr__(self) -> str:
-        return f"TargetTimes({dict(self.items())!r})"
+    def _unpack(self, raw: int) -> datetime:
+        return _EPOCH + raw * _MICROSECOND
 
 
-class TargetSeconds(Mapping[ClusterId, float]):
+class TargetSeconds(_ByCluster[float]):
     """Per cluster a number of seconds, held in a float64 array."""
 
-    __slots__ = ("_clusters", "_seconds")
-
-    def __init__(self, seconds: Mapping[ClusterId, float]) -> None:
-        self._clusters = _shared(tuple(seconds))
-        self._seconds = array("d", seconds.values())
-
-    def __getitem__(self, cluster: ClusterId) -> float:
-        try:
-            return self._seconds[self._clusters.index(cluster)]
-        except ValueError:
-            raise KeyError(cluster) from None
-
-    def __iter__(self) -> Iterator[ClusterId]:
-        return iter(self._clusters)
-
-    def __len__(self) -> int:
-        return len(self._clusters)
-
-    def __repr__(self) -> str:
-        return f"TargetSeconds({dict(self.items())!r})"
+    __slots__ = ()
