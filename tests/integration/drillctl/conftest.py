@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.federator_harness import app_docs, apply, kubectl, pod_ips, wait_for
+from tests.helpers.federator_harness import app_docs, apply, get_json, kubectl, pod_ips, wait_for
 from tests.helpers.sandbox import RunningSandbox
 
 MESHFED = str(Path(sys.executable).parent / "meshfed")
@@ -58,4 +58,24 @@ def home(sandbox: RunningSandbox) -> Home:
         kubectl(kc, ctx, "create", "namespace", SERVICE_NS, check=False)
     apply(kc, "c1", app_docs(SERVICE, SERVICE_NS, replicas=2))
     wait_for("2 pods of rated", lambda: len(pod_ips(kc, "c1", SERVICE, SERVICE_NS)) == 2)
+    # The drill plan counts endpoints from the EndpointSlices, which the controller fills a
+    # moment after the pods get their IPs (under load, seconds later): wait for both there.
+    wait_for("2 endpoints of rated", lambda: _slice_addresses(kc, "c1") == 2)
     return Home(sandbox, sandbox.directory / "federation.yaml")
+
+
+def _slice_addresses(kubeconfig: Path, context: str) -> int:
+    slices = get_json(
+        kubeconfig,
+        context,
+        "endpointslices",
+        "-n",
+        SERVICE_NS,
+        "-l",
+        f"kubernetes.io/service-name={SERVICE}",
+    )
+    return sum(
+        len(ep.get("addresses") or [])
+        for item in (slices or {}).get("items", [])
+        for ep in item.get("endpoints") or []
+    )
