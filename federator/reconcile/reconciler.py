@@ -61,9 +61,10 @@ from federator.reconcile.outcome import (
     condition_order,
     list_failed,
 )
-from federator.reconcile.owned import IdentSlots, MemberPool, OwnedIndex, read_owned
+from federator.reconcile.owned import MemberPool, OwnedIndex, read_owned
 from federator.reconcile.owned import list_owned as list_owned  # noqa: PLC0414 (re-export)
 from federator.reconcile.owned_codec import BlobPool
+from federator.reconcile.owned_slots import IdentSlots
 from federator.reconcile.policy import (
     list_sidecars,
     optional_resources,

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from federator.core.model import FIELD_MANAGER, SERVICE_LABEL
-from federator.reconcile.owned import IdentSlots, MemberPool, OwnedIndex, Record, record_of
+from federator.reconcile.owned import MemberPool, OwnedIndex, Record, record_of
 from federator.reconcile.owned_codec import BlobPool, Uid, Version, compact
+from federator.reconcile.owned_slots import IdentSlots
 
 SE, DR = "ServiceEntry", "DestinationRule"
 KINDS = (SE, DR)
