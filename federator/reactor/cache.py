@@ -23,8 +23,7 @@ write, the reconciler and the status reporter read).
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,12 +40,12 @@ from federator.core.mapping import (
     affected_by_change,
 )
 from federator.core.model import (
-    SUBSET_LABELS,
     ClusterView,
     Endpoint,
     ExportedService,
     ServiceKey,
 )
+from federator.reactor.pods import PodLabels, PodRef, pods_of, slim_pod
 
 Object = dict[str, Any]
 ObjKey = tuple[str, str]
@@ -74,7 +73,7 @@ def slim(obj: Mapping[str, Any], kind: str) -> Object:
     endpoint conditions other than ``ready``, node names, hints, a targetRef's uid and
     version, a slice's uid and creation time."""
     if kind == PODS:
-        return _slim_pod(obj)
+        return slim_pod(obj)
     m = convert.meta(obj)
     kept = _SLICE_META_KEPT if kind == ENDPOINT_SLICES else _META_KEPT
     meta: Object = {k: m[k] for k in kept if k in m}
@@ -123,37 +122,6 @@ def decode(kind: str, blob: bytes) -> Object:
 def _objkey(obj: Mapping[str, Any]) -> ObjKey:
     m = convert.meta(obj)
     return (str(m.get("namespace", "")), str(m.get("name", "")))
-
-
-PodRef = str
-"""``namespace/name`` of a pod, interned. Why not an ``ObjKey``: a pod is a key of two
-indexes (its labels, and the services whose slices name it), 40,000 pods at the published
-shape; one shared string each costs ~0.1 KB a pod less than a tuple in each."""
-
-
-def _pod_ref(namespace: str, name: str) -> PodRef:
-    return sys.intern(f"{namespace}/{name}")
-
-
-def _slim_pod(obj: Mapping[str, Any]) -> Object:
-    """A pod's slim form: ``{"ref": PodRef, "labels": its subset labels as compact JSON}``,
-    both strings interned, so the pods of one workload version share one labels string
-    and a relist of thousands of pods is one small dict each until the cache holds it. Of
-    a pod only these are read: an Istio workload's pod carries ~8 labels, a uid, times and
-    a status, at 4,000 pods per cluster."""
-    if "ref" in obj:
-        return dict(obj)  # already slim
-    m = convert.meta(obj)
-    labels = m.get("labels")
-    subset = (
-        {k: str(labels[k]) for k in SUBSET_LABELS if k in labels}
-        if isinstance(labels, Mapping)
-        else {}
-    )
-    return {
-        "ref": _pod_ref(str(m.get("namespace", "")), str(m.get("name", ""))),
-        "labels": sys.intern(json.dumps(subset, separators=(",", ":"), sort_keys=True)),
-    }
 
 
 class ClusterCache:
@@ -265,7 +233,7 @@ class ClusterCache:
         old, new = self._pods, {}
         affected = Affected()
         for item in items:
-            pod = _slim_pod(item)
+            pod = slim_pod(item)
             ref = pod["ref"]
             new[ref] = labels = pod["labels"]
             if old.get(ref) != labels:
@@ -283,7 +251,7 @@ class ClusterCache:
         """A pod's event touches the services whose slices name it, when its subset labels
         changed (not on the status updates that are most of a pod's events)."""
         self.generation += 1
-        pod = _slim_pod(obj)
+        pod = slim_pod(obj)
         ref = pod["ref"]
         held = self._pods.pop(ref, None)
         labels = None
@@ -320,7 +288,7 @@ class ClusterCache:
         key = convert.slice_service_key(obj)
         if key is not None:
             self._slices_by_service.setdefault(key, set()).add(k)
-            for pod in _pods_of(obj):
+            for pod in pods_of(obj):
                 held = self._services_by_pod.get(pod)
                 if held is None:
                     self._services_by_pod[pod] = key
@@ -337,7 +305,7 @@ class ClusterCache:
             self._slices_by_service[key].discard(k)
             if not self._slices_by_service[key]:
                 del self._slices_by_service[key]
-        for pod in _pods_of(obj):
+        for pod in pods_of(obj):
             held = self._services_by_pod.get(pod)
             counts = {held: 1} if isinstance(held, ServiceKey) else dict(held or {})
             counts[key] = counts.get(key, 1) - 1
@@ -386,7 +354,7 @@ class ClusterCache:
                 decode(ENDPOINT_SLICES, slices[k])
                 for k in sorted(self._slices_by_service.get(key, ()))
             ),
-            pod_labels=_PodLabels(pods) if pods else None,
+            pod_labels=PodLabels(pods) if pods else None,
         )
 
     def view(self, keys: Iterable[ServiceKey] | None = None) -> ClusterView:
@@ -420,33 +388,3 @@ class ClusterCache:
             )
             self._gateways = convert.gateway_addresses(in_namespace, gateway)
         return self._gateways
-
-
-class _PodLabels(Mapping[ObjKey, Mapping[str, str]]):
-    """The cached pods seen as (namespace, name) -> labels, each decoded when looked up."""
-
-    def __init__(self, pods: Mapping[PodRef, str]) -> None:
-        self._pods = pods
-
-    def __getitem__(self, key: ObjKey) -> Mapping[str, str]:
-        labels = json.loads(self._pods[f"{key[0]}/{key[1]}"])
-        return labels if isinstance(labels, Mapping) else {}
-
-    def __iter__(self) -> Iterator[ObjKey]:
-        for ref in self._pods:
-            namespace, _, name = ref.partition("/")
-            yield namespace, name
-
-    def __len__(self) -> int:
-        return len(self._pods)
-
-
-def _pods_of(slice_obj: Mapping[str, Any]) -> set[PodRef]:
-    """The pods an EndpointSlice's endpoints name in their ``targetRef``."""
-    namespace = str(convert.meta(slice_obj).get("namespace", ""))
-    out: set[PodRef] = set()
-    for raw in slice_obj.get("endpoints") or ():
-        ep = convert.slice_endpoint(raw, namespace)
-        if ep is not None and ep.pod is not None:
-            out.add(_pod_ref(*ep.pod))
-    return out
