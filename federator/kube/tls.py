@@ -17,9 +17,13 @@ def ssl_context(
 ) -> ssl.SSLContext:
     """Verify the server with ``ca_pem`` (the system CAs if None); present the client
     certificate if both ``cert_pem`` and ``key_pem`` are given."""
-    ctx = ssl.create_default_context()
-    if ca_pem:
-        ctx = ssl.create_default_context(cadata=ca_pem.decode())
+    # One context, never a discarded default one: loading the system CAs costs ~0.7 MiB
+    # of heap per context (measured), freed again but scattered through the heap.
+    ctx = (
+        ssl.create_default_context(cadata=ca_pem.decode())
+        if ca_pem
+        else ssl.create_default_context()
+    )
     if cert_pem and key_pem:
         # ssl can only load a client key from a file: write it 0600, load, remove at once.
         with tempfile.TemporaryDirectory(prefix="meshfed-") as tmp:

@@ -22,10 +22,9 @@ write, the reconciler and the status reporter read).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from federator.core import convert
 from federator.core.config import ClusterSettings
@@ -45,83 +44,21 @@ from federator.core.model import (
     ExportedService,
     ServiceKey,
 )
-from federator.reactor.pods import PodLabels, PodRef, pods_of, slim_pod
+from federator.reactor.held import (
+    Held,
+    Object,
+    ObjKey,
+    decode,
+    encode,
+    held,
+    slim,
+)
+from federator.reactor.pods import PodLabels, PodRef, SlimPod, pods_of, slim_pod
 
-Object = dict[str, Any]
-ObjKey = tuple[str, str]
+__all__ = ["ClusterCache", "Held", "decode", "encode", "held", "slim"]
 
-
-_META_KEPT = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "labels")
-_SLICE_META_KEPT = ("name", "namespace", "resourceVersion", "labels")
-"""A slice's uid and creation time are never read (a Service's are: Events and the oldest
-export)."""
-_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-_SERVICE_SPEC_READ = ("type", "ports", "selector")
-"""What is read of a Service's spec: ports, ExternalName or not, and the selector (access
-policies select the exporting workloads with it)."""
-
-
-def slim(obj: Mapping[str, Any], kind: str) -> Object:
-    """What the federator reads of a watched object, nothing else (idempotent).
-
-    Memory at scale is these caches (10 clusters x thousands of Services and EndpointSlices),
-    so they keep: identity, labels, annotations (without kubectl's last-applied copy of the
-    whole object), a Service's type, ports, selector and load-balancer status (gateway
-    addresses), a slice's address type, ports and per endpoint its addresses, readiness,
-    zone and pod (a ``convert.SliceEndpoint``, not a dict); of a pod its name and subset
-    labels (``_slim_pod``). Dropped: managedFields (most of an object's size), owner references,
-    endpoint conditions other than ``ready``, node names, hints, a targetRef's uid and
-    version, a slice's uid and creation time."""
-    if kind == PODS:
-        return slim_pod(obj)
-    m = convert.meta(obj)
-    kept = _SLICE_META_KEPT if kind == ENDPOINT_SLICES else _META_KEPT
-    meta: Object = {k: m[k] for k in kept if k in m}
-    annotations = m.get("annotations")
-    if isinstance(annotations, Mapping) and annotations:
-        kept_annotations = {k: v for k, v in annotations.items() if k != _LAST_APPLIED}
-        if kept_annotations:
-            meta["annotations"] = kept_annotations
-    if kind == NAMESPACES:
-        return {"metadata": meta}
-    out: Object = {k: v for k, v in obj.items() if k not in ("metadata", "endpoints", "status")}
-    out["metadata"] = meta
-    if kind == SERVICES:
-        spec = obj.get("spec")
-        if isinstance(spec, Mapping):
-            out["spec"] = {k: spec[k] for k in _SERVICE_SPEC_READ if k in spec}
-        status = obj.get("status")
-        balancer = status.get("loadBalancer") if isinstance(status, Mapping) else None
-        if balancer:  # only gateways have addresses here
-            out["status"] = {"loadBalancer": balancer}
-    elif "status" in obj:
-        out["status"] = obj["status"]
-    if kind == ENDPOINT_SLICES:
-        namespace = str(meta.get("namespace", ""))
-        compact = (convert.slice_endpoint(ep, namespace) for ep in obj.get("endpoints") or ())
-        out["endpoints"] = tuple(ep for ep in compact if ep is not None)
-    return out
-
-
-def encode(obj: Object) -> bytes:
-    """How the cache holds a slim object (a ``SliceEndpoint`` becomes a JSON array)."""
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def decode(kind: str, blob: bytes) -> Object:
-    """The slim object ``encode`` held (a slice's endpoints as ``SliceEndpoint`` again)."""
-    obj: Object = json.loads(blob)
-    if kind == ENDPOINT_SLICES:
-        obj["endpoints"] = tuple(
-            convert.SliceEndpoint(tuple(addresses), ready, zone, tuple(pod) if pod else None)
-            for addresses, ready, zone, pod in obj.get("endpoints") or ()
-        )
-    return obj
-
-
-def _objkey(obj: Mapping[str, Any]) -> ObjKey:
-    m = convert.meta(obj)
-    return (str(m.get("namespace", "")), str(m.get("name", "")))
+Watched = Mapping[str, Any] | Held | SlimPod
+"""An object as a watch hands it over: raw, or already in the form the cache holds."""
 
 
 class ClusterCache:
@@ -177,7 +114,7 @@ class ClusterCache:
             self.last_sync = datetime.now(UTC)
 
     # ---- updates
-    def replace(self, kind: str, items: Iterable[Mapping[str, Any]]) -> Affected:
+    def replace(self, kind: str, items: Iterable[Watched]) -> Affected:
         """A relist of ``kind``: the complete set. Returns what changed."""
         if kind == PODS:
             return self._replace_pods(items)
@@ -192,8 +129,9 @@ class ClusterCache:
             self._gateways = None
             self._labelled = set()
         for item in items:
-            k, after = _objkey(item), slim(item, kind)
-            new[k] = blob = encode(after)
+            k, blob = _held(item, kind)
+            new[k] = blob
+            after = decode(kind, blob)
             self._index(kind, k, after)
             held = old.get(k)
             if held != blob:
@@ -208,34 +146,33 @@ class ClusterCache:
         self._touch()
         return affected
 
-    def apply_event(self, kind: str, event_type: str, obj: Mapping[str, Any]) -> Affected:
+    def apply_event(self, kind: str, event_type: str, obj: Watched) -> Affected:
         """One watch event. Returns what it touches."""
         if kind == PODS:
             return self._pod_event(event_type, obj)
         self.generation += 1
-        k = _objkey(obj)
+        k, blob = _held(obj, kind)
         index = self._objects[kind]
-        held = index.get(k)
-        before = None if held is None else decode(kind, held)
-        after = None if event_type == "DELETED" else slim(obj, kind)
+        was = index.get(k)
+        before = None if was is None else decode(kind, was)
+        after = None if event_type == "DELETED" else decode(kind, blob)
         if before is not None:
             self._unindex(kind, k, before)
         if after is None:
             index.pop(k, None)
         else:
-            index[k] = encode(after)
+            index[k] = blob
             self._index(kind, k, after)
         self._touch()
         return self._affected(kind, before, after)
 
-    def _replace_pods(self, items: Iterable[Mapping[str, Any]]) -> Affected:
+    def _replace_pods(self, items: Iterable[Watched]) -> Affected:
         self.generation += 1
         old, new = self._pods, {}
         affected = Affected()
         for item in items:
-            pod = slim_pod(item)
-            ref = pod["ref"]
-            new[ref] = labels = pod["labels"]
+            ref, labels = _slim_pod(item)
+            new[ref] = labels
             if old.get(ref) != labels:
                 affected.merge(self._services_naming(ref))
         for ref in old:
@@ -247,18 +184,17 @@ class ClusterCache:
         self._touch()
         return affected
 
-    def _pod_event(self, event_type: str, obj: Mapping[str, Any]) -> Affected:
+    def _pod_event(self, event_type: str, obj: Watched) -> Affected:
         """A pod's event touches the services whose slices name it, when its subset labels
         changed (not on the status updates that are most of a pod's events)."""
         self.generation += 1
-        pod = slim_pod(obj)
-        ref = pod["ref"]
-        held = self._pods.pop(ref, None)
+        ref, now = _slim_pod(obj)
+        was = self._pods.pop(ref, None)
         labels = None
         if event_type != "DELETED":
-            self._pods[ref] = labels = pod["labels"]
+            self._pods[ref] = labels = now
         self._touch()
-        return Affected() if labels == held else self._services_naming(ref)
+        return Affected() if labels == was else self._services_naming(ref)
 
     def _services_naming(self, ref: PodRef) -> Affected:
         services = self._services_by_pod.get(ref)
@@ -388,3 +324,18 @@ class ClusterCache:
             )
             self._gateways = convert.gateway_addresses(in_namespace, gateway)
         return self._gateways
+
+
+def _held(obj: Watched, kind: str) -> Held:
+    if isinstance(obj, Held):
+        return obj
+    form = held(cast("Mapping[str, Any]", obj), kind)
+    if not isinstance(form, Held):
+        raise TypeError(f"a pod where a {kind} object was expected")
+    return form
+
+
+def _slim_pod(obj: Watched) -> SlimPod:
+    if isinstance(obj, Held):
+        raise TypeError("a held object where a pod was expected")
+    return slim_pod(obj)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from federator.core import convert
 from federator.core.model import SUBSET_LABELS
@@ -25,14 +25,22 @@ def pod_ref(namespace: str, name: str) -> PodRef:
     return sys.intern(f"{namespace}/{name}")
 
 
-def slim_pod(obj: Mapping[str, Any]) -> Object:
-    """A pod's slim form: ``{"ref": PodRef, "labels": its subset labels as compact JSON}``,
-    both strings interned, so the pods of one workload version share one labels string
-    and a relist of thousands of pods is one small dict each until the cache holds it. Of
-    a pod only these are read: an Istio workload's pod carries ~8 labels, a uid, times and
-    a status, at 4,000 pods per cluster."""
-    if "ref" in obj:
-        return dict(obj)  # already slim
+class SlimPod(NamedTuple):
+    """What a cache keeps of a pod (``slim_pod``)."""
+
+    ref: PodRef
+    labels: str
+    """Its subset labels as compact JSON, interned: the pods of one workload version share
+    one string."""
+
+
+def slim_pod(obj: Mapping[str, Any] | SlimPod) -> SlimPod:
+    """A pod's slim form, both strings interned, so a relist of thousands of pods is one
+    small tuple each until the cache holds it (idempotent). Of a pod only these are read:
+    an Istio workload's pod carries ~8 labels, a uid, times and a status, at 4,000 pods
+    per cluster."""
+    if isinstance(obj, SlimPod):
+        return obj
     m = convert.meta(obj)
     labels = m.get("labels")
     subset = (
@@ -40,10 +48,10 @@ def slim_pod(obj: Mapping[str, Any]) -> Object:
         if isinstance(labels, Mapping)
         else {}
     )
-    return {
-        "ref": pod_ref(str(m.get("namespace", "")), str(m.get("name", ""))),
-        "labels": sys.intern(json.dumps(subset, separators=(",", ":"), sort_keys=True)),
-    }
+    return SlimPod(
+        pod_ref(str(m.get("namespace", "")), str(m.get("name", ""))),
+        sys.intern(json.dumps(subset, separators=(",", ":"), sort_keys=True)),
+    )
 
 
 class PodLabels(Mapping[ObjKey, Mapping[str, str]]):

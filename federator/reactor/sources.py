@@ -52,7 +52,7 @@ from federator.kube.client import (
 from federator.kube.watching import Changed, Disconnected, Relisted, WatchSettings, watch_resource
 from federator.lifecycle import cancel_and_wait
 from federator.metrics import FederatorMetrics
-from federator.reactor.cache import ClusterCache, slim
+from federator.reactor.cache import ClusterCache, held
 from federator.reactor.world import LABEL_RESOURCES, RESOURCES, watched
 from federator.reconcile.owned import OWNED_SELECTOR, OwnedIndex, list_owned, record_of
 
@@ -200,7 +200,7 @@ class Sources:
                 settings=self.settings.watch,
                 on_restart=restarted,
                 label_selector=selector,
-                transform=partial(slim, kind=kind),
+                transform=partial(held, kind=kind),
             ):
                 if isinstance(event, Relisted):
                     self._enqueue(cache, cache.replace(kind, event.items), observed=observed)

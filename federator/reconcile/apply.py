@@ -12,14 +12,20 @@ action is attempted even if another one failed; the outcome reports what was don
 every action that failed (so the caller keeps tracking objects whose prune did not happen),
 each refusal with the RBAC verb and the apiserver's message (the caller turns them into
 status conditions: S6, a denied verb must be visible, not only logged), and the first
-retryable and permanent failures; the caller decides about the requeue. It also carries the
-apply responses and deleted versions, so the caller's index of owned objects sees its own
-writes at once (``federator.reconcile.owned``).
+retryable and permanent failures; the caller decides about the requeue. Each apply's response
+goes to ``on_applied`` as soon as it is decoded, and the deleted versions are in the outcome,
+so the caller's index of owned objects sees its own writes at once
+(``federator.reconcile.owned``). Why a callback and not a list of responses: a response is
+the whole object with its managedFields (hundreds of small dicts and strings); kept until
+every target of a reconcile had answered, the responses of the concurrent reconciles were
+~30,000 objects alive at once during convergence, whose freed memory Python's allocator
+keeps (docs/federator.md, Memory).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,16 +77,22 @@ class ApplyOutcome:
     """The first refusal (invalid object, forbidden); reported, not hot-retried."""
     retry_after: float = 0.0
     """The largest server Retry-After seen."""
-    applied: list[dict[str, Any]] = field(default_factory=list)
-    """The apiserver's responses to the applies that succeeded (the objects as now stored)."""
     deleted: list[tuple[ObjectRef, str]] = field(default_factory=list)
     """The deletes that succeeded (or found the object gone), with the version deleted."""
 
 
-async def _run(action: Action, client: KubeClient) -> dict[str, Any] | str | None:
-    """Carry out one action: the apply's response, the deleted version, or None (a KEEP)."""
+OnApplied = Callable[[dict[str, Any]], object]
+"""Takes the apiserver's response to an apply (the object as now stored)."""
+
+
+async def _run(action: Action, client: KubeClient, on_applied: OnApplied | None) -> bool | str:
+    """Carry out one action: True for an apply (its response handed to ``on_applied``), the
+    deleted version for a delete, False for a KEEP."""
     if action.op in (Op.CREATE, Op.UPDATE) and action.desired is not None:
-        return await client.apply(action.desired)
+        response = await client.apply(action.desired)
+        if on_applied is not None:
+            on_applied(response)
+        return True
     if action.op is Op.DELETE and action.actual is not None:
         meta = action.actual.get("metadata") or {}
         version = str(meta.get("resourceVersion", ""))
@@ -92,14 +104,16 @@ async def _run(action: Action, client: KubeClient) -> dict[str, Any] | str | Non
             resource_version=version,
         )
         return version
-    return None
+    return False
 
 
-async def execute(plan: ClusterPlan, *, client: KubeClient) -> ApplyOutcome:
+async def execute(
+    plan: ClusterPlan, *, client: KubeClient, on_applied: OnApplied | None = None
+) -> ApplyOutcome:
     """Apply ``plan`` in its cluster through ``client`` (see the module docstring)."""
     out = ApplyOutcome()
     results = await asyncio.gather(
-        *(_run(action, client) for action in plan.actions), return_exceptions=True
+        *(_run(action, client, on_applied) for action in plan.actions), return_exceptions=True
     )
     for action, result in zip(plan.actions, results, strict=True):
         if isinstance(result, RetryableError):
@@ -112,9 +126,8 @@ async def execute(plan: ClusterPlan, *, client: KubeClient) -> ApplyOutcome:
             out.permanent = out.permanent or result
         elif isinstance(result, BaseException):
             raise result  # a bug (or a cancellation): the controller's crash path
-        elif isinstance(result, dict):
+        elif result is True:
             out.written.append((action.ref, action.op))
-            out.applied.append(result)
         elif isinstance(result, str):
             out.written.append((action.ref, action.op))
             out.deleted.append((action.ref, result))

@@ -252,9 +252,12 @@ class Reconciler:
         if plan.actions and not self._leading():  # the fence, before each write batch
             error = NotLeaderError(f"writes to {target} for {key}: this replica stopped leading")
             return ApplyOutcome(retryable=error), None
-        outcome = await execute(plan, client=client)
-        if target in self.owned:
-            self.owned[target].record(outcome.applied, outcome.deleted)
+        index = self.owned.get(target)
+        outcome = await execute(
+            plan, client=client, on_applied=index.applied if index is not None else None
+        )
+        if index is not None:
+            index.record((), outcome.deleted)
         latency = self._record(key, plan, outcome.written, observed_at)
         if is_egress_key(key):
             pass  # not a global service: reconciled from the config, not tracked as imported

@@ -11,7 +11,7 @@ import pytest
 from federator.core.config import ClusterSettings, KubeconfigFile
 from federator.core.mapping import ENDPOINT_SLICES, NAMESPACES, PODS, SERVICE_EXPORTS, SERVICES
 from federator.core.model import ClusterId, ServiceKey
-from federator.reactor.cache import ClusterCache, slim
+from federator.reactor.cache import ClusterCache, held
 
 KEY = ServiceKey("default", "reviews")
 
@@ -102,8 +102,8 @@ def test_pod_events_touch_the_services_that_name_them(
 
 def test_pods_as_the_watch_hands_them_slimmed_label_endpoints() -> None:
     cache = cache_with_slice()
-    cache.replace(PODS, [slim(pod("r-v2", "v2"), PODS)])
-    affected = cache.apply_event(PODS, "ADDED", slim(pod("r-v3", "v3"), PODS))
+    cache.replace(PODS, [held(pod("r-v2", "v2"), PODS)])
+    affected = cache.apply_event(PODS, "ADDED", held(pod("r-v3", "v3"), PODS))
     assert affected.keys == {KEY}
     assert labels(cache) == {"10.2.0.1": (("version", "v3"),), "10.2.0.2": (("version", "v2"),)}
 

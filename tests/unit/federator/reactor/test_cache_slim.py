@@ -1,6 +1,6 @@
 """The caches keep only what the federator reads: slimming never changes what the model is
-converted to (endpoints, ports, export), drops the heavy fields, and is idempotent (the
-watches slim as they decode and the cache slims again on insert)."""
+converted to (endpoints, ports, export), drops the heavy fields, and is idempotent; the held
+form the watches hand over fills a cache exactly as the raw objects do."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from federator.core import convert
+from federator.core.config import ClusterSettings, KubeconfigFile
 from federator.core.mapping import ENDPOINT_SLICES, NAMESPACES, PODS, SERVICE_EXPORTS, SERVICES
-from federator.core.model import ClusterId
-from federator.reactor.cache import decode, encode, slim
+from federator.core.model import ClusterId, ServiceKey
+from federator.reactor.cache import ClusterCache, Held, decode, encode, held, slim
+from federator.reactor.pods import SlimPod, slim_pod
 
 MANAGED = [{"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {"f:x": {}}}]
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -66,6 +68,8 @@ SLICE = {
     ],
 }
 POD_LABELS = {("default", "p1"): {"version": "v2"}}
+POD = {"metadata": full_meta("p1", labels={"app": "reviews", "version": "v2"})}
+KEY = ServiceKey(namespace="default", name="reviews")
 
 
 @pytest.mark.parametrize(
@@ -92,10 +96,46 @@ def test_slim_drops_heavy_fields_and_is_idempotent(kind: str, obj: dict[str, Any
 def test_slim_pod_keeps_its_name_and_subset_labels_as_shared_strings() -> None:
     obj = {"metadata": full_meta("p1", labels={"app": "reviews", "version": "v2", "x": "y"})}
     other = {"metadata": full_meta("p2", labels={"version": "v2", "app": "other"})}
-    once = slim(obj, PODS)
-    assert once == {"ref": "default/p1", "labels": '{"version":"v2"}'}
-    assert slim(once, PODS) == once
-    assert once["labels"] is slim(other, PODS)["labels"]  # one string per distinct label set
+    once = slim_pod(obj)
+    assert once == SlimPod("default/p1", '{"version":"v2"}')
+    assert slim_pod(once) is once
+    assert held(obj, PODS) == once
+    assert once.labels is slim_pod(other).labels  # one string per distinct label set
+
+
+@pytest.mark.parametrize(
+    ("kind", "obj"),
+    [
+        pytest.param(SERVICES, SERVICE, id="service"),
+        pytest.param(ENDPOINT_SLICES, SLICE, id="endpointslice"),
+        pytest.param(NAMESPACES, {"metadata": full_meta("default")}, id="namespace"),
+    ],
+)
+def test_held_form_is_the_key_and_the_encoded_slim_object(kind: str, obj: dict[str, Any]) -> None:
+    form = held(obj, kind)
+    assert isinstance(form, Held)
+    assert form.key == ("default", obj["metadata"]["name"])
+    assert decode(kind, form.blob) == slim(obj, kind)
+
+
+@pytest.mark.parametrize(
+    "event", [pytest.param("ADDED", id="added"), pytest.param("DELETED", id="deleted")]
+)
+def test_held_objects_fill_a_cache_as_raw_ones_do(event: str) -> None:
+    settings = ClusterSettings(name=ClusterId("c1"), kubeconfig=KubeconfigFile(path="k"))
+    raw, formed = ClusterCache(settings=settings), ClusterCache(settings=settings)
+    for cache, form in ((raw, as_listed), (formed, held)):
+        assert cache.replace(SERVICES, [form(SERVICE, SERVICES)]).keys
+        cache.replace(ENDPOINT_SLICES, [form(SLICE, ENDPOINT_SLICES)])
+        cache.replace(PODS, [form(POD, PODS)])
+        cache.apply_event(ENDPOINT_SLICES, event, form(SLICE, ENDPOINT_SLICES))
+    assert formed.view() == raw.view()
+    assert formed.endpoints(KEY) == raw.endpoints(KEY)
+    assert (event == "ADDED") == bool(raw.endpoints(KEY))
+
+
+def as_listed(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    return obj
 
 
 def test_slim_keeps_what_the_model_reads() -> None:
