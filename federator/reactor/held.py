@@ -4,13 +4,13 @@ over.
 
 Why the watches transform every object into the held form at once (as client-go's informer
 transform does): a relist's items are kept until the last page arrived, and every cluster
-relists at once at start-up. Held as slim dicts (a slice of 13 endpoints is ~2.6 KB of small
-tuples and strings), the relists of 10 clusters were ~15 MiB of short-lived small objects
-interleaved with the ones the caches keep, and Python's allocator keeps the arenas they
-shared (measured against the published shape's sandbox: 10 caches relisting services,
-slices, pods and namespaces at once left 41 arenas of 1 MiB holding 18 MiB of objects).
-The held form is what the cache stores - the key and the encoded bytes - so a relist's only
-short-lived object is one small tuple per item.
+relists at once at start-up. Held as slim dicts (a slice's are dozens of small tuples and
+strings), the relists' items were short-lived small objects interleaved with the ones the
+caches keep, and Python's allocator keeps every arena that still holds one kept object
+(measured against the published shape's sandbox: 10 caches relisting Services, slices, pods
+and namespaces at once left 41 arenas of 1 MiB holding 18 MiB of objects; with the held
+form, 24). The held form is what the cache stores - the key and the encoded bytes - so a
+relist's only short-lived object is one small tuple per item.
 """
 
 from __future__ import annotations
