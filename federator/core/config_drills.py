@@ -23,6 +23,39 @@ _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0}
 
 
 @dataclass(frozen=True, slots=True)
+class StoreTls:
+    """``drills.tls``: how the guards' client checks an https ``queryUrl`` and, for a store
+    that requires mutual TLS, proves itself (Prometheus's ``tls_config``, in this file's
+    spelling). Relative paths are relative to the config file's directory."""
+
+    ca_file: Path | None = None
+    """``caFile``: CA bundle (PEM) the store's certificate must chain to; unset: the system's."""
+    cert_file: Path | None = None
+    """``certFile``: client certificate (PEM) presented to the store; needs ``keyFile``."""
+    key_file: Path | None = None
+    """``keyFile``: the private key (PEM) of ``certFile``."""
+
+    @property
+    def configured(self) -> bool:
+        return any(p is not None for p in (self.ca_file, self.cert_file, self.key_file))
+
+    def validate(self, query_url: str) -> None:
+        if not self.configured:
+            return
+        if not query_url.startswith("https://"):
+            raise ConfigError(
+                f'drills.tls is set but drills.queryUrl "{query_url}" is not https: '
+                "serve the store's API with TLS or drop drills.tls"
+            )
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ConfigError("drills.tls.certFile and drills.tls.keyFile go together: set both")
+        for key, path in (("caFile", self.ca_file), ("certFile", self.cert_file),
+                          ("keyFile", self.key_file)):  # fmt: skip
+            if path is not None and not path.is_file():
+                raise ConfigError(f'drills.tls.{key} "{path}" is not a readable file')
+
+
+@dataclass(frozen=True, slots=True)
 class DrillSettings:
     """Drills run by the leader: ``Drill`` objects in ``namespace`` of the home cluster."""
 
@@ -42,6 +75,8 @@ class DrillSettings:
     seen at the next read)."""
     query_timeout_seconds: float = 5.0
     """Timeout of one guard query; a slower store counts as unreachable for that evaluation."""
+    tls: StoreTls = StoreTls()
+    """The store's CA and this federator's client certificate (``drills.tls``)."""
 
     def validate(self) -> None:
         if not self.enabled:
@@ -53,6 +88,7 @@ class DrillSettings:
                     f'drills.queryUrl "{self.query_url}" is not an http(s) URL: write it like '
                     '"http://meshfed-collector:9464"'
                 )
+        self.tls.validate(self.query_url)
         if self.token_file is not None and not self.token_file.is_file():
             raise ConfigError(f'drills.tokenFile "{self.token_file}" is not a readable file')
         if self.namespace:
@@ -85,9 +121,13 @@ def parse_drills(value: Any, *, base_dir: Path) -> DrillSettings:
     if enabled is not None and not isinstance(enabled, bool):
         raise ConfigError(f"drills.enabled must be true or false, got {enabled!r}")
     token = f.opt_str("tokenFile")
-    token_file = None
-    if token:
-        token_file = Path(token) if Path(token).is_absolute() else base_dir / token
+    token_file = None if not token else _path(token, base_dir)
+    tls = StoreTls()
+    if (raw_tls := f.get("tls")) is not None:
+        t = Fields(raw_tls, "drills.tls")
+        files = {key: t.opt_str(key) for key in ("caFile", "certFile", "keyFile")}
+        t.finish()
+        tls = StoreTls(*(None if v is None else _path(v, base_dir) for v in files.values()))
     out = DrillSettings(
         enabled=d.enabled if enabled is None else enabled,
         query_url=f.str_("queryUrl", d.query_url).rstrip("/"),
@@ -96,6 +136,11 @@ def parse_drills(value: Any, *, base_dir: Path) -> DrillSettings:
         workers=f.int_("workers", d.workers),
         poll_interval_seconds=_seconds(f, "pollInterval", d.poll_interval_seconds),
         query_timeout_seconds=_seconds(f, "queryTimeout", d.query_timeout_seconds),
+        tls=tls,
     )
     f.finish()
     return out
+
+
+def _path(text: str, base_dir: Path) -> Path:
+    return Path(text) if Path(text).is_absolute() else base_dir / text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -90,7 +91,8 @@ def home_client(home_kubeconfig: Path | None, home_context: str | None) -> KubeC
 def store_client(url: str | None, config: FederationConfig | None = None) -> StoreClient | None:
     """The store at ``--store``, ``$MESHFED_STORE_URL`` or the config's ``drills.queryUrl``
     (where the controller evaluates guards); the bearer token from ``$MESHFED_STORE_TOKEN`` or
-    the config's ``drills.tokenFile``; for HTTPS with a private CA, ``$MESHFED_STORE_CA``."""
+    the config's ``drills.tokenFile``; for HTTPS with a private CA, ``$MESHFED_STORE_CA`` or
+    the config's ``drills.tls.caFile``, and its ``certFile``/``keyFile`` for mutual TLS."""
     drills = config.drills if config is not None else None
     url = url or os.environ.get(STORE_ENV) or (drills.query_url if drills else "")
     if not url:
@@ -104,7 +106,18 @@ def store_client(url: str | None, config: FederationConfig | None = None) -> Sto
     ca = os.environ.get(STORE_CA_ENV)
     if ca and not Path(ca).is_file():
         raise fail(f"${STORE_CA_ENV}: {ca} is not a readable file", 2)
-    return StoreClient(url, token=token, ca=ca or None)
+    tls = drills.tls if drills is not None else None
+    if not ca and tls is not None and tls.ca_file is not None:
+        ca = str(tls.ca_file)
+    cert = None
+    if tls is not None and tls.cert_file is not None and tls.key_file is not None:
+        cert = (str(tls.cert_file), str(tls.key_file))
+    try:
+        return StoreClient(url, token=token, ca=ca or None, cert=cert)
+    except (OSError, ssl.SSLError) as exc:
+        raise fail(
+            f"the store's TLS files ({ca or ''} {cert or ''}) do not load: {exc}", 2
+        ) from None
 
 
 def with_home(

@@ -50,11 +50,23 @@ class StoreClient:
     """Synchronous client of one store (``base``: ``http://host:port``). Use as a context."""
 
     def __init__(
-        self, base: str, *, timeout: float = 10.0, token: str | None = None, ca: str | None = None
+        self,
+        base: str,
+        *,
+        timeout: float = 10.0,
+        token: str | None = None,
+        ca: str | None = None,
+        cert: tuple[str, str] | None = None,
     ) -> None:
+        """``ca``: CA bundle of an https store (else the system's); ``cert``: client certificate
+        and key files, for a store that requires mutual TLS."""
         self.base = base.rstrip("/")
         headers = {"Authorization": f"Bearer {token.strip()}"} if token else {}
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca) if ca else True
+        verify: ssl.SSLContext | bool = True
+        if ca or cert:
+            verify = ssl.create_default_context(cafile=ca)
+            if cert:
+                verify.load_cert_chain(*cert)
         self._http = httpx.Client(
             base_url=self.base, timeout=timeout, headers=headers, verify=verify
         )

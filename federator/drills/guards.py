@@ -9,13 +9,15 @@ advances nor resets the guard's ``for`` window, and the TTL still bounds the dri
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from federator.core.config_drills import DrillSettings
+from federator.core.config_drills import DrillSettings, StoreTls
+from federator.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,26 @@ def interpret(body: Any) -> Evaluation:
     return Evaluation(None, message=f"unexpected result type {kind!r}")
 
 
+def store_verify(tls: StoreTls) -> ssl.SSLContext | bool:
+    """httpx's ``verify`` for the store: the system's CAs unless ``drills.tls.caFile``, and the
+    client certificate when one is configured. A certificate or key that does not load is a
+    ``ConfigError`` naming the file (the files were checked to exist at start-up)."""
+    if not tls.configured:
+        return True
+    try:
+        context = ssl.create_default_context(
+            cafile=None if tls.ca_file is None else str(tls.ca_file)
+        )
+        if tls.cert_file is not None and tls.key_file is not None:
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"drills.tls: cannot load {tls.ca_file or ''} {tls.cert_file or ''} "
+            f"{tls.key_file or ''}: {exc}; check that they are PEM files"
+        ) from exc
+    return context
+
+
 class GuardClient:
     """Evaluates PromQL guards; ``start``/``shutdown`` own the HTTP client."""
 
@@ -57,7 +79,10 @@ class GuardClient:
 
     async def start(self) -> None:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._settings.query_timeout_seconds)
+            self._http = httpx.AsyncClient(
+                timeout=self._settings.query_timeout_seconds,
+                verify=store_verify(self._settings.tls),
+            )
 
     async def shutdown(self) -> None:
         http, self._http = self._http, None

@@ -25,7 +25,11 @@ from prometheus_api_client import PrometheusConnect
 from collectors.app.collector import Collector
 from collectors.app.config import CollectorConfig, HttpSettings
 from collectors.store.config import RedisSettings, StoreSettings
+from federator.core.config_drills import DrillSettings, StoreTls
+from federator.drillctl.access import store_client
+from federator.drills.guards import Evaluation, GuardClient
 from tests.helpers.certs import Pki, make_pki
+from tests.helpers.federator_builders import make_config
 from tests.helpers.processes import free_port, stop
 from tests.helpers.remote_write import HEADERS as REMOTE_WRITE_HEADERS
 from tests.helpers.remote_write import encode_write_request, snappy_block
@@ -192,6 +196,40 @@ async def test_mtls_refuses_clients_without_a_certificate(
         async with httpx.AsyncClient(timeout=5) as plaintext:
             with pytest.raises(httpx.HTTPError):
                 await plaintext.get(f"http://localhost:{running.collector.http_port}/-/ready")
+    finally:
+        await running.collector.shutdown()
+
+
+async def test_drill_guards_and_reports_reach_an_mtls_store(
+    tmp_path: Path, pki: Pki, token_file: Path
+) -> None:
+    """The federator's guard client and ``meshfed drill report``'s store client, configured
+    with ``drills.tls`` (CA, client certificate, key) and the token, query a store that
+    requires mutual TLS; without the client certificate the guard is unknown, not false."""
+    running = await _running(
+        _config(tmp_path, pki, token_file, tls_client_ca_file=pki.ca), pki, token_file
+    )
+    tls = StoreTls(ca_file=pki.ca, cert_file=pki.client_cert, key_file=pki.client_key)
+    drills = DrillSettings(enabled=True, query_url=running.url, token_file=token_file, tls=tls)
+    drills.validate()
+    try:
+        guards = GuardClient(settings=drills)
+        await guards.start()
+        try:
+            assert await guards.evaluate("vector(1)") == Evaluation(True, 1.0)
+        finally:
+            await guards.shutdown()
+        anonymous = GuardClient(settings=replace(drills, tls=StoreTls(ca_file=pki.ca)))
+        await anonymous.start()
+        try:
+            refused = await anonymous.evaluate("vector(1)")
+        finally:
+            await anonymous.shutdown()
+        assert refused.holds is None and "store unreachable" in refused.message, refused
+        config = replace(make_config(), drills=drills)
+        with store_client(None, config) as client:  # type: ignore[union-attr]
+            rows = await asyncio.to_thread(client.query, "vector(2)", time.time())
+        assert [row["value"][1] for row in rows] == ["2"], rows
     finally:
         await running.collector.shutdown()
 

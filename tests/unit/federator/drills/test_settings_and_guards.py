@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from federator.core.config_drills import DrillSettings, parse_drills
-from federator.drills.guards import Evaluation, interpret
+from federator.core.config_drills import DrillSettings, StoreTls, parse_drills
+from federator.drills.guards import Evaluation, interpret, store_verify
 from federator.errors import ConfigError
 
 
@@ -27,6 +27,41 @@ from federator.errors import ConfigError
 )  # fmt: skip
 def test_parse(raw: Any, expected: DrillSettings) -> None:
     assert parse_drills(raw, base_dir=Path("/")) == expected
+
+
+def test_tls_paths_are_relative_to_the_config_and_validated(tmp_path: Path) -> None:
+    for name in ("ca.pem", "c.pem", "k.pem"):
+        (tmp_path / name).write_text("PEM")
+    tls = {"caFile": "ca.pem", "certFile": "c.pem", "keyFile": str(tmp_path / "k.pem")}
+    raw = {"enabled": True, "queryUrl": "https://store:9464", "tls": tls}
+    settings = parse_drills(raw, base_dir=tmp_path)
+    assert settings.tls == StoreTls(tmp_path / "ca.pem", tmp_path / "c.pem", tmp_path / "k.pem")
+    settings.validate()
+
+
+@pytest.mark.parametrize(
+    ("tls", "url", "message"),
+    [
+        pytest.param({"caFile": "ca.pem"}, "http://store:9464", "is not https", id="plain-http"),
+        pytest.param({"certFile": "ca.pem"}, "https://store:9464", "go together",
+                     id="cert-without-key"),
+        pytest.param({"caFile": "missing.pem"}, "https://store:9464",
+                     "drills.tls.caFile .* is not a readable file", id="missing-file"),
+        pytest.param({"caFile": "ca.pem", "ca": "x"}, "https://store:9464", "drills.tls.*ca",
+                     id="unknown-key"),
+    ],
+)  # fmt: skip
+def test_bad_tls_names_the_field(tmp_path: Path, tls: Any, url: str, message: str) -> None:
+    (tmp_path / "ca.pem").write_text("PEM")
+    with pytest.raises(ConfigError, match=message):
+        parse_drills({"enabled": True, "queryUrl": url, "tls": tls}, base_dir=tmp_path).validate()
+
+
+def test_tls_files_that_do_not_load_are_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not a certificate")
+    with pytest.raises(ConfigError, match=r"drills\.tls: cannot load .*ca\.pem"):
+        store_verify(StoreTls(ca_file=tmp_path / "ca.pem"))
+    assert store_verify(StoreTls()) is True  # the system's CAs
 
 
 @pytest.mark.parametrize(
