@@ -166,7 +166,8 @@ class Console:
         t = self.settings.store
         token = read_token(t.token_file, "--store-token-file") or None
         ca = str(t.ca) if t.ca else None
-        with StoreClient(t.url, timeout=t.timeout_s, token=token, ca=ca) as client:
+        cert = (str(t.cert), str(t.key)) if t.cert is not None and t.key is not None else None
+        with StoreClient(t.url, timeout=t.timeout_s, token=token, ca=ca, cert=cert) as client:
             return collect(store=client, spec=read.spec, journal=read.journal, now=now)
 
     async def drill_report(self, request: Request) -> Response:
