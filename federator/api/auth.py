@@ -1,10 +1,10 @@
-"""Who may call the status API: server TLS credentials and a bearer-token interceptor.
+"""Who may call the status API: the port's TLS context and the bearer-token gate.
 
-TLS and mutual TLS are gRPC's own (``grpc.ssl_server_credentials``): a client without a
-certificate the CA signed is refused during the handshake, before any RPC exists. The token
-is checked by a server interceptor on every RPC except ``grpc.health.v1.Health`` (Kubernetes
-probes send no credentials, and health tells nothing but SERVING); a missing or wrong token
-ends the call with UNAUTHENTICATED before the servicer runs, so nothing is computed or leaked.
+TLS and mutual TLS are the port's (``server_ssl_context``): a client without a certificate
+the CA signed is refused during the handshake, before any RPC exists. The token is checked
+by ``TokenGate`` before the servicer runs, on every RPC except ``grpc.health.v1.Health``
+(Kubernetes probes send no credentials, and health tells nothing but SERVING); a missing or
+wrong token ends the call with UNAUTHENTICATED, so nothing is computed or leaked.
 The token file is re-read when it changes (a rotated Kubernetes Secret is a new file behind a
 symlink), compared in constant time, and a file that turns unreadable keeps the last token.
 """
@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import ssl
 from pathlib import Path
 from typing import Any
 
-import grpc
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
 
 from federator.core.config_security import ApiSecuritySettings, read_token
 from federator.errors import ConfigError
@@ -30,15 +31,18 @@ OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 DENIED = "missing or wrong bearer token (send metadata authorization: Bearer <token>)"
 
 
-def server_credentials(settings: ApiSecuritySettings) -> Any:
-    """``grpc.ServerCredentials`` for ``settings`` (which must have TLS on)."""
+def server_ssl_context(settings: ApiSecuritySettings) -> ssl.SSLContext:
+    """The port's TLS context for ``settings`` (which must have TLS on): HTTP/2 by ALPN, as
+    gRPC clients require; the client's certificate required when a client CA is set."""
     assert settings.cert_file is not None and settings.key_file is not None
-    ca = settings.client_ca_file.read_bytes() if settings.client_ca_file else None
-    return grpc.ssl_server_credentials(
-        [(settings.key_file.read_bytes(), settings.cert_file.read_bytes())],
-        root_certificates=ca,
-        require_client_auth=ca is not None,
-    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.cert_file, settings.key_file)
+    if settings.client_ca_file is not None:
+        context.load_verify_locations(cafile=str(settings.client_ca_file))
+        context.verify_mode = ssl.CERT_REQUIRED
+    context.set_alpn_protocols(["h2"])
+    return context
 
 
 class TokenFile:
@@ -78,7 +82,7 @@ class TokenFile:
         return hmac.compare_digest(raw, b"Bearer " + self.expected())
 
 
-class BearerTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class TokenGate:
     """Refuses every RPC but health without the token, with UNAUTHENTICATED."""
 
     def __init__(self, token: TokenFile) -> None:
@@ -86,41 +90,11 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self.refused = 0
         """RPCs refused so far (tests and debugging)."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[Any], Awaitable[Any]],
-        handler_call_details: Any,
-    ) -> Any:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method or ""
-        if handler is None or method.startswith(OPEN_PREFIXES):
-            return handler
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        if self._token.accepts(metadata.get("authorization")):
-            return handler
+    def check(self, method: str, metadata: Any) -> None:
+        """Raise UNAUTHENTICATED unless ``method`` is open or ``metadata`` has the token."""
+        if method.startswith(OPEN_PREFIXES):
+            return
+        if self._token.accepts(metadata.get("authorization") if metadata else None):
+            return
         self.refused += 1
-        return _denied(handler)
-
-
-async def _deny_unary(request: Any, context: Any) -> Any:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, DENIED)
-
-
-async def _deny_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, DENIED)
-    yield  # pragma: no cover - abort raises
-
-
-def _denied(handler: Any) -> Any:
-    """A handler of the same kind as ``handler`` that only refuses the call."""
-    codec = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(_deny_unary, **codec)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(_deny_stream, **codec)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(_deny_unary, **codec)
-    return grpc.stream_stream_rpc_method_handler(_deny_stream, **codec)
+        raise GRPCError(Status.UNAUTHENTICATED, DENIED)

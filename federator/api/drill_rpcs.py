@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, NoReturn, Protocol
+from typing import NoReturn, Protocol
 
-import grpc
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
 
 from federator.api import convert
 from federator.api._generated.meshfed.v1 import federation_pb2 as pb
 from federator.api.drill_source import DrillChange, DrillSource
+from federator.api.grpc_host import Call
 from federator.errors import FederatorError
 from federator.lifecycle import cancel_and_wait
-
-Context = Any
-"""``grpc.aio.ServicerContext`` (grpc ships no type hints)."""
 
 
 class _Limits(Protocol):
@@ -30,9 +29,8 @@ class _Limits(Protocol):
     def max_streams(self) -> int: ...
 
 
-async def _abort(context: Context, code: grpc.StatusCode, details: str) -> NoReturn:
-    await context.abort(code, details)
-    raise AssertionError("unreachable: context.abort raises")
+def _abort(code: Status, details: str) -> NoReturn:
+    raise GRPCError(code, details)
 
 
 class DrillRpcs:
@@ -43,34 +41,32 @@ class DrillRpcs:
     _stopping: asyncio.Event
     open_streams: int
 
-    async def _drill_source(self, context: Context) -> DrillSource:
+    async def _drill_source(self, context: Call) -> DrillSource:
         if self._drills is None or self._drills.client() is None:
-            await _abort(
-                context,
-                grpc.StatusCode.FAILED_PRECONDITION,
+            _abort(
+                Status.FAILED_PRECONDITION,
                 "this federator has no home cluster, where Drill objects live "
                 "(start it with --home-kubeconfig or in-cluster)",
             )
         return self._drills
 
     async def ListDrills(  # noqa: N802
-        self, request: pb.ListDrillsRequest, context: Context
+        self, request: pb.ListDrillsRequest, context: Call
     ) -> pb.ListDrillsResponse:
         source = await self._drill_source(context)
         try:
             drills = await source.list(request.namespace)
         except FederatorError as exc:
-            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"cannot list drills: {exc}")
+            _abort(Status.UNAVAILABLE, f"cannot list drills: {exc}")
         return pb.ListDrillsResponse(drills=[convert.drill_to_pb(d) for d in drills])
 
     async def WatchDrills(  # noqa: N802
-        self, request: pb.WatchDrillsRequest, context: Context
+        self, request: pb.WatchDrillsRequest, context: Call
     ) -> AsyncIterator[pb.DrillEvent]:
         source = await self._drill_source(context)
         if self.open_streams >= self._settings.max_streams:
-            await _abort(
-                context,
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
+            _abort(
+                Status.RESOURCE_EXHAUSTED,
                 f"too many streams (max {self._settings.max_streams})",
             )
         self.open_streams += 1

@@ -16,6 +16,8 @@ The drill RPCs (ListDrills, WatchDrills) are a mixin, ``federator.api.drill_rpcs
 the Drill objects of the home cluster through ``federator.api.drill_source``.
 Who may call is ``federator.api.auth``'s: TLS or mutual TLS on the port, and a bearer token on
 every RPC but health (``ApiSecuritySettings``, the ``api:`` section of the config).
+The transport is ``federator.api.grpc_host`` (grpclib; it says why not grpcio); health and
+reflection are ``federator.api.grpc_std``.
 """
 
 from __future__ import annotations
@@ -23,23 +25,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from typing import NoReturn, TypeVar
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE_NAME
-from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection_pb2
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+from grpclib.server import Server
 
-from federator.api import convert
+from federator.api import convert, grpc_std
 from federator.api._generated.meshfed.v1 import federation_pb2 as pb
-from federator.api._generated.meshfed.v1 import federation_pb2_grpc as pb_grpc
-from federator.api.auth import BearerTokenInterceptor, TokenFile, server_credentials
+from federator.api.auth import TokenFile, TokenGate, server_ssl_context
 from federator.api.drill_rpcs import DrillRpcs
 from federator.api.drill_source import DrillSource
+from federator.api.grpc_host import Call, Host, Limits
 from federator.core.config_security import ApiSecuritySettings
 from federator.core.model import ClusterId
 from federator.errors import InvalidRequestError, PermanentError, RetryableError
@@ -52,9 +55,6 @@ SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["FederationService"].full_nam
 """``meshfed.v1.FederationService``: its health status equals the overall one."""
 
 _T = TypeVar("_T")
-
-Context = Any
-"""``grpc.aio.ServicerContext`` (grpc ships no type hints)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +102,7 @@ class FederationServicer(DrillRpcs):
         """WatchEvents streams open now (each with its registry subscription)."""
 
     async def GetStatus(  # noqa: N802
-        self, request: pb.GetStatusRequest, context: Context
+        self, request: pb.GetStatusRequest, context: Call
     ) -> pb.GetStatusResponse:
         return convert.status_to_pb(
             ready=self._status.ready,
@@ -113,14 +113,14 @@ class FederationServicer(DrillRpcs):
         )
 
     async def ListClusters(  # noqa: N802
-        self, request: pb.ListClustersRequest, context: Context
+        self, request: pb.ListClustersRequest, context: Call
     ) -> pb.ListClustersResponse:
         return pb.ListClustersResponse(
             clusters=[convert.cluster_to_pb(c) for c in self._status.clusters()]
         )
 
     async def ListServices(  # noqa: N802
-        self, request: pb.ListServicesRequest, context: Context
+        self, request: pb.ListServicesRequest, context: Call
     ) -> pb.ListServicesResponse:
         services = convert.services_in(self._status.services(), namespace=request.namespace)
         clusters = {c.name: c for c in self._status.clusters()}
@@ -137,12 +137,12 @@ class FederationServicer(DrillRpcs):
         )
 
     async def GetService(  # noqa: N802
-        self, request: pb.GetServiceRequest, context: Context
+        self, request: pb.GetServiceRequest, context: Call
     ) -> pb.GetServiceResponse:
-        key = await _parse(context, lambda: convert.key_from_pb(request.key))
+        key = _parse(lambda: convert.key_from_pb(request.key))
         service = self._status.service(key)
         if service is None:
-            await _abort(context, grpc.StatusCode.NOT_FOUND, f"no cluster exports {key}")
+            _abort(Status.NOT_FOUND, f"no cluster exports {key}")
         return pb.GetServiceResponse(
             service=convert.service_to_pb(
                 service,
@@ -152,16 +152,13 @@ class FederationServicer(DrillRpcs):
             )
         )
 
-    async def Plan(self, request: pb.PlanRequest, context: Context) -> pb.PlanResponse:  # noqa: N802
-        keys = await _parse(
-            context, lambda: frozenset(convert.key_from_pb(k) for k in request.services)
-        )
+    async def Plan(self, request: pb.PlanRequest, context: Call) -> pb.PlanResponse:  # noqa: N802
+        keys = _parse(lambda: frozenset(convert.key_from_pb(k) for k in request.services))
         members = {c.name for c in self._status.clusters()}
         unknown = sorted(set(request.clusters) - members)
         if unknown:
-            await _abort(
-                context,
-                grpc.StatusCode.INVALID_ARGUMENT,
+            _abort(
+                Status.INVALID_ARGUMENT,
                 f"not member clusters: {', '.join(unknown)} "
                 f"(members: {', '.join(sorted(members))})",
             )
@@ -172,40 +169,37 @@ class FederationServicer(DrillRpcs):
         try:
             plan = await asyncio.wait_for(self._status.plan(), timeout=timeout)
         except (RetryableError, RuntimeError) as exc:
-            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"cannot plan now: {exc}")
+            _abort(Status.UNAVAILABLE, f"cannot plan now: {exc}")
         except TimeoutError:
-            await _abort(
-                context,
-                grpc.StatusCode.UNAVAILABLE,
+            _abort(
+                Status.UNAVAILABLE,
                 f"plan did not finish within {timeout:.0f}s: a cluster may be unreachable",
             )
         except PermanentError as exc:
-            await _abort(context, grpc.StatusCode.FAILED_PRECONDITION, f"cannot plan: {exc}")
+            _abort(Status.FAILED_PRECONDITION, f"cannot plan: {exc}")
         if keys:
             known = {s.key for s in self._status.services()} | convert.planned_services(plan)
             missing = sorted(str(k) for k in keys - known)
             if missing:
-                await _abort(
-                    context,
-                    grpc.StatusCode.NOT_FOUND,
+                _abort(
+                    Status.NOT_FOUND,
                     f"not a global service and nothing to do for: {', '.join(missing)}",
                 )
         clusters = frozenset(ClusterId(c) for c in request.clusters)
         return convert.plan_to_pb(convert.filter_plan(plan, services=keys, clusters=clusters))
 
     async def WatchEvents(  # noqa: N802
-        self, request: pb.WatchEventsRequest, context: Context
+        self, request: pb.WatchEventsRequest, context: Call
     ) -> AsyncIterator[pb.Event]:
         if self.open_streams >= self._settings.max_streams:
-            await _abort(
-                context,
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
+            _abort(
+                Status.RESOURCE_EXHAUSTED,
                 f"too many WatchEvents streams (max {self._settings.max_streams})",
             )
         try:
             subscription = self._status.subscribe(max_queue=self._settings.stream_queue)
         except RuntimeError as exc:
-            await _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+            _abort(Status.RESOURCE_EXHAUSTED, str(exc))
         self.open_streams += 1
         stop = asyncio.ensure_future(self._stopping.wait())
         get: asyncio.Future[ChangeEvent] | None = None
@@ -235,21 +229,20 @@ class FederationServicer(DrillRpcs):
                 get.cancel()
 
 
-async def _abort(context: Context, code: grpc.StatusCode, details: str) -> NoReturn:
-    await context.abort(code, details)
-    raise AssertionError("unreachable: context.abort raises")
+def _abort(code: Status, details: str) -> NoReturn:
+    raise GRPCError(code, details)
 
 
-async def _parse(context: Context, parse: Callable[[], _T]) -> _T:
+def _parse(parse: Callable[[], _T]) -> _T:
     """``parse()``, or abort the RPC with INVALID_ARGUMENT if the request is malformed."""
     try:
         return parse()
     except InvalidRequestError as exc:
-        await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        _abort(Status.INVALID_ARGUMENT, str(exc))
 
 
 class ApiServer:
-    """The grpc.aio server on ``listen`` (``host:port``, ``listen.grpc`` in the federation
+    """The gRPC server on ``listen`` (``host:port``, ``listen.grpc`` in the federation
     config) with its lifecycle: ``await start()``, ``await shutdown()``."""
 
     def __init__(
@@ -273,11 +266,12 @@ class ApiServer:
         self._now = now
         self.port: int | None = None
         """The bound port once started (useful with ``listen="127.0.0.1:0"``)."""
-        self._server: Any = None
-        self.interceptor: BearerTokenInterceptor | None = None
+        self._server: Server | None = None
+        self._host: Host | None = None
+        self.token_gate: TokenGate | None = None
         """The token check, when ``security.token_file`` is set (counts refusals)."""
         self._servicer: FederationServicer | None = None
-        self._health: Any = None
+        self._health = grpc_std.HealthServicer(("", SERVICE_NAME))
         self._stopping = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._stopped = False
@@ -292,18 +286,15 @@ class ApiServer:
         if self.port is not None:
             return
         listen, security = self._listen, self._security
-        self.interceptor = (
-            BearerTokenInterceptor(TokenFile(security.token_file))
-            if security.token_file is not None
-            else None
+        self.token_gate = (
+            TokenGate(TokenFile(security.token_file)) if security.token_file is not None else None
         )
-        server = grpc.aio.server(
-            interceptors=[self.interceptor] if self.interceptor else None,
-            maximum_concurrent_rpcs=self._settings.max_concurrent_rpcs,
-            options=[
-                ("grpc.max_receive_message_length", self._settings.max_request_bytes),
-                ("grpc.so_reuseport", 0),  # a second federator on the port must fail, not share
-            ],
+        host = Host(
+            Limits(
+                max_request_bytes=self._settings.max_request_bytes,
+                max_concurrent_rpcs=self._settings.max_concurrent_rpcs,
+            ),
+            self.token_gate,
         )
         servicer = FederationServicer(
             status=self._status,
@@ -313,28 +304,29 @@ class ApiServer:
             now=self._now,
             drills=self._drills,
         )
-        pb_grpc.add_FederationServiceServicer_to_server(servicer, server)
-        self._servicer = servicer
-        self._health = health_aio.HealthServicer()
-        await self._sync_health()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server
+        reflection = grpc_std.ReflectionServicer(
+            (SERVICE_NAME, grpc_std.HEALTH_SERVICE_NAME, grpc_std.REFLECTION_SERVICE_NAME)
         )
+        await self._sync_health()
+        server = Server(
+            [
+                host.service(pb.DESCRIPTOR.services_by_name["FederationService"], pb, servicer),
+                host.service(grpc_std.HEALTH_DESCRIPTOR, health_pb2, self._health),
+                host.service(grpc_std.REFLECTION_DESCRIPTOR, reflection_pb2, reflection),
+            ]
+        )
+        sock = _bind(listen)
         try:
-            port = int(
-                server.add_secure_port(listen, server_credentials(security))
-                if security.tls
-                else server.add_insecure_port(listen)
+            await server.start(
+                sock=sock, ssl=server_ssl_context(security) if security.tls else None
             )
-        except RuntimeError as exc:
-            raise PermanentError(_bind_error(listen)) from exc
-        if not port:
-            raise PermanentError(_bind_error(listen))
-        await server.start()
-        self._server, self.port = server, port
+        except BaseException:
+            sock.close()
+            raise
+        self._server, self._host, self._servicer = server, host, servicer
+        self.port = int(sock.getsockname()[1])
         self._poller = asyncio.create_task(self._poll_health(), name="meshfed-api-health")
-        log.info("status API listening on %s (gRPC, port %d, %s)", listen, port, security.mode)
+        log.info("status API listening on %s (gRPC, port %d, %s)", listen, self.port, security.mode)
 
     @property
     def open_streams(self) -> int:
@@ -349,16 +341,21 @@ class ApiServer:
         self._stopping.set()
         if self._poller is not None:
             await cancel_and_wait([self._poller])
-        if self._health is not None:
-            await self._health.enter_graceful_shutdown()
-        if self._server is not None:
-            await self._server.stop(self._settings.shutdown_grace_seconds)
-            log.info("status API stopped")
+        await self._health.enter_graceful_shutdown()
+        if self._server is None:
+            return
+        # The streams end on ``_stopping``; unary RPCs get the grace period, then whatever
+        # still runs (a health Watch, a slow Plan) is cancelled with the connections.
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self._settings.shutdown_grace_seconds
+        while self._host is not None and self._host.active and loop.time() < until:
+            await asyncio.sleep(0.02)
+        self._server.close()
+        await self._server.wait_closed()
+        log.info("status API stopped")
 
     async def _sync_health(self) -> None:
-        serving = health_pb2.HealthCheckResponse.SERVING
-        not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
-        state = serving if self._status.ready else not_serving
+        state = grpc_std.SERVING if self._status.ready else grpc_std.NOT_SERVING
         for name in ("", SERVICE_NAME):
             await self._health.set(name, state)
 
@@ -369,6 +366,32 @@ class ApiServer:
                 await asyncio.wait_for(
                     self._stopping.wait(), timeout=self._settings.health_poll_seconds
                 )
+
+
+def _bind(listen: str) -> socket.socket:
+    """A listening-ready socket bound to ``listen`` (``host:port``, ``[v6]:port``).
+
+    Bound here rather than by the server so the port is known (``:0``) and no
+    SO_REUSEPORT is set: a second federator on the same port must fail, not share it."""
+    host, sep, port_text = listen.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port_text.isdigit():
+        raise PermanentError(_bind_error(listen))
+    try:
+        infos = socket.getaddrinfo(
+            host or None, int(port_text), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise PermanentError(_bind_error(listen)) from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise PermanentError(_bind_error(listen)) from exc
+    return sock
 
 
 def _bind_error(listen: str) -> str:

@@ -150,8 +150,8 @@ async def test_refused_without_the_token_and_nothing_leaks(
         assert not result.trailing_metadata() or all(
             TOKEN not in str(v) for _, v in result.trailing_metadata()
         )
-    assert token_only.server.interceptor is not None
-    assert token_only.server.interceptor.refused >= 6
+    assert token_only.server.token_gate is not None
+    assert token_only.server.token_gate.refused >= 6
 
 
 async def test_the_right_token_is_served(token_only: Secured) -> None:
