@@ -297,7 +297,7 @@ def main() -> None:
         default=0.0,
         help="keep the federator running this long after the changes (to inspect it)",
     )
-    parser.add_argument("--base-port", type=int, default=33000)
+    parser.add_argument("--base-port", type=int, default=21000, help="below the ephemeral range")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/meshfed-bench-propagation"))
     args = parser.parse_args()
     sandbox = Sandbox(args.dir)
