@@ -76,7 +76,9 @@ class ClusterCache:
         self._exported_memo: tuple[int, frozenset[ServiceKey]] = (-1, frozenset())
         """(generation, exported keys then): the status reporter and the gateway prober ask
         every few seconds; between changes the answer is the same."""
-        self._slices_by_service: dict[ServiceKey, set[ObjKey]] = {}
+        self._slices_by_service: dict[ServiceKey, ObjKey | set[ObjKey]] = {}
+        """Service -> its slice or, when it has several, the set of them (nearly every
+        service has one slice per cluster: a set of one costs 216 bytes more)."""
         self._services_by_pod: dict[PodRef, ServiceKey | dict[ServiceKey, int]] = {}
         """Pod -> the service whose slice names it or, when several slices do, each service
         with how many of its slices do: a pod's label change touches exactly those
@@ -223,7 +225,13 @@ class ClusterCache:
     def _index_slice(self, k: ObjKey, obj: Object) -> None:
         key = convert.slice_service_key(obj)
         if key is not None:
-            self._slices_by_service.setdefault(key, set()).add(k)
+            held_slices = self._slices_by_service.get(key)
+            if held_slices is None:
+                self._slices_by_service[key] = k
+            elif isinstance(held_slices, set):
+                held_slices.add(k)
+            elif held_slices != k:
+                self._slices_by_service[key] = {held_slices, k}
             for pod in pods_of(obj):
                 held = self._services_by_pod.get(pod)
                 if held is None:
@@ -237,10 +245,13 @@ class ClusterCache:
         key = convert.slice_service_key(obj)
         if key is None:
             return
-        if key in self._slices_by_service:
-            self._slices_by_service[key].discard(k)
-            if not self._slices_by_service[key]:
-                del self._slices_by_service[key]
+        held_slices = self._slices_by_service.get(key)
+        if isinstance(held_slices, set):
+            held_slices.discard(k)
+            if len(held_slices) == 1:
+                self._slices_by_service[key] = next(iter(held_slices))
+        elif held_slices == k:
+            del self._slices_by_service[key]
         for pod in pods_of(obj):
             held = self._services_by_pod.get(pod)
             counts = {held: 1} if isinstance(held, ServiceKey) else dict(held or {})
@@ -282,13 +293,19 @@ class ClusterCache:
             self._exported_memo = (self.generation, keys)
         return set(keys)
 
+    def _slices_of(self, key: ServiceKey) -> list[ObjKey]:
+        held = self._slices_by_service.get(key)
+        if held is None:
+            return []
+        return sorted(held) if isinstance(held, set) else [held]
+
     def endpoints(self, key: ServiceKey) -> tuple[Endpoint, ...]:
         slices = self._objects[ENDPOINT_SLICES]
         pods = self._pods
         return convert.endpoints_from_slices(
             (
                 decode(ENDPOINT_SLICES, slices[k])
-                for k in sorted(self._slices_by_service.get(key, ()))
+                for k in self._slices_of(key)
             ),
             pod_labels=PodLabels(pods) if pods else None,
         )

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from federator.core.election import Leadership
-from federator.core.model import ClusterId, ServiceKey
+from federator.core.model import ClusterId
 from federator.core.probing import GatewayHealth
 from federator.lifecycle import cancel_and_wait
 from federator.metrics import FederatorMetrics
 from federator.reactor.cache import ClusterCache
+from federator.reconcile.imported import ImportedIndex
 from federator.status import ClusterStatus, Planner, StatusRegistry
 
 CONFLICT_REASONS = ("PortConflict", "TopologyConflict")
@@ -48,7 +49,7 @@ class StatusReporter:
         self,
         *,
         caches: Mapping[ClusterId, ClusterCache],
-        imported: Mapping[ClusterId, Set[ServiceKey]],
+        imported: ImportedIndex,
         status: StatusRegistry,
         metrics: FederatorMetrics,
         planner: Planner,
@@ -114,7 +115,7 @@ class StatusReporter:
                     stale=not (cache.synced and cache.healthy),
                     last_sync_time=cache.last_sync,
                     exported_count=self._exported_count(name, cache),
-                    imported_count=len(self._imported[name]),
+                    imported_count=self._imported.count(name),
                     error=None if cache.healthy else cache.error,
                     staleness_seconds=age,
                     gateway=self._gateways.get(name, GatewayHealth()),

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Set
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
@@ -54,6 +54,7 @@ from federator.lifecycle import cancel_and_wait
 from federator.metrics import FederatorMetrics
 from federator.reactor.cache import ClusterCache, held
 from federator.reactor.world import LABEL_RESOURCES, RESOURCES, watched
+from federator.reconcile.imported import ImportedIndex
 from federator.reconcile.owned import OWNED_SELECTOR, OwnedIndex, list_owned, record_of
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class Sources:
         config: FederationConfig,
         clients: Mapping[ClusterId, KubeClient],
         caches: Mapping[ClusterId, ClusterCache],
-        imported: Mapping[ClusterId, Set[ServiceKey]],
+        imported: ImportedIndex,
         sink: KeySink,
         metrics: FederatorMetrics,
         settings: SourceSettings | None = None,
@@ -160,8 +161,7 @@ class Sources:
         keys = set(self._orphans) | policy_keys(self._config)  # egress: one key a namespace
         for cache in self._caches.values():
             keys |= cache.candidate_keys()
-        for imported in self._imported.values():
-            keys |= imported
+        keys.update(self._imported.keys())
         return keys
 
     def enqueue_all(self) -> None:

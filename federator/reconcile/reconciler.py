@@ -54,6 +54,7 @@ from federator.kube.client import KubeClient
 from federator.metrics import FederatorMetrics
 from federator.reconcile.apply import ApplyOutcome, execute
 from federator.reconcile.drill_overlay import DrillOverlay, no_overlays, render_overlaid
+from federator.reconcile.imported import ImportedIndex
 from federator.reconcile.outcome import (
     Result,
     Tally,
@@ -114,7 +115,7 @@ class Reconciler:
         self._metrics = metrics
         self._status = status
         self._events_sent: set[tuple[Any, ...]] = set()
-        self.imported: dict[ClusterId, set[ServiceKey]] = {c: set() for c in config.cluster_ids}
+        self.imported = ImportedIndex(config.cluster_ids)
         """Per target: services whose objects exist there (as of the last reconcile)."""
         # a global service's objects (and a group's idents) are alike in every target
         pool, members, slots = BlobPool(), MemberPool(), IdentSlots()
@@ -262,9 +263,9 @@ class Reconciler:
         if is_egress_key(key):
             pass  # not a global service: reconciled from the config, not tracked as imported
         elif rendered.manifests or plan.kept or outcome.failed:
-            self.imported[target].add(key)  # a failed prune is retried, not forgotten
+            self.imported.add(target, key)  # a failed prune is retried, not forgotten
         else:
-            self.imported[target].discard(key)
+            self.imported.discard(target, key)
         return outcome, latency
 
     def _record(
@@ -331,7 +332,7 @@ class Reconciler:
         self.conflicts[key] = len(desired.conflicts)
         if not self.conflicts[key]:
             del self.conflicts[key]
-        if service is None and not exporters and not any(key in s for s in self.imported.values()):
+        if service is None and not exporters and not self.imported.anywhere(key):
             self._status.remove_service(key)
             return
         self._status.set_service(

@@ -154,3 +154,40 @@ def test_slim_keeps_what_the_model_reads() -> None:
     assert service["spec"]["selector"] == {"a": "b"}  # access policies
     assert service["metadata"]["annotations"] == {"networking.istio.io/x": "y"}
     assert service["metadata"]["uid"] == "u-1"  # conflict Events name the object
+
+
+def _slice_named(name: str, address: str) -> dict[str, Any]:
+    return {
+        **SLICE,
+        "metadata": {**full_meta(name), "uid": f"u-{name}"},
+        "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+    }
+
+
+def test_a_service_with_one_then_several_then_one_slice_keeps_all_its_endpoints() -> None:
+    cache = ClusterCache(
+        settings=ClusterSettings(name=ClusterId("c1"), kubeconfig=KubeconfigFile(path="k"))
+    )
+    cache.replace(SERVICES, [SERVICE])
+    first, second, third = (
+        _slice_named("reviews-a", "10.1.0.1"),
+        _slice_named("reviews-b", "10.1.0.2"),
+        _slice_named("reviews-c", "10.1.0.3"),
+    )
+
+    def addresses() -> list[str]:
+        return sorted(e.address for e in cache.endpoints(KEY))
+
+    cache.replace(ENDPOINT_SLICES, [first])
+    assert addresses() == ["10.1.0.1"]
+    cache.apply_event(ENDPOINT_SLICES, "ADDED", second)
+    cache.apply_event(ENDPOINT_SLICES, "MODIFIED", second)  # the same slice again
+    cache.apply_event(ENDPOINT_SLICES, "ADDED", third)
+    assert addresses() == ["10.1.0.1", "10.1.0.2", "10.1.0.3"]
+    cache.apply_event(ENDPOINT_SLICES, "DELETED", first)
+    cache.apply_event(ENDPOINT_SLICES, "DELETED", third)
+    assert addresses() == ["10.1.0.2"]
+    cache.apply_event(ENDPOINT_SLICES, "DELETED", second)
+    assert addresses() == []
+    cache.apply_event(ENDPOINT_SLICES, "ADDED", third)
+    assert addresses() == ["10.1.0.3"]

@@ -13,6 +13,7 @@ from federator.metrics import FederatorMetrics
 from federator.reactor.cache import ClusterCache
 from federator.reactor.reporter import ReporterSettings, StatusReporter
 from federator.reactor.sources import Sources
+from federator.reconcile.imported import ImportedIndex
 from federator.status import StatusRegistry
 from tests.helpers.federator_builders import make_config
 
@@ -49,11 +50,13 @@ class Sink:
 
 async def test_every_key_includes_what_was_written_but_is_no_longer_exported() -> None:
     sink = Sink()
+    imported = ImportedIndex((C1, C2))
+    imported.add(C2, GONE)
     sources = Sources(
         config=make_config(names=("c1", "c2")),
         clients={},
         caches={C1: cache(C1, exported("default", "reviews")), C2: cache(C2)},
-        imported={C1: set(), C2: {GONE}},
+        imported=imported,
         sink=sink,
         metrics=FederatorMetrics(),
     )
@@ -76,7 +79,7 @@ def reporter(
     status = StatusRegistry(clusters=tuple(caches))
     rep = StatusReporter(
         caches=caches,
-        imported={name: set() for name in caches},
+        imported=ImportedIndex(caches),
         status=status,
         metrics=FederatorMetrics(),
         planner=no_plan,

@@ -184,8 +184,8 @@ async def test_denied_delete_is_a_condition_keeps_the_object_and_requeues_slowly
     assert status is not None
     messages = [c.message for c in status.conditions if isinstance(c, RefusalCondition)]
     assert all(f'User "{ACCOUNT}" cannot delete resource' in m for m in messages)
-    assert REVIEWS in fed.reconciler.imported[cid("c2")]  # a resync comes back for it
-    assert REVIEWS not in fed.reconciler.imported[cid("c3")]
+    assert fed.reconciler.imported.holds(cid("c2"), REVIEWS)  # a resync comes back for it
+    assert not fed.reconciler.imported.holds(cid("c3"), REVIEWS)
 
 
 async def test_leftover_is_pruned_and_condition_cleared_once_delete_is_allowed() -> None:
@@ -194,7 +194,7 @@ async def test_leftover_is_pruned_and_condition_cleared_once_delete_is_allowed()
     fed.servers[cid("c2")].denied.clear()
     assert await fed.reconcile() == Result()
     assert fed.servers[cid("c2")].kinds() == ()
-    assert REVIEWS not in fed.reconciler.imported[cid("c2")]
+    assert not fed.reconciler.imported.holds(cid("c2"), REVIEWS)
     assert fed.status.service(REVIEWS) is None  # nothing exported or imported any more
 
 
