@@ -152,14 +152,9 @@ class KubeClient:
                 key_pem=credentials.key_pem,
             ),
             timeout=httpx.Timeout(self._timeouts.request, connect=self._timeouts.connect),
-            # HTTP/2, as client-go speaks it: every watch, list and apply of this cluster is a
-            # stream of one TLS connection. Over HTTP/1.1 each watch held a connection of its
-            # own (~45 KiB of TLS state each, ~85 at 10 clusters) and bursts of applies opened
-            # more. An apiserver without h2 is still spoken to in HTTP/1.1 (ALPN decides).
-            http2=True,
-            # Keep every connection alive: with fewer, each burst of concurrent HTTP/1.1 reads
-            # and applies closed the extra ones and the next reopened them, a TLS handshake
-            # each (measured at 10 clusters: ~700 connections opened in 20 s instead of ~100).
+            # Keep every connection alive: with fewer, each burst of concurrent reads and
+            # applies closed the extra ones and the next reopened them, a TLS handshake each
+            # (measured at 10 clusters: ~700 connections opened in 20 s instead of ~100).
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
         self.writes = 0
