@@ -303,10 +303,7 @@ class ClusterCache:
         slices = self._objects[ENDPOINT_SLICES]
         pods = self._pods
         return convert.endpoints_from_slices(
-            (
-                decode(ENDPOINT_SLICES, slices[k])
-                for k in self._slices_of(key)
-            ),
+            (decode(ENDPOINT_SLICES, slices[k]) for k in self._slices_of(key)),
             pod_labels=PodLabels(pods) if pods else None,
         )
 
