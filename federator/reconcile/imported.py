@@ -60,8 +60,3 @@ class ImportedIndex:
     def count(self, cluster: ClusterId) -> int:
         """How many services have objects in ``cluster``."""
         return self._counts[cluster]
-
-    def in_cluster(self, cluster: ClusterId) -> frozenset[ServiceKey]:
-        """The services with objects in ``cluster`` (a copy; for status and tests)."""
-        bit = self._bits[cluster]
-        return frozenset(k for k, mask in self._masks.items() if mask & bit)

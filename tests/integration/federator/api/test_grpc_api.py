@@ -2,8 +2,8 @@
 
 No clusters are needed: the registry is filled directly, as the runner would fill it. Covers
 every FederationService RPC and its error codes, health (follows readiness), reflection,
-WatchEvents (delivery, filtering, a slow reader that cannot hold others up, shutdown), and
-the limits every call is held to (request size, concurrent RPCs, malformed requests).
+WatchEvents (delivery, filtering, a slow reader that cannot hold others up, shutdown).
+The limits every call is held to: test_grpc_limits.py.
 ``meshfed status`` against the same server: test_status_cli.py.
 """
 
@@ -341,75 +341,3 @@ async def test_start_refuses_a_port_in_use(api: Api) -> None:
             await other.start()
     finally:
         await other.shutdown()
-
-
-@pytest.mark.parametrize(
-    ("body", "code"),
-    [
-        pytest.param(
-            pb.ListServicesRequest(namespace="n" * (64 * 1024)).SerializeToString(),
-            grpc.StatusCode.RESOURCE_EXHAUSTED,
-            id="over-the-size-limit",
-        ),
-        pytest.param(b"\xff\xff\xff", grpc.StatusCode.INVALID_ARGUMENT, id="not-protobuf"),
-    ],
-)
-async def test_bad_requests_are_refused_and_the_server_serves_on(
-    api: Api, body: bytes, code: grpc.StatusCode
-) -> None:
-    raw = api.channel.unary_unary(
-        "/meshfed.v1.FederationService/ListServices",
-        request_serializer=lambda b: b,
-        response_deserializer=pb.ListServicesResponse.FromString,
-    )
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await raw(body, timeout=5)
-    assert caught.value.code() is code
-    assert (await api.stub.ListClusters(pb.ListClustersRequest(), timeout=5)).clusters
-
-
-async def test_concurrent_rpcs_are_bounded() -> None:
-    server = ApiServer(
-        status=populated_registry(),
-        host_suffix=HOST_SUFFIX,
-        listen="127.0.0.1:0",
-        settings=ApiSettings(max_concurrent_rpcs=2, max_streams=8),
-    )
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            stub = pb_grpc.FederationServiceStub(channel)
-            streams = [stub.WatchEvents(pb.WatchEventsRequest()) for _ in range(2)]
-
-            async def two_open() -> bool:
-                return server.open_streams == 2
-
-            await until(two_open)
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await stub.ListClusters(pb.ListClustersRequest(), timeout=5)
-            assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-            streams[0].cancel()
-
-            async def one_open() -> bool:
-                return server.open_streams == 1
-
-            await until(one_open)
-            assert (await stub.ListClusters(pb.ListClustersRequest(), timeout=5)).clusters
-            streams[1].cancel()
-    finally:
-        await server.shutdown()
-
-
-async def test_health_watch_follows_readiness(api: Api) -> None:
-    health = health_pb2_grpc.HealthStub(api.channel)
-    watch = health.Watch(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
-    first = await asyncio.wait_for(watch.read(), timeout=5)
-    assert first.status == health_pb2.HealthCheckResponse.NOT_SERVING
-    api.registry.set_ready(True)
-    second = await asyncio.wait_for(watch.read(), timeout=5)
-    assert second.status == health_pb2.HealthCheckResponse.SERVING
-    unknown = health.Watch(health_pb2.HealthCheckRequest(service="no.such.Service"))
-    third = await asyncio.wait_for(unknown.read(), timeout=5)
-    assert third.status == health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
-    watch.cancel()
-    unknown.cancel()
