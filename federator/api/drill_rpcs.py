@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import NoReturn, Protocol
+from typing import Protocol
 
 from grpclib.const import Status
-from grpclib.exceptions import GRPCError
 
 from federator.api import convert
 from federator.api._generated.meshfed.v1 import federation_pb2 as pb
 from federator.api.drill_source import DrillChange, DrillSource
-from federator.api.grpc_host import Call
+from federator.api.grpc_host import Call, abort
 from federator.errors import FederatorError
 from federator.lifecycle import cancel_and_wait
 
@@ -27,10 +26,6 @@ from federator.lifecycle import cancel_and_wait
 class _Limits(Protocol):
     @property
     def max_streams(self) -> int: ...
-
-
-def _abort(code: Status, details: str) -> NoReturn:
-    raise GRPCError(code, details)
 
 
 class DrillRpcs:
@@ -43,7 +38,7 @@ class DrillRpcs:
 
     async def _drill_source(self, context: Call) -> DrillSource:
         if self._drills is None or self._drills.client() is None:
-            _abort(
+            abort(
                 Status.FAILED_PRECONDITION,
                 "this federator has no home cluster, where Drill objects live "
                 "(start it with --home-kubeconfig or in-cluster)",
@@ -57,7 +52,7 @@ class DrillRpcs:
         try:
             drills = await source.list(request.namespace)
         except FederatorError as exc:
-            _abort(Status.UNAVAILABLE, f"cannot list drills: {exc}")
+            abort(Status.UNAVAILABLE, f"cannot list drills: {exc}")
         return pb.ListDrillsResponse(drills=[convert.drill_to_pb(d) for d in drills])
 
     async def WatchDrills(  # noqa: N802
@@ -65,7 +60,7 @@ class DrillRpcs:
     ) -> AsyncIterator[pb.DrillEvent]:
         source = await self._drill_source(context)
         if self.open_streams >= self._settings.max_streams:
-            _abort(
+            abort(
                 Status.RESOURCE_EXHAUSTED,
                 f"too many streams (max {self._settings.max_streams})",
             )

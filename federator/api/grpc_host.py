@@ -23,7 +23,7 @@ import struct
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
@@ -33,6 +33,11 @@ from grpclib.server import Stream
 
 _HEADER = struct.Struct(">?I")
 """The gRPC message prefix: compressed flag, length (gRPC over HTTP/2, Length-Prefixed-Message)."""
+
+
+def abort(code: Status, details: str) -> NoReturn:
+    """End the call with ``code`` (what a servicer does instead of returning)."""
+    raise GRPCError(code, details)
 
 
 class Gate(Protocol):

@@ -29,12 +29,11 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 from grpclib.const import Status
-from grpclib.exceptions import GRPCError
 from grpclib.server import Server
 
 from federator.api import convert, grpc_std
@@ -42,7 +41,7 @@ from federator.api._generated.meshfed.v1 import federation_pb2 as pb
 from federator.api.auth import TokenFile, TokenGate, server_ssl_context
 from federator.api.drill_rpcs import DrillRpcs
 from federator.api.drill_source import DrillSource
-from federator.api.grpc_host import Call, Host, Limits
+from federator.api.grpc_host import Call, Host, Limits, abort
 from federator.core.config_security import ApiSecuritySettings
 from federator.core.model import ClusterId
 from federator.errors import InvalidRequestError, PermanentError, RetryableError
@@ -142,7 +141,7 @@ class FederationServicer(DrillRpcs):
         key = _parse(lambda: convert.key_from_pb(request.key))
         service = self._status.service(key)
         if service is None:
-            _abort(Status.NOT_FOUND, f"no cluster exports {key}")
+            abort(Status.NOT_FOUND, f"no cluster exports {key}")
         return pb.GetServiceResponse(
             service=convert.service_to_pb(
                 service,
@@ -157,7 +156,7 @@ class FederationServicer(DrillRpcs):
         members = {c.name for c in self._status.clusters()}
         unknown = sorted(set(request.clusters) - members)
         if unknown:
-            _abort(
+            abort(
                 Status.INVALID_ARGUMENT,
                 f"not member clusters: {', '.join(unknown)} "
                 f"(members: {', '.join(sorted(members))})",
@@ -169,19 +168,19 @@ class FederationServicer(DrillRpcs):
         try:
             plan = await asyncio.wait_for(self._status.plan(), timeout=timeout)
         except (RetryableError, RuntimeError) as exc:
-            _abort(Status.UNAVAILABLE, f"cannot plan now: {exc}")
+            abort(Status.UNAVAILABLE, f"cannot plan now: {exc}")
         except TimeoutError:
-            _abort(
+            abort(
                 Status.UNAVAILABLE,
                 f"plan did not finish within {timeout:.0f}s: a cluster may be unreachable",
             )
         except PermanentError as exc:
-            _abort(Status.FAILED_PRECONDITION, f"cannot plan: {exc}")
+            abort(Status.FAILED_PRECONDITION, f"cannot plan: {exc}")
         if keys:
             known = {s.key for s in self._status.services()} | convert.planned_services(plan)
             missing = sorted(str(k) for k in keys - known)
             if missing:
-                _abort(
+                abort(
                     Status.NOT_FOUND,
                     f"not a global service and nothing to do for: {', '.join(missing)}",
                 )
@@ -192,14 +191,14 @@ class FederationServicer(DrillRpcs):
         self, request: pb.WatchEventsRequest, context: Call
     ) -> AsyncIterator[pb.Event]:
         if self.open_streams >= self._settings.max_streams:
-            _abort(
+            abort(
                 Status.RESOURCE_EXHAUSTED,
                 f"too many WatchEvents streams (max {self._settings.max_streams})",
             )
         try:
             subscription = self._status.subscribe(max_queue=self._settings.stream_queue)
         except RuntimeError as exc:
-            _abort(Status.RESOURCE_EXHAUSTED, str(exc))
+            abort(Status.RESOURCE_EXHAUSTED, str(exc))
         self.open_streams += 1
         stop = asyncio.ensure_future(self._stopping.wait())
         get: asyncio.Future[ChangeEvent] | None = None
@@ -229,16 +228,12 @@ class FederationServicer(DrillRpcs):
                 get.cancel()
 
 
-def _abort(code: Status, details: str) -> NoReturn:
-    raise GRPCError(code, details)
-
-
 def _parse(parse: Callable[[], _T]) -> _T:
     """``parse()``, or abort the RPC with INVALID_ARGUMENT if the request is malformed."""
     try:
         return parse()
     except InvalidRequestError as exc:
-        _abort(Status.INVALID_ARGUMENT, str(exc))
+        abort(Status.INVALID_ARGUMENT, str(exc))
 
 
 class ApiServer:
