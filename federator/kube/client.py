@@ -28,6 +28,7 @@ and nothing is sent (``federator.kube.leader``).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,6 +69,11 @@ class Resource:
             base += f"/namespaces/{namespace}"
         base += f"/{self.plural}"
         return f"{base}/{name}" if name is not None else base
+
+
+def user_agent() -> str:
+    """Names this process, so an apiserver's audit log tells two replicas' writes apart."""
+    return f"meshfed-federator (pid {os.getpid()})"
 
 
 SERVICES = Resource("", "v1", "services", "Service")
@@ -134,7 +140,7 @@ class KubeClient:
         """Asked before every write request (None: writes are not fenced)."""
         self.server = credentials.server.rstrip("/")
         self._timeouts = timeouts or Timeouts()
-        headers = {"Accept": "application/json", "User-Agent": "meshfed-federator"}
+        headers = {"Accept": "application/json", "User-Agent": user_agent()}
         if credentials.token:
             headers["Authorization"] = f"Bearer {credentials.token}"
         auth: httpx.Auth | None = None

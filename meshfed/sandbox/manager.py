@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from meshfed.sandbox import bootstrap, components, istio, kubeconfigs, processes
+from meshfed.sandbox.audit import write_audit_policy
 from meshfed.sandbox.layout import (
     DEFAULT_BASE_PORT,
     ClusterLayout,
@@ -139,10 +140,16 @@ class Sandbox:
                 cluster_name=c.name,
                 service_ip=c.kubernetes_service_ip,
             )
+            write_audit_policy(self.directory / c.name)
             ensure(
                 f"{c.name}/kube-apiserver",
                 components.apiserver_argv(
-                    bins=bins, layout=layout, cluster=c, creds=creds[c.name], ca_cert=ca_cert
+                    bins=bins,
+                    layout=layout,
+                    cluster=c,
+                    creds=creds[c.name],
+                    ca_cert=ca_cert,
+                    cluster_dir=self.directory / c.name,
                 ),
                 (c.apiserver_port,),
             )

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import yaml
 
+from meshfed.sandbox.audit import AuditedWrite, read_audited_writes
 from tests.helpers.federator_harness import kubectl
 from tests.helpers.gateways import TEST_GATEWAY_PORT
 from tests.helpers.processes import free_port, wait_http_ok
@@ -109,6 +110,11 @@ class FederatorProcess:
         self.proc.kill()
         self.proc.wait(timeout=10)
 
+    @property
+    def user_agent(self) -> str:
+        """The User-Agent of this process's requests (the apiservers' audit logs show it)."""
+        return f"meshfed-federator (pid {self.proc.pid})"
+
     def pause(self) -> None:
         os.kill(self.proc.pid, signal.SIGSTOP)
 
@@ -154,6 +160,20 @@ def apiserver_writes(
             if not done or labels.get("code", "").startswith("2"):
                 total += float(m.group("value"))
     return int(total)
+
+
+def audited_writes(
+    sandbox: RunningSandbox, contexts: tuple[str, ...] = ("c1", "c2", "c3"), *, since: float
+) -> list[AuditedWrite]:
+    """Istio-group writes the apiservers finished at or after ``since`` (epoch seconds),
+    from their audit logs, oldest first: who sent each (User-Agent) and its status code."""
+    found = [
+        write
+        for context in contexts
+        for write in read_audited_writes(sandbox.directory / context)
+        if write.completed >= since
+    ]
+    return sorted(found, key=lambda write: write.completed)
 
 
 def lease_holder(sandbox: RunningSandbox, lease: str) -> str:

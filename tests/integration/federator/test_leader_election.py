@@ -2,8 +2,9 @@
 
 A killed leader is replaced and the new leader writes; a leader paused (SIGSTOP) past its
 Lease and resumed (SIGCONT) makes no write afterwards - counted by the apiservers themselves
-(``apiserver_request_total`` for Istio's API group, requests they carried out) and seen in
-the objects' resourceVersions. A request whose head had left before the pause is aborted by
+(``apiserver_request_total`` for Istio's API group, requests they carried out), named in
+their audit logs (each federator's User-Agent carries its pid) and seen in the objects'
+resourceVersions. A request whose head had left before the pause is aborted by
 the fence before its body: the apiserver counts it with an error code, and it wrote nothing.
 Each test has a Lease of its own, so a process left over by one cannot lead in another.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from meshfed.sandbox.audit import AuditedWrite
 from tests.helpers.federator_harness import (
     GATEWAY_IP,
     app_docs,
@@ -29,6 +31,7 @@ from tests.helpers.federator_harness import (
 from tests.helpers.federator_processes import (
     FederatorProcess,
     apiserver_writes,
+    audited_writes,
     ha_config,
     lease_holder,
 )
@@ -87,6 +90,14 @@ def _settled_writes(sandbox: RunningSandbox) -> int:
     return last[0]
 
 
+def _writes_report(writes: list[AuditedWrite], *procs: FederatorProcess) -> str:
+    """The audited writes, then each process's User-Agent and log tail."""
+    lines = [w.describe() for w in writes] or ["(no audited write)"]
+    for proc in procs:
+        lines += [f"--- {proc.name}: {proc.user_agent}", proc.log.read_text()[-2000:]]
+    return "\n".join(lines)
+
+
 def test_killed_leader_is_replaced_and_the_new_leader_writes(
     sandbox: RunningSandbox, tmp_path: Path, processes: list[FederatorProcess]
 ) -> None:
@@ -135,6 +146,7 @@ def test_paused_leader_makes_no_write_after_resuming(
         apply(kc, "c2", [doc for n in names for doc in app_docs(n, replicas=1)])
         a.pause()
         wait_for("b takes over", lambda: b.leading, timeout=40)
+        took_over = time.time()
         for n in names:
             wait_for(
                 f"{n} federated by b",
@@ -142,6 +154,7 @@ def test_paused_leader_makes_no_write_after_resuming(
                 timeout=40,
             )
         before = _settled_writes(sandbox)
+        settled = time.time()
         attempted = apiserver_writes(sandbox, done=False)
         versions = _owned_versions(sandbox)
         a.resume()
@@ -152,8 +165,13 @@ def test_paused_leader_makes_no_write_after_resuming(
             timeout=30,
         )
         time.sleep(3)  # room for any write a's resumed reconciles would send
+        # The fence: nothing a sent was carried out once b led (the audit logs name the sender).
+        by_a = [w for w in audited_writes(sandbox, since=took_over) if w.user_agent == a.user_agent]
+        assert not [w for w in by_a if w.carried_out], _writes_report(by_a, a, b)
+        # And no one else wrote either: b had settled, a's resumption gives it nothing to do.
         changed = {k: v for k, v in _owned_versions(sandbox).items() if versions.get(k) != v}
-        assert (apiserver_writes(sandbox), changed) == (before, {}), b.log.read_text()[-3000:]
+        late = audited_writes(sandbox, since=settled)
+        assert (apiserver_writes(sandbox), changed) == (before, {}), _writes_report(late, a, b)
         fenced = a.metric("meshfed_federator_writes_fenced_total")
         aborted = apiserver_writes(sandbox, done=False) - attempted
         print(f"R5 pause: a's fence refused {fenced} writes after SIGCONT; {aborted} aborted")
