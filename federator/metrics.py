@@ -73,6 +73,12 @@ class FederatorMetrics:
             registry=r,
         )
         self.queue_depth = Gauge(p + "workqueue_depth", "Keys waiting.", registry=r)
+        self.queue_active = Gauge(p + "workqueue_active", "Keys being reconciled now.", registry=r)
+        self.queue_retrying = Gauge(
+            p + "workqueue_retrying",
+            "Keys waiting out a retry backoff (they are queued again when it ends).",
+            registry=r,
+        )
         self.queue_drops = Gauge(
             p + "workqueue_drops", "Keys refused by the full work queue (total).", registry=r
         )

@@ -108,6 +108,8 @@ class Controller:
         self._workers: list[asyncio.Task[None]] = []
         self._stopped = False
         metrics.queue_depth.set_function(lambda: len(self.queue))
+        metrics.queue_active.set_function(lambda: self.queue.active)
+        metrics.queue_retrying.set_function(lambda: self.queue.retrying)
         metrics.queue_drops.set_function(lambda: self.queue.drops)
 
     def add(

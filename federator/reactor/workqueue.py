@@ -78,6 +78,16 @@ class WorkQueue(Generic[K]):
         return len(self._queued)
 
     @property
+    def active(self) -> int:
+        """Keys handed out and not done yet."""
+        return len(self._processing)
+
+    @property
+    def retrying(self) -> int:
+        """Keys waiting out a delay (a retry's backoff) before they are queued again."""
+        return len(self._timers)
+
+    @property
     def idle(self) -> bool:
         """Nothing queued, processing or delayed."""
         return not (self._queued or self._processing or self._timers)

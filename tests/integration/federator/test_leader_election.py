@@ -75,14 +75,23 @@ def _owned_versions(sandbox: RunningSandbox) -> dict[tuple[str, str, str], str]:
     return out
 
 
-def _settled_writes(sandbox: RunningSandbox) -> int:
-    """The apiservers' write count once it stopped moving (two reads 3 s apart agree)."""
+def _idle(proc: FederatorProcess) -> bool:
+    """No key queued, being reconciled or waiting out a retry's backoff (a write that timed
+    out on the client but was carried out is sent again after its backoff: a late no-op)."""
+    names = ("depth", "active", "retrying")
+    return all(proc.metric(f"meshfed_federator_workqueue_{n}") == 0.0 for n in names)
+
+
+def _settled_writes(sandbox: RunningSandbox, leader: FederatorProcess) -> int:
+    """The apiservers' write count once it stopped moving (two reads 3 s apart agree, the
+    leader idle at both)."""
     last = [apiserver_writes(sandbox)]
 
     def steady() -> bool:
+        idle_before = _idle(leader)
         time.sleep(3)
         now = apiserver_writes(sandbox)
-        same = now == last[0]
+        same = idle_before and _idle(leader) and now == last[0]
         last[0] = now
         return same
 
@@ -153,7 +162,7 @@ def test_paused_leader_makes_no_write_after_resuming(
                 lambda n=n: endpoint_set(service_entry(kc, "c3", n)) == {(GATEWAY_IP["c2"], 1)},  # type: ignore[misc]
                 timeout=40,
             )
-        before = _settled_writes(sandbox)
+        before = _settled_writes(sandbox, b)
         settled = time.time()
         attempted = apiserver_writes(sandbox, done=False)
         versions = _owned_versions(sandbox)

@@ -121,6 +121,23 @@ async def test_queue_gauges_read_the_queue() -> None:
     await ctl.shutdown()
 
 
+def gauge(metrics: FederatorMetrics, name: str) -> float | None:
+    return metrics.registry.get_sample_value(f"meshfed_federator_workqueue_{name}")
+
+
+async def test_active_and_retrying_gauges_follow_a_failing_key() -> None:
+    metrics = FederatorMetrics()
+    ctl = controller(Scripted(Result(retryable=TRANSIENT)), metrics)
+    ctl.add(KEY)
+    key = await ctl.queue.get()
+    assert (gauge(metrics, "depth"), gauge(metrics, "active")) == (0, 1)
+    await ctl.process(key)
+    assert (gauge(metrics, "active"), gauge(metrics, "retrying")) == (0, 1)
+    ctl.queue.add(KEY)  # the backoff is cut short: queued, no longer retrying
+    assert (gauge(metrics, "depth"), gauge(metrics, "retrying")) == (1, 0)
+    await ctl.shutdown()
+
+
 async def test_start_and_shutdown_are_idempotent() -> None:
     metrics = FederatorMetrics()
     ctl = controller(Scripted(Result()), metrics)
