@@ -22,6 +22,7 @@ from grpclib.exceptions import GRPCError
 
 from federator.core.config_security import ApiSecuritySettings, read_token
 from federator.errors import ConfigError
+from federator.kube.token_file import FileStamp
 
 log = logging.getLogger(__name__)
 
@@ -51,27 +52,23 @@ class TokenFile:
     def __init__(self, path: Path, *, where: str = "api.tokenFile") -> None:
         self._path = path
         self._where = where
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp = FileStamp(path)
         self._expected = read_token(path, where=where).encode()
-        self._stamp = self._stat()
-
-    def _stat(self) -> tuple[int, int, int] | None:
-        try:
-            st = self._path.stat()
-        except OSError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        self._stamp.note_current()
 
     def expected(self) -> bytes:
-        stamp = self._stat()
-        if stamp is not None and stamp != self._stamp:
+        try:
+            stamp = self._stamp.look()
+        except OSError:
+            return self._expected
+        if stamp is not None:
             try:
                 self._expected = read_token(self._path, where=self._where).encode()
             except ConfigError as exc:
                 log.warning("keeping the previous API token: %s", exc)
             else:
                 log.info("API token reloaded from %s", self._path)
-            self._stamp = stamp
+            self._stamp.note(stamp)
         return self._expected
 
     def accepts(self, authorization: str | bytes | None) -> bool:

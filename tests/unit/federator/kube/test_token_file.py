@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
-from federator.kube.token_file import FileToken
+from federator.kube.token_file import FileStamp, FileToken
 
 
 def replace(path: Path, content: str) -> None:
@@ -40,3 +41,23 @@ def test_unreadable_file_keeps_the_last_token(tmp_path: Path) -> None:
     assert header(auth) == "Bearer first"
     path.write_text("back")
     assert header(auth) == "Bearer back"
+
+
+def test_file_stamp_sees_a_replacement_once_noted(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text("first\n")
+    stamp = FileStamp(path)
+    first = stamp.look()
+    assert first is not None  # nothing noted yet: changed
+    stamp.note(first)
+    assert stamp.look() is None
+    replace(path, "second, longer\n")
+    second = stamp.look()
+    assert second not in (None, first)
+    assert stamp.look() == second  # not noted: still reported as changed
+    stamp.note_current()
+    assert stamp.look() is None
+    path.unlink()
+    stamp.note_current()  # cannot stat: keeps the last identity
+    with pytest.raises(OSError):
+        stamp.look()
