@@ -88,7 +88,7 @@ def check_endpoints(
     if not view.endpoints:
         return False, seen
     if isinstance(expect, Exported):
-        return True, seen
+        return set(expect.via) <= set(via), seen
     drained = gateway_of.get(expect.cluster)
     return all(e.address != drained for e in view.endpoints), seen
 

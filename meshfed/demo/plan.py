@@ -105,9 +105,11 @@ class Drained:
 
 @dataclass(frozen=True, slots=True)
 class Exported:
-    """CDS/EDS: the service's global host has endpoints."""
+    """CDS/EDS: the service's global host has endpoints (among them the east-west gateways
+    of every cluster in ``via``)."""
 
     service: str
+    via: tuple[str, ...] = ()
 
     def describe(self) -> str:
         return f"EDS {self.service}: endpoints"

@@ -196,7 +196,9 @@ class Runner:
                      "all served" if ok else str([s.per_cluster for s in seen if not s.ok]),
                      ok, max(s.at for s in seen) - started,
                      self.console_url + "#/services"))  # fmt: skip
-        gw = wait_everywhere(self.mesh, Exported("ratings"), ("c1",), timeout=5)
+        # Each member's export reaches c1 on its own; wait for both gateways, not the first.
+        both = Exported("ratings", via=("c2", "c3"))
+        gw = wait_everywhere(self.mesh, both, ("c1",), timeout=30)
         via = gw.per_cluster.get("c1", "")
         self.add(Row("east-west gateways", "c1 reaches ratings via c2's and c3's gateways", via,
                      gw.ok and "c2" in via and "c3" in via,

@@ -131,6 +131,10 @@ def _view(*addresses: str) -> ClusterView:
                      id="no-endpoint-is-no-failover"),
         pytest.param(Exported("ratings"), _view("10.0.0.7"), True, "local", id="local-pod"),
         pytest.param(Exported("ratings"), None, False, "", id="not-served"),
+        pytest.param(Exported("ratings", via=("c2", "c3")), _view("127.0.2.1"), False, "c2",
+                     id="one-gateway-of-two"),
+        pytest.param(Exported("ratings", via=("c2", "c3")), _view("127.0.2.1", "127.0.3.1"), True,
+                     "c2,c3", id="both-gateways"),
     ],
 )  # fmt: skip
 def test_endpoints(
