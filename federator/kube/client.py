@@ -71,9 +71,10 @@ class Resource:
         return f"{base}/{name}" if name is not None else base
 
 
-def user_agent() -> str:
-    """Names this process, so an apiserver's audit log tells two replicas' writes apart."""
-    return f"meshfed-federator (pid {os.getpid()})"
+def user_agent(pid: int | None = None) -> str:
+    """Names the process (this one by default), so an apiserver's audit log tells two
+    replicas' writes apart."""
+    return f"meshfed-federator (pid {os.getpid() if pid is None else pid})"
 
 
 SERVICES = Resource("", "v1", "services", "Service")

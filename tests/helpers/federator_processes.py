@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import yaml
 
+from federator.kube.client import user_agent
 from meshfed.sandbox.audit import AuditedWrite, read_audited_writes
 from tests.helpers.federator_harness import kubectl
 from tests.helpers.gateways import TEST_GATEWAY_PORT
@@ -113,7 +114,7 @@ class FederatorProcess:
     @property
     def user_agent(self) -> str:
         """The User-Agent of this process's requests (the apiservers' audit logs show it)."""
-        return f"meshfed-federator (pid {self.proc.pid})"
+        return user_agent(self.proc.pid)
 
     def pause(self) -> None:
         os.kill(self.proc.pid, signal.SIGSTOP)
