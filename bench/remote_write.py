@@ -105,7 +105,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--appendfsync",
-        choices=["always", "everysec"],
+        choices=["always", "everysec", "no"],
         default=None,
         help="embedded Redis AOF fsync policy for meshfed (default: the collector's default)",
     )
@@ -149,7 +149,7 @@ def run_pair(bodies: list[list[bytes]], appendfsync: str | None) -> tuple[float,
         ]  # fmt: skip
         if appendfsync:
             config = work / "meshfed.yaml"
-            config.write_text(f"store: {{redis: {{embedded_appendfsync: {appendfsync}}}}}\n")
+            config.write_text(f"store: {{redis: {{embedded_appendfsync: '{appendfsync}'}}}}\n")
             meshfed += ["--config", str(config)]
         (work / "prometheus.yml").write_text("global: {scrape_interval: 1h}\n")
         prometheus = [

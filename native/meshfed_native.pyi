@@ -1,4 +1,4 @@
-"""Types of the native chunk decoder (the Rust module ``meshfed_native``)."""
+"""Types of the native chunk codec and remote_write splitter (the Rust module ``meshfed_native``)."""
 
 from collections.abc import Sequence
 
@@ -6,6 +6,13 @@ def decode_many(blobs: Sequence[bytes]) -> tuple[bytes, bytes, bytes]:
     """Decode chunks into (timestamps, value bits, sample counts): native 8-byte integers.
 
     Raises ``ValueError`` naming what is wrong with the first corrupt chunk.
+    """
+
+def chunk_planes(timestamps: Sequence[int], value_bytes: bytes) -> tuple[int, bytes] | None:
+    """A chunk's flags and uncompressed body for timestamps and big-endian value bytes.
+
+    ``None`` where the Python encoder must judge (no samples, a length mismatch, a
+    delta-of-delta beyond 64 bits). Raises ``OverflowError`` for a timestamp beyond int64.
     """
 
 def parse_remote_write(

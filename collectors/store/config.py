@@ -74,7 +74,7 @@ class RedisSettings:
         _require(self.embedded_start_timeout_s > 0, "redis.embedded_start_timeout_s must be > 0")
         _require(self.embedded_max_memory_mb >= 0, "redis.embedded_max_memory_mb must be >= 0")
         _require(
-            self.embedded_appendfsync in ("always", "everysec"),
+            self.embedded_appendfsync in ("always", "everysec", "no"),
             "redis.embedded_appendfsync must be always or everysec; got "
             f"{self.embedded_appendfsync!r}",
         )

@@ -1,4 +1,5 @@
-//! `meshfed_native`: the chunk decoder of meshfed's metrics store as a Python extension.
+//! `meshfed_native`: the chunk codec's hot loops and the remote_write request splitter of
+//! meshfed's collectors, as a Python extension.
 //!
 //! Why it exists: a query over a million samples decodes thousands of chunks; in Python each
 //! one costs a `zlib` call and numpy passes over small arrays, most of a query's time. Here
@@ -7,6 +8,7 @@
 //! uses it when it is installed and falls back to its numpy decoder (same results) when not.
 
 mod codec;
+mod encode;
 mod remote_write;
 
 use pyo3::exceptions::PyValueError;
@@ -97,6 +99,19 @@ fn decode_many<'py>(
     Ok((timestamps, values.expect("set by the closure"), counts))
 }
 
+/// A chunk's flags and uncompressed body (timestamp planes, then value planes) for
+/// `timestamps` and their big-endian value bytes; `None` where Python's encoder must judge
+/// (see `encode::planes`). Python adds the header and deflates the body.
+#[pyfunction]
+fn chunk_planes<'py>(
+    py: Python<'py>,
+    timestamps: Vec<i64>,
+    value_bytes: &Bound<'py, PyBytes>,
+) -> Option<(u8, Bound<'py, PyBytes>)> {
+    let (flags, body) = encode::planes(&timestamps, value_bytes.as_bytes())?;
+    Some((flags, PyBytes::new(py, &body)))
+}
+
 /// Chunks per thread below which another thread costs more than it saves.
 const MIN_CHUNKS_PER_THREAD: usize = 512;
 /// At most this many threads: a query should not take every core of a busy server.
@@ -174,5 +189,6 @@ fn decode_run(
 fn meshfed_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_many, m)?)?;
     m.add_function(wrap_pyfunction!(parse_remote_write, m)?)?;
+    m.add_function(wrap_pyfunction!(chunk_planes, m)?)?;
     Ok(())
 }
