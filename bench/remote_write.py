@@ -109,6 +109,13 @@ def main() -> None:
         default=None,
         help="embedded Redis AOF fsync policy for meshfed (default: the collector's default)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="passed to meshfed collect as --set (repeatable), e.g. pipeline.batch.workers=4",
+    )
     args = parser.parse_args()
     if shutil.which("prometheus") is None:
         sys.exit("prometheus is not installed (apt-get install -y prometheus)")
@@ -120,7 +127,7 @@ def main() -> None:
         t0 = (int(time.time()) - 3600) * 1000
         bodies = payloads(args.series, args.rounds, args.samples_per_request, t0, args.concurrency)
         print(f"{sum(map(len, bodies))} requests, {total} samples, {args.concurrency} shards")
-        p_s, m_s = run_pair(bodies, args.appendfsync)
+        p_s, m_s = run_pair(bodies, args.appendfsync, args.set)
         p_rates.append(total / p_s)
         m_rates.append(total / m_s)
         print(f"prometheus 2.42: {total / p_s:12,.0f} samples/s ({p_s:.2f} s)")
@@ -136,7 +143,9 @@ def main() -> None:
     print(f"load average after: {os.getloadavg()}; cores: {os.cpu_count()}")
 
 
-def run_pair(bodies: list[list[bytes]], appendfsync: str | None) -> tuple[float, float]:
+def run_pair(
+    bodies: list[list[bytes]], appendfsync: str | None, assignments: list[str]
+) -> tuple[float, float]:
     """Seconds Prometheus and meshfed (each a fresh process) take for the same bodies."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -151,6 +160,8 @@ def run_pair(bodies: list[list[bytes]], appendfsync: str | None) -> tuple[float,
             config = work / "meshfed.yaml"
             config.write_text(f"store: {{redis: {{embedded_appendfsync: '{appendfsync}'}}}}\n")
             meshfed += ["--config", str(config)]
+        for assignment in assignments:
+            meshfed += ["--set", assignment]
         (work / "prometheus.yml").write_text("global: {scrape_interval: 1h}\n")
         prometheus = [
             "prometheus", f"--config.file={work / 'prometheus.yml'}",

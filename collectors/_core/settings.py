@@ -83,7 +83,12 @@ def convert(hint: Any, value: object, path: str) -> Any:
 def _scalar_text(value: object, path: str) -> str:
     if isinstance(value, str):
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool):
+        raise ConfigError(
+            f"{path} must be a string; got {value!r}: YAML reads an unquoted yes, no, on, off,"
+            " true or false as a boolean, so quote the word (e.g. 'no')"
+        )
+    if not isinstance(value, int | float):
         raise ConfigError(f"{path} must be a string; got {value!r}")
     return str(value)
 

@@ -46,11 +46,18 @@ class RedisSettings:
     embedded_max_memory_mb: int = 0
     """Embedded mode: Redis ``maxmemory`` in MiB (0 = unlimited)."""
     embedded_appendfsync: str = "always"
-    """Embedded mode: the AOF fsync policy, ``always`` or ``everysec``. ``always`` is the
-    default because with ``everysec`` Redis may postpone the AOF *write* (not just the fsync)
-    for up to 2 s while a slow fsync is in flight and still reply to clients, so a killed
-    Redis process can lose writes it acknowledged (seen under disk load in our SIGKILL test).
-    ``always`` group-commits every event-loop iteration, which batching makes affordable."""
+    """Embedded mode: the AOF fsync policy, ``always``, ``no`` or ``everysec``.
+
+    - ``always`` (default): the AOF is written and fsynced before Redis replies, so an
+      acknowledged write survives a killed Redis *and* a power loss or kernel crash.
+    - ``no``: the AOF is written to the kernel before every reply but never fsynced by
+      Redis (the kernel flushes it): acknowledged writes survive a killed Redis or
+      collector, not a power loss. This is what Prometheus's own WAL promises (a ``write``
+      per commit, fsync only when a segment is closed).
+    - ``everysec``: weaker than ``no`` for a killed process: while a slow background fsync
+      runs, Redis may postpone the AOF *write* for up to 2 s and still reply (seen losing
+      acknowledged writes in our SIGKILL test under disk load).
+    """
     tls_ca_file: Path | None = None
     """``rediss://`` only: PEM file of the CA certificate(s) that signed the server's
     certificate (``None`` trusts the system store). The server certificate must name the
@@ -75,7 +82,7 @@ class RedisSettings:
         _require(self.embedded_max_memory_mb >= 0, "redis.embedded_max_memory_mb must be >= 0")
         _require(
             self.embedded_appendfsync in ("always", "everysec", "no"),
-            "redis.embedded_appendfsync must be always or everysec; got "
+            "redis.embedded_appendfsync must be always, everysec or no; got "
             f"{self.embedded_appendfsync!r}",
         )
 

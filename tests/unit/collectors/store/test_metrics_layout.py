@@ -181,11 +181,28 @@ def test_plan_segments(
             "downsampled before its source expires",
             id="source-expires-first",
         ),
+        pytest.param(
+            StoreSettings(redis=RedisSettings(embedded_appendfsync="sometimes")),
+            "embedded_appendfsync must be always, everysec or no",
+            id="appendfsync-unknown",
+        ),
     ],
 )
 def test_settings_validation(settings: StoreSettings, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         settings.validate()
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        pytest.param("always", id="always-fsync-before-reply"),
+        pytest.param("everysec", id="everysec"),
+        pytest.param("no", id="no-write-before-reply-like-prometheus"),
+    ],
+)
+def test_every_redis_aof_policy_is_accepted(policy: str) -> None:
+    StoreSettings(redis=RedisSettings(embedded_appendfsync=policy)).validate()
 
 
 @pytest.mark.parametrize(
