@@ -8,6 +8,10 @@ same run. meshfed runs as ``meshfed collect`` (embedded Redis) in a subprocess; 
 ``--web.enable-remote-write-receiver``. Every request must answer 204. Prints samples/s of
 both and the ratio meshfed / Prometheus (goal >= 1); ``--repeat N`` runs N such pairs
 (fresh processes each, so series creation is measured every time) and prints medians.
+A series' head is cut into a compressed chunk every 120 samples (``chunks.max_samples``), so
+runs of fewer rounds never pay for cuts: ``--rounds 600`` measures the steady state.
+``--appendfsync no`` gives meshfed Prometheus's own durability (a write before each reply,
+no fsync), the like-for-like comparison; the default, ``always``, also survives power loss.
 
     .venv/bin/python bench/remote_write.py --series 10000 --rounds 20 --repeat 3
 """
