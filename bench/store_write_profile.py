@@ -31,17 +31,11 @@ from collectors.store.config import RedisSettings, StoreSettings
 from collectors.store.store import TelemetryStore
 
 _APPEND = "local count = redis.call('APPEND', head, data) / 16"
-_SPAN = """      local cut = count >= max_n
-      if not cut and count > 1 then
-        local first_ts = struct.unpack('>i8', redis.call('GETRANGE', head, 0, 7))
-        cut = struct.unpack('>i8', recs, #recs - 15) - first_ts >= max_span
-      end"""
 _HSET_LAST = "each_slice(new_last, 2 * SLICE, hset(last_key))"
 _HMGET = "local got = redis.call('HMGET', last_key, unpack(sids, i, math.min(i + SLICE - 1, m)))"
 _RESULT = "local result = {accepted"
 VARIANTS: dict[str, list[tuple[str, str]]] = {
     "base": [],
-    "no-span-getrange": [(_SPAN, "      local cut = count >= max_n")],
     "no-hset-last": [(_HSET_LAST, "")],
     "no-hmget-last": [(_HMGET, "local got = {}")],
     "no-append": [(_APPEND, "local count = 1")],
@@ -68,6 +62,9 @@ async def run(args: argparse.Namespace, variant: str) -> str:
     data = tempfile.mkdtemp(prefix="meshfed-profile-")
     store = TelemetryStore(settings=StoreSettings(redis=RedisSettings(data_dir=Path(data))))
     await store.start()
+    for assignment in args.redis_config:
+        name, _, value = assignment.partition("=")
+        await store.connection.client.config_set(name, value)
     rng = random.Random(1)
     series = [
         SeriesLabels("bench_metric", {"job": f"j{i % 10}", "instance": f"i{i}"})
@@ -113,6 +110,13 @@ def main() -> None:
     parser.add_argument("--per-series", type=int, default=1, help="samples per series per batch")
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--redis-config",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="CONFIG SET on the embedded Redis before writing (repeatable)",
+    )
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}; cores: {os.cpu_count()}")
     for variant in args.variants:

@@ -282,12 +282,15 @@ class SampleWriter:
             if not pieces:
                 continue
             shard = int(series_id) % self._chunks.shards
-            args: list[object] = [consumed, head[:RECORD_SIZE]]
+            args: list[object] = [series_id, consumed, head[:RECORD_SIZE]]
             for score, blob in pieces:
                 args.extend((score, blob))
-            calls.append(
-                ([keys.head_key(shard, series_id), keys.chunks_key(shard, "raw", series_id)], args)
-            )
+            head_keys = [
+                keys.head_key(shard, series_id),
+                keys.chunks_key(shard, "raw", series_id),
+                keys.series_last_key(shard),
+            ]
+            calls.append((head_keys, args))
         try:
             with unavailable_on_redis_errors("cut chunks"):
                 done = await run_pipelined(self._redis, CUT, calls)

@@ -15,9 +15,11 @@ import pytest
 from collectors._core.errors import LimitExceededError, PermanentError
 from collectors._core.model import MetricMetadata, MetricType, Sample
 from collectors.promql.source import LabelMatcher, MatchType
+from collectors.store import keys
 from collectors.store.chunks import STALE_NAN
 from collectors.store.config import LimitSettings, TierSettings
 from collectors.store.metrics import MetricsStore
+from collectors.store.metrics_model import series_key
 from collectors.store.store import TelemetryStore
 
 T0 = 1_700_000_000_000
@@ -67,6 +69,43 @@ async def test_round_trip_across_chunk_cuts(store: TelemetryStore) -> None:
     assert list(window.timestamps_ms) == [
         s.timestamp_ms for s in samples if T0 + 10_000 <= s.timestamp_ms <= T0 + 20_002
     ]
+
+
+def _record(ts: int, value: float) -> bytes:
+    return struct.pack(">qd", ts, value)
+
+
+async def test_last_entry_keeps_the_heads_first_timestamp(store: TelemetryStore) -> None:
+    """The span check reads the head's first timestamp from the series' last entry: it moves
+    to the first sample left after a cut, and a 16-byte entry of an older version is
+    completed from the head at the next write."""
+    settings = store.settings
+    key = series_key(
+        "g", {"k": "v"}, shards=settings.chunks.shards, tenant_label=settings.limits.tenant_label
+    )
+    redis = store.connection.client
+    last_key = keys.series_last_key(key.shard)
+
+    async def last_entry() -> bytes:
+        entry = await redis.hget(last_key, key.series_id)
+        assert isinstance(entry, bytes)
+        return entry
+
+    stamps = [T0 + i * 1000 for i in range(10)]  # 10 samples, chunks of 8: 2 stay in the head
+    await store.write_samples([Sample("g", {"k": "v"}, t, float(i)) for i, t in enumerate(stamps)])
+    assert await last_entry() == _record(stamps[9], 9.0) + struct.pack(">q", stamps[8])
+    assert await redis.strlen(keys.head_key(key.shard, key.series_id)) == 2 * 16
+
+    await redis.hset(last_key, key.series_id, _record(stamps[9], 9.0))  # as an older version
+    await store.write_samples([Sample("g", {"k": "v"}, T0 + 10_000, 10.0)])
+    assert await last_entry() == _record(T0 + 10_000, 10.0) + struct.pack(">q", stamps[8])
+
+    late = stamps[8] + settings.chunks.max_span_ms  # spans max_span_ms from the head's first
+    await store.write_samples([Sample("g", {"k": "v"}, late, 11.0)])
+    assert await last_entry() == _record(late, 11.0) + struct.pack(">q", late)
+    [got] = await store.metrics.select([m("__name__", EQ, "g")], T0, late)
+    assert list(got.timestamps_ms) == [*stamps, T0 + 10_000, late]
+    assert list(got.values) == [float(i) for i in range(12)]
 
 
 @pytest.mark.parametrize(
