@@ -53,7 +53,9 @@ class RedisSettings:
     - ``no``: the AOF is written to the kernel before every reply but never fsynced by
       Redis (the kernel flushes it): acknowledged writes survive a killed Redis or
       collector, not a power loss. This is what Prometheus's own WAL promises (a ``write``
-      per commit, fsync only when a segment is closed).
+      per commit, fsync only when a segment is closed). One more difference: when the
+      write itself fails (a full disk), ``always`` stops Redis before it replies, while
+      ``no`` replies and refuses the writes that follow until the disk recovers.
     - ``everysec``: weaker than ``no`` for a killed process: while a slow background fsync
       runs, Redis may postpone the AOF *write* for up to 2 s and still reply (seen losing
       acknowledged writes in our SIGKILL test under disk load).
