@@ -7,15 +7,15 @@ otherwise (the reference, same bytes) ``struct`` packs the columns, big-integer
 arithmetic turns whole columns into XOR/delta streams in one operation (lanes never carry
 because deltas of sorted timestamps are non-negative and XOR has no carry), and byte planes
 are split and merged with strided slices (the "shuffle" of Blosc). Either way Python's
-``zlib`` squeezes the mostly-zero planes. The read side (``decode_many``) decodes the thousands of
-chunks of a query in one call of the native decoder (``meshfed_native``, Rust, built by
-``make setup`` from ``native/``): one inflate and one pass per chunk with the GIL released,
-written into buffers numpy wraps without a copy. Where no Rust toolchain built it, the numpy
-decoder below runs instead, with the same results (a unit test runs both on the same chunks
-and compares them bit for bit): chunks of the same shape are unshuffled, un-delta'd and
-un-XOR'd together as the rows of one 2-D array. Values round-trip bit for bit, NaN payloads
-included (Prometheus's stale marker ``0x7ff0000000000002``), because no value is ever
-converted. See docs/adr/0015-native-chunk-decoding.md.
+``zlib`` squeezes the mostly-zero planes. The read side (``decode_many``) decodes the
+thousands of chunks of a query in one call of the native decoder (``meshfed_native``, Rust,
+built by ``make setup`` from ``native/``): one inflate and one pass per chunk with the GIL
+released, written into buffers numpy wraps without a copy. Where no Rust toolchain built
+it, the numpy decoder below runs instead, with the same results (a unit test runs both on
+the same chunks and compares them bit for bit): chunks of the same shape are unshuffled,
+un-delta'd and un-XOR'd together as the rows of one 2-D array. Values round-trip bit for
+bit, NaN payloads included (Prometheus's stale marker ``0x7ff0000000000002``), because no
+value is ever converted. See docs/adr/0015-native-chunk-decoding.md.
 
 Chunk layout (version 1)::
 
@@ -38,37 +38,30 @@ Head records (the uncompressed tail of a series, appended by a Lua script) are 1
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import zlib
 from collections.abc import Callable, Sequence
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from collectors._core.errors import ChunkError
 
-
-def _load_native() -> Callable[[Sequence[bytes]], tuple[bytes, bytes, bytes]] | None:
-    try:
-        from meshfed_native import decode_many  # noqa: PLC0415 - optional, built by make setup
-    except ImportError:  # no Rust toolchain where this was installed: the numpy decoder runs
-        return None
-    native: Callable[[Sequence[bytes]], tuple[bytes, bytes, bytes]] = decode_many
-    return native
-
-
-def _load_native_planes() -> Callable[[Sequence[int], bytes], tuple[int, bytes] | None] | None:
-    try:
-        from meshfed_native import chunk_planes  # noqa: PLC0415 - optional, as above
-    except ImportError:  # not built here, or built before it had the encoder
-        return None
-    native: Callable[[Sequence[int], bytes], tuple[int, bytes] | None] = chunk_planes
-    return native
-
-
-_native_decode = _load_native()
-_native_planes = _load_native_planes()
+_native: Any
+try:
+    import meshfed_native as _native  # optional, built by make setup
+except ImportError:  # no Rust toolchain where this was installed: numpy / Python run
+    _native = None
+_native_decode: Callable[[Sequence[bytes]], tuple[bytes, bytes, bytes]] | None = getattr(
+    _native, "decode_many", None
+)
+_native_planes: Callable[[Sequence[int], bytes], tuple[int, bytes] | None] | None = getattr(
+    _native, "chunk_planes", None
+)
+"""``None`` also where ``meshfed_native`` was built before it had the encoder."""
 
 VERSION = 1
 RECORD_SIZE = 16
@@ -154,10 +147,8 @@ def encode_chunk(timestamps: Sequence[int], value_bits: bytes) -> bytes:
         raise ValueError("a chunk needs n >= 1 timestamps and exactly 8 * n value bytes")
     planes = None
     if _native_planes is not None:
-        try:
+        with contextlib.suppress(OverflowError):  # a timestamp beyond int64: Python judges it
             planes = _native_planes(timestamps, value_bits)
-        except (OverflowError, TypeError):  # a timestamp beyond int64: Python judges it
-            planes = None
     flags, body = planes if planes is not None else chunk_planes_py(timestamps, value_bits)
     header = bytes((VERSION, flags)) + _varint(n) + _varint(_zigzag(timestamps[0]))
     return header + zlib.compress(body, _ZLIB_LEVEL, wbits=-15)
