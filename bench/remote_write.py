@@ -12,6 +12,10 @@ A series' head is cut into a compressed chunk every 120 samples (``chunks.max_sa
 runs of fewer rounds never pay for cuts: ``--rounds 600`` measures the steady state.
 ``--appendfsync no`` gives meshfed Prometheus's own durability (a write before each reply,
 no fsync), the like-for-like comparison; the default, ``always``, also survives power loss.
+Each side also prints the CPU its server processes spent per sample (from /proc: Prometheus;
+meshfed's collector and its embedded redis-server), and the ratio of those totals: on a
+shared 2-core machine that is steadier than samples/s, and it says whether a gap is work or
+waiting.
 
     .venv/bin/python bench/remote_write.py --series 10000 --rounds 20 --repeat 3
 """
@@ -29,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import cramjam
@@ -89,13 +94,56 @@ async def send_all(url: str, shards: list[list[bytes]]) -> float:
 
 
 @contextlib.contextmanager
-def process(args: list[str], ready: str) -> Iterator[None]:
+def process(args: list[str], ready: str) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http_ok(ready, proc, what=args[0])
-        yield
+        yield proc
     finally:
         stop(proc, timeout_s=60)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One receiver's run: wall seconds and CPU seconds per process (name -> seconds)."""
+
+    seconds: float
+    cpu: dict[str, float]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> dict[int, str]:
+    """``pid`` and its descendants (meshfed's embedded redis-server), pid -> command name."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = {}, [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError):
+            out[p] = (Path(f"/proc/{p}/comm")).read_text().strip()
+        todo.extend(children.get(p, []))
+    return out
+
+
+def measured(proc: subprocess.Popen[bytes], url: str, bodies: list[list[bytes]]) -> Side:
+    """Send ``bodies`` to ``url``; the wall time and the CPU each server process spent."""
+    tree = _tree(proc.pid)
+    before = {p: _cpu_seconds(p) for p in tree}
+    seconds = asyncio.run(send_all(url, bodies))
+    cpu: dict[str, float] = {}
+    for p, name in tree.items():
+        key = "collector" if p == proc.pid and name.startswith("python") else name
+        cpu[key] = cpu.get(key, 0.0) + _cpu_seconds(p) - before[p]
+    return Side(seconds, cpu)
 
 
 def main() -> None:
@@ -127,30 +175,43 @@ def main() -> None:
     total = args.series * args.rounds
     p_rates: list[float] = []
     m_rates: list[float] = []
+    cpu_ratios: list[float] = []
     for _ in range(args.repeat):
         t0 = (int(time.time()) - 3600) * 1000
         bodies = payloads(args.series, args.rounds, args.samples_per_request, t0, args.concurrency)
         print(f"{sum(map(len, bodies))} requests, {total} samples, {args.concurrency} shards")
-        p_s, m_s = run_pair(bodies, args.appendfsync, args.set)
+        prom, mesh = run_pair(bodies, args.appendfsync, args.set)
+        p_s, m_s = prom.seconds, mesh.seconds
         p_rates.append(total / p_s)
         m_rates.append(total / m_s)
-        print(f"prometheus 2.42: {total / p_s:12,.0f} samples/s ({p_s:.2f} s)")
-        print(f"meshfed:         {total / m_s:12,.0f} samples/s ({m_s:.2f} s)")
+        print(f"prometheus 2.42: {total / p_s:12,.0f} samples/s ({p_s:.2f} s) {_cpu(prom, total)}")
+        print(f"meshfed:         {total / m_s:12,.0f} samples/s ({m_s:.2f} s) {_cpu(mesh, total)}")
         print(f"ratio meshfed/prometheus: {p_s / m_s:.2f}x (goal >= 1x)")
+        p_cpu, m_cpu = sum(prom.cpu.values()), sum(mesh.cpu.values())
+        cpu_ratios.append(p_cpu / m_cpu if m_cpu else 0.0)
+        print(f"CPU per sample, prometheus/meshfed: {cpu_ratios[-1]:.2f}x (>= 1: meshfed cheaper)")
     if args.repeat > 1:
         ratios = sorted(m / p for m, p in zip(m_rates, p_rates, strict=True))
         print(
             f"median of {args.repeat}: prometheus {statistics.median(p_rates):,.0f}/s,"
             f" meshfed {statistics.median(m_rates):,.0f}/s,"
-            f" ratio {statistics.median(ratios):.2f}x (range {ratios[0]:.2f}-{ratios[-1]:.2f})"
+            f" ratio {statistics.median(ratios):.2f}x (range {ratios[0]:.2f}-{ratios[-1]:.2f});"
+            f" CPU per sample prometheus/meshfed {statistics.median(cpu_ratios):.2f}x"
+            f" (range {min(cpu_ratios):.2f}-{max(cpu_ratios):.2f})"
         )
     print(f"load average after: {os.getloadavg()}; cores: {os.cpu_count()}")
 
 
+def _cpu(side: Side, samples: int) -> str:
+    """CPU per sample of each server process, e.g. ``cpu us/sample: collector 1.7, redis 2.2``."""
+    parts = ", ".join(f"{k} {1e6 * v / samples:.2f}" for k, v in sorted(side.cpu.items()))
+    return f"[cpu us/sample: {parts}]"
+
+
 def run_pair(
     bodies: list[list[bytes]], appendfsync: str | None, assignments: list[str]
-) -> tuple[float, float]:
-    """Seconds Prometheus and meshfed (each a fresh process) take for the same bodies."""
+) -> tuple[Side, Side]:
+    """Prometheus and meshfed (each a fresh process) on the same bodies: wall and CPU."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         m_port, p_port = free_port(), free_port()
@@ -172,11 +233,11 @@ def run_pair(
             f"--storage.tsdb.path={work / 'tsdb'}", f"--web.listen-address=127.0.0.1:{p_port}",
             "--web.enable-remote-write-receiver", "--log.level=warn",
         ]  # fmt: skip
-        with process(prometheus, f"http://127.0.0.1:{p_port}/-/ready"):
-            p_s = asyncio.run(send_all(f"http://127.0.0.1:{p_port}/api/v1/write", bodies))
-        with process(meshfed, f"http://127.0.0.1:{m_port}/-/ready"):
-            m_s = asyncio.run(send_all(f"http://127.0.0.1:{m_port}/api/v1/write", bodies))
-    return p_s, m_s
+        with process(prometheus, f"http://127.0.0.1:{p_port}/-/ready") as proc:
+            prom = measured(proc, f"http://127.0.0.1:{p_port}/api/v1/write", bodies)
+        with process(meshfed, f"http://127.0.0.1:{m_port}/-/ready") as proc:
+            mesh = measured(proc, f"http://127.0.0.1:{m_port}/api/v1/write", bodies)
+    return prom, mesh
 
 
 if __name__ == "__main__":
