@@ -139,6 +139,12 @@ class FederatorMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.drill_action_retries = Counter(
+            "meshfed_drill_action_retries",
+            "Drill actions tried again after a retryable failure (drills.transientRetry).",
+            ["action"],
+            registry=r,
+        )
         self.drills_running = Gauge(
             "meshfed_drills_running", "Drills in a non-terminal phase, driven here.", registry=r
         )

@@ -75,6 +75,11 @@ class DrillSettings:
     seen at the next read)."""
     query_timeout_seconds: float = 5.0
     """Timeout of one guard query; a slower store counts as unreachable for that evaluation."""
+    transient_retry_seconds: float = 30.0
+    """How long a drill action that keeps failing with a retryable error (an apiserver
+    restarting, a 429/503, a dropped connection) is tried again before the run ends with
+    ``Exit(Error)`` and rolls back; 0 ends it at the first failure. Guards, halt, freeze and
+    the TTL still apply meanwhile."""
     tls: StoreTls = StoreTls()
     """The store's CA and this federator's client certificate (``drills.tls``)."""
 
@@ -99,6 +104,8 @@ class DrillSettings:
             raise ConfigError("drills.pollInterval must be between 100ms and 60s")
         if not 0.1 <= self.query_timeout_seconds <= 60:
             raise ConfigError("drills.queryTimeout must be between 100ms and 60s")
+        if not 0 <= self.transient_retry_seconds <= 600:
+            raise ConfigError("drills.transientRetry must be between 0s and 10m")
 
 
 def _seconds(f: Fields, key: str, default: float) -> float:
@@ -136,6 +143,7 @@ def parse_drills(value: Any, *, base_dir: Path) -> DrillSettings:
         workers=f.int_("workers", d.workers),
         poll_interval_seconds=_seconds(f, "pollInterval", d.poll_interval_seconds),
         query_timeout_seconds=_seconds(f, "queryTimeout", d.query_timeout_seconds),
+        transient_retry_seconds=_seconds(f, "transientRetry", d.transient_retry_seconds),
         tls=tls,
     )
     f.finish()

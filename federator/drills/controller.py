@@ -44,11 +44,12 @@ from federator.core.drills.journal import (
 )
 from federator.core.drills.journal_codec import load_status, to_status
 from federator.core.drills.parse import parse_drill
+from federator.core.drills.retry import Failing, after_failure, gave_up
 from federator.core.drills.spec import DrillSpec
 from federator.core.model import ClusterId
 from federator.drills import objects
 from federator.drills.steps import DrillSteps, describe
-from federator.errors import DrillSpecError, FederatorError, NotLeaderError
+from federator.errors import DrillSpecError, FederatorError, NotLeaderError, RetryableError
 from federator.kube.client import KubeClient
 from federator.lifecycle import cancel_and_wait
 from federator.metrics import FederatorMetrics
@@ -57,7 +58,8 @@ from federator.reconcile.drill_overlay import DrillOverlay
 log = logging.getLogger(__name__)
 
 ERROR_RETRY_SECONDS = 2.0
-"""Pause after a failed rollback or verification action before it is tried again."""
+"""Pause after a failed action before it is tried again (rollback and verification always;
+other actions while ``drills.transientRetry`` allows, see ``core.drills.retry``)."""
 
 
 class DrillController:
@@ -84,6 +86,9 @@ class DrillController:
         self._recovered: set[str] = set()
         self._running: dict[str, tuple[DrillSpec, Journal]] = {}
         self._vs_removed: dict[str, set[ClusterId]] = {}
+        self._failing: dict[str, Failing] = {}
+        """Per drill, the action that keeps failing with retryable errors (in memory: a new
+        leader starts with a rollback anyway)."""
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.Task[None] | None = None
         self._stopped = False
@@ -195,6 +200,7 @@ class DrillController:
             log.exception("drill %s: worker failed; the next pass restarts it", name)
         finally:
             self._running.pop(name, None)
+            self._failing.pop(name, None)
 
     async def _iterate(self, name: str) -> float | None:
         """One action of drill ``name``; the pause before the next (None: the worker ends)."""
@@ -234,7 +240,13 @@ class DrillController:
             if journal.phase in (Phase.ROLLING_BACK, Phase.VERIFYING):
                 log.warning("drill %s: %s failed, retrying: %s", name, action.kind.value, exc)
                 return ERROR_RETRY_SECONDS
-            events = [Event(EventType.EXIT, at=now, reason=ExitReason.ERROR, message=describe(exc))]
+            events = self._failed(name, action, exc)
+            if not events:
+                return ERROR_RETRY_SECONDS
+        else:
+            failing = self._failing.get(name)
+            if failing is not None and (failing.kind, failing.step) == (action.kind, action.step):
+                del self._failing[name]
         updated = journal
         for event in events:
             updated = record(updated, spec, event)
@@ -243,6 +255,28 @@ class DrillController:
             self._running[name] = (spec, updated)
             self._after(journal, updated)
         return 0.0
+
+    def _failed(self, name: str, action: Action, exc: FederatorError) -> list[Event]:
+        """No events (try ``action`` again) or the ``Exit(Error)`` that ends the run."""
+        now = time.time()
+        failing, again = after_failure(
+            self._failing.get(name),
+            action,
+            retryable=isinstance(exc, RetryableError),
+            now=now,
+            budget_s=self._settings.transient_retry_seconds,
+        )
+        if again:
+            self._failing[name] = failing
+            self._metrics.drill_action_retries.labels(action=action.kind.value).inc()
+            log.warning(
+                "drill %s: %s failed (attempt %d), retrying: %s",
+                name, action.kind.value, failing.attempts, exc,
+            )  # fmt: skip
+            return []
+        self._failing.pop(name, None)
+        message = describe(exc) + gave_up(failing, now)
+        return [Event(EventType.EXIT, at=now, reason=ExitReason.ERROR, message=message)]
 
     async def _perform(
         self, spec: DrillSpec, journal: Journal, action: Action, now: float

@@ -50,7 +50,10 @@ def drill_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="package")
 def drill_federator(drill_sandbox: IstioSandbox, drill_store: str) -> Iterator[DrillFederator]:
-    fed = DrillFederator(drill_sandbox, drills={"queryUrl": f"http://{drill_store}"})
+    # transientRetry: test_transient restarts a member apiserver mid-drill; on a loaded
+    # machine its start and the federator's resync can take longer than the 30s default.
+    drills = {"queryUrl": f"http://{drill_store}", "transientRetry": "3m"}
+    fed = DrillFederator(drill_sandbox, drills=drills)
     fed.start()
     try:
         wait_served(

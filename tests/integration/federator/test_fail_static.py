@@ -19,9 +19,9 @@ import pytest
 from federator.core.config_parse import load_config
 from federator.kube.watching import WatchSettings
 from federator.reactor.sources import SourceSettings
-from meshfed.sandbox import processes
 from meshfed.sandbox.layout import Topology
 from meshfed.sandbox.manager import Sandbox
+from tests.helpers.apiserver_fault import set_apiserver
 from tests.helpers.federator_harness import (
     GATEWAY_IP,
     HARNESS_SETTINGS,
@@ -48,26 +48,6 @@ def small_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]
         sb.down()
 
 
-def _set_apiserver(
-    directory: Path, cluster: str, *, running: bool, extra: tuple[str, ...] = ()
-) -> None:
-    """Stop or start ``cluster``'s apiserver; ``extra`` flags replace the recorded ones'
-    ``--watch-cache`` setting (fault injection: the sandbox itself is not changed)."""
-    state = processes.load_state(directory)
-    assert state is not None
-    [(key, record)] = [
-        (k, r) for k, r in state.processes.items() if cluster in r.name and "apiserver" in r.name
-    ]
-    if running:
-        argv = [a for a in record.argv if not a.startswith("--watch-cache")] + list(extra)
-        state.processes[key] = processes.start(
-            name=record.name, argv=argv, log_dir=Path(record.log).parent
-        )
-        processes.save_state(directory, state)
-    else:
-        processes.stop(record)
-
-
 def test_unreachable_cluster_is_kept_and_reported_then_converges(small_sandbox: Sandbox) -> None:
     kc, name = small_sandbox.kubeconfig, "static"
     apply(kc, "c2", app_docs(name, replicas=1))
@@ -78,7 +58,7 @@ def test_unreachable_cluster_is_kept_and_reported_then_converges(small_sandbox: 
             "c1 imports c2",
             lambda: endpoint_set(service_entry(kc, "c1", name)) == {(GATEWAY_IP["c2"], 1)},
         )
-        _set_apiserver(small_sandbox.directory, "c2", running=False)
+        set_apiserver(small_sandbox.directory, "c2", running=False)
         try:
             wait_for(
                 "c2 stale",
@@ -99,7 +79,7 @@ def test_unreachable_cluster_is_kept_and_reported_then_converges(small_sandbox: 
                 == 0
             )
         finally:
-            _set_apiserver(small_sandbox.directory, "c2", running=True)
+            set_apiserver(small_sandbox.directory, "c2", running=True)
         wait_for(
             "c2 back",
             lambda: (s := fed.status.cluster("c2")) is not None and not s.stale,
@@ -131,7 +111,7 @@ def test_cold_start_with_a_remote_down_serves_the_others_and_prunes_nothing(
         )
     finally:
         first.stop()
-    _set_apiserver(small_sandbox.directory, "c2", running=False)
+    set_apiserver(small_sandbox.directory, "c2", running=False)
     c2_down, fed = True, None
     try:
         kubectl(kc, "c1", "scale", "deployment", local, "--replicas=2")
@@ -153,7 +133,7 @@ def test_cold_start_with_a_remote_down_serves_the_others_and_prunes_nothing(
         assert fed.metric("meshfed_federator_objects_pruned_total", pruned) == 0
         status = fed.status.cluster("c2")
         assert status is not None and not status.synced and status.staleness_seconds is None
-        _set_apiserver(small_sandbox.directory, "c2", running=True)
+        set_apiserver(small_sandbox.directory, "c2", running=True)
         c2_down = False
         wait_for(
             "c2 synced",
@@ -164,7 +144,7 @@ def test_cold_start_with_a_remote_down_serves_the_others_and_prunes_nothing(
         wait_for("pruned once c2 synced", lambda: service_entry(kc, "c1", remote) is None)
     finally:
         if c2_down:
-            _set_apiserver(small_sandbox.directory, "c2", running=True)
+            set_apiserver(small_sandbox.directory, "c2", running=True)
         if fed is not None:
             fed.stop()
         kubectl(kc, "c1", "delete", "deployment,service", local, "--wait=false", check=False)
@@ -194,8 +174,8 @@ def test_watch_expiry_by_compaction_relists_without_missed_or_duplicate_writes(
     compaction in the middle: the watches relist, c1 ends with every last port, and a
     resync afterwards writes nothing."""
     kc, names = small_sandbox.kubeconfig, [f"expiry-{i}" for i in range(10)]
-    _set_apiserver(small_sandbox.directory, "c2", running=False)
-    _set_apiserver(small_sandbox.directory, "c2", running=True, extra=("--watch-cache=false",))
+    set_apiserver(small_sandbox.directory, "c2", running=False)
+    set_apiserver(small_sandbox.directory, "c2", running=True, extra=("--watch-cache=false",))
     fast = dataclasses.replace(
         HARNESS_SETTINGS, sources=SourceSettings(watch=WatchSettings(timeout_seconds=3))
     )
@@ -237,6 +217,6 @@ def test_watch_expiry_by_compaction_relists_without_missed_or_duplicate_writes(
         if fed is not None:
             fed.stop()
         kubectl(kc, "c2", "delete", "service", *names, "--wait=false", check=False)
-        _set_apiserver(small_sandbox.directory, "c2", running=False)
-        _set_apiserver(small_sandbox.directory, "c2", running=True)
+        set_apiserver(small_sandbox.directory, "c2", running=False)
+        set_apiserver(small_sandbox.directory, "c2", running=True)
         wait_for("c2 answers", lambda: kubectl(kc, "c2", "get", "ns", check=False).returncode == 0)
