@@ -9,6 +9,12 @@ Services page ``--runs`` times in Debian's Chromium (fresh page each time, 1280x
 prints the time from navigation start to the matrix rendered with every row, plus the JSON
 route's own time and the machine's load average. Everything is stopped at the end.
 
+The same-run peer is what a platform engineer runs without the console to see the same
+facts: ``kubectl get serviceentries,destinationrules -A -o json`` in each of the 3 clusters,
+one after the other (kubectl's discovery cache warm after the first run), ``--runs`` times;
+the bench prints the median of both and their ratio. kubectl only fetches the objects: the
+console also joins them with the federator's status and propagation figures and draws them.
+
     MESHFED_TEST_BASE_PORT=19500 .venv/bin/python bench/console_services.py --base-port 19500
 
 (the gateway listeners take MESHFED_TEST_BASE_PORT + 480).
@@ -31,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from meshfed.sandbox.layout import Topology  # noqa: E402
 from meshfed.sandbox.manager import Sandbox  # noqa: E402
-from tests.helpers.federator_harness import wait_for  # noqa: E402
+from tests.helpers.federator_harness import kubectl, wait_for  # noqa: E402
 from tests.integration.console import browser, scale, world  # noqa: E402
 
 NAMESPACE = "console-bench"
@@ -88,6 +94,21 @@ def main() -> None:
                 f"Services page load in Chromium: median "
                 f"{statistics.median(t for t, _ in page):.0f} ms, runs "
                 f"{', '.join(f'{t:.0f} (fetch {f:.0f})' for t, f in page)}"
+            )
+            cli = []
+            for _ in range(args.runs + 1):  # the first run fills kubectl's discovery cache
+                start = time.perf_counter()
+                for cluster in clusters:
+                    kinds = "serviceentries,destinationrules"
+                    out = kubectl(sandbox.kubeconfig, cluster, "get", kinds, "-A", "-o", "json")
+                    assert out.stdout.startswith("{"), out.stderr
+                cli.append((time.perf_counter() - start) * 1000)
+            cli = cli[1:]
+            page_median = statistics.median(t for t, _ in page)
+            print(
+                f"peer, kubectl get serviceentries,destinationrules -A in 3 clusters: median "
+                f"{statistics.median(cli):.0f} ms, runs {', '.join(f'{t:.0f}' for t in cli)}; "
+                f"page load / kubectl: {page_median / statistics.median(cli):.2f}x"
             )
             print(f"machine after: {load()}")
     finally:

@@ -20,6 +20,13 @@ on arrival, so "visible" is exact to the push, not to a polling period. Per dril
   remote_write; from the first evaluation that held (journal) until ``Verified`` (journal)
   and until every target's istiod serves the pre-drill routes and endpoints again.
 
+The same-run peer: after each delay or abort drill, the same step done by hand - the
+VirtualServices the drill's renderer makes, without meshfed's labels, created in each target
+with the official client and then deleted - timed by the same watchers: the floor of a
+step's latency (a write per target plus istiod's push). The ratio of the p50s says what the
+controller adds. Shift, route and drain have no one-object manual equivalent (subsets in the
+federated DestinationRule, ServiceEntries), so they have no peer row.
+
 Journal and xDS times are wall-clock times of this machine (the federator runs here). Prints
 p50/p99/max, the machine's load before and after; writes ``<dir>-result.json``. Bounded: each
 wait by ``--timeout``, the run by ``--drills`` and ``--max-seconds``; everything it started is
@@ -48,6 +55,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from federator.core.drills.journal import EventType, Journal
 from federator.core.drills.journal_codec import load_status
+from federator.core.drills.parse import parse_drill
+from federator.core.drills.render import render_step
 from federator.core.model import ClusterId
 from meshfed.mesh._envoy import Cluster
 from meshfed.mesh.node import sidecar_node
@@ -291,6 +300,59 @@ def one(p: Planned, drills: Drills, watchers: dict[str, Watcher],
     return out
 
 
+VS_API = ("networking.istio.io", "v1")
+HAND_KINDS = ("delay", "abort")
+"""Steps a person can do by hand with one VirtualService per target (shift and route also
+need the federated DestinationRule's subsets, a drain its ServiceEntries)."""
+
+
+def by_hand(p: Planned, watchers: dict[str, Watcher], apis: dict[str, Any],
+            timeout: float) -> dict[str, float]:  # fmt: skip
+    """The same-run peer of a delay or abort drill: the step's VirtualServices (rendered by the
+    drill's own renderer, without its labels, so nothing of meshfed owns them) created in each
+    target one after the other with the official client, then deleted; the time until every
+    target's istiod serves them, and until it serves the pre-drill routes again. That is the
+    floor a drill's step can reach: a client write per target plus istiod's push."""
+    host = clusterset_host(p.service)
+    spec = parse_drill(drill_doc(p.name, spec_of(p)))
+    hosts = {key: clusterset_host(key.name, key.namespace) for key in spec.services}
+    baseline = {c: watchers[c].now(host) for c in p.targets}
+    objects = {}
+    for target in p.targets:
+        rendered = render_step(spec, 0, target=ClusterId(target), hosts=hosts).values()
+        objects[target] = [
+            {**m, "metadata": {"name": f"hand-{p.name}", "namespace": m["metadata"]["namespace"]}}
+            for m in rendered
+        ]
+
+    def wait(accept: Any, after: float, what: str) -> float:
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = [watchers[c].first(host, accept, after) for c in p.targets]
+            if all(v is not None for v in seen):
+                return max(v for v in seen if v is not None) - after
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"by hand {p.name}: {what} never seen in xDS: {seen}")
+            time.sleep(0.05)
+
+    started = time.time()
+    for target, manifests in objects.items():
+        for m in manifests:
+            apis[target].create_namespaced_custom_object(
+                *VS_API, m["metadata"]["namespace"], "virtualservices", m
+            )
+    applied = wait(p.accept, started, "the step")
+    removed = time.time()
+    for target, manifests in objects.items():
+        for m in manifests:
+            apis[target].delete_namespaced_custom_object(
+                *VS_API, m["metadata"]["namespace"], "virtualservices", m["metadata"]["name"]
+            )
+    restored = wait(lambda r, e: any((r, e) == b for b in baseline.values()), removed,
+                    "the pre-drill routes")  # fmt: skip
+    return {"hand_apply_to_xds_s": applied, "hand_delete_to_xds_restored_s": restored}
+
+
 def summary(values: list[float]) -> dict[str, float]:
     if not values:
         return {"n": 0}
@@ -331,6 +393,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(2)  # let the last pushes settle before taking the baseline
                 results = []
                 drills = Drills(istio.kubeconfig)
+                apis = {c: client.CustomObjectsApi(config.new_client_from_config(
+                    str(istio.kubeconfig), context=c)) for c in CLUSTERS}  # fmt: skip
                 stop_at = time.monotonic() + args.max_seconds
                 for i in range(args.drills):
                     if time.monotonic() > stop_at:
@@ -343,8 +407,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     results.append(one(p, drills, watchers, baseline, store,
                                        args.timeout))  # fmt: skip
                     r = results[-1]
+                    if r["step"] in HAND_KINDS:
+                        r.update(by_hand(p, watchers, apis, args.timeout))
                     print(f"  {i + 1}/{args.drills} {p.name}: step->xDS "
                           f"{r['start_to_xds_all_s'] * 1000:.0f} ms"
+                          + (f" (by hand {r['hand_apply_to_xds_s'] * 1000:.0f} ms)"
+                             if "hand_apply_to_xds_s" in r else "")
                           + (f", breach->verified {r['breach_to_verified_s'] * 1000:.0f} ms"
                              if p.breach else ""), flush=True)  # fmt: skip
             finally:
@@ -352,6 +420,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     w.close()
                 fed.stop()
     breaches = [r for r in results if "breach_to_verified_s" in r]
+    hand = [r for r in results if "hand_apply_to_xds_s" in r]
+    ratio = None
+    if hand:
+        drill_p50 = statistics.median(r["start_to_xds_all_s"] for r in hand)
+        hand_p50 = statistics.median(r["hand_apply_to_xds_s"] for r in hand)
+        ratio = round(drill_p50 / hand_p50, 2) if hand_p50 > 0 else None
 
     def over(key: str, rows: list[dict[str, Any]]) -> dict[str, float]:
         return summary([r[key] for r in rows])
@@ -364,6 +438,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "istiod_applied_to_xds_per_cluster": summary(
             [v for r in results for v in r["applied_to_xds_s"].values()]
         ),
+        "peer_same_run": "the delay/abort steps' VirtualServices created by hand in each target"
+        " (official client, no meshfed), then deleted; same xDS watchers",
+        "delay_abort_step_start_to_xds_all_targets": over("start_to_xds_all_s", hand),
+        "by_hand_create_to_xds_all_targets": over("hand_apply_to_xds_s", hand),
+        "ratio_drill_step_to_by_hand_p50": ratio,
+        "delay_abort_exit_to_xds_restored_all_targets": over("exit_to_xds_restored_s", hand),
+        "by_hand_delete_to_xds_restored_all_targets": over("hand_delete_to_xds_restored_s", hand),
         "exit_to_verified": over("exit_to_verified_s", results),
         "exit_to_xds_restored_all_targets": over("exit_to_xds_restored_s", results),
         "sample_write_to_breach_evaluation": over("write_to_breach_eval_s", breaches),
