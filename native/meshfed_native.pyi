@@ -24,3 +24,20 @@ def parse_remote_write(
     series count, has metadata); the four middle ``bytes`` hold native int64 (float64 for
     values). ``None`` when the body is outside the common layout (Python decodes it).
     """
+
+def pack_series(
+    prefixes: Sequence[bytes],
+    shards: Sequence[int],
+    offsets: Sequence[int],
+    timestamps: Sequence[int],
+    values: Sequence[float],
+    nshards: int,
+    per_call: int,
+) -> list[tuple[int, bytes]] | None:
+    """The write script's argument per shard call for runs of distinct series.
+
+    Shards ascending, each shard's series in run order, at most ``per_call`` series per
+    call. ``None`` when a run's timestamps are not strictly increasing. Raises
+    ``ValueError`` for columns that do not fit together, ``OverflowError`` for a timestamp
+    beyond int64.
+    """

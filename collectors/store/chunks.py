@@ -63,6 +63,13 @@ _native_planes: Callable[[Sequence[int], bytes], tuple[int, bytes] | None] | Non
 )
 """``None`` also where ``meshfed_native`` was built before it had the encoder."""
 
+
+def native_function(name: str) -> Any:
+    """``meshfed_native.<name>``; ``None`` where the module, or a build with that function,
+    is not installed (the one place that imports the optional module)."""
+    return getattr(_native, name, None)
+
+
 VERSION = 1
 RECORD_SIZE = 16
 """Bytes of one head record: 8 timestamp bytes, 8 value bytes (both big-endian)."""

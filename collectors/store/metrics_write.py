@@ -1,7 +1,8 @@
 """The metrics write path: a batch of samples in, one pipelined round trip to Redis.
 
-Samples are grouped per series in Python (sorted, de-duplicated inside the batch), then one
-Lua call per shard appends them to the series' heads and creates new series with their index
+Samples are grouped per series (sorted, de-duplicated inside the batch) and packed into one
+argument per shard (``metrics_pack``, natively where ``meshfed_native`` is installed), then
+one Lua call per shard appends them to the series' heads and creates new series with their index
 entries. Heads that reached a chunk's size come back in the same reply and are cut into
 compressed chunks with a second pipeline — about once per ``chunks.max_samples`` samples of a
 series. The call returns only after Redis acknowledged the append (AOF on), so a receiver
@@ -13,11 +14,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import operator
 import re
 import struct
 from collections.abc import Mapping, Sequence
-from itertools import islice, pairwise
 from typing import Any
 
 from collectors._core.component import WriteResult
@@ -36,20 +35,23 @@ from collectors.store.config import ChunkSettings, LimitSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
 from collectors.store.metrics_lua import CUT, WRITE, run_pipelined
 from collectors.store.metrics_model import SeriesKey, canonical_labels, series_key
+from collectors.store.metrics_pack import (
+    add,
+    pack_distinct,
+    pack_grouped,
+    pack_native,
+    shard_calls,
+    sorted_unique,
+)
 
 log = logging.getLogger(__name__)
 
-_SERIES_PER_CALL = 1_000
-"""Series per Lua call: bounds how long one call blocks Redis."""
 _KEY_CACHE_MAX = 200_000
 """Remembered (name, labels) -> series identity (and the like); cleared when full."""
 _JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 """What ``json.dumps(ensure_ascii=False)`` would escape in a string."""
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
-_LENGTHS_N = 4096
-_LENGTHS = [_U32.pack(n) for n in range(_LENGTHS_N)]
-"""Pre-packed record lengths (most series bring one record: 16 bytes)."""
 
 
 def split_head(
@@ -136,7 +138,7 @@ class SampleWriter:
         ignored = conflicts = 0
         entries: list[tuple[SeriesKey, bytes]] = []
         for key, raw_ts, raw_values in groups.values():
-            timestamps, values, n_ignored, n_conflicts = _sorted_unique(raw_ts, raw_values)
+            timestamps, values, n_ignored, n_conflicts = sorted_unique(raw_ts, raw_values)
             ignored += n_ignored
             conflicts += n_conflicts
             entries.append((key, encode_records(timestamps, bits_from_values(values))))
@@ -149,41 +151,15 @@ class SampleWriter:
         known = self._refs
         infos = [known.get(ref) or self._learn(ref) for ref in batch.series]
         ts, vs, o = batch.timestamps, batch.values, batch.offsets
-        records = encode_records(ts, bits_from_values(vs))
-        per_shard: dict[int, list[bytes]] = {}
-        ignored = conflicts = 0
-        if len({info[0] for info in infos}) == len(infos):  # each series once: the usual
-            for i, (_, shard, prefix) in enumerate(infos):
-                a, b = o[i], o[i + 1]
-                if b - a == 1 or _increasing(ts[a:b]):
-                    recs = records[RECORD_SIZE * a : RECORD_SIZE * b]
-                else:
-                    stamps, values, n_ignored, n_conflicts = _sorted_unique(ts[a:b], vs[a:b])
-                    ignored += n_ignored
-                    conflicts += n_conflicts
-                    recs = encode_records(stamps, bits_from_values(values))
-                _add(per_shard, shard, prefix, recs)
+        distinct = len({info[0] for info in infos}) == len(infos)  # each series once: usual
+        if distinct:
+            packed = pack_native(infos, o, ts, vs, shards=self._chunks.shards)
+            if packed is not None:
+                return await self._write_calls(packed)
+        if distinct:
+            per_shard, ignored, conflicts = pack_distinct(infos, o, ts, vs)
         else:
-            groups: dict[str, tuple[int, bytes, list[int]]] = {}
-            for i, (sid, shard, prefix) in enumerate(infos):
-                group = groups.get(sid)
-                if group is None:
-                    groups[sid] = (shard, prefix, [i])
-                else:
-                    group[2].append(i)
-            for shard, prefix, runs in groups.values():
-                raw_ts = [t for i in runs for t in ts[o[i] : o[i + 1]]]
-                if _increasing(raw_ts):
-                    recs = b"".join(
-                        [records[RECORD_SIZE * o[i] : RECORD_SIZE * o[i + 1]] for i in runs]
-                    )
-                else:
-                    raw_values = [v for i in runs for v in vs[o[i] : o[i + 1]]]
-                    stamps, values, n_ignored, n_conflicts = _sorted_unique(raw_ts, raw_values)
-                    ignored += n_ignored
-                    conflicts += n_conflicts
-                    recs = encode_records(stamps, bits_from_values(values))
-                _add(per_shard, shard, prefix, recs)
+            per_shard, ignored, conflicts = pack_grouped(infos, o, ts, vs)
         stored = await self._send(per_shard)
         if ignored or conflicts:
             return stored + WriteResult(duplicates_ignored=ignored, duplicate_conflicts=conflicts)
@@ -211,17 +187,18 @@ class SampleWriter:
         per_shard: dict[int, list[bytes]] = {}
         for key, records in entries:
             prefix = prefixes.get(key.series_id) or self._prefix(key)
-            _add(per_shard, key.shard, prefix, records)
+            add(per_shard, key.shard, prefix, records)
         return await self._send(per_shard)
 
     async def _send(self, per_shard: dict[int, list[bytes]]) -> WriteResult:
-        """One Lua call per shard (and per ``_SERIES_PER_CALL`` series); then cut full heads."""
-        calls = []
-        step = 3 * _SERIES_PER_CALL
-        for shard, parts in sorted(per_shard.items()):
-            for i in range(0, len(parts), step):
-                blob = b"".join(parts[i : i + step])
-                calls.append(([keys.series_labels_key(shard)], [*self._args(shard), blob]))
+        """One Lua call per shard (and per ``SERIES_PER_CALL`` series); then cut full heads."""
+        return await self._write_calls(shard_calls(per_shard))
+
+    async def _write_calls(self, blobs: list[tuple[int, bytes]]) -> WriteResult:
+        """Run the write script once per (shard, argument); then cut the full heads."""
+        calls = [
+            ([keys.series_labels_key(shard)], [*self._args(shard), blob]) for shard, blob in blobs
+        ]
         with unavailable_on_redis_errors("write_samples"):
             replies = await run_pipelined(self._redis, WRITE, calls)
         result = WriteResult()
@@ -302,15 +279,6 @@ class SampleWriter:
         return sum(1 for x in done if x == 1)
 
 
-def _add(per_shard: dict[int, list[bytes]], shard: int, prefix: bytes, records: bytes) -> None:
-    """Append one series' entry (see ``WRITE_LUA``) to its shard's parts."""
-    n = len(records)
-    parts = per_shard.get(shard)
-    if parts is None:
-        parts = per_shard[shard] = []
-    parts += (prefix, _LENGTHS[n] if n < _LENGTHS_N else _U32.pack(n), records)
-
-
 def fast_series_key(
     name: str, labels: Mapping[str, str], *, shards: int, tenant_label: str
 ) -> SeriesKey:
@@ -325,30 +293,3 @@ def fast_series_key(
     blob = ('["' + '","'.join(flat) + '"]').encode()
     number = int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "big") >> 1
     return SeriesKey(blob, str(number), number % shards, labels.get(tenant_label, ""))
-
-
-def _increasing(timestamps: list[int]) -> bool:
-    """Strictly increasing (sorted, no repeats): then records go to Redis as they are."""
-    return all(map(operator.lt, timestamps, islice(timestamps, 1, None)))
-
-
-def _sorted_unique(
-    timestamps: list[int], values: list[float]
-) -> tuple[list[int], list[float], int, int]:
-    """Sort one series' samples by time; drop repeats (ignored if same bits, else conflicts)."""
-    if all(a < b for a, b in pairwise(timestamps)):
-        return timestamps, values, 0, 0
-    order = sorted(range(len(timestamps)), key=timestamps.__getitem__)
-    out_ts: list[int] = []
-    out_values: list[float] = []
-    ignored = conflicts = 0
-    for i in order:
-        if out_ts and out_ts[-1] == timestamps[i]:
-            if bits_from_values([values[i]]) == bits_from_values([out_values[-1]]):
-                ignored += 1
-            else:
-                conflicts += 1
-            continue
-        out_ts.append(timestamps[i])
-        out_values.append(values[i])
-    return out_ts, out_values, ignored, conflicts

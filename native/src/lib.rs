@@ -9,6 +9,7 @@
 
 mod codec;
 mod encode;
+mod pack;
 mod remote_write;
 
 use pyo3::exceptions::PyValueError;
@@ -112,6 +113,44 @@ fn chunk_planes<'py>(
     Some((flags, PyBytes::new(py, &body)))
 }
 
+/// (shard, the write script's argument) per call.
+type ShardCalls<'py> = Vec<(usize, Bound<'py, PyBytes>)>;
+
+/// The write script's argument per shard call for a batch of distinct series (see
+/// `pack::pack`): a list of (shard, bytes), or `None` when a series' timestamps are not
+/// strictly increasing (Python sorts and de-duplicates them). Raises `ValueError` for
+/// columns that do not fit together, `OverflowError` for a timestamp beyond int64.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn pack_series<'py>(
+    py: Python<'py>,
+    prefixes: Vec<Bound<'py, PyBytes>>,
+    shards: Vec<usize>,
+    offsets: Vec<usize>,
+    timestamps: Vec<i64>,
+    values: Vec<f64>,
+    nshards: usize,
+    per_call: usize,
+) -> PyResult<Option<ShardCalls<'py>>> {
+    let views: Vec<&[u8]> = prefixes.iter().map(|p| p.as_bytes()).collect();
+    let calls = pack::pack(
+        &views,
+        &shards,
+        &offsets,
+        &timestamps,
+        &values,
+        nshards,
+        per_call,
+    )
+    .map_err(PyValueError::new_err)?;
+    Ok(calls.map(|calls| {
+        calls
+            .into_iter()
+            .map(|c| (c.shard, PyBytes::new(py, &c.blob)))
+            .collect()
+    }))
+}
+
 /// Chunks per thread below which another thread costs more than it saves.
 const MIN_CHUNKS_PER_THREAD: usize = 512;
 /// At most this many threads: a query should not take every core of a busy server.
@@ -190,5 +229,6 @@ fn meshfed_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_many, m)?)?;
     m.add_function(wrap_pyfunction!(parse_remote_write, m)?)?;
     m.add_function(wrap_pyfunction!(chunk_planes, m)?)?;
+    m.add_function(wrap_pyfunction!(pack_series, m)?)?;
     Ok(())
 }

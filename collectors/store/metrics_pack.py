@@ -1,0 +1,149 @@
+"""Packing a sample batch into the write script's arguments, one per shard call.
+
+Per series the write script (``WRITE_LUA``) takes a constant prefix (id, tenant, labels),
+the ``>I`` length of its records and the 16-byte records (``>q`` timestamp, ``>d`` value
+bits), in time order without repeats. ``pack_native`` does it for the usual batch (each
+series once, timestamps increasing) in one call of ``meshfed_native.pack_series``;
+``pack_distinct`` and ``pack_grouped`` are the Python paths: the reference the native one is
+tested against, the path for batches it refuses (a series twice, unsorted or repeated
+timestamps, which they sort and de-duplicate) and the whole path where the module is not
+installed. All of them give the same bytes.
+"""
+
+from __future__ import annotations
+
+import operator
+import struct
+from collections.abc import Callable
+from itertools import islice, pairwise
+
+from collectors.store.chunks import (
+    RECORD_SIZE,
+    bits_from_values,
+    encode_records,
+    native_function,
+)
+
+SERIES_PER_CALL = 1_000
+"""Series per Lua call: bounds how long one call blocks Redis."""
+_U32 = struct.Struct(">I")
+_LENGTHS_N = 4096
+_LENGTHS = [_U32.pack(n) for n in range(_LENGTHS_N)]
+"""Pre-packed record lengths (most series bring one record: 16 bytes)."""
+
+Info = tuple[str, int, bytes]
+"""Per run: the series id, its shard and its prefix."""
+PerShard = dict[int, list[bytes]]
+
+_native_pack: Callable[..., list[tuple[int, bytes]] | None] | None = native_function("pack_series")
+
+
+def pack_native(
+    infos: list[Info], o: list[int], ts: list[int], vs: list[float], *, shards: int
+) -> list[tuple[int, bytes]] | None:
+    """(shard, argument) per call for runs of distinct series, by ``meshfed_native``;
+    ``None`` where it is not installed or a run must be sorted (``pack_distinct`` does it)."""
+    if _native_pack is None:
+        return None
+    try:
+        return _native_pack(
+            [info[2] for info in infos], [info[1] for info in infos], o, ts, vs, shards,
+            SERIES_PER_CALL,
+        )  # fmt: skip
+    except OverflowError:  # a timestamp beyond int64: Python's struct judges it
+        return None
+
+
+def pack_distinct(
+    infos: list[Info], o: list[int], ts: list[int], vs: list[float]
+) -> tuple[PerShard, int, int]:
+    """Runs of distinct series -> (parts per shard, repeats ignored, conflicting repeats)."""
+    records = encode_records(ts, bits_from_values(vs))
+    per_shard: PerShard = {}
+    ignored = conflicts = 0
+    for i, (_, shard, prefix) in enumerate(infos):
+        a, b = o[i], o[i + 1]
+        if b - a == 1 or _increasing(ts[a:b]):
+            recs = records[RECORD_SIZE * a : RECORD_SIZE * b]
+        else:
+            stamps, values, n_ignored, n_conflicts = sorted_unique(ts[a:b], vs[a:b])
+            ignored += n_ignored
+            conflicts += n_conflicts
+            recs = encode_records(stamps, bits_from_values(values))
+        add(per_shard, shard, prefix, recs)
+    return per_shard, ignored, conflicts
+
+
+def pack_grouped(
+    infos: list[Info], o: list[int], ts: list[int], vs: list[float]
+) -> tuple[PerShard, int, int]:
+    """Like ``pack_distinct`` when a series has several runs: they are merged first."""
+    records = encode_records(ts, bits_from_values(vs))
+    per_shard: PerShard = {}
+    ignored = conflicts = 0
+    groups: dict[str, tuple[int, bytes, list[int]]] = {}
+    for i, (sid, shard, prefix) in enumerate(infos):
+        group = groups.get(sid)
+        if group is None:
+            groups[sid] = (shard, prefix, [i])
+        else:
+            group[2].append(i)
+    for shard, prefix, runs in groups.values():
+        raw_ts = [t for i in runs for t in ts[o[i] : o[i + 1]]]
+        if _increasing(raw_ts):
+            recs = b"".join([records[RECORD_SIZE * o[i] : RECORD_SIZE * o[i + 1]] for i in runs])
+        else:
+            raw_values = [v for i in runs for v in vs[o[i] : o[i + 1]]]
+            stamps, values, n_ignored, n_conflicts = sorted_unique(raw_ts, raw_values)
+            ignored += n_ignored
+            conflicts += n_conflicts
+            recs = encode_records(stamps, bits_from_values(values))
+        add(per_shard, shard, prefix, recs)
+    return per_shard, ignored, conflicts
+
+
+def shard_calls(per_shard: dict[int, list[bytes]]) -> list[tuple[int, bytes]]:
+    """(shard, the write script's argument) per call: shards ascending, each shard's series in
+    the order added, at most ``SERIES_PER_CALL`` series per call."""
+    step = 3 * SERIES_PER_CALL
+    return [
+        (shard, b"".join(parts[i : i + step]))
+        for shard, parts in sorted(per_shard.items())
+        for i in range(0, len(parts), step)
+    ]
+
+
+def add(per_shard: dict[int, list[bytes]], shard: int, prefix: bytes, records: bytes) -> None:
+    """Append one series' entry (see ``WRITE_LUA``) to its shard's parts."""
+    n = len(records)
+    parts = per_shard.get(shard)
+    if parts is None:
+        parts = per_shard[shard] = []
+    parts += (prefix, _LENGTHS[n] if n < _LENGTHS_N else _U32.pack(n), records)
+
+
+def _increasing(timestamps: list[int]) -> bool:
+    """Strictly increasing (sorted, no repeats): then records go to Redis as they are."""
+    return all(map(operator.lt, timestamps, islice(timestamps, 1, None)))
+
+
+def sorted_unique(
+    timestamps: list[int], values: list[float]
+) -> tuple[list[int], list[float], int, int]:
+    """Sort one series' samples by time; drop repeats (ignored if same bits, else conflicts)."""
+    if all(a < b for a, b in pairwise(timestamps)):
+        return timestamps, values, 0, 0
+    order = sorted(range(len(timestamps)), key=timestamps.__getitem__)
+    out_ts: list[int] = []
+    out_values: list[float] = []
+    ignored = conflicts = 0
+    for i in order:
+        if out_ts and out_ts[-1] == timestamps[i]:
+            if bits_from_values([values[i]]) == bits_from_values([out_values[-1]]):
+                ignored += 1
+            else:
+                conflicts += 1
+            continue
+        out_ts.append(timestamps[i])
+        out_values.append(values[i])
+    return out_ts, out_values, ignored, conflicts
