@@ -104,6 +104,15 @@ class SampleWriter:
         shards = chunks.shards
         self._cap_total = math.ceil(limits.max_series_total / shards)
         self._cap_tenant = math.ceil(limits.max_series_per_tenant / shards)
+        self._shard_args: dict[int, list[object]] = {}
+        self._shard_key_lists: dict[int, list[str]] = {}
+
+    def _shard_keys(self, shard: int) -> list[str]:
+        """The write script's KEYS for ``shard`` (its series table; routes a cluster call)."""
+        found = self._shard_key_lists.get(shard)
+        if found is None:
+            found = self._shard_key_lists[shard] = [keys.series_labels_key(shard)]
+        return found
 
     def _key(self, sample: Sample) -> SeriesKey:
         cache_key = (sample.name, tuple(sample.labels.items()))
@@ -196,9 +205,7 @@ class SampleWriter:
 
     async def _write_calls(self, blobs: list[tuple[int, bytes]]) -> WriteResult:
         """Run the write script once per (shard, argument); then cut the full heads."""
-        calls = [
-            ([keys.series_labels_key(shard)], [*self._args(shard), blob]) for shard, blob in blobs
-        ]
+        calls = [(self._shard_keys(shard), [*self._args(shard), blob]) for shard, blob in blobs]
         with unavailable_on_redis_errors("write_samples"):
             replies = await run_pipelined(self._redis, WRITE, calls)
         result = WriteResult()
@@ -230,6 +237,16 @@ class SampleWriter:
         return prefix
 
     def _args(self, shard: int) -> list[object]:
+        """The write script's constant arguments for ``shard`` (see ``WRITE_LUA``), made once
+        per shard and encoded as redis-py would: a call sends them as they are."""
+        found = self._shard_args.get(shard)
+        if found is None:
+            found = self._shard_args[shard] = [
+                a if isinstance(a, bytes) else str(a).encode() for a in self._make_args(shard)
+            ]
+        return found
+
+    def _make_args(self, shard: int) -> list[object]:
         return [
             keys.series_all_key(shard),
             keys.series_last_key(shard),
