@@ -12,7 +12,12 @@ Per change, from just before the PATCH in c1:
 - end to end: until a sidecar-like xDS client of c3's istiod (``meshfed.mesh.xds``) receives
   the ClusterLoadAssignment with the new weight.
 
-Prints median, p99 and max of both, the machine's load before and after, and istiod RSS per
+The same-run peer: with the federator stopped, the same weight flips written by hand into
+c3's ServiceEntry (a merge patch), each timed until c3's istiod serves it: the floor of the
+end-to-end figure (one write in c3 plus istiod's push); the ratio of the medians says what
+watching c1 and reconciling add.
+
+Prints median, p99 and max of each, the machine's load before and after, and istiod RSS per
 cluster; writes ``<dir>-result.json``. The sandbox is always stopped.
 
     .venv/bin/python bench/istio_propagation.py --changes 100
@@ -130,6 +135,31 @@ def wait_queue(q: queue.Queue[tuple[float, int]], weight: int, timeout: float) -
             return t
 
 
+def by_hand_changes(
+    api: client.ApiClient, ads: AdsClient, changes: int, timeout: float
+) -> list[float]:
+    """The same-run peer: ``changes`` flips of c1's gateway weight written straight into c3's
+    ServiceEntry (what the federator writes, without it), each timed until c3's istiod
+    serves the new weight over EDS. The floor of the end-to-end figure: one apiserver write
+    in c3 plus istiod's push."""
+    custom = client.CustomObjectsApi(api)
+    where = ("networking.istio.io", "v1", NS, "serviceentries", f"meshfed-{NAME}")
+    se = custom.get_namespaced_custom_object(*where)
+    endpoints = se["spec"]["endpoints"]
+    index = next(i for i, e in enumerate(endpoints) if e["address"] == C1_GATEWAY)
+    weight = int(endpoints[index].get("weight", 1))
+    out = []
+    for _ in range(changes):
+        weight = READY - 1 if weight == READY else READY
+        endpoints[index] = {**endpoints[index], "weight": weight}
+        patch = {"spec": {"endpoints": endpoints}}  # a merge patch replaces the list
+        t0 = time.monotonic()
+        custom.patch_namespaced_custom_object(*where, patch)
+        t_eds = ads.wait_for(EDS, lambda u, w=weight: eds_weight(u) == w, timeout=timeout).received
+        out.append(t_eds - t0)
+    return out
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     load_before = os.getloadavg()
     sandbox = Sandbox(Path(args.dir))
@@ -198,6 +228,8 @@ def _run(
             end_to_end.append(t_eds - t0)
             if (i + 1) % 20 == 0:
                 print(f"  {i + 1}/{args.changes} changes", flush=True)
+        stop(fed, timeout_s=20)  # the peer writes c3's ServiceEntry itself
+        by_hand = by_hand_changes(apis["c3"], ads, args.changes, args.timeout)
         ads.close()
         state = processes.load_state(sandbox.directory)
         assert state is not None
@@ -210,6 +242,12 @@ def _run(
             "sandbox_up_istio_s": round(up_s, 1),
             "federator_only_change_to_serviceentry": summary(federator),
             "end_to_end_change_to_eds": summary(end_to_end),
+            "peer_same_run": "the same weight change written by hand into c3's ServiceEntry "
+            "(merge patch, the federator stopped) until c3's istiod serves it",
+            "by_hand_serviceentry_patch_to_eds": summary(by_hand),
+            "ratio_end_to_end_to_by_hand_median": round(
+                statistics.median(end_to_end) / statistics.median(by_hand), 2
+            ),
             "istio_share_median_ms": round(
                 (statistics.median(end_to_end) - statistics.median(federator)) * 1000, 1
             ),
