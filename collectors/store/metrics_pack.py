@@ -66,10 +66,9 @@ def pack_distinct(
         if b - a == 1 or _increasing(ts[a:b]):
             recs = records[RECORD_SIZE * a : RECORD_SIZE * b]
         else:
-            stamps, values, n_ignored, n_conflicts = sorted_unique(ts[a:b], vs[a:b])
+            recs, n_ignored, n_conflicts = _sorted_records(ts[a:b], vs[a:b])
             ignored += n_ignored
             conflicts += n_conflicts
-            recs = encode_records(stamps, bits_from_values(values))
         add(per_shard, shard, prefix, recs)
     return per_shard, ignored, conflicts
 
@@ -94,10 +93,9 @@ def pack_grouped(
             recs = b"".join([records[RECORD_SIZE * o[i] : RECORD_SIZE * o[i + 1]] for i in runs])
         else:
             raw_values = [v for i in runs for v in vs[o[i] : o[i + 1]]]
-            stamps, values, n_ignored, n_conflicts = sorted_unique(raw_ts, raw_values)
+            recs, n_ignored, n_conflicts = _sorted_records(raw_ts, raw_values)
             ignored += n_ignored
             conflicts += n_conflicts
-            recs = encode_records(stamps, bits_from_values(values))
         add(per_shard, shard, prefix, recs)
     return per_shard, ignored, conflicts
 
@@ -120,6 +118,12 @@ def add(per_shard: dict[int, list[bytes]], shard: int, prefix: bytes, records: b
     if parts is None:
         parts = per_shard[shard] = []
     parts += (prefix, _LENGTHS[n] if n < _LENGTHS_N else _U32.pack(n), records)
+
+
+def _sorted_records(timestamps: list[int], values: list[float]) -> tuple[bytes, int, int]:
+    """One series' samples sorted and de-duplicated, as records; and what was dropped."""
+    stamps, kept, ignored, conflicts = sorted_unique(timestamps, values)
+    return encode_records(stamps, bits_from_values(kept)), ignored, conflicts
 
 
 def _increasing(timestamps: list[int]) -> bool:

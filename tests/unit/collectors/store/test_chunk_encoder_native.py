@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
 import struct
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,19 +18,17 @@ from hypothesis import strategies as st
 
 from collectors.store import chunks
 from collectors.store.chunks import STALE_NAN, bits_from_values, chunk_planes_py, decode_chunk
+from tests.helpers.native import require_native
 
 T0 = 1_700_000_000_000
-_HAS_TOOLCHAIN = bool(shutil.which("cargo")) or (Path.home() / ".cargo/bin/cargo").exists()
 _RNG = random.Random(5)
 
 
 @pytest.fixture(autouse=True)
 def _native_installed() -> None:
-    if chunks._native_planes is not None:
-        return
-    if _HAS_TOOLCHAIN:
-        pytest.fail("meshfed_native has no chunk_planes although cargo is here: run make setup")
-    pytest.skip("no Rust toolchain on this machine: only the Python encoder exists here")
+    require_native(
+        chunks._native_planes is not None, what="chunk_planes", fallback="the Python encoder"
+    )
 
 
 def _native(timestamps: list[int], value_bits: bytes) -> tuple[int, bytes] | None:

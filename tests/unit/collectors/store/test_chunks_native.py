@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,18 +25,14 @@ from collectors.store.chunks import (
     decode_many_numpy,
     encode_chunk,
 )
+from tests.helpers.native import require_native
 
 T0 = 1_700_000_000_000
-_HAS_TOOLCHAIN = bool(shutil.which("cargo")) or (Path.home() / ".cargo/bin/cargo").exists()
 
 
 @pytest.fixture(autouse=True)
 def _native_installed() -> None:
-    if "native" in chunks.DECODERS:
-        return
-    if _HAS_TOOLCHAIN:
-        pytest.fail("meshfed_native is not installed although cargo is here: run `make setup`")
-    pytest.skip("no Rust toolchain on this machine: only the numpy decoder exists here")
+    require_native("native" in chunks.DECODERS, what="decode_many", fallback="the numpy decoder")
 
 
 def _chunk(timestamps: list[int], values: list[float]) -> bytes:

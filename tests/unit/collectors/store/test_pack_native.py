@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,19 +18,17 @@ from hypothesis import strategies as st
 from collectors.store import metrics_pack
 from collectors.store.chunks import STALE_NAN
 from collectors.store.metrics_pack import Info, pack_distinct, pack_native, shard_calls
+from tests.helpers.native import require_native
 
-_HAS_TOOLCHAIN = bool(shutil.which("cargo")) or (Path.home() / ".cargo/bin/cargo").exists()
 T0 = 1_700_000_000_000
 SHARDS = 16
 
 
 @pytest.fixture(autouse=True)
 def _native_installed() -> None:
-    if metrics_pack._native_pack is not None:
-        return
-    if _HAS_TOOLCHAIN:
-        pytest.fail("meshfed_native has no pack_series although cargo is here: run make setup")
-    pytest.skip("no Rust toolchain on this machine: only the Python packing exists here")
+    require_native(
+        metrics_pack._native_pack is not None, what="pack_series", fallback="the Python packing"
+    )
 
 
 def _infos(n: int, rng: random.Random) -> list[Info]:
