@@ -15,7 +15,7 @@ from __future__ import annotations
 import operator
 import struct
 from collections.abc import Callable
-from itertools import islice, pairwise
+from itertools import islice
 
 from collectors.store.chunks import (
     RECORD_SIZE,
@@ -100,7 +100,7 @@ def pack_grouped(
     return per_shard, ignored, conflicts
 
 
-def shard_calls(per_shard: dict[int, list[bytes]]) -> list[tuple[int, bytes]]:
+def shard_calls(per_shard: PerShard) -> list[tuple[int, bytes]]:
     """(shard, the write script's argument) per call: shards ascending, each shard's series in
     the order added, at most ``SERIES_PER_CALL`` series per call."""
     step = 3 * SERIES_PER_CALL
@@ -111,7 +111,7 @@ def shard_calls(per_shard: dict[int, list[bytes]]) -> list[tuple[int, bytes]]:
     ]
 
 
-def add(per_shard: dict[int, list[bytes]], shard: int, prefix: bytes, records: bytes) -> None:
+def add(per_shard: PerShard, shard: int, prefix: bytes, records: bytes) -> None:
     """Append one series' entry (see ``WRITE_LUA``) to its shard's parts."""
     n = len(records)
     parts = per_shard.get(shard)
@@ -135,7 +135,7 @@ def sorted_unique(
     timestamps: list[int], values: list[float]
 ) -> tuple[list[int], list[float], int, int]:
     """Sort one series' samples by time; drop repeats (ignored if same bits, else conflicts)."""
-    if all(a < b for a, b in pairwise(timestamps)):
+    if _increasing(timestamps):
         return timestamps, values, 0, 0
     order = sorted(range(len(timestamps)), key=timestamps.__getitem__)
     out_ts: list[int] = []

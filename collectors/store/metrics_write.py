@@ -36,6 +36,7 @@ from collectors.store.connection import RedisClient, unavailable_on_redis_errors
 from collectors.store.metrics_lua import CUT, WRITE, run_pipelined
 from collectors.store.metrics_model import SeriesKey, canonical_labels, series_key
 from collectors.store.metrics_pack import (
+    PerShard,
     add,
     pack_distinct,
     pack_grouped,
@@ -104,15 +105,7 @@ class SampleWriter:
         shards = chunks.shards
         self._cap_total = math.ceil(limits.max_series_total / shards)
         self._cap_tenant = math.ceil(limits.max_series_per_tenant / shards)
-        self._shard_args: dict[int, list[object]] = {}
-        self._shard_key_lists: dict[int, list[str]] = {}
-
-    def _shard_keys(self, shard: int) -> list[str]:
-        """The write script's KEYS for ``shard`` (its series table; routes a cluster call)."""
-        found = self._shard_key_lists.get(shard)
-        if found is None:
-            found = self._shard_key_lists[shard] = [keys.series_labels_key(shard)]
-        return found
+        self._shard_constants: dict[int, tuple[list[str], list[bytes]]] = {}
 
     def _key(self, sample: Sample) -> SeriesKey:
         cache_key = (sample.name, tuple(sample.labels.items()))
@@ -160,15 +153,13 @@ class SampleWriter:
         known = self._refs
         infos = [known.get(ref) or self._learn(ref) for ref in batch.series]
         ts, vs, o = batch.timestamps, batch.values, batch.offsets
-        distinct = len({info[0] for info in infos}) == len(infos)  # each series once: usual
-        if distinct:
+        if len({info[0] for info in infos}) < len(infos):  # a series in several runs
+            per_shard, ignored, conflicts = pack_grouped(infos, o, ts, vs)
+        else:  # each series once: the usual batch
             packed = pack_native(infos, o, ts, vs, shards=self._chunks.shards)
             if packed is not None:
                 return await self._write_calls(packed)
-        if distinct:
             per_shard, ignored, conflicts = pack_distinct(infos, o, ts, vs)
-        else:
-            per_shard, ignored, conflicts = pack_grouped(infos, o, ts, vs)
         stored = await self._send(per_shard)
         if ignored or conflicts:
             return stored + WriteResult(duplicates_ignored=ignored, duplicate_conflicts=conflicts)
@@ -193,19 +184,22 @@ class SampleWriter:
 
     async def _append(self, entries: list[tuple[SeriesKey, bytes]]) -> WriteResult:
         prefixes = self._prefixes
-        per_shard: dict[int, list[bytes]] = {}
+        per_shard: PerShard = {}
         for key, records in entries:
             prefix = prefixes.get(key.series_id) or self._prefix(key)
             add(per_shard, key.shard, prefix, records)
         return await self._send(per_shard)
 
-    async def _send(self, per_shard: dict[int, list[bytes]]) -> WriteResult:
+    async def _send(self, per_shard: PerShard) -> WriteResult:
         """One Lua call per shard (and per ``SERIES_PER_CALL`` series); then cut full heads."""
         return await self._write_calls(shard_calls(per_shard))
 
     async def _write_calls(self, blobs: list[tuple[int, bytes]]) -> WriteResult:
         """Run the write script once per (shard, argument); then cut the full heads."""
-        calls = [(self._shard_keys(shard), [*self._args(shard), blob]) for shard, blob in blobs]
+        calls = []
+        for shard, blob in blobs:
+            script_keys, args = self._constants(shard)
+            calls.append((script_keys, [*args, blob]))
         with unavailable_on_redis_errors("write_samples"):
             replies = await run_pipelined(self._redis, WRITE, calls)
         result = WriteResult()
@@ -236,17 +230,16 @@ class SampleWriter:
         self._prefixes[key.series_id] = prefix
         return prefix
 
-    def _args(self, shard: int) -> list[object]:
-        """The write script's constant arguments for ``shard`` (see ``WRITE_LUA``), made once
-        per shard and encoded as redis-py would: a call sends them as they are."""
-        found = self._shard_args.get(shard)
+    def _constants(self, shard: int) -> tuple[list[str], list[bytes]]:
+        """The write script's KEYS and constant ARGV for ``shard`` (see ``WRITE_LUA``), made
+        once per shard; ARGV encoded as redis-py would, so a call sends them as they are."""
+        found = self._shard_constants.get(shard)
         if found is None:
-            found = self._shard_args[shard] = [
-                a if isinstance(a, bytes) else str(a).encode() for a in self._make_args(shard)
-            ]
+            args = [a if isinstance(a, bytes) else str(a).encode() for a in self._args(shard)]
+            found = self._shard_constants[shard] = ([keys.series_labels_key(shard)], args)
         return found
 
-    def _make_args(self, shard: int) -> list[object]:
+    def _args(self, shard: int) -> list[object]:
         return [
             keys.series_all_key(shard),
             keys.series_last_key(shard),
