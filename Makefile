@@ -15,7 +15,7 @@ LINTED := meshfed federator collectors tests bench
 # (a new or wiped $(MESHFED_CACHE)). setup.sh writes both stamps at its end.
 SETUP_STAMP := $(VENV)/.meshfed-setup
 SETUP_INPUTS := pyproject.toml setup.py $(wildcard scripts/*.sh scripts/*.py) \
-	$(wildcard native/*.toml native/*.sh native/Cargo.lock native/src/*.rs)
+	$(wildcard native/*.toml native/*.sh native/Cargo.lock native/src/*.rs native/redis/*)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test check unit integration fmt protos bench sandbox-up sandbox-down \

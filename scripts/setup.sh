@@ -50,6 +50,9 @@ otel_proto=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.versio
 step "native chunk decoder (Rust, cached; without cargo the numpy decoder is used)"
 bash native/build.sh
 
+step "meshfed's Redis module (C, cached; without a compiler the Lua write script is used)"
+bash native/redis/build.sh
+
 step "generated code (gRPC stubs)"
 bash scripts/gen-protos.sh
 

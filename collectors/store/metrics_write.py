@@ -19,6 +19,8 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import redis.exceptions as rexc
+
 from collectors._core.component import WriteResult
 from collectors._core.errors import LimitExceededError, StoreUnavailableError
 from collectors._core.model import Sample
@@ -35,6 +37,7 @@ from collectors.store.config import ChunkSettings, LimitSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
 from collectors.store.metrics_lua import CUT, WRITE, run_pipelined
 from collectors.store.metrics_model import SeriesKey, canonical_labels, series_key
+from collectors.store.metrics_module import module_args, module_loaded, read_reply
 from collectors.store.metrics_pack import (
     PerShard,
     add,
@@ -92,8 +95,19 @@ def split_head(
 class SampleWriter:
     """Writes sample batches; one instance per store (it caches series identities)."""
 
-    def __init__(self, *, redis: RedisClient, chunks: ChunkSettings, limits: LimitSettings) -> None:
+    def __init__(
+        self,
+        *,
+        redis: RedisClient,
+        chunks: ChunkSettings,
+        limits: LimitSettings,
+        use_module: bool = True,
+    ) -> None:
         self._redis: Any = redis  # the redis stubs miss RedisCluster commands
+        self._use_module = use_module
+        self._module: bool | None = None
+        """Whether ``MESHFED.APPEND`` is used; ``None`` until the first write asks Redis."""
+        self._module_constants: dict[int, list[str | bytes]] = {}
         self._chunks = chunks
         self._limits = limits
         self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey] = {}
@@ -195,6 +209,40 @@ class SampleWriter:
         return await self._write_calls(shard_calls(per_shard))
 
     async def _write_calls(self, blobs: list[tuple[int, bytes]]) -> WriteResult:
+        """Store one argument per shard: through the Redis module where it is loaded (the
+        entries it leaves go to the script), else through the write script; then cut."""
+        if self._module is None:
+            with unavailable_on_redis_errors("write_samples"):
+                self._module = self._use_module and await module_loaded(self._redis)
+        if not self._module:
+            return await self._write_script(blobs)
+        pipe = self._redis.pipeline(transaction=False)
+        for shard, blob in blobs:
+            pipe.execute_command(*self._module_args(shard), blob)
+        with unavailable_on_redis_errors("write_samples"):
+            replies = await pipe.execute(raise_on_error=False)
+        if any(isinstance(r, rexc.ResponseError) and "unknown command" in str(r) for r in replies):
+            log.warning("the Redis server has no meshfed module any more; using the script")
+            self._module = False  # nothing was written: every call was refused
+            return await self._write_script(blobs)
+        result = WriteResult()
+        heads: list[tuple[str, bytes]] = []
+        leftover: list[tuple[int, bytes]] = []
+        for (shard, blob), reply in zip(blobs, replies, strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            read = read_reply(blob, reply)
+            result += read.stored
+            heads.extend(read.heads)
+            if read.leftover:
+                leftover.append((shard, read.leftover))
+        if leftover:
+            result += await self._write_script(leftover)
+        if heads:
+            await self.cut(heads, force=False)
+        return result
+
+    async def _write_script(self, blobs: list[tuple[int, bytes]]) -> WriteResult:
         """Run the write script once per (shard, argument); then cut the full heads."""
         calls = []
         for shard, blob in blobs:
@@ -211,6 +259,17 @@ class SampleWriter:
         if heads:
             await self.cut(heads, force=False)
         return result
+
+    def _module_args(self, shard: int) -> list[str | bytes]:
+        found = self._module_constants.get(shard)
+        if found is None:
+            found = self._module_constants[shard] = module_args(
+                keys.series_last_key(shard),
+                keys.head_prefix(shard),
+                self._chunks.max_samples,
+                self._chunks.max_span_ms,
+            )
+        return found
 
     def _prefix(self, key: SeriesKey) -> bytes:
         """The constant part of a series' entry in the Lua argument (see ``WRITE_LUA``)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import redis
 
+from collectors.store.metrics_module import installed_module
 from tests.helpers.processes import free_port, stop, wait_http_ok
 
 MASTERS = 3
@@ -49,6 +50,18 @@ class RedisCluster:
                 client.script_flush()
             finally:
                 client.close()
+
+    def module_calls(self) -> int:
+        """``MESHFED.APPEND`` calls served by all masters since they started."""
+        calls = 0
+        for port in self.ports:
+            client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
+            try:
+                stats = client.info("commandstats").get("cmdstat_meshfed.append")
+            finally:
+                client.close()
+            calls += int(stats["calls"]) if stats else 0
+        return calls
 
 
 def require_redis_tools() -> tuple[str, str]:
@@ -100,12 +113,16 @@ def _cluster_ok(port: int) -> bool:
 
 
 def _node(server: str, port: int, node: Path, appendfsync: str) -> subprocess.Popen[bytes]:
+    # Every node loads meshfed's write module when make setup built it, as production
+    # nodes would (docs/adr/0018-redis-write-module.md); without it the Lua script writes.
+    module = installed_module()
     return subprocess.Popen(
         [
             server, "--port", str(port), "--bind", "127.0.0.1",
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
             "--appendonly", "yes", "--appendfsync", appendfsync, "--save", "",
             "--dir", str(node), "--logfile", "redis.log", "--protected-mode", "no",
+            *(["--loadmodule", str(module)] if module else []),
         ],
         cwd=node,
         stdout=subprocess.DEVNULL,

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from collectors.store.metrics_module import installed_module
 from tests.helpers.redis_cluster import RedisCluster, cluster_collector
 from tests.helpers.remote_write import HEADERS, Series, encode_write_request, snappy_block
 
@@ -120,3 +121,6 @@ def test_two_collectors_one_cluster(redis_cluster: RedisCluster, tmp_path: Path)
     assert {c for _, c in counts} == {str(ROUNDS)}  # every sample once: none lost, none twice
     per_group = sum(i * 1000 * ROUNDS + ROUNDS * (ROUNDS - 1) // 2 for i in range(SERIES))
     assert a["sums"] == [(g, str(per_group)) for g in ("one", "shared", "two")]
+    # The nodes load meshfed's write module when it is built: the production write path
+    # (module for known series, script for new ones) is the one that held the above.
+    assert (redis_cluster.module_calls() > 0) == (installed_module() is not None)

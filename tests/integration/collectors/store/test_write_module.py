@@ -1,0 +1,183 @@
+"""meshfed's Redis module against the Lua write script: same replies, same keys.
+
+Each case writes the same batches twice, into two embedded Redis servers: one store uses
+``MESHFED.APPEND`` (the module, with the script for what it leaves), the other only the
+script (``redis.write_module: false``, the fallback). Every ``WriteResult`` and, at the end,
+every key and its whole value must be equal; the module store must have served calls. The
+module must be built (``make setup`` does it with gcc): without it this fails, not skips.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.exceptions as rexc
+
+from collectors._core.model import Sample
+from collectors.store import keys
+from collectors.store.config import RedisSettings
+from collectors.store.metrics_module import COMMAND, installed_module
+from collectors.store.store import TelemetryStore
+from tests.integration.collectors.store.conftest import small_settings
+
+T0 = 1_700_000_000_000
+STEP = 15_000
+Batch = list[tuple[str, int, float]]  # (job, timestamp, value)
+
+
+def _samples(batch: Batch) -> list[Sample]:
+    return [Sample("m", {"job": job}, ts, v) for job, ts, v in batch]
+
+
+def _run(job: str, first: int, n: int, *, step: int = STEP, value: float = 1.0) -> Batch:
+    return [(job, T0 + (first + i) * step, value + first + i) for i in range(n)]
+
+
+CASES = [
+    pytest.param([_run("a", 0, 3), _run("a", 3, 3) + _run("b", 0, 2)], id="known-and-new"),
+    pytest.param([_run("a", 0, 3), _run("a", 2, 1)], id="duplicate-ignored"),
+    pytest.param([_run("a", 0, 3), [("a", T0 + 2 * STEP, 99.0)]], id="duplicate-conflict"),
+    pytest.param([_run("a", 0, 3), [("a", T0, 5.0), ("a", T0 + 9 * STEP, 5.0)]], id="out-of-order"),
+    pytest.param(
+        [_run("a", 0, 2)] + [_run("a", 2 + 3 * k, 3) for k in range(6)], id="cut-by-count"
+    ),
+    pytest.param(
+        [_run("a", 0, 2, step=3_600_000), _run("a", 2, 2, step=3_600_000)], id="cut-by-span"
+    ),
+    pytest.param(
+        [_run(job, 0, 1) for job in "abcdefgh"] + [[(j, T0 + STEP, 2.0) for j in "abcdefgh"]],
+        id="many-series",
+    ),
+    pytest.param([_run("a", 0, 1), [("a", T0 + STEP, math.nan)]], id="nan-value"),
+]
+
+
+async def _store(root: Path, *, module: bool) -> TelemetryStore:
+    settings = small_settings(url=None, data_dir=root / "redis", write_module=module)
+    settings = replace(settings, limits=replace(settings.limits, max_series_total=6))
+    store = TelemetryStore(settings=settings)
+    await store.start()
+    return store
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[TelemetryStore, TelemetryStore]]:
+    if installed_module() is None:
+        pytest.fail("meshfed's Redis module is not built: run make setup (needs gcc)")
+    with_module = await _store(tmp_path / "module", module=True)
+    script_only = await _store(tmp_path / "script", module=False)
+    yield with_module, script_only
+    await with_module.shutdown()
+    await script_only.shutdown()
+
+
+async def _dump(store: TelemetryStore) -> dict[bytes, object]:
+    client: Any = store.connection.client
+    readers: dict[bytes, Callable[[bytes], Any]] = {
+        b"string": client.get,
+        b"hash": client.hgetall,
+        b"set": client.smembers,
+        b"zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+    }
+    found: dict[bytes, object] = {}
+    async for key in client.scan_iter(match=f"{keys.METRICS_PREFIX}*"):
+        kind = await client.type(key)
+        found[key] = (kind, await readers[kind](key))
+    return found
+
+
+async def _calls(store: TelemetryStore) -> int:
+    stats = await store.connection.client.info("commandstats")
+    return int(stats.get(f"cmdstat_{COMMAND.lower()}", {}).get("calls", 0))
+
+
+@pytest.mark.parametrize("batches", CASES)
+async def test_module_and_script_store_the_same(
+    pair: tuple[TelemetryStore, TelemetryStore], batches: list[Batch]
+) -> None:
+    with_module, script_only = pair
+    for batch in batches:
+        got = await with_module.write_samples(_samples(batch))
+        want = await script_only.write_samples(_samples(batch))
+        assert got == want
+    assert await _dump(with_module) == await _dump(script_only)
+    assert await _calls(with_module) > 0
+    assert await _calls(script_only) == 0
+
+
+async def test_series_over_the_cap_stay_refused(
+    pair: tuple[TelemetryStore, TelemetryStore],
+) -> None:
+    with_module, script_only = pair
+    batches = [_run(job, 0, 1) for job in "abcdefghij"] + [[(j, T0 + STEP, 1.0) for j in "aj"]]
+    for batch in batches:
+        assert await with_module.write_samples(_samples(batch)) == (
+            await script_only.write_samples(_samples(batch))
+        )
+    assert await _dump(with_module) == await _dump(script_only)
+
+
+async def test_older_last_entries_are_left_to_the_script(
+    pair: tuple[TelemetryStore, TelemetryStore],
+) -> None:
+    """A 16-byte ``last`` entry (older versions) is the script's job, in both stores."""
+    for store in pair:
+        await store.write_samples(_samples(_run("a", 0, 2)))
+        client: Any = store.connection.client
+        for shard in range(store.settings.chunks.shards):
+            last = keys.series_last_key(shard)
+            for sid, entry in (await client.hgetall(last)).items():
+                await client.hset(last, sid, entry[:16])
+    with_module, script_only = pair
+    batch = _samples(_run("a", 2, 2))
+    assert await with_module.write_samples(batch) == await script_only.write_samples(batch)
+    assert await _dump(with_module) == await _dump(script_only)
+
+
+@pytest.mark.parametrize(
+    ("batch", "error"),
+    [
+        pytest.param(b"\x00\x05abc", "malformed", id="truncated-id"),
+        pytest.param(
+            b"\x00\x01a" + b"\x00\x00\x00\x00" * 2 + b"\x00\x00\x00\x05xxxxx",
+            "malformed",
+            id="partial-record",
+        ),
+        pytest.param(b"", None, id="empty"),
+    ],
+)
+async def test_malformed_batches_change_nothing(
+    pair: tuple[TelemetryStore, TelemetryStore], batch: bytes, error: str | None
+) -> None:
+    with_module, _ = pair
+    client: Any = with_module.connection.client
+    args = [COMMAND, keys.series_last_key(0), keys.head_prefix(0), 8, 60_000, batch]
+    if error is None:
+        assert await client.execute_command(*args) == [[], 0, 0, 0, 0]
+    else:
+        with pytest.raises(rexc.ResponseError, match=error):
+            await client.execute_command(*args)
+    assert await _dump(with_module) == {}
+
+
+async def test_a_head_of_another_type_is_refused(
+    pair: tuple[TelemetryStore, TelemetryStore],
+) -> None:
+    with_module, _ = pair
+    await with_module.write_samples(_samples(_run("a", 0, 1)))
+    client: Any = with_module.connection.client
+    heads = [k async for k in client.scan_iter(match=f"{keys.METRICS_PREFIX}*:h:*")]
+    assert len(heads) == 1
+    await client.delete(heads[0])
+    await client.sadd(heads[0], "x")
+    with pytest.raises(rexc.ResponseError, match="WRONGTYPE"):
+        await with_module.write_samples(_samples(_run("a", 1, 1)))
+
+
+def test_settings_default_to_the_module() -> None:
+    assert RedisSettings().write_module is True
