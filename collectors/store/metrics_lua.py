@@ -32,7 +32,8 @@ import redis.exceptions as rexc
 # Why this shape: every redis.call costs about a microsecond of glue besides its work, so
 # the only per-series call is the head APPEND; the ``last`` records are read with HMGET and
 # written with HSET in slices for the whole call, and a new series' index entries are
-# collected and written once per call, except its postings (one key per label pair). A
+# collected and written once per call, postings too: one SADD per label pair of the call,
+# with every new series that has it (``job``, ``cluster``... are shared by many). A
 # ``last`` entry is 24 bytes: the last record (timestamp, value) and the head's first
 # timestamp, which the span check needs; keeping it there instead of reading the head's
 # first bytes saved ~1 us of Redis CPU per series (a fifth of the write at 10,000 series).
@@ -68,6 +69,7 @@ end
 local accepted, ignored, ooo, conflict, over, created, refused = 0, 0, 0, 0, 0, 0, 0
 local out, total, in_tenant, tenant_added, refusals = {}, nil, {}, {}, {}
 local new_all, new_series, new_first, new_last, new_values = {}, {}, {}, {}, {}
+local new_postings = {}
 for i = 1, m do
   local sid, recs, last = sids[i], recss[i], lasts[i]
   local n = #recs / 16
@@ -104,7 +106,13 @@ for i = 1, m do
       local pairs_ = cjson.decode(labels)
       for j = 1, #pairs_, 2 do
         local name, value = pairs_[j], pairs_[j + 1]
-        redis.call('SADD', post_p .. name .. '\0' .. value, sid)
+        local posting = post_p .. name .. '\0' .. value
+        local members = new_postings[posting]
+        if members == nil then
+          members = {}
+          new_postings[posting] = members
+        end
+        members[#members + 1] = sid
         local values = new_values[name]
         if values == nil then
           values = {}
@@ -166,6 +174,9 @@ each_slice(new_all, SLICE, function(...) redis.call('SADD', all_key, ...) end)
 each_slice(new_series, 2 * SLICE, hset(series_key))
 each_slice(new_first, 2 * SLICE, hset(first_key))
 each_slice(new_last, 2 * SLICE, hset(last_key))
+for posting, members in pairs(new_postings) do
+  each_slice(members, SLICE, function(...) redis.call('SADD', posting, ...) end)
+end
 for tenant, k in pairs(tenant_added) do redis.call('HINCRBY', tenants_key, tenant, k) end
 local names = {}
 for name, set in pairs(new_values) do

@@ -84,12 +84,12 @@ typedef struct {
     long long accepted, ignored, out_of_order, conflicts;
 } Counts;
 
-/* Appends the new records of one known series; sets *cut when the head is full. Returns
- * REDISMODULE_ERR (reply already chosen by the caller) when the head is not a string. */
-static int append_known(RedisModuleCtx *ctx, RedisModuleKey *last_key, const unsigned char *b, const Entry *e, const char *id,
-                        const unsigned char *last, RedisModuleString *head_name,
-                        long long max_n, long long max_span, Counts *counts,
-                        RedisModuleString **cut_head) {
+/* Appends the new records of one known series to its open `head` (`before` bytes long),
+ * given its 24-byte last entry; sets *cut_head when the head is full. */
+static void append_known(RedisModuleCtx *ctx, RedisModuleKey *last_key, RedisModuleKey *head,
+                         size_t before, const unsigned char *b, const Entry *e, const char *id,
+                         const unsigned char *last, long long max_n, long long max_span,
+                         Counts *counts, RedisModuleString **cut_head) {
     const unsigned char *recs = b + e->records;
     int64_t last_ts = timestamp_at(last);
     size_t skip = 0;
@@ -103,21 +103,11 @@ static int append_known(RedisModuleCtx *ctx, RedisModuleKey *last_key, const uns
         skip++;
     }
     *cut_head = NULL;
-    if (skip == e->n) return REDISMODULE_OK;
+    if (skip == e->n) return;
     const unsigned char *data = recs + skip * RECORD;
     size_t data_len = (e->n - skip) * RECORD;
-    RedisModuleKey *head = RedisModule_OpenKey(ctx, head_name, REDISMODULE_READ | REDISMODULE_WRITE);
-    int type = RedisModule_KeyType(head);
-    if (type != REDISMODULE_KEYTYPE_EMPTY && type != REDISMODULE_KEYTYPE_STRING) {
-        RedisModule_CloseKey(head);
-        return REDISMODULE_ERR;
-    }
-    size_t before = type == REDISMODULE_KEYTYPE_EMPTY ? 0 : RedisModule_ValueLength(head);
     size_t len = 0;
-    if (RedisModule_StringTruncate(head, before + data_len) != REDISMODULE_OK) {
-        RedisModule_CloseKey(head);
-        return REDISMODULE_ERR;
-    }
+    RedisModule_StringTruncate(head, before + data_len); /* sds growth is amortized */
     char *bytes = RedisModule_StringDMA(head, &len, REDISMODULE_WRITE);
     memcpy(bytes + before, data, data_len);
     long long count = (long long)(len / RECORD);
@@ -134,8 +124,30 @@ static int append_known(RedisModuleCtx *ctx, RedisModuleKey *last_key, const uns
         cut = timestamp_at(entry) - first_ts >= max_span;
     }
     if (cut) *cut_head = RedisModule_CreateString(ctx, bytes, len);
-    RedisModule_CloseKey(head);
-    return REDISMODULE_OK;
+}
+
+/* The series' last entry (24 bytes) into `last`: from its head when it has one (the head
+ * ends with the last record and starts with the head's first timestamp, as the entry
+ * would say: one hash look-up saved), else from `last_key`. 0 when the series is the
+ * script's work: no entry (a new series) or an entry in the older 16-byte form. */
+static int last_entry(RedisModuleCtx *ctx, RedisModuleKey *last_key, RedisModuleKey *head,
+                      size_t head_len, const char *id, unsigned char *last) {
+    if (head_len >= RECORD) {
+        size_t len;
+        const char *bytes = RedisModule_StringDMA(head, &len, REDISMODULE_READ);
+        memcpy(last, bytes + len - RECORD, RECORD);
+        memcpy(last + RECORD, bytes, 8);
+        return 1;
+    }
+    RedisModuleString *found = NULL;
+    RedisModule_HashGet(last_key, REDISMODULE_HASH_CFIELDS, id, &found, NULL);
+    if (found == NULL) return 0;
+    size_t len;
+    const char *bytes = RedisModule_StringPtrLen(found, &len);
+    int ok = len >= LAST_SIZE;
+    if (ok) memcpy(last, bytes, LAST_SIZE);
+    RedisModule_FreeString(ctx, found);
+    return ok;
 }
 
 static int append_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
@@ -174,31 +186,34 @@ static int append_command(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
     for (size_t pos = 0; pos < size;) {
         Entry e;
         read_entry(b, size, &pos, &e);
-        RedisModuleString *last = NULL;
-        if (e.id_len > 0 && e.id_len <= MAX_ID) {
-            memcpy(id, b + e.id, e.id_len);
-            id[e.id_len] = '\0';
-            RedisModule_HashGet(last_key, REDISMODULE_HASH_CFIELDS, id, &last, NULL);
-        }
-        size_t last_len = 0;
-        const char *last_bytes = last ? RedisModule_StringPtrLen(last, &last_len) : NULL;
-        if (last == NULL || last_len < LAST_SIZE) { /* the script's work */
+        if (e.id_len == 0 || e.id_len > MAX_ID) { /* not an id this module makes keys of */
             left[n_left++] = e.start;
             left[n_left++] = e.end - e.start;
-            if (last) RedisModule_FreeString(ctx, last);
             continue;
         }
+        memcpy(id, b + e.id, e.id_len);
+        id[e.id_len] = '\0';
         memcpy(name + prefix_len, id, e.id_len);
         RedisModuleString *head_name = RedisModule_CreateString(ctx, name, prefix_len + e.id_len);
-        RedisModuleString *cut = NULL;
-        int ok = append_known(ctx, last_key, b, &e, id, (const unsigned char *)last_bytes,
-                              head_name, max_n, max_span, &counts, &cut);
-        RedisModule_FreeString(ctx, last);
+        RedisModuleKey *head = RedisModule_OpenKey(ctx, head_name, REDISMODULE_READ | REDISMODULE_WRITE);
         RedisModule_FreeString(ctx, head_name);
-        if (ok != REDISMODULE_OK) {
+        int type = RedisModule_KeyType(head);
+        if (type != REDISMODULE_KEYTYPE_EMPTY && type != REDISMODULE_KEYTYPE_STRING) {
+            RedisModule_CloseKey(head);
             failed = 1;
             break;
         }
+        size_t before = type == REDISMODULE_KEYTYPE_EMPTY ? 0 : RedisModule_ValueLength(head);
+        unsigned char last[LAST_SIZE];
+        if (!last_entry(ctx, last_key, head, before, id, last)) { /* the script's work */
+            RedisModule_CloseKey(head);
+            left[n_left++] = e.start;
+            left[n_left++] = e.end - e.start;
+            continue;
+        }
+        RedisModuleString *cut = NULL;
+        append_known(ctx, last_key, head, before, b, &e, id, last, max_n, max_span, &counts, &cut);
+        RedisModule_CloseKey(head);
         if (cut) {
             cuts[n_cuts++] = RedisModule_CreateString(ctx, id, e.id_len);
             cuts[n_cuts++] = cut;

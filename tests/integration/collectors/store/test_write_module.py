@@ -122,10 +122,12 @@ async def test_series_over_the_cap_stay_refused(
     assert await _dump(with_module) == await _dump(script_only)
 
 
-async def test_older_last_entries_are_left_to_the_script(
-    pair: tuple[TelemetryStore, TelemetryStore],
+@pytest.mark.parametrize("drop_head", [False, True], ids=["with-head", "without-head"])
+async def test_older_last_entries_are_rewritten_alike(
+    pair: tuple[TelemetryStore, TelemetryStore], drop_head: bool
 ) -> None:
-    """A 16-byte ``last`` entry (older versions) is the script's job, in both stores."""
+    """A 16-byte ``last`` entry (older versions): the module reads its series' head instead,
+    or leaves it to the script when there is no head; both rewrite it in the 24-byte form."""
     for store in pair:
         await store.write_samples(_samples(_run("a", 0, 2)))
         client: Any = store.connection.client
@@ -133,6 +135,8 @@ async def test_older_last_entries_are_left_to_the_script(
             last = keys.series_last_key(shard)
             for sid, entry in (await client.hgetall(last)).items():
                 await client.hset(last, sid, entry[:16])
+                if drop_head:
+                    await client.delete(keys.head_key(shard, sid.decode()))
     with_module, script_only = pair
     batch = _samples(_run("a", 2, 2))
     assert await with_module.write_samples(batch) == await script_only.write_samples(batch)
