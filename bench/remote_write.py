@@ -15,7 +15,9 @@ no fsync), the like-for-like comparison; the default, ``always``, also survives 
 Each side also prints the CPU its server processes spent per sample (from /proc: Prometheus;
 meshfed's collector and its embedded redis-server), and the ratio of those totals: on a
 shared 2-core machine that is steadier than samples/s, and it says whether a gap is work or
-waiting.
+waiting. ``--set store.redis.write_module=false`` runs meshfed without its Redis module
+(the Lua write script alone, docs/adr/0018-redis-write-module.md): the before/after of that
+change on the same machine.
 
     .venv/bin/python bench/remote_write.py --series 10000 --rounds 20 --repeat 3
 """

@@ -15,15 +15,24 @@ def chunk_planes(timestamps: Sequence[int], value_bytes: bytes) -> tuple[int, by
     delta-of-delta beyond 64 bits). Raises ``OverflowError`` for a timestamp beyond int64.
     """
 
-def parse_remote_write(
-    data: bytes,
-) -> tuple[list[bytes], bytes, bytes, bytes, bytes, int, bool] | None:
-    """Split uncompressed remote_write ``WriteRequest`` bytes into columns.
+class LabelBlocks:
+    """Validated remote_write label blocks and their series objects (at most ``max``)."""
 
-    Returns (distinct label blocks, run block indexes, run offsets, timestamps, values,
-    series count, has metadata); the four middle ``bytes`` hold native int64 (float64 for
-    values). ``None`` when the body is outside the common layout (Python decodes it).
-    """
+    def __init__(self, max: int) -> None: ...
+    def split(
+        self, data: bytes
+    ) -> tuple[list[object] | None, list[bytes], bytes, bytes, bytes, bytes, int, bool] | None:
+        """Split uncompressed remote_write ``WriteRequest`` bytes into columns.
+
+        Returns (the series object of every run when every distinct block is known and no
+        object serves two runs, else ``None``; the distinct label blocks when that is
+        ``None``, else empty; run block indexes, run offsets, timestamps, values as native
+        int64 / float64 ``bytes``; series count; has metadata). ``None`` when the body is
+        outside the common layout (Python decodes it).
+        """
+    def learn(self, block: bytes, series: object) -> None:
+        """Remember ``series`` as what the validated ``block`` means."""
+    def __len__(self) -> int: ...
 
 def pack_series(
     prefixes: Sequence[bytes],

@@ -7,6 +7,7 @@
 //! the `bytes` objects it returns, which numpy wraps without a copy. `collectors.store.chunks`
 //! uses it when it is installed and falls back to its numpy decoder (same results) when not.
 
+mod blocks;
 mod codec;
 mod encode;
 mod pack;
@@ -17,46 +18,16 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 /// Native 8-byte words of `items` as one `bytes` (numpy/array wrap it without parsing).
-fn words<'py, T: Copy>(py: Python<'py>, items: &[T], to: fn(T) -> [u8; 8]) -> Bound<'py, PyBytes> {
+pub(crate) fn words<'py, T: Copy>(
+    py: Python<'py>,
+    items: &[T],
+    to: fn(T) -> [u8; 8],
+) -> Bound<'py, PyBytes> {
     let mut buf = Vec::with_capacity(8 * items.len());
     for &item in items {
         buf.extend_from_slice(&to(item));
     }
     PyBytes::new(py, &buf)
-}
-
-/// Remote-write columns: (distinct label blocks, run block indexes, offsets, timestamps,
-/// values, series count, has metadata); the four columns are `bytes` of native int64 /
-/// float64. `None` when the body is not in the common layout (Python decodes it).
-type RemoteWriteColumns<'py> = (
-    Vec<Bound<'py, PyBytes>>,
-    Bound<'py, PyBytes>,
-    Bound<'py, PyBytes>,
-    Bound<'py, PyBytes>,
-    Bound<'py, PyBytes>,
-    usize,
-    bool,
-);
-
-/// Split uncompressed `WriteRequest` bytes into columns (GIL released while parsing).
-#[pyfunction]
-fn parse_remote_write<'py>(
-    py: Python<'py>,
-    data: &Bound<'py, PyBytes>,
-) -> Option<RemoteWriteColumns<'py>> {
-    let view: &[u8] = data.as_bytes();
-    let parsed = py.detach(|| remote_write::parse(view))?;
-    let blocks = parsed.blocks.iter().map(|b| PyBytes::new(py, b)).collect();
-    let runs: Vec<i64> = parsed.run_block.iter().map(|&i| i64::from(i)).collect();
-    Some((
-        blocks,
-        words(py, &runs, i64::to_ne_bytes),
-        words(py, &parsed.offsets, i64::to_ne_bytes),
-        words(py, &parsed.timestamps, i64::to_ne_bytes),
-        words(py, &parsed.values, f64::to_ne_bytes),
-        parsed.series,
-        parsed.has_metadata,
-    ))
 }
 
 /// Decode chunks into (timestamps, value bits, sample counts), each a `bytes` of native
@@ -227,8 +198,8 @@ fn decode_run(
 #[pymodule]
 fn meshfed_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_many, m)?)?;
-    m.add_function(wrap_pyfunction!(parse_remote_write, m)?)?;
     m.add_function(wrap_pyfunction!(chunk_planes, m)?)?;
     m.add_function(wrap_pyfunction!(pack_series, m)?)?;
+    m.add_class::<blocks::LabelBlocks>()?;
     Ok(())
 }

@@ -114,6 +114,8 @@ class SeriesDecoder:
     def __init__(self, *, max_cached_series: int = LABEL_CACHE_MAX) -> None:
         self._labels: dict[bytes, SeriesLabels] = {}
         self._max = max_cached_series
+        self._blocks = remote_write_native.label_blocks(max_cached_series)
+        """The native cache of validated blocks (``None`` without ``meshfed_native``)."""
 
     def decode(self, body: bytes, *, max_decompressed_bytes: int) -> WriteBatch:
         """A whole request body: snappy block, then protobuf."""
@@ -121,7 +123,7 @@ class SeriesDecoder:
 
     def parse(self, data: bytes) -> WriteBatch:
         """Decode and validate ``prometheus.WriteRequest`` protobuf bytes."""
-        if remote_write_native.AVAILABLE:
+        if self._blocks is not None:
             fast = self._parse_native(data)
             if fast is not None:
                 return fast
@@ -179,20 +181,22 @@ class SeriesDecoder:
 
     def _parse_native(self, data: bytes) -> WriteBatch | None:
         """The native split (``remote_write_native``), or ``None`` for the Python path."""
-        columns = remote_write_native.columns(data)
+        columns = remote_write_native.columns(data, self._blocks)
         if columns is None:
             return None
         metadata: list[MetricMetadata] = []
-        if columns[6]:  # metadata first: the Python path reports its errors before labels'
+        if columns[7]:  # metadata first: the Python path reports its errors before labels'
             try:
                 metadata = [_metadata(m) for m in RawWriteRequest.FromString(data).metadata]
             except (DecodeError, ValueError, RuntimeError) as e:
                 raise PermanentError(f"invalid WriteRequest protobuf: {e}") from e
         known = self._labels
-        batch = remote_write_native.batch(columns, lambda key: known.get(key) or self._learn(key))
+        batch = remote_write_native.batch(
+            columns, lambda key: known.get(key) or self._learn(key), self._blocks
+        )
         if batch is None:
             return None
-        return WriteBatch(batch=batch, metadata=metadata, series=columns[5])
+        return WriteBatch(batch=batch, metadata=metadata, series=columns[6])
 
     def _read_fast(
         self, b: bytes, timestamps: list[int], values: list[float], stamps: dict[bytes, int]

@@ -1,54 +1,71 @@
 """The native (Rust) split of a remote_write request, when ``meshfed_native`` is installed.
 
 Why: per series, the pure-Python reader pays byte reads, dictionary look-ups and list
-appends. ``meshfed_native.parse_remote_write`` splits the whole request in one call with
-the GIL released: the distinct raw label blocks, and the samples as flat columns grouped
-per block. Python then looks each distinct block up in its cache once (unknown blocks go
-through the same validation as before). Bodies outside the common layout (histograms,
-exemplars, long labels, truncation...) give ``None`` and the pure-Python path decodes them,
-which is also the whole path where the extension is not installed.
+appends. ``meshfed_native.LabelBlocks.split`` splits the whole request in one call with the
+GIL released, into the samples as flat columns grouped per label block. The label blocks
+Python has validated are cached on the native side with their series objects, so a request
+whose series are all known comes back with its series list made. A request with a new
+block hands Python its distinct raw blocks instead: each goes through the same validation
+as before (``labels_of``, cached) and is then ``learn``-ed. Bodies outside the common
+layout (histograms, exemplars, long labels, truncation...) give ``None`` and the
+pure-Python path decodes them, which is also the whole path where the extension is not
+installed.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Callable
+from typing import Any
 
 from collectors._core.series_batch import SeriesBatch, SeriesLabels
 
-_Columns = tuple[list[bytes], bytes, bytes, bytes, bytes, int, bool]
+Columns = tuple[list[SeriesLabels] | None, list[bytes], bytes, bytes, bytes, bytes, int, bool]
+"""(series per run or ``None``, distinct blocks when one is new, run block indexes,
+offsets, timestamps, values, series count, has metadata): see ``LabelBlocks.split``."""
 
 
-def _load() -> Callable[[bytes], _Columns | None] | None:
+def _load() -> Any:
     try:
-        from meshfed_native import parse_remote_write  # noqa: PLC0415 - optional, make setup
+        from meshfed_native import LabelBlocks  # noqa: PLC0415 - optional, make setup
     except ImportError:  # no Rust toolchain where this was installed: Python decodes
         return None
-    native: Callable[[bytes], _Columns | None] = parse_remote_write
-    return native
+    return LabelBlocks
 
 
-_parse = _load()
-AVAILABLE = _parse is not None
+_LabelBlocks = _load()
+AVAILABLE = _LabelBlocks is not None
 
 
-def columns(data: bytes) -> _Columns | None:
-    """The native split of ``data``, or ``None`` for the Python path."""
-    return None if _parse is None else _parse(data)
+def label_blocks(max_cached: int) -> Any:
+    """A native cache of at most ``max_cached`` validated blocks; ``None`` without the
+    extension, or with ``AVAILABLE`` switched off (tests and benchmarks compare paths)."""
+    return _LabelBlocks(max_cached) if AVAILABLE and _LabelBlocks is not None else None
 
 
-def batch(columns: _Columns, labels_of: Callable[[bytes], SeriesLabels]) -> SeriesBatch | None:
+def columns(data: bytes, blocks: Any) -> Columns | None:
+    """The native split of ``data`` against the cache ``blocks``, or ``None`` for Python."""
+    split: Columns | None = blocks.split(data)
+    return split
+
+
+def batch(
+    columns: Columns, labels_of: Callable[[bytes], SeriesLabels], blocks: Any
+) -> SeriesBatch | None:
     """The ``SeriesBatch`` of ``columns``, or ``None`` for the Python path.
 
-    ``labels_of`` turns a raw label block into validated labels (cached, raising the usual
-    errors); it is called once per distinct block in order of first appearance, as the
-    Python reader meets them.
+    With a new block, ``labels_of`` turns each raw label block into validated labels
+    (cached, raising the usual errors); it is called once per distinct block in order of
+    first appearance, as the Python reader meets them, and each is then learnt natively.
     """
-    blocks, runs, offsets, timestamps, values, _series, _has_metadata = columns
-    by_block = [labels_of(block) for block in blocks]
-    refs = [by_block[i] for i in array("q", runs)]
-    if len(set(refs)) != len(refs):
-        return None  # one label set under two run keys: the Python path orders its samples
+    refs, raw_blocks, runs, offsets, timestamps, values, _series, _has_metadata = columns
+    if refs is None:
+        by_block = [labels_of(block) for block in raw_blocks]
+        for block, ref in zip(raw_blocks, by_block, strict=True):
+            blocks.learn(block, ref)
+        refs = [by_block[i] for i in array("q", runs)]
+        if len(set(refs)) != len(refs):
+            return None  # one label set under two run keys: the Python path orders them
     return SeriesBatch(
         refs,
         array("q", offsets).tolist(),

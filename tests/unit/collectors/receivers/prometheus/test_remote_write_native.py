@@ -1,8 +1,10 @@
 """The native remote_write split gives exactly what the pure-Python decoder gives.
 
-Every body is decoded twice, once with ``meshfed_native.parse_remote_write`` and once with
-it switched off, and the batches (labels, offsets, timestamps, value bits), metadata and
-errors must be identical. Bodies are built with the real protobuf classes.
+Every body is decoded with ``meshfed_native`` and with it switched off, and the batches
+(labels, offsets, timestamps, value bits), metadata and errors must be identical. The
+native decoder decodes each body twice: first with its blocks new (Python validates them),
+then with them cached natively (the series come back made). Bodies are built with the real
+protobuf classes.
 """
 
 from __future__ import annotations
@@ -27,8 +29,16 @@ STALE = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
 
 def outcome(body: bytes, *, native: bool, monkeypatch: pytest.MonkeyPatch) -> object:
     monkeypatch.setattr(remote_write_native, "AVAILABLE", native)
+    decoder = SeriesDecoder()
+    first = decoded(decoder, body)
+    again = decoded(decoder, body)  # natively: the blocks are known now
+    assert again == first
+    return first
+
+
+def decoded(decoder: SeriesDecoder, body: bytes) -> object:
     try:
-        got = SeriesDecoder().decode(body, max_decompressed_bytes=LIMIT)
+        got = decoder.decode(body, max_decompressed_bytes=LIMIT)
     except PermanentError as e:
         return (type(e).__name__, str(e))
     b = got.batch
@@ -116,7 +126,23 @@ def test_native_matches_python_on_random_bodies(seed: int, monkeypatch: pytest.M
 
 def test_common_layout_takes_the_native_path() -> None:
     data = request([(UP, [(1, 1.0)]), (UP, [(2, 2.0)])])
-    columns = remote_write_native.columns(data)
+    blocks = remote_write_native.label_blocks(10)
+    columns = remote_write_native.columns(data, blocks)
     assert columns is not None
-    assert columns[0] == [request([(UP, [])])[2:]]  # one distinct raw label block
-    assert columns[5] == 2
+    assert columns[0] is None  # a new block: Python validates it
+    assert columns[1] == [request([(UP, [])])[2:]]  # one distinct raw label block
+    assert columns[6] == 2
+    decoder = SeriesDecoder()
+    first = decoder.decode(snappy(data), max_decompressed_bytes=LIMIT).batch
+    known = remote_write_native.columns(data, decoder._blocks)  # its native cache
+    assert known is not None
+    assert known[0] == first.series  # the same series object, made natively
+    assert known[1] == []
+
+
+def test_the_native_cache_is_bounded() -> None:
+    decoder = SeriesDecoder(max_cached_series=2)
+    for job in "abc":
+        body = snappy(request([([("__name__", "up"), ("job", job)], [(1, 1.0)])]))
+        decoder.decode(body, max_decompressed_bytes=LIMIT)
+    assert len(decoder._blocks) == 1  # cleared when full, then one learnt
