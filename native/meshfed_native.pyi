@@ -32,6 +32,8 @@ class LabelBlocks:
         """
     def learn(self, block: bytes, series: object) -> None:
         """Remember ``series`` as what the validated ``block`` means."""
+    def get(self, block: bytes) -> object | None:
+        """The series object of a validated ``block``, if it is known."""
     def __len__(self) -> int: ...
 
 def pack_series(

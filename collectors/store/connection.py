@@ -33,6 +33,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from collectors._core.errors import ConfigError, StoreUnavailableError
 from collectors.store.config import RedisSettings
+from collectors.store.metrics_module import COMMAND as MODULE_COMMAND
 from collectors.store.metrics_module import installed_module
 
 RedisClient: TypeAlias = "Redis[bytes] | RedisCluster[bytes]"
@@ -299,6 +300,7 @@ class EmbeddedRedis:
         deadline = time.monotonic() + self._settings.embedded_start_timeout_s
         while True:
             if process.poll() is not None:
+                self._raise_for_module_commands()
                 raise StoreUnavailableError(
                     f"embedded Redis exited with {process.returncode};"
                     f" see {self._dir / 'redis.log'}"
@@ -311,6 +313,20 @@ class EmbeddedRedis:
                     f" {self._settings.embedded_start_timeout_s} s; see {self._dir}/redis.log"
                 )
             await asyncio.sleep(0.05)
+
+    def _raise_for_module_commands(self) -> None:
+        """``ConfigError`` with the fix when Redis refused to replay the write module's
+        commands from the AOF (the module is no longer installed): no retry cures that."""
+        log_file = self._dir / "redis.log"
+        with contextlib.suppress(OSError):
+            tail = log_file.read_bytes()[-4096:].decode(errors="replace").lower()
+            if MODULE_COMMAND.lower() in tail and "unknown command" in tail:
+                raise ConfigError(
+                    f"the AOF in {self._dir} holds {MODULE_COMMAND} commands, which only a"
+                    " Redis with meshfed's module can replay, and the module is not installed:"
+                    " run `make setup` (it builds the module; needs a C compiler), see"
+                    f" {log_file}"
+                )
 
     async def stop(self) -> None:
         self._stopped = True

@@ -221,14 +221,18 @@ class SampleWriter:
             pipe.execute_command(*self._module_args(shard), blob)
         with unavailable_on_redis_errors("write_samples"):
             replies = await pipe.execute(raise_on_error=False)
-        if any(isinstance(r, rexc.ResponseError) and "unknown command" in str(r) for r in replies):
-            log.warning("the Redis server has no meshfed module any more; using the script")
-            self._module = False  # nothing was written: every call was refused
-            return await self._write_script(blobs)
         result = WriteResult()
         heads: list[tuple[str, bytes]] = []
         leftover: list[tuple[int, bytes]] = []
         for (shard, blob), reply in zip(blobs, replies, strict=True):
+            if isinstance(reply, rexc.ResponseError) and "unknown command" in str(reply):
+                # A server (a cluster node) without the module: that call wrote nothing, the
+                # script stores all of it; later writes use the script everywhere.
+                if self._module:
+                    log.warning("a Redis server has no meshfed module; using the write script")
+                self._module = False
+                leftover.append((shard, blob))
+                continue
             if isinstance(reply, Exception):
                 raise reply
             read = read_reply(blob, reply)

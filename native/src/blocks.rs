@@ -82,6 +82,14 @@ impl LabelBlocks {
         known.insert(block.as_bytes().to_vec(), series);
     }
 
+    /// The series object of a validated `block`, if it is known.
+    fn get(&self, py: Python<'_>, block: &Bound<'_, PyBytes>) -> Option<Py<PyAny>> {
+        let known = self.known.lock().expect("only taken with the GIL held");
+        known
+            .get(block.as_bytes())
+            .map(|series| series.clone_ref(py))
+    }
+
     fn __len__(&self) -> usize {
         self.known
             .lock()

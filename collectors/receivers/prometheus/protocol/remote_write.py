@@ -190,9 +190,9 @@ class SeriesDecoder:
                 metadata = [_metadata(m) for m in RawWriteRequest.FromString(data).metadata]
             except (DecodeError, ValueError, RuntimeError) as e:
                 raise PermanentError(f"invalid WriteRequest protobuf: {e}") from e
-        known = self._labels
+        blocks = self._blocks  # the native cache is the only one on this path
         batch = remote_write_native.batch(
-            columns, lambda key: known.get(key) or self._learn(key), self._blocks
+            columns, lambda key: blocks.get(key) or self._validated(key), blocks
         )
         if batch is None:
             return None
@@ -240,6 +240,15 @@ class SeriesDecoder:
         return self._learn(key) if ref is None else ref
 
     def _learn(self, key: bytes) -> SeriesLabels:
+        ref = self._validated(key)
+        if self._max:
+            if len(self._labels) >= self._max:
+                self._labels.clear()
+            self._labels[key] = ref
+        return ref
+
+    def _validated(self, key: bytes) -> SeriesLabels:
+        """The labels of a raw label block, checked (``PermanentError`` when invalid)."""
         pairs = _label_pairs(key)
         if pairs is None:
             try:
@@ -248,12 +257,7 @@ class SeriesDecoder:
                 raise PermanentError(f"invalid WriteRequest protobuf: {e}") from e
             pairs = [(label.name, label.value) for label in parsed.labels]
         name, labels = _series_labels(pairs)
-        ref = SeriesLabels(name, labels)
-        if self._max:
-            if len(self._labels) >= self._max:
-                self._labels.clear()
-            self._labels[key] = ref
-        return ref
+        return SeriesLabels(name, labels)
 
 
 def _columns(runs: dict[SeriesLabels, tuple[list[int], list[float]]]) -> SeriesBatch:

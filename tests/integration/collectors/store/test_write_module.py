@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import redis.exceptions as rexc
 
+from collectors._core.errors import ConfigError
 from collectors._core.model import Sample
-from collectors.store import keys
+from collectors.store import connection, keys
 from collectors.store.config import RedisSettings
 from collectors.store.metrics_module import COMMAND, installed_module
 from collectors.store.store import TelemetryStore
@@ -185,3 +186,36 @@ async def test_a_head_of_another_type_is_refused(
 
 def test_settings_default_to_the_module() -> None:
     assert RedisSettings().write_module is True
+
+
+async def test_a_server_without_the_module_gets_the_script(
+    pair: tuple[TelemetryStore, TelemetryStore],
+) -> None:
+    """The module unloaded under a running store (as a server restarted without it): the
+    refused calls go to the script, nothing is lost or counted twice, later writes too."""
+    with_module, script_only = pair
+    batches = [
+        _run("a", 0, 2) + _run("b", 0, 2),
+        _run("a", 2, 2) + _run("b", 2, 2),
+        _run("a", 4, 1),
+    ]
+    got = [await with_module.write_samples(_samples(batches[0]))]
+    await with_module.connection.client.execute_command("MODULE", "UNLOAD", "meshfed")
+    got += [await with_module.write_samples(_samples(b)) for b in batches[1:]]
+    assert got == [await script_only.write_samples(_samples(b)) for b in batches]
+    assert await _dump(with_module) == await _dump(script_only)
+
+
+async def test_an_aof_with_module_commands_needs_the_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Restarted without the module, the embedded Redis cannot replay the AOF: the store
+    says so, with the fix, instead of retrying for ever."""
+    store = await _store(tmp_path, module=True)
+    await store.write_samples(_samples(_run("a", 0, 2)))
+    await store.write_samples(_samples(_run("a", 2, 2)))  # a known series: the module wrote
+    assert await _calls(store) > 0
+    await store.shutdown()
+    monkeypatch.setattr(connection, "installed_module", lambda: None)
+    with pytest.raises(ConfigError, match="make setup"):
+        await _store(tmp_path, module=True)
