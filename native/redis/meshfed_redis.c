@@ -69,7 +69,7 @@ static int read_entry(const unsigned char *b, size_t size, size_t *pos, Entry *e
         p += 4;
         if (len > size - p) return 0;
         if (field == 2) {
-            if (len % RECORD != 0 || len == 0) return 0;
+            if (len % RECORD != 0) return 0; /* none is allowed: a run without samples */
             e->records = p;
             e->n = len / RECORD;
         }

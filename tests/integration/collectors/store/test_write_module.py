@@ -20,6 +20,7 @@ import redis.exceptions as rexc
 
 from collectors._core.errors import ConfigError
 from collectors._core.model import Sample
+from collectors._core.series_batch import SeriesBatch, SeriesLabels
 from collectors.store import connection, keys
 from collectors.store.config import RedisSettings
 from collectors.store.metrics_module import COMMAND, installed_module
@@ -219,3 +220,20 @@ async def test_an_aof_with_module_commands_needs_the_module(
     monkeypatch.setattr(connection, "installed_module", lambda: None)
     with pytest.raises(ConfigError, match="make setup"):
         await _store(tmp_path, module=True)
+
+
+async def test_a_run_without_samples_is_no_malformed_batch(
+    pair: tuple[TelemetryStore, TelemetryStore],
+) -> None:
+    """A columnar batch may hold a run without samples (a known or a new series): the
+    module must take it as the script does, not refuse the whole batch."""
+    a, b, c = (SeriesLabels("m", {"job": job}) for job in "abc")
+    batches = [
+        SeriesBatch([a, b], [0, 1, 2], [T0, T0], [1.0, 2.0]),
+        SeriesBatch([a, b, c], [0, 0, 1, 1], [T0 + STEP], [3.0]),
+    ]
+    with_module, script_only = pair
+    for batch in batches:
+        assert await with_module.write_series(batch) == await script_only.write_series(batch)
+    assert await _dump(with_module) == await _dump(script_only)
+    assert await _calls(with_module) > 0
