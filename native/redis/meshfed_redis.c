@@ -69,7 +69,7 @@ static int read_entry(const unsigned char *b, size_t size, size_t *pos, Entry *e
         p += 4;
         if (len > size - p) return 0;
         if (field == 2) {
-            if (len % RECORD != 0) return 0; /* none is allowed: a run without samples */
+            if (len % RECORD != 0) return 0; /* zero records is fine: a run without samples */
             e->records = p;
             e->n = len / RECORD;
         }
@@ -85,8 +85,9 @@ typedef struct {
 } Counts;
 
 /* Appends the new records of one known series to its open `head` (`before` bytes long),
- * given its 24-byte last entry; sets *cut_head when the head is full. */
-static void append_known(RedisModuleCtx *ctx, RedisModuleKey *last_key, RedisModuleKey *head,
+ * given its 24-byte last entry; sets *cut_head when the head is full. Returns whether it
+ * wrote anything (all the records may be duplicates or out of order). */
+static int append_known(RedisModuleCtx *ctx, RedisModuleKey *last_key, RedisModuleKey *head,
                          size_t before, const unsigned char *b, const Entry *e, const char *id,
                          const unsigned char *last, long long max_n, long long max_span,
                          Counts *counts, RedisModuleString **cut_head) {
@@ -103,7 +104,7 @@ static void append_known(RedisModuleCtx *ctx, RedisModuleKey *last_key, RedisMod
         skip++;
     }
     *cut_head = NULL;
-    if (skip == e->n) return;
+    if (skip == e->n) return 0;
     const unsigned char *data = recs + skip * RECORD;
     size_t data_len = (e->n - skip) * RECORD;
     size_t len = 0;
@@ -124,6 +125,7 @@ static void append_known(RedisModuleCtx *ctx, RedisModuleKey *last_key, RedisMod
         cut = timestamp_at(entry) - first_ts >= max_span;
     }
     if (cut) *cut_head = RedisModule_CreateString(ctx, bytes, len);
+    return 1;
 }
 
 /* The series' last entry (24 bytes) into `last`: from its head when it has one (the head
@@ -182,7 +184,7 @@ static int append_command(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
     char id[MAX_ID + 1];
     char *name = RedisModule_Alloc(prefix_len + MAX_ID);
     memcpy(name, prefix, prefix_len);
-    int failed = 0;
+    int failed = 0, wrote = 0;
     for (size_t pos = 0; pos < size;) {
         Entry e;
         read_entry(b, size, &pos, &e);
@@ -212,7 +214,8 @@ static int append_command(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
             continue;
         }
         RedisModuleString *cut = NULL;
-        append_known(ctx, last_key, head, before, b, &e, id, last, max_n, max_span, &counts, &cut);
+        wrote |= append_known(ctx, last_key, head, before, b, &e, id, last, max_n, max_span,
+                              &counts, &cut);
         RedisModule_CloseKey(head);
         if (cut) {
             cuts[n_cuts++] = RedisModule_CreateString(ctx, id, e.id_len);
@@ -221,7 +224,7 @@ static int append_command(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
     }
     RedisModule_CloseKey(last_key);
     RedisModule_Free(name);
-    RedisModule_ReplicateVerbatim(ctx);
+    if (wrote) RedisModule_ReplicateVerbatim(ctx); /* a call that changed nothing stays out of the AOF */
     if (failed) {
         RedisModule_ReplyWithError(ctx, REDISMODULE_ERRORMSG_WRONGTYPE);
     } else {
