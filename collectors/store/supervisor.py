@@ -309,6 +309,6 @@ class EmbeddedRedisSupervisor:
         await asyncio.sleep(delay)
         try:
             await self._server.restart()
-        except StoreUnavailableError as e:
+        except (StoreUnavailableError, ConfigError) as e:  # ConfigError: its text is the fix
             return str(e)
         return None

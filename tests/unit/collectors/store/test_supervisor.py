@@ -126,6 +126,9 @@ class ScriptedServer:
         self.silent_pings = 0
         """PINGs left unanswered from now on (one per check)."""
         self.fail = 0
+        self.fail_with: Exception = StoreUnavailableError(
+            "embedded Redis exited with 1; see redis.log"
+        )
         self.restarts = 0
         self.attempt_times: list[float] = []
         self._pid = 100
@@ -155,7 +158,7 @@ class ScriptedServer:
         await asyncio.sleep(0)
         if self.fail:
             self.fail -= 1
-            raise StoreUnavailableError("embedded Redis exited with 1; see redis.log")
+            raise self.fail_with
         self.restarts += 1
         self.status, self._pid = None, self._pid + 1
 
@@ -205,6 +208,22 @@ async def test_failed_restarts_back_off_then_report_unrecoverable_then_recover()
         gaps = [b - a for a, b in itertools.pairwise(server.attempt_times)]
         assert len(gaps) == 5
         assert all(g >= FAST.initial_backoff_s * 0.9 for g in gaps), gaps  # never a hot loop
+    finally:
+        await supervisor.shutdown()
+
+
+async def test_a_restart_refused_by_its_settings_reports_the_fix() -> None:
+    """The AOF needs the write module and it is gone: no retry cures it, /-/healthy says why."""
+    server = ScriptedServer()
+    server.fail = FAST.give_up_after
+    server.fail_with = ConfigError("the AOF holds MESHFED.APPEND commands: run `make setup`")
+    supervisor = EmbeddedRedisSupervisor(server=server, policy=FAST)
+    await supervisor.start()
+    try:
+        server.die(1)
+        await _until(lambda: supervisor.unrecoverable() is not None, "give-up")
+        assert "run `make setup`" in (supervisor.unrecoverable() or "")
+        assert "supervisor failed" not in (supervisor.unrecoverable() or "")
     finally:
         await supervisor.shutdown()
 
