@@ -21,7 +21,7 @@ import redis.exceptions as rexc
 from collectors._core.errors import ConfigError
 from collectors._core.model import Sample
 from collectors._core.series_batch import SeriesBatch, SeriesLabels
-from collectors.store import connection, keys
+from collectors.store import embedded, keys
 from collectors.store.config import RedisSettings
 from collectors.store.metrics_module import COMMAND, installed_module
 from collectors.store.store import TelemetryStore
@@ -217,7 +217,7 @@ async def test_an_aof_with_module_commands_needs_the_module(
     await store.write_samples(_samples(_run("a", 2, 2)))  # a known series: the module wrote
     assert await _calls(store) > 0
     await store.shutdown()
-    monkeypatch.setattr(connection, "installed_module", lambda: None)
+    monkeypatch.setattr(embedded, "installed_module", lambda: None)
     with pytest.raises(ConfigError, match="make setup"):
         await _store(tmp_path, module=True)
 
