@@ -6,7 +6,7 @@ glue around the per-series order check and head ``APPEND`` (docs/adr/0018). The 
 and returns the byte ranges of the entries it left alone (new series, older ``last``
 entries); only those go to the Lua script, which keeps the caps, the label index and
 every rule for them. Where the module is not loaded (a managed Redis, a machine without a
-C compiler, ``redis.embedded_write_module: false``), the script does all of it: that is
+C compiler, ``store.redis.write_module: false``), the script does all of it: that is
 the tested fallback, with the same replies and the same keys.
 """
 

@@ -1,12 +1,14 @@
 """The metrics write path: a batch of samples in, one pipelined round trip to Redis.
 
 Samples are grouped per series (sorted, de-duplicated inside the batch) and packed into one
-argument per shard (``metrics_pack``, natively where ``meshfed_native`` is installed), then
-one Lua call per shard appends them to the series' heads and creates new series with their index
-entries. Heads that reached a chunk's size come back in the same reply and are cut into
-compressed chunks with a second pipeline — about once per ``chunks.max_samples`` samples of a
-series. The call returns only after Redis acknowledged the append (AOF on), so a receiver
-may acknowledge upstream when it returns.
+argument per shard (``metrics_pack``, natively where ``meshfed_native`` is installed). One
+``MESHFED.APPEND`` per shard (meshfed's Redis module, ``metrics_module``) appends them to
+the heads of existing series; the entries it leaves (new series) go to one Lua call per
+shard, which also creates them with their index entries. Where the module is not loaded
+the Lua calls do all of it. Heads that reached a chunk's size come back in the replies and
+are cut into compressed chunks with one more pipeline — about once per
+``chunks.max_samples`` samples of a series. The call returns only after Redis acknowledged
+the appends (AOF on), so a receiver may acknowledge upstream when it returns.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import math
 import re
 import struct
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.exceptions as rexc
 
@@ -92,6 +94,12 @@ def split_head(
     return consumed, pieces
 
 
+class _ShardConstants(NamedTuple):
+    module_args: list[str | bytes]
+    script_keys: list[str]
+    script_args: list[bytes]
+
+
 class SampleWriter:
     """Writes sample batches; one instance per store (it caches series identities)."""
 
@@ -107,7 +115,6 @@ class SampleWriter:
         self._use_module = use_module
         self._module: bool | None = None
         """Whether ``MESHFED.APPEND`` is used; ``None`` until the first write asks Redis."""
-        self._module_constants: dict[int, list[str | bytes]] = {}
         self._chunks = chunks
         self._limits = limits
         self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey] = {}
@@ -119,7 +126,7 @@ class SampleWriter:
         shards = chunks.shards
         self._cap_total = math.ceil(limits.max_series_total / shards)
         self._cap_tenant = math.ceil(limits.max_series_per_tenant / shards)
-        self._shard_constants: dict[int, tuple[list[str], list[bytes]]] = {}
+        self._shard_constants: dict[int, _ShardConstants] = {}
 
     def _key(self, sample: Sample) -> SeriesKey:
         cache_key = (sample.name, tuple(sample.labels.items()))
@@ -205,7 +212,7 @@ class SampleWriter:
         return await self._send(per_shard)
 
     async def _send(self, per_shard: PerShard) -> WriteResult:
-        """One Lua call per shard (and per ``SERIES_PER_CALL`` series); then cut full heads."""
+        """One call per shard (and per ``SERIES_PER_CALL`` series); then cut full heads."""
         return await self._write_calls(shard_calls(per_shard))
 
     async def _write_calls(self, blobs: list[tuple[int, bytes]]) -> WriteResult:
@@ -218,7 +225,7 @@ class SampleWriter:
             return await self._write_script(blobs)
         pipe = self._redis.pipeline(transaction=False)
         for shard, blob in blobs:
-            pipe.execute_command(*self._module_args(shard), blob)
+            pipe.execute_command(*self._constants(shard).module_args, blob)
         with unavailable_on_redis_errors("write_samples"):
             replies = await pipe.execute(raise_on_error=False)
         result = WriteResult()
@@ -250,7 +257,7 @@ class SampleWriter:
         """Run the write script once per (shard, argument); then cut the full heads."""
         calls = []
         for shard, blob in blobs:
-            script_keys, args = self._constants(shard)
+            _, script_keys, args = self._constants(shard)
             calls.append((script_keys, [*args, blob]))
         with unavailable_on_redis_errors("write_samples"):
             replies = await run_pipelined(self._redis, WRITE, calls)
@@ -263,17 +270,6 @@ class SampleWriter:
         if heads:
             await self.cut(heads, force=False)
         return result
-
-    def _module_args(self, shard: int) -> list[str | bytes]:
-        found = self._module_constants.get(shard)
-        if found is None:
-            found = self._module_constants[shard] = module_args(
-                keys.series_last_key(shard),
-                keys.head_prefix(shard),
-                self._chunks.max_samples,
-                self._chunks.max_span_ms,
-            )
-        return found
 
     def _prefix(self, key: SeriesKey) -> bytes:
         """The constant part of a series' entry in the Lua argument (see ``WRITE_LUA``)."""
@@ -293,13 +289,22 @@ class SampleWriter:
         self._prefixes[key.series_id] = prefix
         return prefix
 
-    def _constants(self, shard: int) -> tuple[list[str], list[bytes]]:
-        """The write script's KEYS and constant ARGV for ``shard`` (see ``WRITE_LUA``), made
-        once per shard; ARGV encoded as redis-py would, so a call sends them as they are."""
+    def _constants(self, shard: int) -> _ShardConstants:
+        """What every write call of ``shard`` sends besides its batch, made once per shard:
+        the module command with its arguments, and the write script's KEYS and constant ARGV
+        (see ``WRITE_LUA``), encoded as redis-py would, so a call sends them as they are."""
         found = self._shard_constants.get(shard)
         if found is None:
-            args = [a if isinstance(a, bytes) else str(a).encode() for a in self._args(shard)]
-            found = self._shard_constants[shard] = ([keys.series_labels_key(shard)], args)
+            found = self._shard_constants[shard] = _ShardConstants(
+                module_args(
+                    keys.series_last_key(shard),
+                    keys.head_prefix(shard),
+                    self._chunks.max_samples,
+                    self._chunks.max_span_ms,
+                ),
+                [keys.series_labels_key(shard)],
+                [a if isinstance(a, bytes) else str(a).encode() for a in self._args(shard)],
+            )
         return found
 
     def _args(self, shard: int) -> list[object]:
