@@ -192,7 +192,7 @@ class SeriesDecoder:
                 raise PermanentError(f"invalid WriteRequest protobuf: {e}") from e
         blocks = self._blocks  # the native cache is the only one on this path
         batch = remote_write_native.batch(
-            columns, lambda key: blocks.get(key) or self._validated(key), blocks
+            columns, lambda key: blocks.get(key) or self._learn_natively(key)
         )
         if batch is None:
             return None
@@ -245,6 +245,11 @@ class SeriesDecoder:
             if len(self._labels) >= self._max:
                 self._labels.clear()
             self._labels[key] = ref
+        return ref
+
+    def _learn_natively(self, key: bytes) -> SeriesLabels:
+        ref = self._validated(key)
+        self._blocks.learn(key, ref)
         return ref
 
     def _validated(self, key: bytes) -> SeriesLabels:

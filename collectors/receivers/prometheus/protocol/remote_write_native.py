@@ -5,8 +5,8 @@ appends. ``meshfed_native.LabelBlocks.split`` splits the whole request in one ca
 GIL released, into the samples as flat columns grouped per label block. The label blocks
 Python has validated are cached on the native side with their series objects, so a request
 whose series are all known comes back with its series list made. A request with a new
-block hands Python its distinct raw blocks instead: each goes through the same validation
-as before (``labels_of``, cached) and is then ``learn``-ed. Bodies outside the common
+block hands Python its distinct raw blocks instead: a new one goes through the same
+validation as before and is then ``learn``-ed. Bodies outside the common
 layout (histograms, exemplars, long labels, truncation...) give ``None`` and the
 pure-Python path decodes them, which is also the whole path where the extension is not
 installed.
@@ -49,20 +49,17 @@ def columns(data: bytes, blocks: Any) -> Columns | None:
     return split
 
 
-def batch(
-    columns: Columns, labels_of: Callable[[bytes], SeriesLabels], blocks: Any
-) -> SeriesBatch | None:
+def batch(columns: Columns, labels_of: Callable[[bytes], SeriesLabels]) -> SeriesBatch | None:
     """The ``SeriesBatch`` of ``columns``, or ``None`` for the Python path.
 
-    With a new block, ``labels_of`` turns each raw label block into validated labels
-    (cached, raising the usual errors); it is called once per distinct block in order of
-    first appearance, as the Python reader meets them, and each is then learnt natively.
+    With a new block, ``labels_of`` turns each raw label block into validated labels (from
+    the native cache, or validated and then learnt there, raising the usual errors); it is
+    called once per distinct block in order of first appearance, as the Python reader meets
+    them.
     """
     refs, raw_blocks, runs, offsets, timestamps, values, _series, _has_metadata = columns
     if refs is None:
         by_block = [labels_of(block) for block in raw_blocks]
-        for block, ref in zip(raw_blocks, by_block, strict=True):
-            blocks.learn(block, ref)
         refs = [by_block[i] for i in array("q", runs)]
         if len(set(refs)) != len(refs):
             return None  # one label set under two run keys: the Python path orders them
