@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from collectors._core.errors import ConfigError, StoreUnavailableError
 from collectors.store.config import RedisSettings
-from collectors.store.metrics_module import COMMAND as MODULE_COMMAND
+from collectors.store.metrics_module import COMMANDS as MODULE_COMMANDS
 from collectors.store.metrics_module import installed_module
 
 _MAX_SOCKET_PATH = 100
@@ -203,9 +203,10 @@ class EmbeddedRedis:
         log_file = self._dir / "redis.log"
         with contextlib.suppress(OSError):
             tail = log_file.read_bytes()[-4096:].decode(errors="replace").lower()
-            if MODULE_COMMAND.lower() in tail and "unknown command" in tail:
+            if "unknown command" in tail and any(c.lower() in tail for c in MODULE_COMMANDS):
+                commands = " or ".join(MODULE_COMMANDS)
                 raise ConfigError(
-                    f"the AOF in {self._dir} holds {MODULE_COMMAND} commands, which only a"
+                    f"the AOF in {self._dir} holds {commands} commands, which only a"
                     " Redis with meshfed's module can replay, and the module is not installed:"
                     " run `make setup` (it builds the module; needs a C compiler), see"
                     f" {log_file}"

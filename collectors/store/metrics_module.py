@@ -1,13 +1,17 @@
-"""The write path's native half: meshfed's Redis module (``MESHFED.APPEND``), when loaded.
+"""The write path's native half: meshfed's Redis module (``MESHFED.WRITE``), when loaded.
 
-Why: at 10,000 series the write script spent ~5 us of Redis CPU per sample, most of it Lua
-glue around the per-series order check and head ``APPEND`` (docs/adr/0018). The module
-(``native/redis/meshfed_redis.c``) does that part for every series that already exists,
-and returns the byte ranges of the entries it left alone (new series, older ``last``
-entries); only those go to the Lua script, which keeps the caps, the label index and
-every rule for them. Where the module is not loaded (a managed Redis, a machine without a
-C compiler, ``store.redis.write_module: false``), the script does all of it: that is
-the tested fallback, with the same replies and the same keys.
+Why: the write script's Lua glue was most of Redis's CPU per sample: ~1 us per
+``redis.call`` around every known series' order check and head ``APPEND``, and 17-26 us
+per new series (``cjson``, the index writes and their replicated effects) (docs/adr/0018).
+The module (``native/redis/meshfed_redis.c``, ``series_index.c``) takes the script's
+arguments and does the same in C: known series, and new ones with the caps and the label
+index. It returns the byte ranges of the entries it left alone (a new series whose labels
+JSON holds an escape, and every later new series of that call, so the caps still see new
+series in batch order); only those go to the Lua script. Where the module is not loaded (a
+managed Redis, a machine without a C compiler, ``store.redis.write_module: false``), the
+script does all of it: that is the tested fallback, with the same replies and the same keys.
+``MESHFED.APPEND`` (known series only) stays in the module for AOFs written by the version
+that had only it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from typing import Any
 
 from collectors._core.component import WriteResult
 
-COMMAND = "MESHFED.APPEND"
+COMMAND = "MESHFED.WRITE"
+COMMANDS = (COMMAND, "MESHFED.APPEND")
+"""Every command of the module: an AOF may hold any of them."""
 MODULE_FILE = "meshfed_redis.so"
 
 
@@ -41,10 +47,10 @@ async def module_loaded(client: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ModuleReply:
-    """One ``MESHFED.APPEND`` reply, read."""
+    """One ``MESHFED.WRITE`` reply, read."""
 
     stored: WriteResult
-    """What the module appended and refused."""
+    """What the module stored, created and refused."""
     heads: list[tuple[str, bytes]]
     """(series id, head) of the heads that reached a chunk's size."""
     leftover: bytes
@@ -52,8 +58,8 @@ class ModuleReply:
 
 
 def read_reply(batch: bytes, reply: Sequence[Any]) -> ModuleReply:
-    """Read a reply to ``MESHFED.APPEND ... batch`` (layout in the module's header)."""
-    *pairs, left, accepted, ignored, out_of_order, conflicts = reply
+    """Read a reply to ``MESHFED.WRITE ... batch`` (layout in the module's header)."""
+    *pairs, left, accepted, ignored, out_of_order, conflicts, over, created, refused = reply
     heads = [(sid.decode(), head) for sid, head in zip(pairs[0::2], pairs[1::2], strict=True)]
     leftover = b"".join(
         batch[start : start + length] for start, length in zip(left[0::2], left[1::2], strict=True)
@@ -63,19 +69,15 @@ def read_reply(batch: bytes, reply: Sequence[Any]) -> ModuleReply:
         duplicates_ignored=ignored,
         out_of_order=out_of_order,
         duplicate_conflicts=conflicts,
+        over_limit=over,
+        series_created=created,
+        series_refused=refused,
     )
     return ModuleReply(stored, heads, leftover)
 
 
-def module_args(
-    last_key: str, head_prefix: str, max_samples: int, max_span_ms: int
-) -> list[str | bytes]:
-    """The command and its constant arguments for one shard (the batch follows). The name
-    stays ``str``: redis-py's cluster client looks its routing up by name."""
-    return [
-        COMMAND,
-        last_key.encode(),
-        head_prefix.encode(),
-        str(max_samples).encode(),
-        str(max_span_ms).encode(),
-    ]
+def module_args(script_keys: Sequence[str], script_args: Sequence[bytes]) -> list[str | bytes]:
+    """The command and its constant arguments for one shard (the batch follows): the write
+    script's KEYS and constant ARGV, in its order. The name stays ``str``: redis-py's cluster
+    client looks its routing up by name."""
+    return [COMMAND, *(k.encode() for k in script_keys), *script_args]

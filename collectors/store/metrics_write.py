@@ -2,11 +2,11 @@
 
 Samples are grouped per series (sorted, de-duplicated inside the batch) and packed into one
 argument per shard (``metrics_pack``, natively where ``meshfed_native`` is installed). One
-``MESHFED.APPEND`` per shard (meshfed's Redis module, ``metrics_module``) appends them to
-the heads of existing series; the entries it leaves (new series) go to one Lua call per
-shard, which also creates them with their index entries. Where the module is not loaded
-the Lua calls do all of it. Heads that reached a chunk's size come back in the replies and
-are cut into compressed chunks with one more pipeline — about once per
+``MESHFED.WRITE`` per shard (meshfed's Redis module, ``metrics_module``) appends them to
+the heads of their series and creates new series with their index entries; the rare
+entries it leaves (labels with JSON escapes) go to one Lua call per shard. Where the module
+is not loaded the Lua calls do all of it. Heads that reached a chunk's size come back in
+the replies and are cut into compressed chunks with one more pipeline — about once per
 ``chunks.max_samples`` samples of a series. The call returns only after Redis acknowledged
 the appends (AOF on), so a receiver may acknowledge upstream when it returns.
 """
@@ -292,19 +292,14 @@ class SampleWriter:
     def _constants(self, shard: int) -> _ShardConstants:
         """What every write call of ``shard`` sends besides its batch, made once per shard:
         the module command with its arguments, and the write script's KEYS and constant ARGV
-        (see ``WRITE_LUA``), encoded as redis-py would, so a call sends them as they are."""
+        (see ``WRITE_LUA``; the module takes the same), encoded as redis-py would, so a
+        call sends them as they are."""
         found = self._shard_constants.get(shard)
         if found is None:
-            found = self._shard_constants[shard] = _ShardConstants(
-                module_args(
-                    keys.series_last_key(shard),
-                    keys.head_prefix(shard),
-                    self._chunks.max_samples,
-                    self._chunks.max_span_ms,
-                ),
-                [keys.series_labels_key(shard)],
-                [a if isinstance(a, bytes) else str(a).encode() for a in self._args(shard)],
-            )
+            script_keys = [keys.series_labels_key(shard)]
+            args = [a if isinstance(a, bytes) else str(a).encode() for a in self._args(shard)]
+            found = _ShardConstants(module_args(script_keys, args), script_keys, args)
+            self._shard_constants[shard] = found
         return found
 
     def _args(self, shard: int) -> list[object]:

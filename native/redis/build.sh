@@ -30,12 +30,12 @@ if [[ ! -f $headers/redismodule.h ]]; then
   rm -rf "$headers.tmp"
 fi
 
-hash=$(cat native/redis/meshfed_redis.c native/redis/build.sh "$headers/redismodule.h" \
+hash=$(cat native/redis/*.c native/redis/*.h native/redis/build.sh "$headers/redismodule.h" \
   | sha256sum | cut -c1-16)
 built="$CACHE/redismodule/meshfed_redis-$hash.so"
 if [[ ! -f $built ]]; then
   "$CC" -O2 -Wall -Wextra -Werror -std=c11 -fPIC -shared -I"$headers" \
-    -o "$built.tmp" native/redis/meshfed_redis.c
+    -o "$built.tmp" native/redis/*.c
   mv "$built.tmp" "$built"
 fi
 mkdir -p .venv/lib/meshfed

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import redis
 
-from collectors.store.metrics_module import installed_module
+from collectors.store.metrics_module import COMMAND, installed_module
 from tests.helpers.processes import free_port, stop, wait_http_ok
 
 MASTERS = 3
@@ -52,12 +52,13 @@ class RedisCluster:
                 client.close()
 
     def module_calls(self) -> int:
-        """``MESHFED.APPEND`` calls served by all masters since they started."""
+        """``MESHFED.WRITE`` calls (meshfed's write module) served by all masters since they
+        started."""
         calls = 0
         for port in self.ports:
             client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
             try:
-                stats = client.info("commandstats").get("cmdstat_meshfed.append")
+                stats = client.info("commandstats").get(f"cmdstat_{COMMAND.lower()}")
             finally:
                 client.close()
             calls += int(stats["calls"]) if stats else 0

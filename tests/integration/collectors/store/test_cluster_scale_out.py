@@ -122,5 +122,5 @@ def test_two_collectors_one_cluster(redis_cluster: RedisCluster, tmp_path: Path)
     per_group = sum(i * 1000 * ROUNDS + ROUNDS * (ROUNDS - 1) // 2 for i in range(SERIES))
     assert a["sums"] == [(g, str(per_group)) for g in ("one", "shared", "two")]
     # The nodes load meshfed's write module when it is built: the production write path
-    # (module for known series, script for new ones) is the one that held the above.
+    # (the module for known and new series alike) is the one that held the above.
     assert (redis_cluster.module_calls() > 0) == (installed_module() is not None)

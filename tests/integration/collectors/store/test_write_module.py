@@ -63,7 +63,9 @@ CASES = [
 
 async def _store(root: Path, *, module: bool) -> TelemetryStore:
     settings = small_settings(url=None, data_dir=root / "redis", write_module=module)
-    settings = replace(settings, limits=replace(settings.limits, max_series_total=6))
+    # 4 shards: per shard, at most 3 series in all and 2 per tenant (``cluster`` label).
+    limits = replace(settings.limits, max_series_total=12, max_series_per_tenant=5)
+    settings = replace(settings, limits=limits)
     store = TelemetryStore(settings=settings)
     await store.start()
     return store
@@ -94,9 +96,9 @@ async def _dump(store: TelemetryStore) -> dict[bytes, object]:
     return found
 
 
-async def _calls(store: TelemetryStore) -> int:
+async def _calls(store: TelemetryStore, command: str = COMMAND) -> int:
     stats = await store.connection.client.info("commandstats")
-    return int(stats.get(f"cmdstat_{COMMAND.lower()}", {}).get("calls", 0))
+    return int(stats.get(f"cmdstat_{command.lower()}", {}).get("calls", 0))
 
 
 @pytest.mark.parametrize("batches", CASES)
@@ -125,6 +127,48 @@ async def test_series_over_the_cap_stay_refused(
     assert await _dump(with_module) == await _dump(script_only)
 
 
+async def test_caps_refuse_alike_per_reason_and_tenant(
+    pair: tuple[TelemetryStore, TelemetryStore],
+) -> None:
+    """New series of several tenants past both caps: the same series created and refused,
+    counted per reason and tenant, in one call and over several."""
+    one_tenant = [Sample("m", {"job": f"t{i}", "cluster": "c0"}, T0, 1.0) for i in range(12)]
+    series = [(f"j{i}", f"c{i % 3}") for i in range(40)]
+    one_call = [Sample("m", {"job": j, "cluster": c}, T0, 1.0) for j, c in series[:20]]
+    later = [[Sample("m", {"job": j, "cluster": c}, T0, 1.0)] for j, c in series[20:]]
+    with_module, script_only = pair
+    for batch in [one_tenant, one_call, *later, one_call]:
+        got = await with_module.write_samples(batch)
+        assert got == await script_only.write_samples(batch)
+    assert got.series_refused > 0
+    assert await _dump(with_module) == await _dump(script_only)
+    assert await _calls(with_module, "evalsha") == 0
+
+
+ESCAPED = ['q"uote', "back\\slash", "new\nline", "tab\t"]
+"""Label values that ``json.dumps`` escapes: quote, backslash, control characters."""
+
+
+@pytest.mark.parametrize(
+    "jobs",
+    [
+        pytest.param(["plain", *ESCAPED, "é-unicode"], id="escapes-under-the-cap"),
+        pytest.param(["a", ESCAPED[0], "b", "c", ESCAPED[1], "d", "e", "f", "g"], id="at-the-cap"),
+    ],
+)
+async def test_labels_with_json_escapes_go_to_the_script(
+    pair: tuple[TelemetryStore, TelemetryStore], jobs: list[str]
+) -> None:
+    """The module leaves a new series whose labels JSON holds an escape, and the new series
+    after it in the call, to the script: the caps still see them in batch order."""
+    with_module, script_only = pair
+    for ts in (T0, T0 + STEP):
+        batch = [Sample("m", {"job": job}, ts, 1.0) for job in jobs]
+        assert await with_module.write_samples(batch) == await script_only.write_samples(batch)
+    assert await _dump(with_module) == await _dump(script_only)
+    assert await _calls(with_module, "evalsha") > 0
+
+
 @pytest.mark.parametrize("drop_head", [False, True], ids=["with-head", "without-head"])
 async def test_older_last_entries_are_rewritten_alike(
     pair: tuple[TelemetryStore, TelemetryStore], drop_head: bool
@@ -146,6 +190,38 @@ async def test_older_last_entries_are_rewritten_alike(
     assert await _dump(with_module) == await _dump(script_only)
 
 
+def _write_args(shard: int) -> list[object]:
+    """``MESHFED.WRITE``'s arguments before the batch: the write script's KEYS and ARGV."""
+    return [
+        COMMAND,
+        keys.series_labels_key(shard),
+        keys.series_all_key(shard),
+        keys.series_last_key(shard),
+        keys.series_first_key(shard),
+        keys.tenant_series_key(shard),
+        keys.metrics_stats_key(shard),
+        keys.label_names_key(shard),
+        keys.label_values_prefix(shard),
+        keys.postings_prefix(shard),
+        keys.head_prefix(shard),
+        100,
+        100,
+        8,
+        60_000,
+    ]
+
+
+COMMANDS = [
+    pytest.param(_write_args(0), [[], 0, 0, 0, 0, 0, 0, 0], id="write"),
+    pytest.param(
+        ["MESHFED.APPEND", keys.series_last_key(0), keys.head_prefix(0), 8, 60_000],
+        [[], 0, 0, 0, 0],
+        id="append-of-older-aofs",
+    ),
+]
+
+
+@pytest.mark.parametrize(("command", "nothing"), COMMANDS)
 @pytest.mark.parametrize(
     ("batch", "error"),
     [
@@ -159,13 +235,17 @@ async def test_older_last_entries_are_rewritten_alike(
     ],
 )
 async def test_malformed_batches_change_nothing(
-    pair: tuple[TelemetryStore, TelemetryStore], batch: bytes, error: str | None
+    pair: tuple[TelemetryStore, TelemetryStore],
+    command: list[object],
+    nothing: list[object],
+    batch: bytes,
+    error: str | None,
 ) -> None:
     with_module, _ = pair
     client: Any = with_module.connection.client
-    args = [COMMAND, keys.series_last_key(0), keys.head_prefix(0), 8, 60_000, batch]
+    args = [*command, batch]
     if error is None:
-        assert await client.execute_command(*args) == [[], 0, 0, 0, 0]
+        assert await client.execute_command(*args) == nothing
     else:
         with pytest.raises(rexc.ResponseError, match=error):
             await client.execute_command(*args)
