@@ -18,7 +18,7 @@ import logging
 import math
 import re
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import redis.exceptions as rexc
@@ -33,6 +33,7 @@ from collectors.store.chunks import (
     bits_from_values,
     encode_chunk,
     encode_records,
+    native_function,
     split_records,
 )
 from collectors.store.config import ChunkSettings, LimitSettings
@@ -56,6 +57,11 @@ _KEY_CACHE_MAX = 200_000
 """Remembered (name, labels) -> series identity (and the like); cleared when full."""
 _JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 """What ``json.dumps(ensure_ascii=False)`` would escape in a string."""
+_native_entry: Callable[..., tuple[str, int, bytes] | None] | None = native_function(
+    "series_entry"
+)
+"""``meshfed_native.series_entry``: ``fast_series_key`` and ``_prefix`` in one native call
+(the same id, shard and bytes; ``None`` where Python must decide), or ``None``."""
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 
@@ -187,10 +193,14 @@ class SampleWriter:
         return stored
 
     def _learn(self, ref: SeriesLabels) -> tuple[str, int, bytes]:
-        key = fast_series_key(
-            ref.name, ref.labels, shards=self._chunks.shards, tenant_label=self._limits.tenant_label
-        )
-        info = (key.series_id, key.shard, self._prefixes.get(key.series_id) or self._prefix(key))
+        shards, tenant_label = self._chunks.shards, self._limits.tenant_label
+        info = None
+        if _native_entry is not None and type(ref.labels) is dict:
+            info = _native_entry(ref.name, ref.labels, shards, tenant_label)
+        if info is None:  # no native module, or labels that JSON escapes: Python decides
+            key = fast_series_key(ref.name, ref.labels, shards=shards, tenant_label=tenant_label)
+            prefix = self._prefixes.get(key.series_id) or self._prefix(key)
+            info = (key.series_id, key.shard, prefix)
         if len(self._refs) >= _KEY_CACHE_MAX:
             self._refs.clear()
         self._refs[ref] = info

@@ -10,12 +10,13 @@
 mod blocks;
 mod codec;
 mod encode;
+mod identity;
 mod pack;
 mod remote_write;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 /// Native 8-byte words of `items` as one `bytes` (numpy/array wrap it without parsing).
 pub(crate) fn words<'py, T: Copy>(
@@ -195,11 +196,60 @@ fn decode_run(
     Ok(())
 }
 
+/// (series id, shard, entry prefix) of the series `name{labels}` (`identity`); `None` where
+/// Python's `series_key` must decide (escapes, invalid names, strings that are not UTF-8).
+#[pyfunction]
+fn series_entry<'py>(
+    py: Python<'py>,
+    name: &Bound<'py, PyAny>,
+    labels: &Bound<'py, PyDict>,
+    shards: u64,
+    tenant_label: &str,
+) -> PyResult<Option<(String, u64, Bound<'py, PyBytes>)>> {
+    if shards == 0 {
+        return Err(PyValueError::new_err("shards must be > 0"));
+    }
+    let Ok(name) = name
+        .cast::<PyString>()
+        .map_err(PyErr::from)
+        .and_then(|s| s.to_str())
+    else {
+        return Ok(None);
+    };
+    let mut owned: Vec<(Bound<'py, PyString>, Bound<'py, PyString>)> =
+        Vec::with_capacity(labels.len());
+    for (key, value) in labels.iter() {
+        match (key.cast_into::<PyString>(), value.cast_into::<PyString>()) {
+            (Ok(k), Ok(v)) => owned.push((k, v)),
+            _ => return Ok(None),
+        }
+    }
+    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(owned.len());
+    let mut tenant = "";
+    for (k, v) in &owned {
+        let (Ok(key), Ok(value)) = (k.to_str(), v.to_str()) else {
+            return Ok(None);
+        };
+        if key == tenant_label {
+            tenant = value;
+        }
+        pairs.push((key, value));
+    }
+    let Some(canonical) = identity::canonical_json(name, &pairs) else {
+        return Ok(None);
+    };
+    let number = identity::series_number(&canonical);
+    let id = number.to_string();
+    let prefix = identity::entry_prefix(&id, tenant, &canonical);
+    Ok(Some((id, number % shards, PyBytes::new(py, &prefix))))
+}
+
 #[pymodule]
 fn meshfed_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_many, m)?)?;
     m.add_function(wrap_pyfunction!(chunk_planes, m)?)?;
     m.add_function(wrap_pyfunction!(pack_series, m)?)?;
+    m.add_function(wrap_pyfunction!(series_entry, m)?)?;
     m.add_class::<blocks::LabelBlocks>()?;
     Ok(())
 }
