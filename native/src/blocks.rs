@@ -5,15 +5,18 @@
 //! series was a `bytes` object for each label block and a dictionary look-up by those
 //! bytes, about half of the decoding cost. Blocks that Python has validated are kept here
 //! with the series object Python made of them. A request whose blocks are all known comes
-//! back as its list of series objects directly, and only requests that carry a new block
-//! still hand Python their blocks (it validates them and calls `learn`).
+//! back as its list of series objects directly. A new block that is plainly valid
+//! (`labels`) is validated and learnt here, its series object made by the factory Python
+//! gave; only requests with a block that is not still hand Python their blocks (it
+//! validates them, raising the sender's error, and calls `learn`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
+use crate::labels;
 use crate::remote_write::{self, Parsed};
 
 /// A split request: (series objects per run, or `None` when a block is unknown; the
@@ -31,19 +34,22 @@ type Split<'py> = (
 );
 
 /// Validated label blocks and their series objects, at most `max` (cleared when full).
+/// `factory(name, labels)` makes the series object of a block validated here (`labels`).
 #[pyclass(frozen, module = "meshfed_native")]
 pub struct LabelBlocks {
     known: Mutex<HashMap<Vec<u8>, Py<PyAny>>>,
     max: usize,
+    factory: Py<PyAny>,
 }
 
 #[pymethods]
 impl LabelBlocks {
     #[new]
-    fn new(max: usize) -> Self {
+    fn new(max: usize, factory: Py<PyAny>) -> Self {
         Self {
             known: Mutex::new(HashMap::new()),
             max,
+            factory,
         }
     }
 
@@ -52,7 +58,10 @@ impl LabelBlocks {
     fn split<'py>(&self, py: Python<'py>, data: &Bound<'py, PyBytes>) -> Option<Split<'py>> {
         let view: &[u8] = data.as_bytes();
         let parsed = py.detach(|| remote_write::parse(view))?;
-        let refs = self.refs(py, &parsed);
+        let mut refs = self.refs(py, &parsed);
+        if refs.is_none() && self.learn_plain(py, &parsed.blocks) {
+            refs = self.refs(py, &parsed);
+        }
         let blocks = match refs {
             Some(_) => Vec::new(),
             None => parsed.blocks.iter().map(|b| PyBytes::new(py, b)).collect(),
@@ -99,6 +108,44 @@ impl LabelBlocks {
 }
 
 impl LabelBlocks {
+    /// Learns every unknown block of a request that is plainly valid (`labels`), with its
+    /// series object from `factory`; whether all were (else Python validates the rest, and
+    /// raises for the invalid ones). Nothing is learnt when caching is off (`max` 0).
+    fn learn_plain(&self, py: Python<'_>, blocks: &[&[u8]]) -> bool {
+        if self.max == 0 {
+            return false;
+        }
+        let mut all = true;
+        for block in blocks {
+            if self
+                .known
+                .lock()
+                .expect("only taken with the GIL held")
+                .contains_key(*block)
+            {
+                continue;
+            }
+            let Some((name, pairs)) = labels::plain_labels(block) else {
+                all = false;
+                continue;
+            };
+            let labels = PyDict::new(py);
+            let made = pairs
+                .iter()
+                .try_for_each(|(k, v)| labels.set_item(k, v))
+                .and_then(|()| self.factory.call1(py, (name, labels)));
+            let Ok(series) = made else {
+                return false;
+            };
+            let mut known = self.known.lock().expect("only taken with the GIL held");
+            if known.len() >= self.max {
+                known.clear();
+            }
+            known.insert(block.to_vec(), series);
+        }
+        all
+    }
+
     /// The series object of every run, when every distinct block is known (Python must
     /// validate the others, also those of series without samples) and no object serves
     /// two runs (Python orders such samples itself).

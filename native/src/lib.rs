@@ -11,6 +11,7 @@ mod blocks;
 mod codec;
 mod encode;
 mod identity;
+mod labels;
 mod pack;
 mod remote_write;
 

@@ -33,7 +33,7 @@ pub struct Parsed<'a> {
 }
 
 /// A uvarint at `*pos` (at most 10 bytes, no overflow), advancing `*pos`.
-fn uvarint(b: &[u8], pos: &mut usize) -> Option<u64> {
+pub(crate) fn uvarint(b: &[u8], pos: &mut usize) -> Option<u64> {
     let mut result: u64 = 0;
     for i in 0..10 {
         let byte = *b.get(*pos)?;

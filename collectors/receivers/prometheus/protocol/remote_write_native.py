@@ -4,9 +4,12 @@ Why: per series, the pure-Python reader pays byte reads, dictionary look-ups and
 appends. ``meshfed_native.LabelBlocks.split`` splits the whole request in one call with the
 GIL released, into the samples as flat columns grouped per label block. The label blocks
 Python has validated are cached on the native side with their series objects, so a request
-whose series are all known comes back with its series list made. A request with a new
-block hands Python its distinct raw blocks instead: a new one goes through the same
-validation as before and is then ``learn``-ed. Bodies outside the common
+whose series are all known comes back with its series list made. A new block that is
+plainly valid (sorted, valid names, UTF-8: what Python accepts without an error) is
+validated natively too (``native/src/labels.rs``), its ``SeriesLabels`` made there; only a
+request with a block that is not hands Python its distinct raw blocks: those go through
+the Python validation, which raises the sender's error, and are then ``learn``-ed. Bodies
+outside the common
 layout (histograms, exemplars, long labels, truncation...) give ``None`` and the
 pure-Python path decodes them, which is also the whole path where the extension is not
 installed.
@@ -40,7 +43,9 @@ AVAILABLE = _LabelBlocks is not None
 def label_blocks(max_cached: int) -> Any:
     """A native cache of at most ``max_cached`` validated blocks; ``None`` without the
     extension, or with ``AVAILABLE`` switched off (tests and benchmarks compare paths)."""
-    return _LabelBlocks(max_cached) if AVAILABLE and _LabelBlocks is not None else None
+    if not AVAILABLE or _LabelBlocks is None:
+        return None
+    return _LabelBlocks(max_cached, SeriesLabels)
 
 
 def columns(data: bytes, blocks: Any) -> Columns | None:

@@ -16,6 +16,7 @@ import struct
 import pytest
 
 from collectors._core.errors import PermanentError
+from collectors._core.series_batch import SeriesLabels
 from collectors.receivers.prometheus.protocol import remote_write_native
 from collectors.receivers.prometheus.protocol.remote_write import SeriesDecoder
 from collectors.receivers.prometheus.protocol.remote_write_proto import WriteRequest
@@ -129,15 +130,40 @@ def test_common_layout_takes_the_native_path() -> None:
     blocks = remote_write_native.label_blocks(10)
     columns = remote_write_native.columns(data, blocks)
     assert columns is not None
-    assert columns[0] is None  # a new block: Python validates it
-    assert columns[1] == [request([(UP, [])])[2:]]  # one distinct raw label block
+    made = columns[0]  # a plain new block: validated and made natively
+    assert made is not None
+    assert [(s.name, s.labels, type(s)) for s in made] == [("up", {"job": "a"}, SeriesLabels)]
+    assert columns[1] == []
     assert columns[6] == 2
     decoder = SeriesDecoder()
     first = decoder.decode(snappy(data), max_decompressed_bytes=LIMIT).batch
     known = remote_write_native.columns(data, decoder._blocks)  # its native cache
     assert known is not None
-    assert known[0] == first.series  # the same series object, made natively
-    assert known[1] == []
+    assert known[0] == first.series  # the same series object, made natively once
+    assert known[0][0] is first.series[0]
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        pytest.param([("job", "a"), ("__name__", "up")], id="unsorted"),
+        pytest.param([("__name__", "up"), ("job", "a"), ("job", "b")], id="duplicate"),
+        pytest.param([("__name__", "1up")], id="bad-metric-name"),
+        pytest.param([("__name__", "up"), ("a-b", "x")], id="bad-label-name"),
+        pytest.param([("job", "a")], id="no-name"),
+        pytest.param([("__name__", "")], id="empty-name"),
+    ],
+)
+def test_python_validates_what_is_not_plainly_valid(labels: list[tuple[str, str]]) -> None:
+    """The native side learns only blocks Python accepts without an error; for the others
+    it hands Python the raw blocks, and Python raises the sender's error."""
+    data = request([(UP, [(1, 1.0)]), (labels, [(1, 1.0)])])
+    columns = remote_write_native.columns(data, remote_write_native.label_blocks(10))
+    assert columns is not None
+    assert columns[0] is None
+    assert len(columns[1]) == 2  # both distinct raw blocks, the valid one learnt already
+    with pytest.raises(PermanentError):
+        SeriesDecoder().decode(snappy(data), max_decompressed_bytes=LIMIT)
 
 
 def test_the_native_cache_is_bounded() -> None:
