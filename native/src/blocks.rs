@@ -10,7 +10,7 @@
 //! gave; only requests with a block that is not still hand Python their blocks (it
 //! validates them, raising the sender's error, and calls `learn`).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
