@@ -61,12 +61,13 @@ class RedisSettings:
       acknowledged writes in our SIGKILL test under disk load).
     """
     write_module: bool = True
-    """Use meshfed's Redis module (``MESHFED.APPEND``) for the write path's per-series
-    appends where the server has it loaded. The embedded server loads it whenever ``make
-    setup`` built it (that needs a C compiler); an external server needs ``loadmodule
-    <venv>/lib/meshfed/meshfed_redis.so`` on every node. ``false`` leaves the appends to the
-    Lua write script: same results, about three times the Redis CPU per sample. An AOF that
-    holds ``MESHFED.APPEND`` commands can only be replayed by a server with the module."""
+    """Use meshfed's Redis module (``MESHFED.WRITE``) for the write path's per-series
+    work (appends, and new series with their index) where the server has it loaded. The
+    embedded server loads it whenever ``make setup`` built it (that needs a C compiler); an
+    external server needs ``loadmodule <venv>/lib/meshfed/meshfed_redis.so`` on every node.
+    ``false`` leaves it all to the Lua write script: same results, about three times the
+    Redis CPU per sample. An AOF that holds the module's commands can only be replayed by a
+    server with the module."""
     tls_ca_file: Path | None = None
     """``rediss://`` only: PEM file of the CA certificate(s) that signed the server's
     certificate (``None`` trusts the system store). The server certificate must name the

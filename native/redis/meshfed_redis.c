@@ -1,31 +1,37 @@
 /*
- * meshfed's Redis module: the hot path of the metrics write script, in C.
+ * meshfed's Redis module: the metrics write script, in C.
  *
- * MESHFED.APPEND last_key head_prefix max_samples max_span_ms batch
+ * MESHFED.WRITE series all last first tenants stats names values_prefix postings_prefix
+ *               head_prefix cap_total cap_tenant max_samples max_span_ms batch
  *
- * `batch` is the write script's per-shard argument (collectors/store/metrics_lua.py,
- * WRITE_LUA): per series `>H` id length, id, `>I4` tenant length, tenant, `>I4` labels
- * length, labels, `>I4` records length, records of 16 bytes (`>i8` timestamp, `>d` value),
- * each series at most once, records increasing. For every series that already has a
- * 24-byte entry in `last_key` the command does what the script does: the order check
- * against the last record, the APPEND of the new records to `head_prefix .. id`, the new
- * last entry (last record + the head's first timestamp), and the cut test (max_samples
- * records, or max_span_ms between the head's first and last timestamp).
+ * The arguments are the write script's KEYS and ARGV in its order
+ * (collectors/store/metrics_lua.py, WRITE_LUA). `batch` is its per-shard argument: per series
+ * `>H` id length, id, `>I4` tenant length, tenant, `>I4` labels length, labels, `>I4` records
+ * length, records of 16 bytes (`>i8` timestamp, `>d` value), each series at most once,
+ * records increasing. For every series the command does what the script does: for one with
+ * a last record, the order check against it; for a new one, the caps and the label index
+ * (series_index.c); then the APPEND of the new records to `head_prefix .. id`, the new last
+ * entry (last record + the head's first timestamp) and the cut test (max_samples records, or
+ * max_span_ms between the head's first and last timestamp).
  *
- * Why: in the Lua script each of those series costs about a microsecond of glue per
- * redis.call plus Lua string interning; here it is a few dictionary look-ups. Series the
- * command cannot handle (new series, which need the caps and the label index, or `last`
- * entries in the older 16-byte form) are left alone and their byte ranges returned: the
- * client sends exactly those entries to the Lua script, which has the whole logic.
+ * Why: in the Lua script each series costs about a microsecond of glue per redis.call plus
+ * Lua string interning, and a new one 20-35 us (cjson, the index writes); here a known
+ * series is a few dictionary look-ups. Entries the command leaves (a new series whose labels
+ * JSON holds an escape, and every later new series of the call) have their byte ranges
+ * returned: the client sends exactly those to the Lua script, which has the whole logic.
  *
  * Reply: [id, head, id, head, ..., [offset, length, ...], accepted, duplicates ignored,
- * out of order, conflicting duplicates]: the heads that need a cut, the entries left for
- * the script, then the counts.
+ * out of order, conflicting duplicates, over the limit, created, refused]: the heads that
+ * need a cut, the entries left for the script, then the counts.
  *
- * The command is replicated (AOF, replicas) verbatim: it is deterministic given the keys it
- * reads, and one command in the AOF instead of an APPEND and an HSET per series halved its
- * cost (measured: 1.9 -> 1.2 us of Redis CPU per sample at 10,000 series). The price: a
- * server must load this module to replay such an AOF (the embedded server always does).
+ * MESHFED.APPEND last_key head_prefix max_samples max_span_ms batch is the first version's
+ * command (known series only; every other entry is left, and the reply has the first four
+ * counts): kept so that AOFs written by that version replay.
+ *
+ * Both are replicated (AOF, replicas) verbatim: deterministic given the keys they read, and
+ * one command in the AOF instead of an APPEND and an HSET per series halved the cost
+ * (measured: 1.9 -> 1.2 us of Redis CPU per sample at 10,000 series). The price: a server
+ * must load this module to replay such an AOF (the embedded server always does).
  */
 #include <string.h>
 

@@ -1,7 +1,7 @@
 """meshfed's Redis module against the Lua write script: same replies, same keys.
 
 Each case writes the same batches twice, into two embedded Redis servers: one store uses
-``MESHFED.APPEND`` (the module, with the script for what it leaves), the other only the
+``MESHFED.WRITE`` (the module, with the script for what it leaves), the other only the
 script (``redis.write_module: false``, the fallback). Every ``WriteResult`` and, at the end,
 every key and its whole value must be equal; the module store must have served calls. The
 module must be built (``make setup`` does it with the C compiler): where a compiler exists,
