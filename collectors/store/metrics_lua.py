@@ -15,6 +15,8 @@ from typing import Any
 
 import redis.exceptions as rexc
 
+from collectors.store import keys
+
 # KEYS[1] series table of the shard. ARGV: 1 all, 2 last, 3 first, 4 tenants, 5 stats,
 # 6 names, 7 values prefix, 8 postings prefix, 9 head prefix, 10 cap total, 11 cap tenant,
 # 12 max samples, 13 max span, 14 the series: per series ``>H`` id length, id, ``>I4``
@@ -262,6 +264,28 @@ return 1
 """
 
 
+def write_arguments(
+    shard: int, *, cap_total: int, cap_tenant: int, max_samples: int, max_span_ms: int
+) -> tuple[list[str], list[object]]:
+    """``WRITE_LUA``'s KEYS and constant ARGV (all but the batch) for ``shard``, in its order;
+    ``MESHFED.WRITE`` takes the same arguments."""
+    return [keys.series_labels_key(shard)], [
+        keys.series_all_key(shard),
+        keys.series_last_key(shard),
+        keys.series_first_key(shard),
+        keys.tenant_series_key(shard),
+        keys.metrics_stats_key(shard),
+        keys.label_names_key(shard),
+        keys.label_values_prefix(shard),
+        keys.postings_prefix(shard),
+        keys.head_prefix(shard),
+        cap_total,
+        cap_tenant,
+        max_samples,
+        max_span_ms,
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Script:
     """A Lua script called by SHA, falling back to its text after a server restart."""
@@ -303,15 +327,15 @@ async def run_pipelined(
     if not calls:
         return []
     pipe: Any = client.pipeline(transaction=False)
-    for keys, args in calls:
-        script.queue(pipe, keys, args)
+    for call_keys, args in calls:
+        script.queue(pipe, call_keys, args)
     results: list[object] = list(await pipe.execute(raise_on_error=False))
     missing = [i for i, r in enumerate(results) if isinstance(r, rexc.NoScriptError)]
     if missing:
         pipe = client.pipeline(transaction=False)
         for i in missing:
-            keys, args = calls[i]
-            pipe.execute_command("EVAL", script.source, len(keys), *keys, *args)
+            call_keys, args = calls[i]
+            pipe.execute_command("EVAL", script.source, len(call_keys), *call_keys, *args)
         for i, value in zip(missing, await pipe.execute(raise_on_error=False), strict=True):
             results[i] = value
     for value in results:

@@ -38,7 +38,7 @@ from collectors.store.chunks import (
 )
 from collectors.store.config import ChunkSettings, LimitSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
-from collectors.store.metrics_lua import CUT, WRITE, run_pipelined
+from collectors.store.metrics_lua import CUT, WRITE, run_pipelined, write_arguments
 from collectors.store.metrics_model import SeriesKey, canonical_labels, series_key
 from collectors.store.metrics_module import module_args, module_loaded, read_reply
 from collectors.store.metrics_pack import (
@@ -304,28 +304,17 @@ class SampleWriter:
         call sends them as they are."""
         found = self._shard_constants.get(shard)
         if found is None:
-            script_keys = [keys.series_labels_key(shard)]
-            args = [a if isinstance(a, bytes) else str(a).encode() for a in self._args(shard)]
+            script_keys, constant = write_arguments(
+                shard,
+                cap_total=self._cap_total,
+                cap_tenant=self._cap_tenant,
+                max_samples=self._chunks.max_samples,
+                max_span_ms=self._chunks.max_span_ms,
+            )
+            args = [a if isinstance(a, bytes) else str(a).encode() for a in constant]
             found = _ShardConstants(module_args(script_keys, args), script_keys, args)
             self._shard_constants[shard] = found
         return found
-
-    def _args(self, shard: int) -> list[object]:
-        return [
-            keys.series_all_key(shard),
-            keys.series_last_key(shard),
-            keys.series_first_key(shard),
-            keys.tenant_series_key(shard),
-            keys.metrics_stats_key(shard),
-            keys.label_names_key(shard),
-            keys.label_values_prefix(shard),
-            keys.postings_prefix(shard),
-            keys.head_prefix(shard),
-            self._cap_total,
-            self._cap_tenant,
-            self._chunks.max_samples,
-            self._chunks.max_span_ms,
-        ]
 
     async def cut(self, heads: Sequence[tuple[str, bytes]], *, force: bool) -> int:
         """Move full (or, with ``force``, all) head samples into chunks; returns cuts made."""

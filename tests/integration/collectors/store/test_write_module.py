@@ -24,6 +24,7 @@ from collectors._core.model import Sample
 from collectors._core.series_batch import SeriesBatch, SeriesLabels
 from collectors.store import embedded, keys
 from collectors.store.config import RedisSettings
+from collectors.store.metrics_lua import write_arguments
 from collectors.store.metrics_module import COMMAND, installed_module
 from collectors.store.store import TelemetryStore
 from tests.helpers.native import require_redis_module
@@ -192,23 +193,10 @@ async def test_older_last_entries_are_rewritten_alike(
 
 def _write_args(shard: int) -> list[object]:
     """``MESHFED.WRITE``'s arguments before the batch: the write script's KEYS and ARGV."""
-    return [
-        COMMAND,
-        keys.series_labels_key(shard),
-        keys.series_all_key(shard),
-        keys.series_last_key(shard),
-        keys.series_first_key(shard),
-        keys.tenant_series_key(shard),
-        keys.metrics_stats_key(shard),
-        keys.label_names_key(shard),
-        keys.label_values_prefix(shard),
-        keys.postings_prefix(shard),
-        keys.head_prefix(shard),
-        100,
-        100,
-        8,
-        60_000,
-    ]
+    script_keys, args = write_arguments(
+        shard, cap_total=100, cap_tenant=100, max_samples=8, max_span_ms=60_000
+    )
+    return [COMMAND, *script_keys, *args]
 
 
 COMMANDS = [

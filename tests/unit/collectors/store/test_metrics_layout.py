@@ -17,6 +17,7 @@ from collectors.store.config import (
     StoreSettings,
     TierSettings,
 )
+from collectors.store.metrics_lua import write_arguments
 from collectors.store.metrics_model import (
     check_selector,
     labels_from_json,
@@ -34,14 +35,12 @@ def _slot(key: str) -> int:
 
 @pytest.mark.parametrize("shard", [0, 7, 1023])
 def test_every_key_of_a_shard_is_in_one_slot(shard: int) -> None:
+    script_keys, args = write_arguments(
+        shard, cap_total=1, cap_tenant=1, max_samples=1, max_span_ms=1
+    )
     shard_keys = [
-        keys.series_labels_key(shard),
-        keys.series_all_key(shard),
-        keys.series_last_key(shard),
-        keys.series_first_key(shard),
-        keys.tenant_series_key(shard),
-        keys.metrics_stats_key(shard),
-        keys.label_names_key(shard),
+        *script_keys,
+        *(a for a in args if isinstance(a, str)),  # keys and key prefixes the script gets
         keys.label_values_key(shard, "job"),
         keys.postings_key(shard, "job", "{other}"),
         keys.head_key(shard, "123"),
