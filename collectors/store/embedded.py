@@ -113,6 +113,13 @@ class EmbeddedRedis:
             'logfile "redis.log"',
             f"maxmemory {maxmemory}mb" if maxmemory else "maxmemory 0",
             "maxmemory-policy noeviction",
+            # The write path sets one field of its shard's `first` and `last` hashes per
+            # series. Redis keeps a hash of up to 512 fields as one packed list, and each
+            # set scans and moves it: 21-31 us of Redis CPU per new series (78 per call,
+            # 16 shards) against 9-14 us as a hash table, and the same scan on every sample
+            # of a shard with fewer than 512 series. Costs ~140 bytes more per series
+            # (2,000 series: 2.35 -> 2.63 MiB of used_memory).
+            "hash-max-ziplist-entries 16",
         ]
         module = installed_module()  # always: its commands may be in the AOF to replay
         if module is not None:

@@ -123,6 +123,7 @@ def _node(server: str, port: int, node: Path, appendfsync: str) -> subprocess.Po
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
             "--appendonly", "yes", "--appendfsync", appendfsync, "--save", "",
             "--dir", str(node), "--logfile", "redis.log", "--protected-mode", "no",
+            "--hash-max-ziplist-entries", "16",  # as docs/collectors.md recommends
             *(["--loadmodule", str(module)] if module else []),
         ],
         cwd=node,
