@@ -10,6 +10,7 @@ and the store closes last. A background task runs the store's compaction periodi
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -217,8 +218,29 @@ async def run(config: CollectorConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await collector.start()
+    _tune_gc()
     try:
         await stop.wait()
         log.info("signal received: draining")
     finally:
         await collector.shutdown()
+
+
+GC_THRESHOLD_0 = 10_000
+"""Container allocations between young collections (CPython's default: 700)."""
+
+
+def _tune_gc() -> None:
+    """Keep the cyclic garbage collector off the ingest path's back.
+
+    What start made (imported modules, settings, servers) lives as long as the process:
+    ``gc.freeze`` moves it out of every later collection, so the full collections that
+    creating thousands of series triggers scan only what came after (40-55 ms each
+    before). Young collections run every ``GC_THRESHOLD_0`` allocations instead of 700:
+    a request's lists and series objects mostly die by reference count first. Measured
+    (10,000 series x 20 rounds of remote_write, alternating runs): collector CPU per run
+    0.49-0.58 s with neither, 0.40-0.47 with the freeze, then 0.36-0.39 against 0.32-0.35
+    without and with the threshold (docs/benchmarks.md).
+    """
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD_0, 10, 10)
