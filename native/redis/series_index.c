@@ -107,16 +107,25 @@ int new_series_known(NewSeries *ns, RedisModuleString **ids, size_t n, unsigned 
     return ok;
 }
 
-/* The scratch buffer holding `prefix`, then `len` more bytes' room; returns the prefix length. */
-static size_t scratch_with(NewSeries *ns, RedisModuleString *prefix, size_t len) {
-    size_t plen;
-    const char *p = RedisModule_StringPtrLen(prefix, &plen);
-    if (plen + len > ns->scratch_cap) {
-        ns->scratch_cap = 2 * (plen + len);
+/* `a` then `b` in the scratch buffer (grown as needed), with `extra` bytes of room after
+ * them; returns their length. */
+static size_t scratch_join(NewSeries *ns, const char *a, size_t a_len, const void *b, size_t b_len,
+                           size_t extra) {
+    if (a_len + b_len + extra > ns->scratch_cap) {
+        ns->scratch_cap = 2 * (a_len + b_len + extra);
         ns->scratch = RedisModule_Realloc(ns->scratch, ns->scratch_cap);
     }
-    memcpy(ns->scratch, p, plen);
-    return plen;
+    memcpy(ns->scratch, a, a_len);
+    memcpy(ns->scratch + a_len, b, b_len);
+    return a_len + b_len;
+}
+
+/* `prefix` (a key prefix argument) then `b` in the scratch buffer, `extra` bytes of room. */
+static size_t scratch_key(NewSeries *ns, RedisModuleString *prefix, const void *b, size_t b_len,
+                          size_t extra) {
+    size_t plen;
+    const char *p = RedisModule_StringPtrLen(prefix, &plen);
+    return scratch_join(ns, p, plen, b, b_len, extra);
 }
 
 /* Vec stored under `key` in `d`, made when missing (*made set). */
@@ -155,12 +164,11 @@ static int queue_labels(NewSeries *ns, const unsigned char *s, size_t len, Redis
         const unsigned char *r = memchr(s + value, '"', end - value);
         size_t value_end = r ? (size_t)(r - s) : end;
         size_t name_len = name_end - p, value_len = value_end - value;
-        size_t at = scratch_with(ns, ns->keys.postings_prefix, name_len + 1 + value_len);
-        memcpy(ns->scratch + at, s + p, name_len);
-        ns->scratch[at + name_len] = '\0';
-        memcpy(ns->scratch + at + name_len + 1, s + value, value_len);
+        size_t at = scratch_key(ns, ns->keys.postings_prefix, s + p, name_len, 1 + value_len);
+        ns->scratch[at] = '\0';
+        memcpy(ns->scratch + at + 1, s + value, value_len);
         int made;
-        Vec *members = vec_at(ns->postings, ns->scratch, at + name_len + 1 + value_len, &made);
+        Vec *members = vec_at(ns->postings, ns->scratch, at + 1 + value_len, &made);
         vec_push(members, id);
         if (made) { /* a new label pair: its value joins the name's values */
             Vec *values = vec_at(ns->values, (const char *)s + p, name_len, &made);
@@ -193,17 +201,13 @@ static long long *tenant_count(NewSeries *ns, const unsigned char *tenant, size_
 
 static void refuse(NewSeries *ns, const unsigned char *b, const Entry *e, int over_total) {
     const char *why = over_total ? "max_series_total|" : "max_series_per_tenant|";
-    size_t why_len = strlen(why);
-    char *k = RedisModule_Alloc(why_len + e->tenant_len);
-    memcpy(k, why, why_len);
-    memcpy(k + why_len, b + e->tenant, e->tenant_len);
+    size_t len = scratch_join(ns, why, strlen(why), b + e->tenant, e->tenant_len, 0);
     int missing = 0;
-    Refusal *r = RedisModule_DictGetC(ns->refusals, k, why_len + e->tenant_len, &missing);
+    Refusal *r = RedisModule_DictGetC(ns->refusals, ns->scratch, len, &missing);
     if (missing) {
         r = RedisModule_Calloc(1, sizeof *r);
-        RedisModule_DictSetC(ns->refusals, k, why_len + e->tenant_len, r);
+        RedisModule_DictSetC(ns->refusals, ns->scratch, len, r);
     }
-    RedisModule_Free(k);
     r->series++;
     r->samples += (long long)e->n;
     ns->refused++;
@@ -287,9 +291,8 @@ int new_series_finish(NewSeries *ns, long long *created, long long *refused,
     Vec names = {0};
     it = RedisModule_DictIteratorStartC(ns->values, "^", NULL, 0);
     while (ok && (key = RedisModule_DictNextC(it, &len, &data))) {
-        size_t at = scratch_with(ns, ns->keys.values_prefix, len);
-        memcpy(ns->scratch + at, key, len);
-        ok &= sadd(ns, ns->scratch, at + len, data);
+        size_t key_len = scratch_key(ns, ns->keys.values_prefix, key, len, 0); /* may move it */
+        ok &= sadd(ns, ns->scratch, key_len, data);
         vec_push(&names, RedisModule_CreateString(ns->ctx, key, len));
     }
     RedisModule_DictIteratorStop(it);
@@ -310,18 +313,10 @@ int new_series_finish(NewSeries *ns, long long *created, long long *refused,
         it = RedisModule_DictIteratorStartC(ns->refusals, "^", NULL, 0);
         while (ok && (key = RedisModule_DictNextC(it, &len, &data))) {
             Refusal *r = data;
-            size_t at = 0;
             const char *kinds[2] = {"refused_series|", "refused_samples|"};
             long long counts[2] = {r->series, r->samples};
             for (int k = 0; k < 2 && ok; k++) {
-                size_t klen = strlen(kinds[k]);
-                if (klen + len > ns->scratch_cap) {
-                    ns->scratch_cap = 2 * (klen + len);
-                    ns->scratch = RedisModule_Realloc(ns->scratch, ns->scratch_cap);
-                }
-                memcpy(ns->scratch, kinds[k], klen);
-                memcpy(ns->scratch + klen, key, len);
-                at = klen + len;
+                size_t at = scratch_join(ns, kinds[k], strlen(kinds[k]), key, len, 0);
                 ok &= hincrby(ns, ns->keys.stats, ns->scratch, at, counts[k]);
             }
         }
