@@ -165,6 +165,14 @@ class LeaderElectionSettings:
     retry_period_seconds: float = 2.0
     """How often the leader renews and a standby tries to acquire."""
 
+    @property
+    def write_deadline_seconds(self) -> float:
+        """How long the apiserver may work on a fenced write from its head's arrival: half of
+        ``leaseDuration - renewDeadline`` (the time between the end of a leader's tenure and
+        the earliest takeover), so a write sent within the tenure is done or dropped before a
+        successor may write, with the other half left for clocks and the network."""
+        return (self.lease_duration_seconds - self.renew_deadline_seconds) / 2
+
     def validate(self) -> None:
         if not self.enabled:
             return

@@ -22,7 +22,8 @@ read is not deleted (the apiserver answers 409, retried after a fresh read).
 Fencing (R5): a client built with a ``WriteFence`` asks it before every write request (apply,
 delete, event) and again, through an httpcore trace hook, at the last moment before the
 request's bytes are written to the connection; a fence that refuses raises ``NotLeaderError``
-and nothing is sent (``federator.kube.leader``).
+and nothing is sent (``federator.kube.leader``). Each fenced write also carries the fence's
+server deadline as ``?timeout=``, so the apiserver drops one whose body a pause delayed.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from typing_extensions import TypeVar
 from federator.core.model import FIELD_MANAGER, ClusterId
 from federator.errors import ApiRetryableError
 from federator.kube.failures import classify
-from federator.kube.fence import WriteFence, fence_trace
+from federator.kube.fence import WriteFence, fence_trace, go_duration
 from federator.kube.tls import ssl_context
 from federator.kube.token_file import FileToken
 
@@ -192,6 +193,10 @@ class KubeClient:
         if method != "GET" and self.fence is not None:
             self.fence.check(what)
             extensions["trace"] = fence_trace(self.fence, what)
+            # The apiserver's half of the fence (kube/fence.py): a write it has not finished
+            # this long after its head arrived is dropped, however late its body comes.
+            deadline = go_duration(self.fence.server_deadline_seconds)
+            params = {**(params or {}), "timeout": deadline}
         try:
             response = await self._http.request(
                 method, path, params=params, content=content, headers=headers, extensions=extensions

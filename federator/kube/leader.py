@@ -94,6 +94,11 @@ class LeaderElector:
             self._metrics.writes_fenced.inc()
             raise NotLeaderError(f"{what}: not sent: {self.identity} does not hold the Lease")
 
+    @property
+    def server_deadline_seconds(self) -> float:
+        """``WriteFence``: the apiserver drops a write this long after its head arrived."""
+        return self.settings.write_deadline_seconds
+
     def leadership(self) -> Leadership:
         seen = self._seen
         return Leadership(

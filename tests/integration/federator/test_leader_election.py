@@ -5,7 +5,8 @@ Lease and resumed (SIGCONT) makes no write afterwards - counted by the apiserver
 (``apiserver_request_total`` for Istio's API group, requests they carried out), named in
 their audit logs (each federator's User-Agent carries its pid) and seen in the objects'
 resourceVersions. A request whose head had left before the pause is aborted by
-the fence before its body: the apiserver counts it with an error code, and it wrote nothing.
+the fence before its body, or - if the pause fell after that last check - dropped by the
+apiserver at its deadline (``?timeout=``): either way it counts an error and wrote nothing.
 Each test has a Lease of its own, so a process left over by one cannot lead in another.
 """
 

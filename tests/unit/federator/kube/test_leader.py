@@ -10,6 +10,7 @@ import pytest
 
 from federator.core.config import LeaderElectionSettings
 from federator.errors import ApiRetryableError, NotLeaderError
+from federator.kube.fence import go_duration
 from federator.kube.leader import LeaderElector
 from federator.metrics import FederatorMetrics
 
@@ -130,3 +131,31 @@ async def test_shutdown_releases_the_lease_for_an_immediate_takeover() -> None:
     await a.shutdown()
     assert not a.leading
     assert await b.attempt()
+
+
+async def test_a_write_allowed_last_is_past_its_server_deadline_before_a_takeover() -> None:
+    """The apiserver drops a write ``server_deadline_seconds`` after its head arrived; for the
+    last write a tenure allows, that is no later than the earliest takeover."""
+    leases, clock = Leases(), Clock()
+    a, b = elector("a", leases, clock), elector("b", leases, clock)
+    assert await a.attempt()
+    assert not await b.attempt()  # b sees the record now: its lease duration starts here
+    clock.now += SETTINGS.renew_deadline_seconds - 0.001
+    a.check("apply")  # the last write a may send; its head arrives now at the earliest
+    clock.now += a.server_deadline_seconds  # the apiserver's deadline for it has passed
+    assert not await b.attempt()
+    assert a.server_deadline_seconds == 2.5  # half the margin: the rest is slack
+    clock.now += 2.5 + 0.002
+    assert await b.attempt()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "duration"),
+    [
+        pytest.param(2.5, "2500ms", id="default-half-margin"),
+        pytest.param(0.0004, "1ms", id="never-zero-which-means-no-timeout"),
+        pytest.param(12.3456, "12346ms", id="rounded-to-milliseconds"),
+    ],
+)
+def test_server_deadline_as_go_duration(seconds: float, duration: str) -> None:
+    assert go_duration(seconds) == duration
