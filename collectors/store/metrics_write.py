@@ -13,12 +13,10 @@ the appends (AOF on), so a receiver may acknowledge upstream when it returns.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-import re
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import redis.exceptions as rexc
@@ -39,7 +37,7 @@ from collectors.store.chunks import (
 from collectors.store.config import ChunkSettings, LimitSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
 from collectors.store.metrics_lua import CUT, WRITE, run_pipelined, write_arguments
-from collectors.store.metrics_model import SeriesKey, canonical_labels, series_key
+from collectors.store.metrics_model import SeriesKey, fast_series_key
 from collectors.store.metrics_module import module_args, module_loaded, read_reply
 from collectors.store.metrics_pack import (
     PerShard,
@@ -47,16 +45,16 @@ from collectors.store.metrics_pack import (
     pack_distinct,
     pack_grouped,
     pack_native,
+    relabel,
     shard_calls,
     sorted_unique,
+    unlabelled,
 )
 
 log = logging.getLogger(__name__)
 
 _KEY_CACHE_MAX = 200_000
 """Remembered (name, labels) -> series identity (and the like); cleared when full."""
-_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
-"""What ``json.dumps(ensure_ascii=False)`` would escape in a string."""
 _native_entry: Callable[..., tuple[str, int, bytes] | None] | None = native_function("series_entry")
 """``meshfed_native.series_entry``: ``fast_series_key`` and ``_prefix`` in one native call
 (the same id, shard and bytes; ``None`` where Python must decide), or ``None``."""
@@ -123,7 +121,13 @@ class SampleWriter:
         self._limits = limits
         self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey] = {}
         self._refs: dict[SeriesLabels, tuple[str, int, bytes]] = {}
-        """Per series object of ``write_series``: its id, shard and Lua entry prefix."""
+        """Per series object of ``write_series``: its id, shard and Lua entry prefix; the
+        prefix leaves the labels out once the module has stored the series (``_confirm``)."""
+        self._pending: dict[SeriesLabels, tuple[str, int, bytes]] = {}
+        """Learned series whose entries still carry their labels: not yet seen stored."""
+        self._labelled: dict[str, bytes] = {}
+        """Series id -> prefix with labels, for every series sent without them: what
+        ``relabel`` puts back when an entry goes to the script (the series was gone)."""
         self._prefixes: dict[str, bytes] = {}
         self.cut_failures = 0
         """Chunk cuts that failed after a successful write (retried by later writes)."""
@@ -178,17 +182,32 @@ class SampleWriter:
         known = self._refs
         infos = [known.get(ref) or self._learn(ref) for ref in batch.series]
         ts, vs, o = batch.timestamps, batch.values, batch.offsets
+        packed, ignored, conflicts = None, 0, 0
         if len({info[0] for info in infos}) < len(infos):  # a series in several runs
             per_shard, ignored, conflicts = pack_grouped(infos, o, ts, vs)
         else:  # each series once: the usual batch
             packed = pack_native(infos, o, ts, vs, shards=self._chunks.shards)
-            if packed is not None:
-                return await self._write_calls(packed)
-            per_shard, ignored, conflicts = pack_distinct(infos, o, ts, vs)
-        stored = await self._send(per_shard)
+            if packed is None:
+                per_shard, ignored, conflicts = pack_distinct(infos, o, ts, vs)
+        clean: set[int] | None = set() if self._pending else None
+        stored = await self._write_calls(packed or shard_calls(per_shard), clean)
+        if clean:
+            self._confirm(batch.series, clean)
         if ignored or conflicts:
             return stored + WriteResult(duplicates_ignored=ignored, duplicate_conflicts=conflicts)
         return stored
+
+    def _confirm(self, series: Sequence[SeriesLabels], clean: set[int]) -> None:
+        """Learned series of a write whose shard's calls stored every entry exist in Redis
+        now: their next entries leave the labels out (``unlabelled``)."""
+        pending, refs = self._pending, self._refs
+        for ref in series:
+            info = pending.get(ref)
+            if info is not None and info[1] in clean:
+                del pending[ref]
+                sid, shard, prefix = info
+                self._labelled[sid] = prefix
+                refs[ref] = (sid, shard, unlabelled(prefix))
 
     def _learn(self, ref: SeriesLabels) -> tuple[str, int, bytes]:
         shards, tenant_label = self._chunks.shards, self._limits.tenant_label
@@ -201,7 +220,11 @@ class SampleWriter:
             info = (key.series_id, key.shard, prefix)
         if len(self._refs) >= _KEY_CACHE_MAX:
             self._refs.clear()
+            self._pending.clear()
+            self._labelled.clear()
         self._refs[ref] = info
+        if self._module is not False:
+            self._pending[ref] = info
         return info
 
     def _check_size(self, n: int) -> None:
@@ -223,9 +246,13 @@ class SampleWriter:
         """One call per shard (and per ``SERIES_PER_CALL`` series); then cut full heads."""
         return await self._write_calls(shard_calls(per_shard))
 
-    async def _write_calls(self, blobs: list[tuple[int, bytes]]) -> WriteResult:
+    async def _write_calls(
+        self, blobs: list[tuple[int, bytes]], clean: set[int] | None = None
+    ) -> WriteResult:
         """Store one argument per shard: through the Redis module where it is loaded (the
-        entries it leaves go to the script), else through the write script; then cut."""
+        entries it leaves go to the script), else through the write script; then cut.
+        ``clean`` gets the shards whose calls the module stored whole (nothing left over,
+        no series refused): every series of theirs exists now."""
         if self._module is None:
             with unavailable_on_redis_errors("write_samples"):
                 self._module = self._use_module and await module_loaded(self._redis)
@@ -239,6 +266,7 @@ class SampleWriter:
         result = WriteResult()
         heads: list[tuple[str, bytes]] = []
         leftover: list[tuple[int, bytes]] = []
+        dirty: set[int] = set()
         for (shard, blob), reply in zip(blobs, replies, strict=True):
             if isinstance(reply, rexc.ResponseError) and "unknown command" in str(reply):
                 # A server (a cluster node) without the module: that call wrote nothing, the
@@ -246,7 +274,10 @@ class SampleWriter:
                 if self._module:
                     log.warning("a Redis server has no meshfed module; using the write script")
                 self._module = False
+                self._pending.clear()
+                self._refs.clear()  # learned again, with labels: the script needs them
                 leftover.append((shard, blob))
+                dirty.add(shard)
                 continue
             if isinstance(reply, Exception):
                 raise reply
@@ -255,6 +286,12 @@ class SampleWriter:
             heads.extend(read.heads)
             if read.leftover:
                 leftover.append((shard, read.leftover))
+            if read.leftover or read.stored.series_refused:
+                dirty.add(shard)
+            elif clean is not None:
+                clean.add(shard)
+        if clean:
+            clean -= dirty
         if leftover:
             result += await self._write_script(leftover)
         if heads:
@@ -266,7 +303,7 @@ class SampleWriter:
         calls = []
         for shard, blob in blobs:
             _, script_keys, args = self._constants(shard)
-            calls.append((script_keys, [*args, blob]))
+            calls.append((script_keys, [*args, self._with_labels(blob)]))
         with unavailable_on_redis_errors("write_samples"):
             replies = await run_pipelined(self._redis, WRITE, calls)
         result = WriteResult()
@@ -278,6 +315,19 @@ class SampleWriter:
         if heads:
             await self.cut(heads, force=False)
         return result
+
+    def _with_labels(self, blob: bytes) -> bytes:
+        """``blob`` fit for the script: the labels back in entries sent without them (a
+        series the module found gone, or a server that lost its module)."""
+        if not self._labelled:
+            return blob
+        try:
+            return relabel(blob, self._labelled)
+        except KeyError as exc:  # forgotten (the caches were full) while this write ran
+            raise StoreUnavailableError(
+                f"series {exc} was sent without labels and is no longer known; the sender's"
+                " retry sends them again"
+            ) from exc
 
     def _prefix(self, key: SeriesKey) -> bytes:
         """The constant part of a series' entry in the Lua argument (see ``WRITE_LUA``)."""
@@ -347,19 +397,3 @@ class SampleWriter:
             log.warning("could not cut %d heads into chunks; will retry", len(calls))
             return 0
         return sum(1 for x in done if x == 1)
-
-
-def fast_series_key(
-    name: str, labels: Mapping[str, str], *, shards: int, tenant_label: str
-) -> SeriesKey:
-    """``series_key`` without ``json.dumps`` when no label needs escaping (same bytes, same id).
-
-    ``json.dumps(..., ensure_ascii=False)`` escapes only quotes, backslashes and control
-    characters; without them the canonical JSON is the values joined with ``","``.
-    """
-    flat = [x for pair in canonical_labels(name, labels) for x in pair]
-    if _JSON_ESCAPED.search("".join(flat)):
-        return series_key(name, labels, shards=shards, tenant_label=tenant_label)
-    blob = ('["' + '","'.join(flat) + '"]').encode()
-    number = int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "big") >> 1
-    return SeriesKey(blob, str(number), number % shards, labels.get(tenant_label, ""))

@@ -17,8 +17,11 @@
  * Why: in the Lua script each series costs about a microsecond of glue per redis.call plus
  * Lua string interning, and a new one 20-35 us (cjson, the index writes); here a known
  * series is a few dictionary look-ups. Entries the command leaves (a new series whose labels
- * JSON holds an escape, and every later new series of the call) have their byte ranges
- * returned: the client sends exactly those to the Lua script, which has the whole logic.
+ * JSON holds an escape or is empty, and every later new series of the call) have their byte
+ * ranges returned: the client sends exactly those to the Lua script, which has the whole
+ * logic. An empty labels JSON is the client leaving the labels out of a series it saw stored
+ * (a third of the bytes per known sample, which Redis parses and the AOF writes); if that
+ * series is gone, the client puts them back before the script gets the entry.
  *
  * Reply: [id, head, id, head, ..., [offset, length, ...], accepted, duplicates ignored,
  * out of order, conflicting duplicates, over the limit, created, refused]: the heads that

@@ -40,8 +40,8 @@ NewSeries *new_series_start(RedisModuleCtx *ctx, const IndexKeys *keys);
 int new_series_known(NewSeries *ns, RedisModuleString **ids, size_t n, unsigned char *out);
 
 /* A series that is in no index yet, in batch order: 1 created (its index entries are
- * queued), 0 refused by a cap (counted), -1 when its labels JSON holds an escape (the
- * script's work: this call leaves it, and every later new series, to the script). */
+ * queued), 0 refused by a cap (counted), -1 when its labels JSON holds an escape or is
+ * empty (the script's work: this call leaves it, and every later new series, to the script). */
 int new_series_add(NewSeries *ns, const unsigned char *batch, const Entry *e,
                    RedisModuleString *id);
 

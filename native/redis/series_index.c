@@ -215,6 +215,9 @@ static void refuse(NewSeries *ns, const unsigned char *b, const Entry *e, int ov
 }
 
 int new_series_add(NewSeries *ns, const unsigned char *b, const Entry *e, RedisModuleString *id) {
+    /* No labels: the client left them out of a series it saw stored, which is gone (deleted,
+     * or a Redis that lost its data); it puts them back for the script (meshfed_redis.c). */
+    if (e->labels_len == 0) ns->gave_up = 1;
     if (ns->gave_up) return -1;
     long long *in_tenant = tenant_count(ns, b + e->tenant, e->tenant_len, 0);
     if (ns->total >= ns->keys.cap_total || *in_tenant >= ns->keys.cap_tenant) {

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from collectors.store import metrics_write
 from collectors.store.config import ChunkSettings, LimitSettings
-from collectors.store.metrics_write import SampleWriter, fast_series_key
+from collectors.store.metrics_model import fast_series_key
+from collectors.store.metrics_write import SampleWriter
 from tests.helpers.native import require_native
 
 SHARDS = 64

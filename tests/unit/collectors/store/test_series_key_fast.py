@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors._core.errors import PermanentError
-from collectors.store.metrics_model import series_key
-from collectors.store.metrics_write import fast_series_key
+from collectors.store.metrics_model import fast_series_key, series_key
 
 
 @pytest.mark.parametrize(
