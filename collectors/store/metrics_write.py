@@ -190,7 +190,8 @@ class SampleWriter:
             if packed is None:
                 per_shard, ignored, conflicts = pack_distinct(infos, o, ts, vs)
         clean: set[int] | None = set() if self._pending else None
-        stored = await self._write_calls(packed or shard_calls(per_shard), clean)
+        blobs = packed if packed is not None else shard_calls(per_shard)
+        stored = await self._write_calls(blobs, clean)
         if clean:
             self._confirm(batch.series, clean)
         if ignored or conflicts:

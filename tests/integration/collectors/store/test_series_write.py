@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+from collectors._core.component import WriteResult
 from collectors._core.model import Sample
 from collectors._core.series_batch import SeriesBatch, SeriesLabels
 from collectors.promql.source import LabelMatcher, MatchType
@@ -72,3 +73,7 @@ async def test_order_rules_match_write_samples(store: TelemetryStore) -> None:
     await store.write_samples(twin)
     again = await store.write_samples([Sample("c", {"a": "twin"}, t, v) for t, v in later])
     assert again == result
+
+
+async def test_an_empty_batch_stores_nothing(store: TelemetryStore) -> None:
+    assert await store.write_series(SeriesBatch([], [0], [], [])) == WriteResult()
