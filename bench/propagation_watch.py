@@ -18,7 +18,8 @@ from typing import Any
 from bench.federator_workload import NS
 from federator.core.model import ClusterId, ServiceKey
 from federator.core.render import object_name
-from federator.kube.client import SERVICE_ENTRIES, KubeClient
+from federator.kube.client import KubeClient
+from federator.kube.resources import SERVICE_ENTRIES
 from federator.reconcile.owned import OWNED_SELECTOR
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 
-from federator.kube.client import KubeClient, Object, Resource
+from federator.kube.client import KubeClient, Object
+from federator.kube.resources import Resource
 from federator.kube.watching import Changed, Relisted, WatchSettings, watch_resource
 
 DRILLS = Resource("meshfed.io", "v1alpha1", "drills", "Drill")

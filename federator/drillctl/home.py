@@ -22,7 +22,8 @@ from typing import Any
 from federator.api.drill_source import DRILLS, drill_key
 from federator.core.drills.spec import API_VERSION, KIND
 from federator.errors import ApiPermanentError, PermanentError
-from federator.kube.client import KubeClient, Object, Resource
+from federator.kube.client import KubeClient, Object
+from federator.kube.resources import Resource
 
 CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap")
 FREEZE_CONFIGMAP = "meshfed-drills-freeze"

@@ -23,7 +23,8 @@ from federator.core.render import Manifest
 from federator.drillctl import home as homeops
 from federator.drillctl.store import StoreClient, StoreError
 from federator.errors import ApiPermanentError, DrillSpecError, FederatorError
-from federator.kube.client import KubeClient, Resource
+from federator.kube.client import KubeClient
+from federator.kube.resources import Resource
 from federator.reactor.world import snapshot
 
 VIRTUAL_SERVICES = Resource("networking.istio.io", "v1", "virtualservices", "VirtualService")

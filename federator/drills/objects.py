@@ -16,7 +16,8 @@ from typing import Any
 
 from federator.core.drills.render import DRILL_FIELD_MANAGER, DRILL_LABEL
 from federator.core.render import Manifest
-from federator.kube.client import KubeClient, Resource
+from federator.kube.client import KubeClient
+from federator.kube.resources import Resource
 
 DRILLS = Resource("meshfed.io", "v1alpha1", "drills", "Drill")
 VIRTUAL_SERVICES = Resource("networking.istio.io", "v1", "virtualservices", "VirtualService")

@@ -31,8 +31,9 @@ from federator.core.config import ClusterSettings, FederationConfig, KubeconfigS
 from federator.core.kubeconfig_safety import check_kubeconfig
 from federator.core.model import CLUSTER_SECRET_LABEL, ClusterId
 from federator.errors import ConfigError, FederatorError
-from federator.kube.client import SECRETS, Credentials, KubeClient, Timeouts
+from federator.kube.client import Credentials, KubeClient, Timeouts
 from federator.kube.fence import WriteFence
+from federator.kube.resources import SECRETS
 from federator.lifecycle import cancel_and_wait
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")

@@ -42,7 +42,8 @@ from federator.core.election import (
     record_of,
 )
 from federator.errors import FederatorError, NotLeaderError
-from federator.kube.client import LEASES, KubeClient
+from federator.kube.client import KubeClient
+from federator.kube.resources import LEASES
 from federator.lifecycle import cancel_and_wait
 from federator.metrics import FederatorMetrics
 

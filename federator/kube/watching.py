@@ -21,7 +21,8 @@ from typing import Generic, cast
 
 from federator.core.backoff import Backoff, BackoffSettings
 from federator.errors import ApiRetryableError, ExpiredError, FederatorError
-from federator.kube.client import KubeClient, Object, Resource, T
+from federator.kube.client import KubeClient, Object, T
+from federator.kube.resources import Resource
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,13 +42,8 @@ from federator.core.mapping import NAMESPACES, Affected
 from federator.core.model import SERVICE_ANNOTATION, ClusterId, ServiceKey
 from federator.core.render_policy import policy_keys
 from federator.errors import FederatorError
-from federator.kube.client import (
-    AUTH_POLICIES,
-    DESTINATION_RULES,
-    SERVICE_ENTRIES,
-    KubeClient,
-    Resource,
-)
+from federator.kube.client import KubeClient
+from federator.kube.resources import AUTH_POLICIES, DESTINATION_RULES, SERVICE_ENTRIES, Resource
 from federator.kube.watching import Changed, Disconnected, Relisted, WatchSettings, watch_resource
 from federator.lifecycle import cancel_and_wait
 from federator.metrics import FederatorMetrics

@@ -17,13 +17,13 @@ from federator.core import mapping
 from federator.core.config import FederationConfig
 from federator.core.model import SUBSET_LABELS, ClusterId, ClusterView, ServiceKey
 from federator.errors import FederatorError
-from federator.kube.client import (
+from federator.kube.client import KubeClient
+from federator.kube.resources import (
     ENDPOINT_SLICES,
     NAMESPACES,
     PODS,
     SERVICE_EXPORTS,
     SERVICES,
-    KubeClient,
     Resource,
 )
 from federator.reactor.cache import ClusterCache

@@ -32,7 +32,8 @@ from typing import Any
 from federator.core.diff import Action, ClusterPlan, Op
 from federator.core.model import ObjectRef
 from federator.errors import PermanentError, RetryableError
-from federator.kube.client import WRITTEN, KubeClient
+from federator.kube.client import KubeClient
+from federator.kube.resources import WRITTEN
 
 FORBIDDEN_STATUS = 403
 VERBS = {Op.CREATE: "patch", Op.UPDATE: "patch", Op.DELETE: "delete"}

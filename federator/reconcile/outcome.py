@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from federator.core.model import ClusterId, ObjectRef, ServiceKey
 from federator.errors import FederatorError, PermanentError, RetryableError
-from federator.kube.client import Resource
+from federator.kube.resources import Resource
 from federator.reconcile.apply import ApplyOutcome, Refusal
 from federator.reconcile.policy import listed_kinds
 from federator.status import (

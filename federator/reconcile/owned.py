@@ -50,7 +50,8 @@ from federator.core.model import (
 from federator.core.render import service_label_value
 from federator.core.render_policy import is_egress_key
 from federator.errors import PermanentError
-from federator.kube.client import DESTINATION_RULES, SERVICE_ENTRIES, KubeClient, Resource, T
+from federator.kube.client import KubeClient, T
+from federator.kube.resources import DESTINATION_RULES, SERVICE_ENTRIES, Resource
 from federator.reconcile.owned_codec import (
     BlobPool,
     Object,

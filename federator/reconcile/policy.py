@@ -20,12 +20,12 @@ from federator.core.desired import GlobalService
 from federator.core.model import ClusterId, ServiceKey
 from federator.core.render import RenderedCluster
 from federator.core.render_policy import Withheld, is_egress_key, with_access
-from federator.kube.client import (
+from federator.kube.client import KubeClient
+from federator.kube.resources import (
     AUTH_POLICIES,
     DESTINATION_RULES,
     SERVICE_ENTRIES,
     SIDECARS,
-    KubeClient,
     Resource,
 )
 from federator.status import REFUSED, RefusalCondition

@@ -13,8 +13,9 @@ from typing import Any
 from federator.core.config import FederationConfig
 from federator.core.model import ServiceKey
 from federator.core.render import object_name
-from federator.kube.client import DESTINATION_RULES, SERVICE_ENTRIES, KubeClient
+from federator.kube.client import KubeClient
 from federator.kube.clusters import ClusterRegistry
+from federator.kube.resources import DESTINATION_RULES, SERVICE_ENTRIES
 
 _SHOWN_METADATA = ("name", "namespace", "labels", "annotations", "generation", "resourceVersion")
 

@@ -17,8 +17,9 @@ import yaml
 from federator.core.config import FederationConfig
 from federator.core.config_parse import load_config
 from federator.errors import ConfigError, FederatorError
-from federator.kube.client import SECRETS, KubeClient, Resource
+from federator.kube.client import KubeClient
 from federator.kube.clusters import load_credentials
+from federator.kube.resources import SECRETS, Resource
 from meshfed.trust.bundle import CACERTS, FIELD_MANAGER, ISTIO_NAMESPACE, cacerts_manifest
 from meshfed.trust.errors import CertsError
 

@@ -18,8 +18,8 @@ import yaml
 from federator.core.config_parse import load_config
 from federator.core.model import ClusterId, ServiceKey
 from federator.errors import ConfigError, PermanentError
-from federator.kube.client import SECRETS
 from federator.kube.clusters import ClusterRegistry, file_credentials
+from federator.kube.resources import SECRETS
 from federator.status import FORBIDDEN, RefusalCondition
 from tests.helpers.chart import member_rbac
 from tests.helpers.federator_harness import (

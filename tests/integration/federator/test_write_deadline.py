@@ -19,8 +19,9 @@ import pytest
 
 from federator.core.model import ClusterId
 from federator.errors import ApiRetryableError
-from federator.kube.client import SERVICE_ENTRIES, KubeClient
+from federator.kube.client import KubeClient
 from federator.kube.clusters import file_credentials
+from federator.kube.resources import SERVICE_ENTRIES
 from tests.helpers.sandbox import RunningSandbox
 
 PAUSE_SECONDS = 2.5

@@ -16,7 +16,8 @@ import pytest
 from federator.core.diff import Action, ClusterPlan, Op
 from federator.core.model import ClusterId, ObjectRef, ServiceKey
 from federator.errors import ApiPermanentError, ApiRetryableError, FederatorError
-from federator.kube.client import DESTINATION_RULES, SERVICE_ENTRIES, KubeClient, ListResult
+from federator.kube.client import KubeClient, ListResult
+from federator.kube.resources import DESTINATION_RULES, SERVICE_ENTRIES
 from federator.reconcile.apply import execute
 from federator.reconcile.reconciler import list_owned
 

@@ -9,13 +9,8 @@ from typing import Any, cast
 import pytest
 
 from federator.core.model import FIELD_MANAGER, SERVICE_LABEL, ObjectRef, ServiceKey
-from federator.kube.client import (
-    AUTH_POLICIES,
-    DESTINATION_RULES,
-    SERVICE_ENTRIES,
-    KubeClient,
-    ListResult,
-)
+from federator.kube.client import KubeClient, ListResult
+from federator.kube.resources import AUTH_POLICIES, DESTINATION_RULES, SERVICE_ENTRIES
 from federator.reconcile.owned import OwnedIndex, read_owned, record_of
 from federator.reconcile.owned_codec import compact
 

@@ -20,7 +20,8 @@ import pytest
 from federator.core.config import FederationConfig
 from federator.core.model import ClusterId, ClusterView, ObjectRef, ServiceKey
 from federator.errors import ApiPermanentError, ApiRetryableError
-from federator.kube.client import WRITTEN, KubeClient, ListResult, Resource
+from federator.kube.client import KubeClient, ListResult
+from federator.kube.resources import WRITTEN, Resource
 from federator.metrics import FederatorMetrics
 from federator.reactor.controller import ERROR, ControllerSettings, Step, next_step
 from federator.reconcile.apply import Refusal

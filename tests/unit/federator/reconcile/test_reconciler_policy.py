@@ -22,7 +22,8 @@ from federator.core.config_policy import (
 )
 from federator.core.model import ClusterId, ServiceKey
 from federator.core.render_policy import egress_key
-from federator.kube.client import KubeClient, ListResult, Resource
+from federator.kube.client import KubeClient, ListResult
+from federator.kube.resources import Resource
 from federator.metrics import FederatorMetrics
 from federator.reconcile.outcome import Result
 from federator.reconcile.reconciler import Reconciler
