@@ -8,7 +8,6 @@ SIGTERM/SIGINT.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from collectors._core.errors import CollectorError, ConfigError
+from collectors._kits.event_loop import LOOPS, loop_factory, run_on
 from collectors.app.collector import run
 from collectors.app.config import RECEIVERS, CollectorConfig, load
 
@@ -79,6 +79,13 @@ def collect(  # noqa: PLR0917 - typer maps parameters to options
     ] = None,
     check: Annotated[bool, _Opt(help="Validate the configuration and exit.")] = False,
     log_level: Annotated[str, _Opt(help="debug, info, warning or error.")] = "info",
+    loop: Annotated[
+        str,
+        _Opt(
+            help=f"Event loop: {', '.join(LOOPS)} (auto: uvloop where installed, as uvicorn's"
+            " --loop auto)."
+        ),
+    ] = "auto",
 ) -> None:
     """Run the enabled receivers, the pipeline and the store's query API."""
     logging.basicConfig(
@@ -112,6 +119,7 @@ def collect(  # noqa: PLR0917 - typer maps parameters to options
             if path is not None:
                 overrides[name] = str(path)
         settings: CollectorConfig = load(config, overrides=overrides, assignments=set_ or [])
+        factory = loop_factory(loop)
     except ConfigError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
@@ -119,7 +127,7 @@ def collect(  # noqa: PLR0917 - typer maps parameters to options
         typer.echo("configuration is valid")
         return
     try:
-        asyncio.run(run(settings))
+        run_on(lambda: run(settings), factory)
     except CollectorError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -86,4 +88,39 @@ def test_bad_statsd_flags_exit_2_with_the_fix(
     code, output = invoke(*args)
     assert code == 2
     assert message in output
+    assert started == []
+
+
+@pytest.fixture
+def loop_type(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The class name of the loop the stubbed collector ran on."""
+    seen: list[str] = []
+
+    async def run(config: CollectorConfig) -> None:
+        seen.append(type(asyncio.get_running_loop()).__module__.split(".")[0])
+
+    monkeypatch.setattr(cli_collect, "run", run)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param([], "uvloop", id="auto-takes-uvloop-where-installed"),
+        pytest.param(["--loop", "uvloop"], "uvloop", id="uvloop"),
+        pytest.param(["--loop", "asyncio"], "asyncio", id="asyncio"),
+    ],
+)
+def test_loop_flag_picks_the_event_loop(
+    loop_type: list[str], args: list[str], expected: str
+) -> None:
+    code, output = invoke(*args)
+    assert code == 0, output
+    assert loop_type == [expected]
+
+
+def test_unknown_loop_exits_2_with_the_choices(started: list[CollectorConfig]) -> None:
+    code, output = invoke("--loop", "tokio")
+    assert code == 2
+    assert "--loop must be one of auto, asyncio, uvloop, not 'tokio'" in output
     assert started == []
