@@ -3,11 +3,11 @@
 Per series the write script (``WRITE_LUA``) takes a constant prefix (id, tenant, labels),
 the ``>I`` length of its records and the 16-byte records (``>q`` timestamp, ``>d`` value
 bits), in time order without repeats. ``pack_native`` does it for the usual batch (each
-series once, timestamps increasing) in one call of ``meshfed_native.pack_series``;
-``pack_distinct`` and ``pack_grouped`` are the Python paths: the reference the native one is
-tested against, the path for batches it refuses (a series twice, unsorted or repeated
-timestamps, which they sort and de-duplicate) and the whole path where the module is not
-installed. All of them give the same bytes.
+series once, timestamps increasing) in one call of ``meshfed_native.pack_series``, which
+also tells whether a series has several runs; ``pack_distinct`` and ``pack_grouped`` are
+the Python paths: the reference the native one is tested against, the path for batches it
+refuses (a series twice, unsorted or repeated timestamps, which they sort and de-duplicate)
+and the whole path where the module is not installed. All of them give the same bytes.
 
 A prefix may leave the labels out (length 0, ``unlabelled``) for a series Redis has
 stored: only the module takes such entries (it leaves one whose series is gone, as it
@@ -79,14 +79,12 @@ def pack_native(
     infos: list[Info], o: list[int], ts: list[int], vs: list[float], *, shards: int
 ) -> list[tuple[int, bytes]] | None:
     """(shard, argument) per call for runs of distinct series, by ``meshfed_native``;
-    ``None`` where it is not installed or a run must be sorted (``pack_distinct`` does it)."""
+    ``None`` where it is not installed, a series has several runs (``pack_grouped`` merges
+    them) or a run must be sorted (``pack_distinct`` does it)."""
     if _native_pack is None:
         return None
     try:
-        return _native_pack(
-            [info[2] for info in infos], [info[1] for info in infos], o, ts, vs, shards,
-            SERIES_PER_CALL,
-        )  # fmt: skip
+        return _native_pack(infos, o, ts, vs, shards, SERIES_PER_CALL)
     except OverflowError:  # a timestamp beyond int64: Python's struct judges it
         return None
 

@@ -182,13 +182,12 @@ class SampleWriter:
         known = self._refs
         infos = [known.get(ref) or self._learn(ref) for ref in batch.series]
         ts, vs, o = batch.timestamps, batch.values, batch.offsets
-        packed, ignored, conflicts = None, 0, 0
-        if len({info[0] for info in infos}) < len(infos):  # a series in several runs
-            per_shard, ignored, conflicts = pack_grouped(infos, o, ts, vs)
-        else:  # each series once: the usual batch
-            packed = pack_native(infos, o, ts, vs, shards=self._chunks.shards)
-            if packed is None:
-                per_shard, ignored, conflicts = pack_distinct(infos, o, ts, vs)
+        ignored, conflicts = 0, 0
+        packed = pack_native(infos, o, ts, vs, shards=self._chunks.shards)  # the usual batch
+        if packed is None and len({info[0] for info in infos}) < len(infos):
+            per_shard, ignored, conflicts = pack_grouped(infos, o, ts, vs)  # a series twice
+        elif packed is None:
+            per_shard, ignored, conflicts = pack_distinct(infos, o, ts, vs)
         clean: set[int] | None = set() if self._pending else None
         blobs = packed if packed is not None else shard_calls(per_shard)
         stored = await self._write_calls(blobs, clean)

@@ -90,22 +90,31 @@ fn chunk_planes<'py>(
 type ShardCalls<'py> = Vec<(usize, Bound<'py, PyBytes>)>;
 
 /// The write script's argument per shard call for a batch of distinct series (see
-/// `pack::pack`): a list of (shard, bytes), or `None` when a series' timestamps are not
-/// strictly increasing (Python sorts and de-duplicates them). Raises `ValueError` for
-/// columns that do not fit together, `OverflowError` for a timestamp beyond int64.
+/// `pack::pack`): a list of (shard, bytes), or `None` when a series has several runs
+/// (`infos` repeats a series id) or a run's timestamps are not strictly increasing (Python
+/// merges, sorts and de-duplicates those). `infos` is the writer's (series id, shard,
+/// prefix) per run, read here rather than unzipped into three lists in Python. Raises
+/// `ValueError` for columns that do not fit together, `OverflowError` for a timestamp
+/// beyond int64.
 #[pyfunction]
-#[allow(clippy::too_many_arguments)]
 fn pack_series<'py>(
     py: Python<'py>,
-    prefixes: Vec<Bound<'py, PyBytes>>,
-    shards: Vec<usize>,
+    infos: Vec<(Bound<'py, PyString>, usize, Bound<'py, PyBytes>)>,
     offsets: Vec<usize>,
     timestamps: Vec<i64>,
     values: Vec<f64>,
     nshards: usize,
     per_call: usize,
 ) -> PyResult<Option<ShardCalls<'py>>> {
-    let views: Vec<&[u8]> = prefixes.iter().map(|p| p.as_bytes()).collect();
+    let ids: Vec<&str> = infos
+        .iter()
+        .map(|(id, _, _)| id.to_str())
+        .collect::<PyResult<_>>()?;
+    if pack::repeats(&ids) {
+        return Ok(None);
+    }
+    let views: Vec<&[u8]> = infos.iter().map(|(_, _, p)| p.as_bytes()).collect();
+    let shards: Vec<usize> = infos.iter().map(|(_, shard, _)| *shard).collect();
     let calls = pack::pack(
         &views,
         &shards,

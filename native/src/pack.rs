@@ -8,6 +8,8 @@
 //! for batches this refuses (a series in two runs, timestamps not strictly increasing) and
 //! where the module is not installed; both produce the same bytes.
 
+use foldhash::HashSetExt;
+
 /// One shard call's argument: per series its constant prefix, `>I` records length, then
 /// 16-byte records (`>q` timestamp, `>d` value bits).
 pub struct Call {
@@ -76,6 +78,13 @@ pub fn pack(
     Ok(Some(calls))
 }
 
+/// Whether a series id occurs twice: its runs must be merged first (Python's
+/// `pack_grouped`), which `pack` does not do.
+pub fn repeats(ids: &[&str]) -> bool {
+    let mut seen = foldhash::HashSet::with_capacity(ids.len());
+    ids.iter().any(|id| !seen.insert(*id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +136,13 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_series_id_seen_twice_repeats() {
+        assert!(repeats(&["a", "b", "a"]));
+        assert!(!repeats(&["a", "b", "c"]));
+        assert!(!repeats(&[]));
     }
 
     #[test]

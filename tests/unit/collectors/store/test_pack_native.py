@@ -83,6 +83,23 @@ def test_a_series_to_sort_is_left_to_python(ts: list[int]) -> None:
     assert pack_native(infos, [0, 2], ts, [1.0, 2.0], shards=SHARDS) is None
 
 
+@pytest.mark.parametrize(
+    "runs",
+    [
+        pytest.param([0, 0], id="same-info-twice"),
+        pytest.param([0, 1, 0], id="apart"),
+    ],
+)
+def test_a_series_in_several_runs_is_left_to_python(runs: list[int]) -> None:
+    """The writer merges such runs first (``pack_grouped`` sorts and de-duplicates across
+    them): the write script takes a series at most once per call."""
+    distinct = _infos(2, random.Random(3))
+    infos = [distinct[i] for i in runs]
+    o = list(range(len(runs) + 1))
+    ts = [T0 + i for i in range(len(runs))]
+    assert pack_native(infos, o, ts, [1.0] * len(runs), shards=SHARDS) is None
+
+
 def test_a_timestamp_beyond_int64_is_left_to_python() -> None:
     infos = _infos(1, random.Random(2))
     assert pack_native(infos, [0, 1], [2**63], [1.0], shards=SHARDS) is None
