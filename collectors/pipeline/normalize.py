@@ -7,6 +7,7 @@ values are not added, so a collector without a cluster name adds nothing.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -98,19 +99,23 @@ class SeriesNormalizer:
 
     def __call__(self, batch: SeriesBatch) -> SeriesBatch:
         """``batch`` with ``extra`` labels added; ``PermanentError`` for an invalid series."""
-        known = self._known
-        out: list[SeriesLabels] = []
-        changed = False
-        for ref in batch.series:
-            found = known.get(ref)
-            if found is None:
-                found = self._normalized(ref)
-                if len(known) >= self._max:
-                    known.clear()
-                known[ref] = found
-            changed = changed or found is not ref
-            out.append(found)
-        return batch.with_series(out) if changed else batch
+        series = batch.series
+        # map/is_ loops run in C: a remote_write request is thousands of known series
+        try:
+            out = list(map(self._known.__getitem__, series))
+        except KeyError:  # learn each new object once, though it may have several runs
+            get, learn = self._known.get, self._learn
+            out = [get(ref) or learn(ref) for ref in series]
+        if all(map(operator.is_, out, series)):
+            return batch
+        return batch.with_series(out)
+
+    def _learn(self, ref: SeriesLabels) -> SeriesLabels:
+        found = self._normalized(ref)
+        if len(self._known) >= self._max:
+            self._known.clear()
+        self._known[ref] = found
+        return found
 
     def _normalized(self, ref: SeriesLabels) -> SeriesLabels:
         _check(ref.name, ref.labels)
