@@ -179,11 +179,12 @@ class SampleWriter:
     async def write_series(self, batch: SeriesBatch) -> WriteResult:
         """Store a columnar batch; same contract as :meth:`write`, work per series."""
         self._check_size(len(batch))
-        known = self._refs
-        infos = [known.get(ref) or self._learn(ref) for ref in batch.series]
+        try:  # a C-level loop for the usual batch, every series known
+            infos = list(map(self._refs.__getitem__, batch.series))
+        except KeyError:
+            infos = [self._refs.get(ref) or self._learn(ref) for ref in batch.series]
         ts, vs, o = batch.timestamps, batch.values, batch.offsets
-        ignored, conflicts = 0, 0
-        packed = pack_native(infos, o, ts, vs, shards=self._chunks.shards)  # the usual batch
+        packed, ignored, conflicts = pack_native(infos, o, ts, vs, shards=self._chunks.shards), 0, 0
         if packed is None and len({info[0] for info in infos}) < len(infos):
             per_shard, ignored, conflicts = pack_grouped(infos, o, ts, vs)  # a series twice
         elif packed is None:
