@@ -30,6 +30,8 @@ _POLICY = RestartPolicy()
 HUNG_BOUND_S = _POLICY.hang_after * (_POLICY.hang_check_interval_s + _POLICY.hang_timeout_s) + 30.0
 """Bound on the new server answering: the unanswered PINGs the supervisor waits for, plus
 a restart on a loaded machine."""
+COUNTED_BOUND_S = 10.0
+"""Bound on the supervisor counting a restart after the new server answers."""
 
 
 async def test_a_stopped_redis_is_killed_and_restarted_without_losing_acked_samples(
@@ -57,8 +59,13 @@ async def test_a_stopped_redis_is_killed_and_restarted_without_losing_acked_samp
         assert 20 in sender.acked, sender.answers
         counts, body = await sender.stored_counts(client)
         assert counts == [21.0] * 3, body
-        metrics = (await client.get("/metrics")).text
-    assert 'meshfed_store_restarts_total{reason="hung"} 1.0' in metrics, metrics
+        # The supervisor counts the restart once its own readiness PING answers, which may
+        # come a poll (50 ms) after the new server answered the collector's requests above.
+        counted = 'meshfed_store_restarts_total{reason="hung"} 1.0'
+        deadline = time.monotonic() + COUNTED_BOUND_S
+        while counted not in (metrics := (await client.get("/metrics")).text):
+            assert time.monotonic() < deadline, metrics
+            await asyncio.sleep(0.1)
     assert 'meshfed_store_restarts_total{reason="killed"} 0.0' in metrics, metrics
     assert await asyncio.to_thread(collector.stop) == 0, collector.log_tail()
     assert pid is not None and not process_alive(pid), "Redis outlived its collector"
