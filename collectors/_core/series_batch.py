@@ -11,10 +11,13 @@ derived from it (resource labels added, series id) in a plain dict.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from collectors._core.model import Sample
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -113,3 +116,16 @@ def merge_batches(batches: list[SeriesBatch]) -> SeriesBatch:
 
 
 __all__ = ["SeriesBatch", "SeriesLabels", "merge_batches"]
+
+
+def derived_per_series(
+    cache: dict[SeriesLabels, V], series: list[SeriesLabels], derive: Callable[[SeriesLabels], V]
+) -> list[V]:
+    """``cache[ref]`` for every run's series, ``derive`` (which must store its result in
+    ``cache``) for those not cached yet: each new object once, though it may have several
+    runs. The usual batch, every series known, is one C-level loop (``map``): a
+    remote_write request is thousands of series."""
+    try:
+        return list(map(cache.__getitem__, series))
+    except KeyError:
+        return [cache.get(ref) or derive(ref) for ref in series]

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from collectors._core.errors import ConfigError, PermanentError
 from collectors._core.log_batch import LogBatch
 from collectors._core.model import CLUSTER_LABEL, REGION_LABEL, LogRecord, Sample, Span
-from collectors._core.series_batch import SeriesBatch, SeriesLabels
+from collectors._core.series_batch import SeriesBatch, SeriesLabels, derived_per_series
 
 R = TypeVar("R", Span, LogRecord)
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -100,13 +100,8 @@ class SeriesNormalizer:
     def __call__(self, batch: SeriesBatch) -> SeriesBatch:
         """``batch`` with ``extra`` labels added; ``PermanentError`` for an invalid series."""
         series = batch.series
-        # map/is_ loops run in C: a remote_write request is thousands of known series
-        try:
-            out = list(map(self._known.__getitem__, series))
-        except KeyError:  # learn each new object once, though it may have several runs
-            get, learn = self._known.get, self._learn
-            out = [get(ref) or learn(ref) for ref in series]
-        if all(map(operator.is_, out, series)):
+        out = derived_per_series(self._known, series, self._learn)
+        if all(map(operator.is_, out, series)):  # a C-level loop, as the look-ups
             return batch
         return batch.with_series(out)
 

@@ -89,6 +89,15 @@ def pack_native(
         return None
 
 
+def pack_python(
+    infos: list[Info], o: list[int], ts: list[int], vs: list[float]
+) -> tuple[PerShard, int, int]:
+    """The Python packing of any batch: a series in several runs is merged first."""
+    if len({info[0] for info in infos}) < len(infos):
+        return pack_grouped(infos, o, ts, vs)
+    return pack_distinct(infos, o, ts, vs)
+
+
 def pack_distinct(
     infos: list[Info], o: list[int], ts: list[int], vs: list[float]
 ) -> tuple[PerShard, int, int]:

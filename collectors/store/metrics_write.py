@@ -24,7 +24,7 @@ import redis.exceptions as rexc
 from collectors._core.component import WriteResult
 from collectors._core.errors import LimitExceededError, StoreUnavailableError
 from collectors._core.model import Sample
-from collectors._core.series_batch import SeriesBatch, SeriesLabels
+from collectors._core.series_batch import SeriesBatch, SeriesLabels, derived_per_series
 from collectors.store import keys
 from collectors.store.chunks import (
     RECORD_SIZE,
@@ -42,9 +42,8 @@ from collectors.store.metrics_module import module_args, module_loaded, read_rep
 from collectors.store.metrics_pack import (
     PerShard,
     add,
-    pack_distinct,
-    pack_grouped,
     pack_native,
+    pack_python,
     relabel,
     shard_calls,
     sorted_unique,
@@ -179,18 +178,13 @@ class SampleWriter:
     async def write_series(self, batch: SeriesBatch) -> WriteResult:
         """Store a columnar batch; same contract as :meth:`write`, work per series."""
         self._check_size(len(batch))
-        try:  # a C-level loop for the usual batch, every series known
-            infos = list(map(self._refs.__getitem__, batch.series))
-        except KeyError:
-            infos = [self._refs.get(ref) or self._learn(ref) for ref in batch.series]
+        infos = derived_per_series(self._refs, batch.series, self._learn)
         ts, vs, o = batch.timestamps, batch.values, batch.offsets
-        packed, ignored, conflicts = pack_native(infos, o, ts, vs, shards=self._chunks.shards), 0, 0
-        if packed is None and len({info[0] for info in infos}) < len(infos):
-            per_shard, ignored, conflicts = pack_grouped(infos, o, ts, vs)  # a series twice
-        elif packed is None:
-            per_shard, ignored, conflicts = pack_distinct(infos, o, ts, vs)
+        blobs, ignored, conflicts = pack_native(infos, o, ts, vs, shards=self._chunks.shards), 0, 0
+        if blobs is None:  # a series twice, or a run to sort: Python packs it
+            per_shard, ignored, conflicts = pack_python(infos, o, ts, vs)
+            blobs = shard_calls(per_shard)
         clean: set[int] | None = set() if self._pending else None
-        blobs = packed if packed is not None else shard_calls(per_shard)
         stored = await self._write_calls(blobs, clean)
         if clean:
             self._confirm(batch.series, clean)

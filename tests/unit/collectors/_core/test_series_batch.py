@@ -9,7 +9,12 @@ from prometheus_client import CollectorRegistry
 
 from collectors._core.errors import PermanentError
 from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
-from collectors._core.series_batch import SeriesBatch, SeriesLabels, merge_batches
+from collectors._core.series_batch import (
+    SeriesBatch,
+    SeriesLabels,
+    derived_per_series,
+    merge_batches,
+)
 from collectors.pipeline.normalize import ResourceSettings, SeriesNormalizer
 from collectors.pipeline.pipeline import BatchSettings, Pipeline, PipelineSettings
 from tests.helpers.memsink import MemorySink
@@ -105,3 +110,18 @@ async def test_write_series_goes_through_the_pipeline_and_shares_writes() -> Non
     assert [r.accepted for r in results] == [5, 2]
     assert all(s.labels["cluster"] == "c1" for s in sink.samples)
     await pipeline.shutdown()
+
+
+def test_derived_per_series_derives_each_new_object_once() -> None:
+    cache: dict[SeriesLabels, str] = {A: "known a"}
+    derived: list[SeriesLabels] = []
+
+    def derive(ref: SeriesLabels) -> str:
+        derived.append(ref)
+        cache[ref] = f"new {ref.labels['s']}"
+        return cache[ref]
+
+    assert derived_per_series(cache, [A, B, A, B], derive) == ["known a", "new b"] * 2
+    assert derived == [B]
+    assert derived_per_series(cache, [B, A], derive) == ["new b", "known a"]
+    assert derived == [B]

@@ -93,7 +93,7 @@ def test_bad_statsd_flags_exit_2_with_the_fix(
 
 @pytest.fixture
 def loop_type(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The class name of the loop the stubbed collector ran on."""
+    """The top-level module of the loop class the stubbed collector ran on (uvloop, asyncio)."""
     seen: list[str] = []
 
     async def run(config: CollectorConfig) -> None:
