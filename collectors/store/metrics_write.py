@@ -252,6 +252,9 @@ class SampleWriter:
             with unavailable_on_redis_errors("write_samples"):
                 self._module = self._use_module and await module_loaded(self._redis)
         if not self._module:
+            # Series learnt before the first write asked Redis wait for a confirmation that
+            # only the module gives: without it, nothing is left out, so nothing waits.
+            self._pending.clear()
             return await self._write_script(blobs)
         pipe = self._redis.pipeline(transaction=False)
         for shard, blob in blobs:

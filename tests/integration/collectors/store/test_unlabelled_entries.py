@@ -90,6 +90,8 @@ async def test_stored_series_are_sent_without_labels(
     assert (await _both(pair, _round(0))).series_created == len(JOBS)
     assert _unlabelled(with_module) == {ref.labels["job"] for ref in JOBS}
     assert _unlabelled(script_only) == set()  # the script always gets labels
+    # without the module nothing waits for a confirmation only the module gives
+    assert script_only.metrics._writer._pending == {}
     writer = with_module.metrics._writer
     sent: list[bytes] = []
     write_calls = writer._write_calls
