@@ -18,6 +18,10 @@ shared 2-core machine that is steadier than samples/s, and it says whether a gap
 waiting. ``--set store.redis.write_module=false`` runs meshfed without its Redis module
 (the Lua write script alone, docs/adr/0018-redis-write-module.md): the before/after of that
 change on the same machine.
+``--split-creation`` sends in two phases with a pause between them: first the requests
+that hold a series' first sample (every series is created there), then the rest (appends
+to known series only); each side prints both phases, and the medians give each phase's
+ratio, which says whether a gap is series creation or the steady state.
 
     .venv/bin/python bench/remote_write.py --series 10000 --rounds 20 --repeat 3
 """
@@ -107,10 +111,26 @@ def process(args: list[str], ready: str) -> Iterator[subprocess.Popen[bytes]]:
 
 @dataclass(frozen=True)
 class Side:
-    """One receiver's run: wall seconds and CPU seconds per process (name -> seconds)."""
+    """One receiver's run: wall seconds (in all, and per phase) and CPU seconds per process
+    (name -> seconds)."""
 
     seconds: float
     cpu: dict[str, float]
+    phases: tuple[float, ...]
+
+
+def creation_phases(
+    bodies: list[list[bytes]], series: int, per_request: int
+) -> list[list[list[bytes]]]:
+    """``[requests holding a series' first sample, the rest]``, per shard: every series is
+    created in the first phase; the second only appends. Shard ``s`` owns the series
+    ``i % shards == s``, and its first round fills its first requests."""
+    shards = len(bodies)
+    first = [-(-len(range(s, series, shards)) // per_request) for s in range(shards)]  # ceil
+    return [
+        [b[:n] for b, n in zip(bodies, first, strict=True)],
+        [b[n:] for b, n in zip(bodies, first, strict=True)],
+    ]
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -136,16 +156,17 @@ def _tree(pid: int) -> dict[int, str]:
     return out
 
 
-def measured(proc: subprocess.Popen[bytes], url: str, bodies: list[list[bytes]]) -> Side:
-    """Send ``bodies`` to ``url``; the wall time and the CPU each server process spent."""
+def measured(proc: subprocess.Popen[bytes], url: str, phases: list[list[list[bytes]]]) -> Side:
+    """Send each phase's bodies to ``url``, one phase after the other; the wall times and
+    the CPU each server process spent."""
     tree = _tree(proc.pid)
     before = {p: _cpu_seconds(p) for p in tree}
-    seconds = asyncio.run(send_all(url, bodies))
+    times = tuple(asyncio.run(send_all(url, bodies)) for bodies in phases)
     cpu: dict[str, float] = {}
     for p, name in tree.items():
         key = "collector" if p == proc.pid and name.startswith("python") else name
         cpu[key] = cpu.get(key, 0.0) + _cpu_seconds(p) - before[p]
-    return Side(seconds, cpu)
+    return Side(sum(times), cpu, times)
 
 
 def main() -> None:
@@ -170,6 +191,11 @@ def main() -> None:
         metavar="FIELD=VALUE",
         help="passed to meshfed collect as --set (repeatable), e.g. pipeline.batch.workers=4",
     )
+    parser.add_argument(
+        "--split-creation",
+        action="store_true",
+        help="time series creation (the requests with first samples) and appends apart",
+    )
     args = parser.parse_args()
     if shutil.which("prometheus") is None:
         sys.exit("prometheus is not installed (apt-get install -y prometheus)")
@@ -178,11 +204,15 @@ def main() -> None:
     p_rates: list[float] = []
     m_rates: list[float] = []
     cpu_ratios: list[float] = []
+    phase_ratios: list[tuple[float, ...]] = []
     for _ in range(args.repeat):
         t0 = (int(time.time()) - 3600) * 1000
         bodies = payloads(args.series, args.rounds, args.samples_per_request, t0, args.concurrency)
         print(f"{sum(map(len, bodies))} requests, {total} samples, {args.concurrency} shards")
-        prom, mesh = run_pair(bodies, args.appendfsync, args.set)
+        phases = [bodies]
+        if args.split_creation:
+            phases = creation_phases(bodies, args.series, args.samples_per_request)
+        prom, mesh = run_pair(phases, args.appendfsync, args.set)
         p_s, m_s = prom.seconds, mesh.seconds
         p_rates.append(total / p_s)
         m_rates.append(total / m_s)
@@ -192,6 +222,8 @@ def main() -> None:
         p_cpu, m_cpu = sum(prom.cpu.values()), sum(mesh.cpu.values())
         cpu_ratios.append(p_cpu / m_cpu if m_cpu else 0.0)
         print(f"CPU per sample, prometheus/meshfed: {cpu_ratios[-1]:.2f}x (>= 1: meshfed cheaper)")
+        if args.split_creation:
+            phase_ratios.append(_print_phases(phases, prom, mesh))
     if args.repeat > 1:
         ratios = sorted(m / p for m, p in zip(m_rates, p_rates, strict=True))
         print(
@@ -201,7 +233,29 @@ def main() -> None:
             f" CPU per sample prometheus/meshfed {statistics.median(cpu_ratios):.2f}x"
             f" (range {min(cpu_ratios):.2f}-{max(cpu_ratios):.2f})"
         )
+        for i, name in enumerate(PHASE_NAMES[: len(phase_ratios[0]) if phase_ratios else 0]):
+            each = sorted(r[i] for r in phase_ratios)
+            print(
+                f"median of {args.repeat}, {name} phase: ratio {statistics.median(each):.2f}x"
+                f" (range {each[0]:.2f}-{each[-1]:.2f})"
+            )
     print(f"load average after: {os.getloadavg()}; cores: {os.cpu_count()}")
+
+
+PHASE_NAMES = ("creation", "append")
+
+
+def _print_phases(phases: list[list[list[bytes]]], prom: Side, mesh: Side) -> tuple[float, ...]:
+    """Each phase's samples/s on both sides; returns the ratios meshfed / Prometheus."""
+    ratios = []
+    for name, phase, p_s, m_s in zip(PHASE_NAMES, phases, prom.phases, mesh.phases, strict=True):
+        requests = sum(map(len, phase))
+        ratios.append(p_s / m_s)
+        print(
+            f"  {name} phase ({requests} requests): prometheus {p_s:.3f} s,"
+            f" meshfed {m_s:.3f} s, ratio {p_s / m_s:.2f}x"
+        )
+    return tuple(ratios)
 
 
 def _cpu(side: Side, samples: int) -> str:
@@ -211,7 +265,7 @@ def _cpu(side: Side, samples: int) -> str:
 
 
 def run_pair(
-    bodies: list[list[bytes]], appendfsync: str | None, assignments: list[str]
+    phases: list[list[list[bytes]]], appendfsync: str | None, assignments: list[str]
 ) -> tuple[Side, Side]:
     """Prometheus and meshfed (each a fresh process) on the same bodies: wall and CPU."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -236,9 +290,9 @@ def run_pair(
             "--web.enable-remote-write-receiver", "--log.level=warn",
         ]  # fmt: skip
         with process(prometheus, f"http://127.0.0.1:{p_port}/-/ready") as proc:
-            prom = measured(proc, f"http://127.0.0.1:{p_port}/api/v1/write", bodies)
+            prom = measured(proc, f"http://127.0.0.1:{p_port}/api/v1/write", phases)
         with process(meshfed, f"http://127.0.0.1:{m_port}/-/ready") as proc:
-            mesh = measured(proc, f"http://127.0.0.1:{m_port}/api/v1/write", bodies)
+            mesh = measured(proc, f"http://127.0.0.1:{m_port}/api/v1/write", phases)
     return prom, mesh
 
 
