@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import redis.exceptions as rexc
+from redis.asyncio import Redis
 
 from collectors._core.component import WriteResult
 from collectors._core.errors import LimitExceededError, StoreUnavailableError
@@ -36,6 +37,7 @@ from collectors.store.chunks import (
 )
 from collectors.store.config import ChunkSettings, LimitSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
+from collectors.store.encoded_calls import encode_prefix, send_calls
 from collectors.store.metrics_lua import CUT, WRITE, run_pipelined, write_arguments
 from collectors.store.metrics_model import SeriesKey, fast_series_key
 from collectors.store.metrics_module import module_args, module_loaded, read_reply
@@ -97,6 +99,8 @@ def split_head(
 
 class _ShardConstants(NamedTuple):
     module_args: list[str | bytes]
+    module_prefix: bytes
+    """``module_args`` encoded once (``encoded_calls``)."""
     script_keys: list[str]
     script_args: list[bytes]
 
@@ -113,6 +117,8 @@ class SampleWriter:
         use_module: bool = True,
     ) -> None:
         self._redis: Any = redis  # the redis stubs miss RedisCluster commands
+        self._pool: Any = redis.connection_pool if isinstance(redis, Redis) else None
+        """A single server's pool: module calls go pre-encoded (a cluster routes by slot)."""
         self._use_module = use_module
         self._module: bool | None = None
         """Whether ``MESHFED.WRITE`` is used; ``None`` until the first write asks Redis."""
@@ -256,11 +262,8 @@ class SampleWriter:
             # only the module gives: without it, nothing is left out, so nothing waits.
             self._pending.clear()
             return await self._write_script(blobs)
-        pipe = self._redis.pipeline(transaction=False)
-        for shard, blob in blobs:
-            pipe.execute_command(*self._constants(shard).module_args, blob)
         with unavailable_on_redis_errors("write_samples"):
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await self._module_calls(blobs)
         result = WriteResult()
         heads: list[tuple[str, bytes]] = []
         leftover: list[tuple[int, bytes]] = []
@@ -296,11 +299,24 @@ class SampleWriter:
             await self.cut(heads, force=False)
         return result
 
+    async def _module_calls(self, blobs: list[tuple[int, bytes]]) -> list[Any]:
+        """One ``MESHFED.WRITE`` per (shard, batch), in one round trip per server; replies
+        in order, error replies as values."""
+        if self._pool is not None:
+            calls = [(self._constants(shard).module_prefix, blob) for shard, blob in blobs]
+            return await send_calls(self._pool, calls)
+        pipe = self._redis.pipeline(transaction=False)
+        for shard, blob in blobs:
+            pipe.execute_command(*self._constants(shard).module_args, blob)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
+
     async def _write_script(self, blobs: list[tuple[int, bytes]]) -> WriteResult:
         """Run the write script once per (shard, argument); then cut the full heads."""
         calls = []
         for shard, blob in blobs:
-            _, script_keys, args = self._constants(shard)
+            constants = self._constants(shard)
+            script_keys, args = constants.script_keys, constants.script_args
             calls.append((script_keys, [*args, self._with_labels(blob)]))
         with unavailable_on_redis_errors("write_samples"):
             replies = await run_pipelined(self._redis, WRITE, calls)
@@ -360,7 +376,8 @@ class SampleWriter:
                 max_span_ms=self._chunks.max_span_ms,
             )
             args = [a if isinstance(a, bytes) else str(a).encode() for a in constant]
-            found = _ShardConstants(module_args(script_keys, args), script_keys, args)
+            command = module_args(script_keys, args)
+            found = _ShardConstants(command, encode_prefix(command), script_keys, args)
             self._shard_constants[shard] = found
         return found
 
