@@ -67,4 +67,3 @@ async def test_unread_replies_never_reach_the_next_caller(pool: Any, stop: str) 
     assert await send_calls(pool, [_call("PING", "next")]) == [b"next"]
     assert asyncio.get_running_loop().time() - started < 0.5
     assert await send_calls(pool, [_call("GET", "a")]) == [b"1"]
-
