@@ -107,12 +107,32 @@ def test_corrupt_chunks_are_refused(blob: bytes) -> None:
         decode_chunk(blob)
 
 
-def test_records_round_trip() -> None:
-    timestamps = [T0, T0 + 1, T0 + 5]
-    value_bits = _bits([1.0, STALE_NAN, -2.5])
+@pytest.mark.parametrize(
+    ("timestamps", "value_bits"),
+    [
+        pytest.param([T0, T0 + 1, T0 + 5], _bits([1.0, STALE_NAN, -2.5]), id="stale-marker"),
+        pytest.param([], b"", id="empty-head"),
+        pytest.param(
+            [-(2**63), -1, 0, 2**63 - 1], _bits([-0.0, math.inf, -math.inf, 5e-324]), id="extremes"
+        ),
+        pytest.param(
+            [T0], (0x7FF8_0000_DEAD_BEEF).to_bytes(8, "big"), id="nan-payload-kept-bit-for-bit"
+        ),
+    ],
+)
+def test_records_round_trip(timestamps: list[int], value_bits: bytes) -> None:
     records = encode_records(timestamps, value_bits)
-    assert records[:16] == struct.pack(">qd", T0, 1.0)
-    assert split_records(records) == (timestamps, value_bits)
+    assert records == b"".join(
+        struct.pack(">q", t) + value_bits[8 * i : 8 * i + 8] for i, t in enumerate(timestamps)
+    )
+    split = split_records(records)
+    assert split == (timestamps, value_bits)
+    assert all(type(t) is int for t in split[0]) and type(split[1]) is bytes
+
+
+def test_a_head_of_partial_records_is_refused() -> None:
+    with pytest.raises(ChunkError):
+        split_records(b"\0" * 17)
 
 
 @pytest.mark.parametrize(
