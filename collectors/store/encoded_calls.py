@@ -3,18 +3,19 @@
 The write path sends one ``MESHFED.WRITE`` per shard per write: the command, 14 constant
 arguments (the shard's keys and limits) and the batch. redis-py's pipeline encodes every
 argument again for every call and reads every reply under a timeout of its own; with
-2,000-sample requests that was about a tenth of the collector's CPU (py-spy: the encoder,
-the writes and the per-reply timeouts). Here the constant part of each shard's call is
-encoded once (``encode_prefix``); a call is that prefix, the batch's length and the batch
-itself (not copied); the replies of one round trip are read under one deadline, the
-``redis.command_timeout_s`` that a pipeline's replies get.
+2,000-sample requests that was about 14 % of the collector's py-spy samples (the encoder,
+the writes and the per-reply timeouts; ADR 0018, sixth-session addendum). Here the constant
+part of each shard's call is encoded once (``encode_prefix``); a call is that prefix, the
+batch's length and the batch itself (not copied); the replies of one round trip are read
+under one deadline, the ``redis.command_timeout_s`` that a pipeline's replies get.
 
 Single servers only: a cluster client routes each call by its key's slot, so the write path
 keeps redis-py's cluster pipeline there. Connections, health checks and the retry policy are
-redis-py's own (a connection's ``retry``; the store's clients retry nothing, as their
-pipelines). Error replies come back as ``ResponseError`` values in their place, as from
-``pipeline.execute(raise_on_error=False)``; any other failure (or a cancelled caller) closes
-the connection before it returns to the pool, so unread replies never reach the next caller.
+redis-py's own (a connection's ``retry``, which in the store's clients retries nothing, as
+for their pipelines). Error replies come back as ``ResponseError`` values in their place,
+as from ``pipeline.execute(raise_on_error=False)``; any other failure (or a cancelled
+caller) closes the connection before it returns to the pool, so unread replies never reach
+the next caller.
 """
 
 from __future__ import annotations
