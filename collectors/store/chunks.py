@@ -15,7 +15,8 @@ it, the numpy decoder below runs instead, with the same results (a unit test run
 the same chunks and compares them bit for bit): chunks of the same shape are unshuffled,
 un-delta'd and un-XOR'd together as the rows of one 2-D array. Values round-trip bit for
 bit, NaN payloads included (Prometheus's stale marker ``0x7ff0000000000002``), because no
-value is ever converted. See docs/adr/0015-native-chunk-decoding.md.
+value is ever converted. See docs/adr/0015-native-chunk-decoding.md. ``split_head`` cuts a
+series' head records (16 bytes each) into chunks: the store's cut, pure like the rest.
 
 Chunk layout (version 1)::
 
@@ -353,3 +354,37 @@ def split_records(records: bytes) -> tuple[list[int], bytes]:
     rec = np.frombuffer(records, dtype=_RECORD_DTYPE)
     timestamps: list[int] = rec["t"].tolist()
     return timestamps, rec["v"].tobytes()
+
+
+def split_head(
+    head: bytes, *, max_samples: int, max_span_ms: int, force: bool
+) -> tuple[int, list[tuple[int, bytes]]]:
+    """Cut head records into chunks: (bytes consumed, [(first timestamp, chunk)]).
+
+    A chunk holds at most ``max_samples`` samples spanning less than ``max_span_ms``. The
+    last, partial chunk stays in the head unless ``force`` (an idle series).
+    """
+    timestamps, bits = split_records(head)
+    n = len(timestamps)
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    if n and timestamps[-1] - timestamps[0] < max_span_ms:
+        bounds = [(a, min(a + max_samples, n)) for a in range(0, n, max_samples)]
+    else:
+        for i in range(1, n + 1):
+            if (
+                i == n
+                or i - start == max_samples
+                or timestamps[i] - timestamps[start] >= max_span_ms
+            ):
+                bounds.append((start, i))
+                start = i
+    if bounds and not force:
+        a, b = bounds[-1]
+        if b - a < max_samples:
+            bounds.pop()
+    pieces = [
+        (timestamps[a], encode_chunk(timestamps[a:b], bits[8 * a : 8 * b])) for a, b in bounds
+    ]
+    consumed = (bounds[-1][1] if bounds else 0) * RECORD_SIZE
+    return consumed, pieces

@@ -30,10 +30,9 @@ from collectors.store import keys
 from collectors.store.chunks import (
     RECORD_SIZE,
     bits_from_values,
-    encode_chunk,
     encode_records,
     native_function,
-    split_records,
+    split_head,
 )
 from collectors.store.config import ChunkSettings, LimitSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
@@ -61,40 +60,6 @@ _native_entry: Callable[..., tuple[str, int, bytes] | None] | None = native_func
 (the same id, shard and bytes; ``None`` where Python must decide), or ``None``."""
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
-
-
-def split_head(
-    head: bytes, *, max_samples: int, max_span_ms: int, force: bool
-) -> tuple[int, list[tuple[int, bytes]]]:
-    """Cut head records into chunks: (bytes consumed, [(first timestamp, chunk)]).
-
-    A chunk holds at most ``max_samples`` samples spanning less than ``max_span_ms``. The
-    last, partial chunk stays in the head unless ``force`` (an idle series).
-    """
-    timestamps, bits = split_records(head)
-    n = len(timestamps)
-    bounds: list[tuple[int, int]] = []
-    start = 0
-    if n and timestamps[-1] - timestamps[0] < max_span_ms:
-        bounds = [(a, min(a + max_samples, n)) for a in range(0, n, max_samples)]
-    else:
-        for i in range(1, n + 1):
-            if (
-                i == n
-                or i - start == max_samples
-                or timestamps[i] - timestamps[start] >= max_span_ms
-            ):
-                bounds.append((start, i))
-                start = i
-    if bounds and not force:
-        a, b = bounds[-1]
-        if b - a < max_samples:
-            bounds.pop()
-    pieces = [
-        (timestamps[a], encode_chunk(timestamps[a:b], bits[8 * a : 8 * b])) for a, b in bounds
-    ]
-    consumed = (bounds[-1][1] if bounds else 0) * RECORD_SIZE
-    return consumed, pieces
 
 
 class _ShardConstants(NamedTuple):

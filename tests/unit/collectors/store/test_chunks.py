@@ -18,9 +18,9 @@ from collectors.store.chunks import (
     decode_chunk,
     encode_chunk,
     encode_records,
+    split_head,
     split_records,
 )
-from collectors.store.metrics_write import split_head
 
 T0 = 1_700_000_000_000
 
