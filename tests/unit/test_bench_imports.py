@@ -3,12 +3,11 @@ otherwise surface only when someone runs the benchmark (they are not run in CI).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.bench_scripts import load_bench_script
 from tests.helpers.paths import REPO_ROOT
 
 SCRIPTS = sorted((REPO_ROOT / "bench").glob("*.py"))
@@ -16,12 +15,7 @@ SCRIPTS = sorted((REPO_ROOT / "bench").glob("*.py"))
 
 @pytest.mark.parametrize("script", [pytest.param(p, id=p.stem) for p in SCRIPTS])
 def test_benchmark_imports(script: Path) -> None:
-    spec = importlib.util.spec_from_file_location(f"bench_{script.stem}", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # registered as the import system would: dataclasses resolve string annotations through it
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)  # module level only: main() is behind __name__ guards
+    module = load_bench_script(script)
     if '__name__ == "__main__"' in script.read_text():  # a script, not a shared module
         assert callable(getattr(module, "main", None)), f"{script.name} has no main()"
 

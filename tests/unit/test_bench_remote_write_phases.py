@@ -3,26 +3,18 @@ every series and the second none, or the phase figures would time the wrong work
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from types import ModuleType
 
 import cramjam
 import pytest
 
+from tests.helpers.bench_scripts import load_bench_script
 from tests.helpers.paths import REPO_ROOT
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_remote_write_phases", REPO_ROOT / "bench" / "remote_write.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script(REPO_ROOT / "bench" / "remote_write.py")
 
 
 _SERIES_LABEL = re.compile(rb"\n\x06series\x12(.)", re.DOTALL)

@@ -49,9 +49,9 @@ async def test_error_replies_come_back_in_their_place(pool: Any) -> None:
     ],
 )
 async def test_unread_replies_never_reach_the_next_caller(pool: Any, stop: str) -> None:
-    # BLPOP answers nil after 1 s: later than the cancel (0.1 s) and the timeout (0.5 s)
+    # BLPOP answers nil after 5 s: long after the cancel (0.1 s) and the timeout (0.5 s)
     blocked = asyncio.create_task(
-        send_calls(pool, [_call("SET", "a", "1"), _call("BLPOP", "none", "1")])
+        send_calls(pool, [_call("SET", "a", "1"), _call("BLPOP", "none", "5")])
     )
     if stop == "cancel":
         await asyncio.sleep(0.1)
@@ -62,8 +62,9 @@ async def test_unread_replies_never_reach_the_next_caller(pool: Any, stop: str) 
         with pytest.raises(rexc.TimeoutError):
             await blocked
     # At once, before the nil arrives (redis-py's pool would notice unread data that has
-    # arrived): a reused connection would answer this PING with that nil.
+    # arrived): a reused connection would answer this PING with that nil. The bound only
+    # says the check ran inside that window, with seconds to spare on a loaded machine.
     started = asyncio.get_running_loop().time()
     assert await send_calls(pool, [_call("PING", "next")]) == [b"next"]
-    assert asyncio.get_running_loop().time() - started < 0.5
+    assert asyncio.get_running_loop().time() - started < 4.0, "ran after the nil: inconclusive"
     assert await send_calls(pool, [_call("GET", "a")]) == [b"1"]
