@@ -233,7 +233,7 @@ def main() -> None:
             f" CPU per sample prometheus/meshfed {statistics.median(cpu_ratios):.2f}x"
             f" (range {min(cpu_ratios):.2f}-{max(cpu_ratios):.2f})"
         )
-        for i, name in enumerate(PHASE_NAMES[: len(phase_ratios[0]) if phase_ratios else 0]):
+        for i, name in enumerate(PHASE_NAMES if phase_ratios else ()):
             each = sorted(r[i] for r in phase_ratios)
             print(
                 f"median of {args.repeat}, {name} phase: ratio {statistics.median(each):.2f}x"
@@ -246,7 +246,8 @@ PHASE_NAMES = ("creation", "append")
 
 
 def _print_phases(phases: list[list[list[bytes]]], prom: Side, mesh: Side) -> tuple[float, ...]:
-    """Each phase's samples/s on both sides; returns the ratios meshfed / Prometheus."""
+    """Each phase's seconds on both sides; returns the ratios meshfed / Prometheus (the
+    inverse ratio of the seconds, as for samples/s)."""
     ratios = []
     for name, phase, p_s, m_s in zip(PHASE_NAMES, phases, prom.phases, mesh.phases, strict=True):
         requests = sum(map(len, phase))
