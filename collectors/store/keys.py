@@ -37,8 +37,16 @@ def series_all_key(shard: int) -> str:
 
 
 def series_last_key(shard: int) -> str:
-    """HASH series id -> its newest raw sample as a 16-byte head record (order checks)."""
+    """HASH series id -> its newest raw sample as a 16-byte head record (order checks),
+    then its head's first timestamp (8 bytes). Once ``series_last_lags_key`` exists, an
+    entry may lag a non-empty head: the head's last record is the series' last."""
     return shard_tag(shard) + "last"
+
+
+def series_last_lags_key(shard: int) -> str:
+    """STRING, set by the write module when it leaves a ``last`` entry behind its head
+    (docs/adr/0018-redis-write-module.md): readers then take a non-empty head's tail."""
+    return shard_tag(shard) + "last_lags"
 
 
 def series_first_key(shard: int) -> str:

@@ -19,7 +19,8 @@ from collectors.store import keys
 
 # KEYS[1] series table of the shard. ARGV: 1 all, 2 last, 3 first, 4 tenants, 5 stats,
 # 6 names, 7 values prefix, 8 postings prefix, 9 head prefix, 10 cap total, 11 cap tenant,
-# 12 max samples, 13 max span, 14 the series: per series ``>H`` id length, id, ``>I4``
+# 12 max samples, 13 max span, 14 the shard's ``last_lags`` key (set when ``last`` entries
+# may lag their heads), 15 the series: per series ``>H`` id length, id, ``>I4``
 # tenant length, tenant, ``>I4`` labels JSON length, labels JSON, ``>I4`` records length,
 # head records (one argument for the whole call: the client packs and Redis parses one
 # bulk string instead of four per series; labels are only read out for a new series).
@@ -42,7 +43,10 @@ from collectors.store import keys
 # The cut script updates it when it leaves records in the head. Entries written by older
 # versions have 16 bytes; for them the head is read once, and the append rewrites them. A
 # series exists iff it is in ``all``; every series in ``all`` has a ``last`` entry (written
-# with its first sample, removed with it).
+# with its first sample, removed with it). The write module leaves an entry behind while
+# the head holds records (the head ends with the last record) and then sets ``last_lags``:
+# with it set, this script reads the tail of each known series' head (one GETRANGE per
+# series: the fallback pays it only where the module has written).
 WRITE_LUA = r"""
 local series_key = KEYS[1]
 local all_key, last_key, first_key = ARGV[1], ARGV[2], ARGV[3]
@@ -50,7 +54,8 @@ local tenants_key, stats_key, names_key = ARGV[4], ARGV[5], ARGV[6]
 local vals_p, post_p, head_p = ARGV[7], ARGV[8], ARGV[9]
 local cap_total, cap_tenant = tonumber(ARGV[10]), tonumber(ARGV[11])
 local max_n, max_span = tonumber(ARGV[12]), tonumber(ARGV[13])
-local blob = ARGV[14]
+local lags = redis.call('EXISTS', ARGV[14]) == 1
+local blob = ARGV[15]
 local SLICE = 500
 local function each_slice(items, width, fn)
   for i = 1, #items, width do fn(unpack(items, i, math.min(i + width - 1, #items))) end
@@ -67,6 +72,15 @@ local lasts = {}
 for i = 1, m, SLICE do
   local got = redis.call('HMGET', last_key, unpack(sids, i, math.min(i + SLICE - 1, m)))
   for k = 1, #got do lasts[i + k - 1] = got[k] end
+end
+if lags then
+  for i = 1, m do
+    local last = lasts[i]
+    if last then
+      local tail = redis.call('GETRANGE', head_p .. sids[i], -16, -1)
+      if #tail == 16 then lasts[i] = tail .. string.sub(last, 17, 24) end
+    end
+  end
 end
 local accepted, ignored, ooo, conflict, over, created, refused = 0, 0, 0, 0, 0, 0, 0
 local out, total, in_tenant, tenant_added, refusals = {}, nil, {}, {}, {}
@@ -204,8 +218,11 @@ return result
 # KEYS[1] head, KEYS[2] raw chunks, KEYS[3] the shard's last records. ARGV: 1 series id,
 # 2 bytes consumed, 3 the head's first record as read, then score, chunk pairs. Cuts only if
 # the head still starts with that record (a concurrent cut would have removed it; appends
-# never change a prefix). What stays in the head starts at a new first timestamp, which the
-# series' last record keeps for the write script's span check. Returns 1 or 0.
+# never change a prefix). The series' last entry is written afresh from the head's tail
+# (the write module may have left it behind while the head held records), with the first
+# timestamp of what stays in the head, which the write script's span check reads; a head
+# cut to nothing is deleted, and the entry is then the series' only last record. Returns 1
+# or 0.
 CUT_LUA = r"""
 local head, sid = KEYS[1], ARGV[1]
 local consumed = tonumber(ARGV[2])
@@ -214,15 +231,16 @@ if redis.call('GETRANGE', head, 0, 15) ~= ARGV[3] then return 0 end
 for i = 4, #ARGV, 2 do
   redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
 end
+local tail = redis.call('GETRANGE', head, -16, -1)
 local rest = redis.call('GETRANGE', head, consumed, -1)
 if rest == '' then
   redis.call('DEL', head)
+  rest = tail
 else
   redis.call('SET', head, rest)
-  local last = redis.call('HGET', KEYS[3], sid)
-  if last and #last >= 16 then
-    redis.call('HSET', KEYS[3], sid, string.sub(last, 1, 16) .. string.sub(rest, 1, 8))
-  end
+end
+if redis.call('HEXISTS', KEYS[3], sid) == 1 then
+  redis.call('HSET', KEYS[3], sid, tail .. string.sub(rest, 1, 8))
 end
 return 1
 """
@@ -283,6 +301,7 @@ def write_arguments(
         cap_tenant,
         max_samples,
         max_span_ms,
+        keys.series_last_lags_key(shard),
     ]
 
 

@@ -9,7 +9,9 @@ index. It returns the byte ranges of the entries it left alone (a new series who
 JSON holds an escape, and every later new series of that call, so the caps still see new
 series in batch order); only those go to the Lua script. Where the module is not loaded (a
 managed Redis, a machine without a C compiler, ``store.redis.write_module: false``), the
-script does all of it: that is the tested fallback, with the same replies and the same keys.
+script does all of it: that is the tested fallback, with the same replies and the same keys
+as readers take them (the module leaves a series' ``last`` entry behind its non-empty head
+and marks the shard's ``last_lags``; readers then take the head's tail).
 ``MESHFED.APPEND`` (known series only) stays in the module for AOFs written by the version
 that had only it.
 """

@@ -234,11 +234,16 @@ class SampleWriter:
         leftover: list[tuple[int, bytes]] = []
         dirty: set[int] = set()
         for (shard, blob), reply in zip(blobs, replies, strict=True):
-            if isinstance(reply, rexc.ResponseError) and "unknown command" in str(reply):
-                # A server (a cluster node) without the module: that call wrote nothing, the
-                # script stores all of it; later writes use the script everywhere.
+            if isinstance(reply, rexc.ResponseError) and _without_module(reply):
+                # A server (a cluster node) without the module, or with an earlier version's
+                # (no `last_lags` argument): that call wrote nothing, the script stores all
+                # of it; later writes use the script everywhere.
                 if self._module:
-                    log.warning("a Redis server has no meshfed module; using the write script")
+                    log.warning(
+                        "a Redis server has no meshfed module, or an earlier version's (restart"
+                        " it to load this one's); using the write script: %s",
+                        reply,
+                    )
                 self._module = False
                 self._pending.clear()
                 self._refs.clear()  # learned again, with labels: the script needs them
@@ -377,3 +382,9 @@ class SampleWriter:
             log.warning("could not cut %d heads into chunks; will retry", len(calls))
             return 0
         return sum(1 for x in done if x == 1)
+
+
+def _without_module(reply: rexc.ResponseError) -> bool:
+    """Whether ``reply`` says the server cannot run this version's ``MESHFED.WRITE``."""
+    text = str(reply)
+    return "unknown command" in text or "wrong number of arguments" in text

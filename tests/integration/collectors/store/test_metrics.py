@@ -76,9 +76,10 @@ def _record(ts: int, value: float) -> bytes:
 
 
 async def test_last_entry_keeps_the_heads_first_timestamp(store: TelemetryStore) -> None:
-    """The span check reads the head's first timestamp from the series' last entry: it moves
-    to the first sample left after a cut, and a 16-byte entry of an older version is
-    completed from the head at the next write."""
+    """The span check reads the head's first timestamp from the series' last entry (or, once
+    the write module leaves entries behind non-empty heads, from the head): it moves to the
+    first sample left after a cut, which writes the entry afresh; a 16-byte entry of an
+    older version is read past (the head) or completed from the head at the next write."""
     settings = store.settings
     key = series_key(
         "g", {"k": "v"}, shards=settings.chunks.shards, tenant_label=settings.limits.tenant_label
@@ -91,6 +92,12 @@ async def test_last_entry_keeps_the_heads_first_timestamp(store: TelemetryStore)
         assert isinstance(entry, bytes)
         return entry
 
+    async def last_as_read() -> bytes:
+        head = await redis.get(keys.head_key(key.shard, key.series_id))
+        if head and await redis.exists(keys.series_last_lags_key(key.shard)):
+            return bytes(head[-16:] + head[:8])
+        return await last_entry()
+
     stamps = [T0 + i * 1000 for i in range(10)]  # 10 samples, chunks of 8: 2 stay in the head
     await store.write_samples([Sample("g", {"k": "v"}, t, float(i)) for i, t in enumerate(stamps)])
     assert await last_entry() == _record(stamps[9], 9.0) + struct.pack(">q", stamps[8])
@@ -98,7 +105,7 @@ async def test_last_entry_keeps_the_heads_first_timestamp(store: TelemetryStore)
 
     await redis.hset(last_key, key.series_id, _record(stamps[9], 9.0))  # as an older version
     await store.write_samples([Sample("g", {"k": "v"}, T0 + 10_000, 10.0)])
-    assert await last_entry() == _record(T0 + 10_000, 10.0) + struct.pack(">q", stamps[8])
+    assert await last_as_read() == _record(T0 + 10_000, 10.0) + struct.pack(">q", stamps[8])
 
     late = stamps[8] + settings.chunks.max_span_ms  # spans max_span_ms from the head's first
     await store.write_samples([Sample("g", {"k": "v"}, late, 11.0)])

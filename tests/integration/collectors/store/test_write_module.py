@@ -23,6 +23,7 @@ from collectors._core.errors import ConfigError
 from collectors._core.model import Sample
 from collectors._core.series_batch import SeriesBatch, SeriesLabels
 from collectors.store import embedded, keys
+from collectors.store.chunks import RECORD_SIZE
 from collectors.store.config import RedisSettings
 from collectors.store.metrics_lua import write_arguments
 from collectors.store.metrics_module import COMMAND, installed_module
@@ -82,7 +83,10 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[TelemetryStore, TelemetryS
     await script_only.shutdown()
 
 
-async def _dump(store: TelemetryStore) -> dict[bytes, object]:
+async def _dump(store: TelemetryStore) -> dict[bytes, tuple[bytes, Any]]:
+    """Every metrics key and its value, ``last`` entries as readers take them: where the
+    module left one behind a non-empty head (``last_lags``), the head's tail and first
+    timestamp; ``last_lags`` itself, which only the module sets, is left out."""
     client: Any = store.connection.client
     readers: dict[bytes, Callable[[bytes], Any]] = {
         b"string": client.get,
@@ -90,11 +94,21 @@ async def _dump(store: TelemetryStore) -> dict[bytes, object]:
         b"set": client.smembers,
         b"zset": lambda k: client.zrange(k, 0, -1, withscores=True),
     }
-    found: dict[bytes, object] = {}
+    found: dict[bytes, tuple[bytes, Any]] = {}
     async for key in client.scan_iter(match=f"{keys.METRICS_PREFIX}*"):
         kind = await client.type(key)
         found[key] = (kind, await readers[kind](key))
-    return found
+    for shard in range(store.settings.chunks.shards):
+        lags = found.pop(keys.series_last_lags_key(shard).encode(), None)
+        last_key = keys.series_last_key(shard).encode()
+        if lags is None or last_key not in found:
+            continue
+        entries: dict[bytes, bytes] = found[last_key][1]
+        for sid in entries:
+            _kind, head = found.get(keys.head_key(shard, sid.decode()).encode(), (b"", b""))
+            if len(head) >= RECORD_SIZE:
+                entries[sid] = head[-RECORD_SIZE:] + head[:8]
+    return dict(found)
 
 
 async def _calls(store: TelemetryStore, command: str = COMMAND) -> int:
