@@ -83,3 +83,11 @@ def module_args(script_keys: Sequence[str], script_args: Sequence[bytes]) -> lis
     script's KEYS and constant ARGV, in its order. The name stays ``str``: redis-py's cluster
     client looks its routing up by name."""
     return [COMMAND, *(k.encode() for k in script_keys), *script_args]
+
+
+def cannot_run_write(error: Exception) -> bool:
+    """Whether a ``MESHFED.WRITE`` error reply says the server cannot run this version's
+    call: no module (``unknown command``), or an earlier version's, which takes one argument
+    less (``wrong number of arguments``). Such a call wrote nothing."""
+    text = str(error)
+    return "unknown command" in text or "wrong number of arguments" in text

@@ -39,7 +39,12 @@ from collectors.store.connection import RedisClient, unavailable_on_redis_errors
 from collectors.store.encoded_calls import encode_prefix, send_calls
 from collectors.store.metrics_lua import CUT, WRITE, run_pipelined, write_arguments
 from collectors.store.metrics_model import SeriesKey, fast_series_key
-from collectors.store.metrics_module import module_args, module_loaded, read_reply
+from collectors.store.metrics_module import (
+    cannot_run_write,
+    module_args,
+    module_loaded,
+    read_reply,
+)
 from collectors.store.metrics_pack import (
     PerShard,
     add,
@@ -234,7 +239,7 @@ class SampleWriter:
         leftover: list[tuple[int, bytes]] = []
         dirty: set[int] = set()
         for (shard, blob), reply in zip(blobs, replies, strict=True):
-            if isinstance(reply, rexc.ResponseError) and _without_module(reply):
+            if isinstance(reply, rexc.ResponseError) and cannot_run_write(reply):
                 # A server (a cluster node) without the module, or with an earlier version's
                 # (no `last_lags` argument): that call wrote nothing, the script stores all
                 # of it; later writes use the script everywhere.
@@ -382,9 +387,3 @@ class SampleWriter:
             log.warning("could not cut %d heads into chunks; will retry", len(calls))
             return 0
         return sum(1 for x in done if x == 1)
-
-
-def _without_module(reply: rexc.ResponseError) -> bool:
-    """Whether ``reply`` says the server cannot run this version's ``MESHFED.WRITE``."""
-    text = str(reply)
-    return "unknown command" in text or "wrong number of arguments" in text

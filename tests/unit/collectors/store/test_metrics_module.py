@@ -1,13 +1,21 @@
-"""Reading ``MESHFED.WRITE`` replies: counts, heads to cut, entries left for the script."""
+"""Reading ``MESHFED.WRITE`` replies: counts, heads to cut, entries left for the script,
+and which error replies send a call to the script."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+import redis.exceptions as rexc
 
 from collectors._core.component import WriteResult
-from collectors.store.metrics_module import COMMAND, ModuleReply, module_args, read_reply
+from collectors.store.metrics_module import (
+    COMMAND,
+    ModuleReply,
+    cannot_run_write,
+    module_args,
+    read_reply,
+)
 
 BATCH = b"AAAABBBCC"
 
@@ -52,3 +60,29 @@ def test_module_args_are_the_scripts_keys_and_args() -> None:
     args = module_args(["series"], [b"all", b"last", b"120"])
     assert args == [COMMAND, b"series", b"all", b"last", b"120"]
     assert isinstance(args[0], str)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        pytest.param(
+            "unknown command `MESHFED.WRITE`, with args beginning with: `a`, ",
+            True,
+            id="no-module",
+        ),
+        pytest.param(
+            "wrong number of arguments for 'meshfed.write' command", True, id="earlier-module"
+        ),
+        pytest.param(
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+            False,
+            id="wrong-type",
+        ),
+        pytest.param("ERR malformed meshfed batch", False, id="malformed-batch"),
+        pytest.param("LOADING Redis is loading the dataset in memory", False, id="loading"),
+    ],
+)
+def test_which_errors_send_the_call_to_the_script(message: str, expected: bool) -> None:
+    """Only a server that cannot run this version's call (it wrote nothing) sends it to the
+    write script; every other error is the write's."""
+    assert cannot_run_write(rexc.ResponseError(message)) is expected
