@@ -18,6 +18,10 @@ shared 2-core machine that is steadier than samples/s, and it says whether a gap
 waiting. ``--set store.redis.write_module=false`` runs meshfed without its Redis module
 (the Lua write script alone, docs/adr/0018-redis-write-module.md): the before/after of that
 change on the same machine.
+``--sender`` picks the load generator: ``lean`` (default, ``bench/lean_sender.py``: pre-built
+HTTP/1.1 requests, ~0.05 us of CPU per sample) or ``httpx`` (the client of earlier figures,
+~1 us per sample: on 2 cores it took CPU from both receivers); its CPU per sample is
+printed with each side.
 ``--split-creation`` sends in two phases with a pause between them: first the requests
 that hold a series' first sample (every series is created there), then the rest (appends
 to known series only); each side prints both phases, and the medians give each phase's
@@ -38,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +51,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import lean_sender
 from tests.helpers.processes import free_port, stop, wait_http_ok
 from tests.helpers.remote_write import HEADERS, Series, encode_write_request
 
@@ -117,6 +122,8 @@ class Side:
     seconds: float
     cpu: dict[str, float]
     phases: tuple[float, ...]
+    sender_cpu: float
+    """CPU seconds of this process (the sender) while it sent."""
 
 
 def creation_phases(
@@ -156,17 +163,25 @@ def _tree(pid: int) -> dict[int, str]:
     return out
 
 
-def measured(proc: subprocess.Popen[bytes], url: str, phases: list[list[list[bytes]]]) -> Side:
+Sender = Callable[[str, list[list[bytes]]], Awaitable[float]]
+SENDERS: dict[str, Sender] = {"lean": lean_sender.send_all, "httpx": send_all}
+
+
+def measured(
+    proc: subprocess.Popen[bytes], url: str, phases: list[list[list[bytes]]], send: Sender
+) -> Side:
     """Send each phase's bodies to ``url``, one phase after the other; the wall times and
-    the CPU each server process spent."""
+    the CPU each server process (and this sender) spent."""
     tree = _tree(proc.pid)
     before = {p: _cpu_seconds(p) for p in tree}
-    times = tuple(asyncio.run(send_all(url, bodies)) for bodies in phases)
+    sender_before = time.process_time()
+    times = tuple(asyncio.run(send(url, bodies)) for bodies in phases)
+    sender_cpu = time.process_time() - sender_before
     cpu: dict[str, float] = {}
     for p, name in tree.items():
         key = "collector" if p == proc.pid and name.startswith("python") else name
         cpu[key] = cpu.get(key, 0.0) + _cpu_seconds(p) - before[p]
-    return Side(sum(times), cpu, times)
+    return Side(sum(times), cpu, times, sender_cpu)
 
 
 def main() -> None:
@@ -192,6 +207,12 @@ def main() -> None:
         help="passed to meshfed collect as --set (repeatable), e.g. pipeline.batch.workers=4",
     )
     parser.add_argument(
+        "--sender",
+        choices=sorted(SENDERS),
+        default="lean",
+        help="load generator: lean (pre-built HTTP/1.1 requests) or httpx (earlier figures)",
+    )
+    parser.add_argument(
         "--split-creation",
         action="store_true",
         help="time series creation (the requests with first samples) and appends apart",
@@ -208,11 +229,14 @@ def main() -> None:
     for _ in range(args.repeat):
         t0 = (int(time.time()) - 3600) * 1000
         bodies = payloads(args.series, args.rounds, args.samples_per_request, t0, args.concurrency)
-        print(f"{sum(map(len, bodies))} requests, {total} samples, {args.concurrency} shards")
+        print(
+            f"{sum(map(len, bodies))} requests, {total} samples, {args.concurrency} shards,"
+            f" sender {args.sender}"
+        )
         phases = [bodies]
         if args.split_creation:
             phases = creation_phases(bodies, args.series, args.samples_per_request)
-        prom, mesh = run_pair(phases, args.appendfsync, args.set)
+        prom, mesh = run_pair(phases, args.appendfsync, args.set, SENDERS[args.sender])
         p_s, m_s = prom.seconds, mesh.seconds
         p_rates.append(total / p_s)
         m_rates.append(total / m_s)
@@ -260,13 +284,17 @@ def _print_phases(phases: list[list[list[bytes]]], prom: Side, mesh: Side) -> tu
 
 
 def _cpu(side: Side, samples: int) -> str:
-    """CPU per sample of each server process, e.g. ``cpu us/sample: collector 1.7, redis 2.2``."""
+    """CPU per sample of each server process and of the sender, e.g.
+    ``cpu us/sample: collector 1.7, redis 2.2; sender 0.05``."""
     parts = ", ".join(f"{k} {1e6 * v / samples:.2f}" for k, v in sorted(side.cpu.items()))
-    return f"[cpu us/sample: {parts}]"
+    return f"[cpu us/sample: {parts}; sender {1e6 * side.sender_cpu / samples:.2f}]"
 
 
 def run_pair(
-    phases: list[list[list[bytes]]], appendfsync: str | None, assignments: list[str]
+    phases: list[list[list[bytes]]],
+    appendfsync: str | None,
+    assignments: list[str],
+    send: Sender,
 ) -> tuple[Side, Side]:
     """Prometheus and meshfed (each a fresh process) on the same bodies: wall and CPU."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -291,9 +319,9 @@ def run_pair(
             "--web.enable-remote-write-receiver", "--log.level=warn",
         ]  # fmt: skip
         with process(prometheus, f"http://127.0.0.1:{p_port}/-/ready") as proc:
-            prom = measured(proc, f"http://127.0.0.1:{p_port}/api/v1/write", phases)
+            prom = measured(proc, f"http://127.0.0.1:{p_port}/api/v1/write", phases, send)
         with process(meshfed, f"http://127.0.0.1:{m_port}/-/ready") as proc:
-            mesh = measured(proc, f"http://127.0.0.1:{m_port}/api/v1/write", phases)
+            mesh = measured(proc, f"http://127.0.0.1:{m_port}/api/v1/write", phases, send)
     return prom, mesh
 
 
