@@ -5,6 +5,7 @@ Every wait is bounded; a peer that exits early or never answers fails with its l
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import socket
 import subprocess
@@ -13,12 +14,22 @@ from pathlib import Path
 
 import httpx
 
+_HANDED_OUT: collections.deque[tuple[int, int]] = collections.deque(maxlen=4096)
+"""(kind, port) recently returned: the kernel may offer a closed port again at once, so two
+calls in a row (a server's HTTP and gRPC ports) could get the same one before either binds."""
+
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A loopback port free right now for ``kind`` (TCP by default, ``SOCK_DGRAM`` for UDP)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free right now for ``kind`` (TCP by default, ``SOCK_DGRAM`` for UDP),
+    and not one this process was given recently."""
+    for _ in range(64):
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if (kind, port) not in _HANDED_OUT:
+            _HANDED_OUT.append((kind, port))
+            return port
+    raise RuntimeError("no loopback port that was not handed out recently; is the range tiny?")
 
 
 def wait_http_ok(
