@@ -22,7 +22,6 @@ import numpy.typing as npt
 from collectors._core.errors import LimitExceededError
 from collectors.promql.source import LabelMatcher, Page, SeriesData
 from collectors.store import keys
-from collectors.store.chunks import RECORD_SIZE
 from collectors.store.config import ChunkSettings, LimitSettings, TierSettings
 from collectors.store.connection import RedisClient, unavailable_on_redis_errors
 from collectors.store.metrics_columns import Part, assemble
@@ -30,11 +29,11 @@ from collectors.store.metrics_lua import Script, run_pipelined
 from collectors.store.metrics_model import (
     Segment,
     check_selector,
-    labels_from_json,
     names_needing_values,
     plan_segments,
     plan_shard,
 )
+from collectors.store.series_window import labels_in_window
 
 Ids = dict[int, set[bytes]]
 """Matched series ids per shard."""
@@ -306,54 +305,7 @@ class SeriesReader:
         self, ids: Ids, start_ms: int, end_ms: int
     ) -> tuple[list[dict[str, str]], bool]:
         budget = self._limits.max_series_per_query
-        truncated = False
-        pipe = self._redis.pipeline(transaction=False)
-        shards: list[tuple[int, list[bytes]]] = []
-        for shard, found in sorted(ids.items()):
-            members = sorted(found)[:budget]
-            truncated |= len(found) > len(members)
-            budget -= len(members)
-            if not members:
-                continue
-            shards.append((shard, members))
-            pipe.hmget(keys.series_labels_key(shard), members)
-            pipe.hmget(keys.series_first_key(shard), members)
-            pipe.hmget(keys.series_last_key(shard), members)
-            pipe.exists(keys.series_last_lags_key(shard))
-        with unavailable_on_redis_errors("read series"):
-            replies = await pipe.execute()
-        out: list[dict[str, str]] = []
-        behind: list[tuple[int, bytes, bytes]] = []
-        for (shard, members), i in zip(shards, range(0, len(replies), 4), strict=True):
-            labels, firsts, lasts, lags = replies[i : i + 4]
-            for sid, blob, first, last in zip(members, labels, firsts, lasts, strict=True):
-                if blob is None or first is None or last is None:
-                    continue
-                if int.from_bytes(first[:8], "big", signed=True) > end_ms:
-                    continue
-                if int.from_bytes(last[:8], "big", signed=True) >= start_ms:
-                    out.append(labels_from_json(blob))
-                elif lags:  # the entry may lag the head: its tail has the last timestamp
-                    behind.append((shard, sid, blob))
-        if behind:
-            out += await self._heads_reaching(behind, start_ms)
-        return out, truncated
-
-    async def _heads_reaching(
-        self, series: list[tuple[int, bytes, bytes]], start_ms: int
-    ) -> list[dict[str, str]]:
-        """Labels of the (shard, id, labels JSON) series whose head ends at ``start_ms`` or
-        later: the last timestamp where the write module leaves ``last`` behind."""
-        pipe = self._redis.pipeline(transaction=False)
-        for shard, sid, _blob in series:
-            pipe.getrange(keys.head_key(shard, sid.decode()), -RECORD_SIZE, -RECORD_SIZE + 7)
-        with unavailable_on_redis_errors("read series"):
-            tails = await pipe.execute()
-        return [
-            labels_from_json(blob)
-            for (_shard, _sid, blob), tail in zip(series, tails, strict=True)
-            if len(tail) == 8 and int.from_bytes(tail, "big", signed=True) >= start_ms
-        ]
+        return await labels_in_window(self._redis, ids, start_ms, end_ms, budget)
 
     async def label_names(
         self,
