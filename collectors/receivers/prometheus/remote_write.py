@@ -20,7 +20,6 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Callable
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
@@ -35,6 +34,7 @@ from collectors._core.errors import (
     RetryableError,
 )
 from collectors._core.selfmetrics import ReceiverMetrics
+from collectors._kits.loop_turns import LoopTurns
 from collectors.pipeline.memory import MemoryLimiter
 from collectors.receivers.prometheus.config import RemoteWriteSettings
 from collectors.receivers.prometheus.protocol import remote_write as parser
@@ -86,6 +86,7 @@ class _Handler:
         self._settings = settings
         self._metrics = metrics
         self._expected = f"Bearer {token}".encode() if token else b""
+        self._decode_turns = LoopTurns()
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -140,12 +141,7 @@ class _Handler:
 
     async def _ingest(self, body: bytes, size: int) -> Response:
         try:
-            batch = await _maybe_in_thread(
-                size,
-                lambda: self._decoder.decode(
-                    body, max_decompressed_bytes=self._settings.max_decompressed_bytes
-                ),
-            )
+            batch = await self._decode(body, size)
         except LimitExceededError as e:
             raise _RefusedError(413, "too_large", str(e)) from e
         except PermanentError as e:
@@ -165,6 +161,19 @@ class _Handler:
             raise _RefusedError(400, "bad_data", str(e)) from e
         self._metrics.observe_batch(time.perf_counter() - started)
         return self._answer(result)
+
+    async def _decode(self, body: bytes, size: int) -> parser.WriteBatch:
+        """A large body is decoded in a thread; a small one on the loop, in turns: the batch
+        of one request reaches a writer before the next request's decode starts
+        (collectors/_kits/loop_turns.py), so Redis works while the collector decodes."""
+
+        def decode() -> parser.WriteBatch:
+            limit = self._settings.max_decompressed_bytes
+            return self._decoder.decode(body, max_decompressed_bytes=limit)
+
+        if size > _DECODE_IN_THREAD_BYTES:
+            return await asyncio.to_thread(decode)
+        return await self._decode_turns.run(decode)
 
     def _answer(self, result: WriteResult) -> Response:
         self._metrics.stored("samples", result.accepted + result.duplicates_ignored)
@@ -215,12 +224,6 @@ def _decompressed_size(body: bytes, limit: int) -> int:
             f"snappy block declares {size} bytes uncompressed; the limit is {limit}",
         )
     return size
-
-
-async def _maybe_in_thread(size: int, work: Callable[[], parser.WriteBatch]) -> parser.WriteBatch:
-    if size <= _DECODE_IN_THREAD_BYTES:
-        return work()
-    return await asyncio.to_thread(work)
 
 
 def _headers_for(status: int) -> dict[str, str]:
