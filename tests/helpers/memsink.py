@@ -3,6 +3,8 @@
 Samples follow the store's rule (per series, older than the newest stored = out of order,
 same timestamp = duplicate); ``available`` switches it to raising ``StoreUnavailableError``;
 ``gate`` (when set) holds every write until it is opened, so tests can make callers queue.
+``receiver_metrics`` gives a pipeline or receiver under test its metrics on a registry of
+their own.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from prometheus_client import CollectorRegistry
+
 from collectors._core.component import WriteResult
 from collectors._core.errors import StoreUnavailableError
 from collectors._core.model import LogRecord, MetricMetadata, Sample, Span
+from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
 from collectors._core.series_batch import SeriesBatch
 
 
@@ -64,3 +69,10 @@ class MemorySink:
     async def write_logs(self, records: Sequence[LogRecord]) -> None:
         await self._enter()
         self.logs.extend(records)
+
+
+def receiver_metrics(receiver: str) -> ReceiverMetrics:
+    """Self-metrics labelled ``receiver``, on a fresh registry (tests never share one)."""
+    return ReceiverMetrics(
+        families=ReceiverMetricFamilies.create(CollectorRegistry()), receiver=receiver
+    )

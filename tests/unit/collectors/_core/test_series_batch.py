@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from collectors._core.errors import PermanentError
-from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
 from collectors._core.series_batch import (
     SeriesBatch,
     SeriesLabels,
@@ -17,7 +15,7 @@ from collectors._core.series_batch import (
 )
 from collectors.pipeline.normalize import ResourceSettings, SeriesNormalizer
 from collectors.pipeline.pipeline import BatchSettings, Pipeline, PipelineSettings
-from tests.helpers.memsink import MemorySink
+from tests.helpers.memsink import MemorySink, receiver_metrics
 
 A = SeriesLabels("m", {"s": "a"})
 B = SeriesLabels("m", {"s": "b"})
@@ -95,10 +93,7 @@ async def test_write_series_goes_through_the_pipeline_and_shares_writes() -> Non
     settings = PipelineSettings(
         resource=ResourceSettings(cluster="c1"), batch=BatchSettings(workers=1, max_samples=4)
     )
-    metrics = ReceiverMetrics(
-        families=ReceiverMetricFamilies.create(CollectorRegistry()), receiver="pipeline"
-    )
-    pipeline = Pipeline(store=sink, settings=settings, metrics=metrics)
+    pipeline = Pipeline(store=sink, settings=settings, metrics=receiver_metrics("pipeline"))
     await pipeline.start()
     first = asyncio.create_task(pipeline.write_series(batch([(A, [1, 2, 3, 4, 5])])))
     await asyncio.sleep(0.01)

@@ -9,20 +9,13 @@ rests on how a loop orders ready callbacks.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 import pytest
 
-from collectors._kits.event_loop import loop_factory
+from collectors._kits.event_loop import loop_factory, run_on
 from collectors._kits.loop_turns import LoopTurns
 
 LOOPS = [pytest.param("asyncio", id="asyncio"), pytest.param("uvloop", id="uvloop")]
-
-
-def _run(loop: str, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
-        runner.run(main())
 
 
 class _Writer:
@@ -81,7 +74,9 @@ async def _requests(names: list[str], turns: LoopTurns | None, log: list[str]) -
 )
 def test_order_of_decodes_and_writes(loop: str, turns: bool, expected: list[str]) -> None:
     log: list[str] = []
-    _run(loop, lambda: _requests(["a", "b", "c"], LoopTurns() if turns else None, log))
+    run_on(
+        lambda: _requests(["a", "b", "c"], LoopTurns() if turns else None, log), loop_factory(loop)
+    )
     assert log == expected
 
 
@@ -106,7 +101,7 @@ def test_a_busy_writer_does_not_hold_the_next_step(loop: str) -> None:
 
         await asyncio.gather(first(), second())
 
-    _run(loop, main)
+    run_on(main, loop_factory(loop))
     assert log == ["step 1", "step 2", "write 1 done"]
 
 
@@ -147,7 +142,7 @@ def test_the_turn_is_always_passed_on(loop: str, spoil: str) -> None:
         assert holder.done() and first.done() and spoiling.done()
         log.append(await asyncio.wait_for(turns.run(lambda: "free"), timeout=1))
 
-    _run(loop, main)
+    run_on(main, loop_factory(loop))
     expected = {
         "raise": ["first", "spoiler raised", "holder", "free"],
         "cancel": ["first", "holder", "free"],

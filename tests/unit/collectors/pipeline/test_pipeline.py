@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from collectors._core.component import WriteResult
 from collectors._core.errors import (
@@ -14,7 +13,6 @@ from collectors._core.errors import (
     StoreUnavailableError,
 )
 from collectors._core.model import LogRecord, Sample
-from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
 from collectors.pipeline.memory import MemoryLimiter, MemorySettings
 from collectors.pipeline.normalize import ResourceSettings
 from collectors.pipeline.pipeline import (
@@ -23,13 +21,7 @@ from collectors.pipeline.pipeline import (
     PipelineSettings,
     split_write_result,
 )
-from tests.helpers.memsink import MemorySink
-
-
-def metrics() -> ReceiverMetrics:
-    return ReceiverMetrics(
-        families=ReceiverMetricFamilies.create(CollectorRegistry()), receiver="pipeline"
-    )
+from tests.helpers.memsink import MemorySink, receiver_metrics
 
 
 def samples(series: str, n: int, start: int = 0) -> list[Sample]:
@@ -42,7 +34,7 @@ async def running(sink: MemorySink, **batch: int) -> Pipeline:
         resource=ResourceSettings(cluster="c1"),
         batch=BatchSettings(**batch),  # type: ignore[arg-type]
     )
-    pipeline = Pipeline(store=sink, settings=settings, metrics=metrics())
+    pipeline = Pipeline(store=sink, settings=settings, metrics=receiver_metrics("pipeline"))
     await pipeline.start()
     return pipeline
 
@@ -110,7 +102,12 @@ async def test_bad_sample_fails_only_its_caller() -> None:
 async def test_memory_limit_refuses_before_queueing() -> None:
     sink = MemorySink()
     limiter = MemoryLimiter(settings=MemorySettings(limit_mib=100), read_rss=lambda: 10**12)
-    pipeline = Pipeline(store=sink, settings=PipelineSettings(), metrics=metrics(), limiter=limiter)
+    pipeline = Pipeline(
+        store=sink,
+        settings=PipelineSettings(),
+        metrics=receiver_metrics("pipeline"),
+        limiter=limiter,
+    )
     await pipeline.start()
     with pytest.raises(MemoryLimitError):
         await pipeline.write_samples(samples("a", 1))

@@ -16,27 +16,19 @@ from typing import TypeVar
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
-from collectors._core.selfmetrics import ReceiverMetricFamilies, ReceiverMetrics
 from collectors._kits.loop_turns import LoopTurns
 from collectors.pipeline.memory import MemoryLimiter, MemorySettings
 from collectors.pipeline.normalize import ResourceSettings
 from collectors.pipeline.pipeline import BatchSettings, Pipeline, PipelineSettings
 from collectors.receivers.prometheus.config import RemoteWriteSettings
 from collectors.receivers.prometheus.remote_write import WRITE_PATH, remote_write_routes
-from tests.helpers.memsink import MemorySink
+from tests.helpers.memsink import MemorySink, receiver_metrics
 from tests.helpers.remote_write import HEADERS, proto_write_request, snappy_compress
 
 T = TypeVar("T")
 SAMPLES_PER_REQUEST = 5
-
-
-def _metrics(name: str) -> ReceiverMetrics:
-    return ReceiverMetrics(
-        families=ReceiverMetricFamilies.create(CollectorRegistry()), receiver=name
-    )
 
 
 def _body(request: int) -> bytes:
@@ -65,13 +57,13 @@ async def test_requests_sent_together_reach_the_store_one_by_one(
         monkeypatch.setattr(LoopTurns, "run", _untimed)
     sink = MemorySink()
     settings = PipelineSettings(resource=ResourceSettings(cluster="c1"), batch=BatchSettings())
-    pipeline = Pipeline(store=sink, settings=settings, metrics=_metrics("pipeline"))
+    pipeline = Pipeline(store=sink, settings=settings, metrics=receiver_metrics("pipeline"))
     await pipeline.start()
     routes = remote_write_routes(
         sink=pipeline,
         limiter=MemoryLimiter(settings=MemorySettings(), read_rss=lambda: 0),
         settings=RemoteWriteSettings(),
-        metrics=_metrics("remote_write"),
+        metrics=receiver_metrics("remote_write"),
     )
     transport = httpx.ASGITransport(app=Starlette(routes=routes))
     try:
